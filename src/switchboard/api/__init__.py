@@ -1,0 +1,1 @@
+"""HTTP management service: one FastAPI app, one package per dialect."""

@@ -1,0 +1,130 @@
+"""What every dialect shares: the route class that gives each request its transaction, its
+authentication and its dialect's error rendering."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from switchboard.domain.entities import User
+from switchboard.domain.errors import DomainError, Invalid, Malformed, TooLarge
+
+log = logging.getLogger("switchboard.api")
+
+MAX_BODY = 1 << 20  # 1 MiB: far above any document these APIs take
+
+
+class InternalError(DomainError):
+    """An unexpected failure: logged with its traceback, shown to the client only as 500."""
+
+
+class HttpStatus(DomainError):
+    """A routing-level refusal (404 no such route, 405 method) carried into a dialect's format."""
+
+    def __init__(self, status: int, detail: str):
+        self.status, self.detail = status, detail
+        super().__init__(detail)
+
+
+class Dialect(Protocol):
+    name: str
+
+    async def authenticate(self, request: Request, conn, services) -> User: ...
+
+    def error_response(self, request: Request, exc: DomainError) -> Response: ...
+
+
+class _Rollback(Exception):
+    def __init__(self, response: Response):
+        self.response = response
+
+
+def validation_to_invalid(exc: RequestValidationError) -> Invalid:
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        problems.append((loc[-1] if loc else None, "is invalid"))
+    return Invalid(problems=problems)
+
+
+class DialectRoute(APIRoute):
+    """Per request: authenticate (unless public), run the handler in one database transaction
+    (committed only when it succeeds), and render any error in the dialect's own body. A
+    handler that returns an error status also rolls back, so a refusal never writes."""
+
+    dialect: ClassVar[Dialect]
+    public: ClassVar[bool] = False
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+        dialect, public = self.dialect, self.public
+
+        async def route(request: Request) -> Response:
+            services = request.app.state.services
+            write = request.method not in ("GET", "HEAD", "OPTIONS")
+            try:
+                cl = request.headers.get("content-length")
+                if cl is not None and cl.isdigit() and int(cl) > MAX_BODY:
+                    raise TooLarge("request body too large")
+                if write and not public:
+                    async with services.db.transaction(write=False) as conn:
+                        request.state.user = await dialect.authenticate(request, conn, services)
+                try:
+                    async with services.db.transaction(write=write) as conn:
+                        request.state.conn = conn
+                        if not write and not public:
+                            request.state.user = await dialect.authenticate(request, conn, services)
+                        response = await handler(request)
+                        if response.status_code >= 400:
+                            raise _Rollback(response)
+                except _Rollback as rb:
+                    return rb.response
+                return response
+            except DomainError as e:
+                return dialect.error_response(request, e)
+            except RequestValidationError as e:
+                return dialect.error_response(request, validation_to_invalid(e))
+            except StarletteHTTPException as e:
+                return dialect.error_response(request, HttpStatus(e.status_code, str(e.detail)))
+            except Exception:  # never a traceback to the client
+                log.exception("unhandled error in %s %s", request.method, request.url.path)
+                return dialect.error_response(request, InternalError("internal server error"))
+
+        return route
+
+
+async def read_body(request: Request) -> bytes:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise TooLarge("request body too large")
+    return body
+
+
+def parse_bool(value: str | None, field: str, default: bool) -> bool:
+    """Query flags: absent -> default; bare (`?deleted`) or true/1/yes/on -> True."""
+    if value is None:
+        return default
+    v = value.strip().lower()
+    if v in ("", "true", "1", "yes", "on", "t", "y"):
+        return True
+    if v in ("false", "0", "no", "off", "f", "n"):
+        return False
+    raise Invalid(field, "must be true or false")
+
+
+def parse_id(value: str, kind: str) -> int:
+    """Path ids: anything but a positive integer names no record (404, as an unknown id)."""
+    from switchboard.domain.errors import NotFound
+
+    if not value.isdigit() or len(value) > 18:
+        raise NotFound(kind, value)
+    return int(value)
+
+
+__all__ = ["DialectRoute", "HttpStatus", "InternalError", "Malformed", "parse_bool", "parse_id", "read_body"]

@@ -1,0 +1,55 @@
+"""The spear route class and the small helpers every spear handler uses."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from switchboard.api.common import DialectRoute, parse_bool, parse_id, read_body
+from switchboard.api.spear import auth, envelope
+from switchboard.domain.errors import Invalid
+
+
+class _Spear:
+    name = "spear"
+    authenticate = staticmethod(auth.authenticate)
+    error_response = staticmethod(envelope.error_response)
+
+
+class SpearRoute(DialectRoute):
+    dialect = _Spear()
+
+
+class SpearPublicRoute(SpearRoute):
+    public = True
+
+
+def router(tag: str) -> APIRouter:
+    return APIRouter(route_class=SpearRoute, tags=[f"spear: {tag}"])
+
+
+def ctx(request: Request):
+    """(services, connection, acting user) of this request."""
+    return request.app.state.services, request.state.conn, request.state.user
+
+
+def user_id_of(request: Request, value: str) -> int:
+    """`/users/me/...` names the caller (as VoIP Spear allows); otherwise an integer id."""
+    return request.state.user.id if value == "me" else parse_id(value, "user")
+
+
+def status_of(status: str | None, deleted: str | None) -> str:
+    """`status` (active|cancelled|all) wins; else the bare `deleted` flag adds cancelled records."""
+    if status is not None:
+        s = status.strip().lower()
+        if s not in ("active", "cancelled", "canceled", "all"):
+            raise Invalid("status", "must be one of: active, cancelled, all")
+        return "cancelled" if s == "canceled" else s
+    return "all" if parse_bool(deleted, "deleted", False) else "active"
+
+
+async def body_of(request: Request, item: str) -> dict:
+    return envelope.parse_body(await read_body(request), request.headers.get("content-type", ""), item)
+
+
+def location(request: Request, path: str) -> dict[str, str]:
+    return {"Location": str(request.base_url).rstrip("/") + path}

@@ -1,0 +1,112 @@
+"""OpenAPI documentation models for the spear dialect (the handlers render by hand: these
+describe the JSON form; XML carries the same fields with dashed names)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    name: str
+    master: bool
+    email: str | None
+    category: str = Field(description="'Admin' or 'Normal'")
+    time_zone: str
+    created_at: str = Field(description="YYYY-MM-DD HH:MM:SS (UTC)")
+    deleted_at: str | None
+
+
+class ServerOut(BaseModel):
+    id: int
+    name: str
+    ip_address: str
+    description: str | None
+    private: bool
+    region: str | None
+    version: str | None
+    last_login_date: str | None
+    last_login_ip: str | None
+    created_at: str
+    deleted_at: str | None
+
+
+class ServerCreatedOut(ServerOut):
+    agent_key: str = Field(description="shown once: the probe software's key; only its hash is kept")
+
+
+class EndpointOut(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    ip_address: str
+    is_server: bool
+    created_at: str
+    deleted_at: str | None
+
+
+class VoipTestOut(BaseModel):
+    id: int
+    endpoint_id: int
+    server_id: int
+    codec: str
+    alert_threshold: float
+    num_tests: int
+    interpacket_ms: int
+    alerting_since: str | None
+    created_at: str
+    updated_at: str
+    deleted_at: str | None
+
+
+class Metadata(BaseModel):
+    count: int
+
+
+def collection(model: type[BaseModel]) -> type[BaseModel]:
+    return type(f"{model.__name__}Collection", (BaseModel,), {
+        "__annotations__": {"collection": list[model], "metadata": Metadata}})
+
+
+class Errors(BaseModel):
+    errors: list[str]
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    s: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        s["required"] = required
+    return s
+
+
+S, N, I, B = {"type": "string"}, {"type": "number"}, {"type": "integer"}, {"type": "boolean"}
+NS = {"type": ["string", "null"]}
+
+USER_IN = _obj({"username": S, "password": S, "name": S, "email": NS, "category": {"enum": ["Admin", "Normal"]},
+                "time_zone": S})
+SERVER_IN = _obj({"name": S, "ip_address": S, "region": NS, "description": NS, "private": B})
+ENDPOINT_IN = _obj({"name": S, "ip_address": S, "description": NS})
+VOIP_TEST_IN = _obj({"server_id": I, "codec": S, "alert_threshold": N, "num_tests": I, "interpacket_ms": I})
+
+
+def body(item: str, schema: dict[str, Any], *, required: list[str] | None = None) -> dict[str, Any]:
+    """openapi_extra for a request body `{"<item>": {...}}` in JSON, `<item>...</item>` in XML."""
+    inner = dict(schema, required=required) if required else schema
+    return {"requestBody": {"required": bool(required), "content": {
+        "application/json": {"schema": _obj({item: inner}, [item])},
+        "application/xml": {"schema": dict(inner, xml={"name": item.replace("_", "-")})},
+    }}}
+
+
+def responses(model: type[BaseModel] | None = None, *codes: int) -> dict[int | str, dict[str, Any]]:
+    out: dict[int | str, dict[str, Any]] = {}
+    if model is not None:
+        out[200] = {"model": model, "content": {"application/xml": {}}}
+    for c in (401, *codes):
+        out[c] = {"model": Errors, "description": {400: "malformed body", 401: "no or wrong credentials",
+                                                   403: "not yours", 404: "unknown id",
+                                                   422: "validation failed"}.get(c, "")}
+    return out

@@ -1,0 +1,150 @@
+"""Wiring: storage, domain services, the HTTP app and the SIP engine; start and stop order.
+
+Start: data dir and secret key -> database + migrations -> bootstrap admin -> SIP engine ->
+HTTP. Stop (SIGTERM/SIGINT): HTTP stops accepting and finishes in-flight requests -> SIP stops ->
+database closed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+import orjson
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from switchboard import __version__
+from switchboard.api import spear
+from switchboard.api.common import HttpStatus, validation_to_invalid
+from switchboard.api.spear import envelope as spear_envelope
+from switchboard.config import Settings
+from switchboard.domain.identity import IdentityService
+from switchboard.domain.monitoring import MonitoringService
+from switchboard.domain.security import SecretBox
+from switchboard.sip.engine import SipEngine
+from switchboard.store.db import Database
+
+log = logging.getLogger("switchboard")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    box: SecretBox
+    identity: IdentityService
+    monitoring: MonitoringService
+    sip: SipEngine | None = None
+    started_at: float = field(default_factory=time.time)
+
+
+async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+    db = Database(settings.database_url)
+    if migrate:
+        await db.migrate()
+    identity = IdentityService(box, cache_seconds=settings.basic_auth_cache_seconds,
+                               failures_per_minute=settings.auth_failures_per_minute)
+    return Services(settings, db, box, identity, MonitoringService())
+
+
+async def bootstrap_admin(services: Services) -> None:
+    s = services.settings
+    async with services.db.transaction() as conn:
+        generated = await services.identity.ensure_bootstrap_admin(conn, s.admin_username, s.admin_password)
+    if generated:
+        # printed once, on the start that created the account; only its argon2 hash is kept
+        print(f"switchboard: created super user {s.admin_username!r} with password {generated}", flush=True)
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Switchboard", version=__version__, docs_url="/docs", redoc_url=None,
+        openapi_url="/openapi.json",
+        description="Switchboard management service. Dialects: VoIP Spear monitoring (HTTP Basic; "
+                    "JSON, or Rails-style XML with Accept/Content-Type application/xml).",
+    )
+    app.state.services = services
+    app.include_router(spear.router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz():
+        """200 once HTTP, the database and the SIP engine are all up; 503 otherwise."""
+        db_ok = await services.db.ping()
+        sip_ok = services.sip is not None and services.sip.running
+        body = {"status": "ok" if db_ok and sip_ok else "unavailable", "version": __version__,
+                "database": "ok" if db_ok else "down", "sip": "ok" if sip_ok else "down",
+                "uptime_seconds": round(time.time() - services.started_at, 1)}
+        return Response(orjson.dumps(body), 200 if body["status"] == "ok" else 503,
+                        media_type="application/json")
+
+    # Requests that match no route (404) or no method (405) get the error body of the dialect
+    # that owns the path; the spear dialect owns the root namespace for now.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        resp = spear_envelope.error_response(request, HttpStatus(exc.status_code, str(exc.detail)))
+        if exc.headers:
+            resp.headers.update(exc.headers)
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        return spear_envelope.error_response(request, validation_to_invalid(exc))
+
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after its own shutdown, which would kill the process
+    before the SIP engine and the database are closed; here a signal only starts the graceful
+    shutdown (stop accepting, finish in-flight requests), and serve() returns normally."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        loop = asyncio.get_running_loop()
+        sigs = (signal.SIGINT, signal.SIGTERM)
+        for sig in sigs:
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in sigs:
+                loop.remove_signal_handler(sig)
+
+
+async def serve(settings: Settings) -> None:
+    services = await build_services(settings)
+    await bootstrap_admin(services)
+    sip_host, sip_port = settings.sip_host_port
+    services.sip = SipEngine(sip_host, sip_port)
+    await services.sip.start()
+    host, port = settings.http_host_port
+    config = uvicorn.Config(
+        create_app(services), host=host, port=port, log_level=settings.log_level, access_log=False,
+        loop="none", http="httptools", lifespan="off", timeout_graceful_shutdown=15, server_header=False,
+    )
+    server = _Server(config)
+    log.info("switchboard %s: HTTP on %s:%d, SIP on %s:%d (udp+tcp), database %s", __version__, host, port,
+             sip_host, services.sip.port, services.db.engine.url.render_as_string(hide_password=True))
+    try:
+        await server.serve()
+    finally:
+        await services.sip.stop()
+        await services.db.close()
+        log.info("switchboard stopped")
+
+
+def run(settings: Settings) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(serve(settings))
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(serve(settings))

@@ -1,0 +1,143 @@
+"""Command line: `switchboard serve | migrate | user ...`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+
+from switchboard import __version__
+from switchboard.config import Settings
+
+
+def _settings(**overrides) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@click.group()
+@click.version_option(__version__, prog_name="switchboard")
+def main() -> None:
+    """Switchboard: VoIP operations platform."""
+
+
+@main.command()
+@click.option("--database-url", help="sqlite:///path or postgresql://user@host:port/db")
+@click.option("--http-listen", help="host:port of the HTTP service")
+@click.option("--sip-listen", help="host:port for SIP (UDP and TCP)")
+@click.option("--admin-username")
+@click.option("--admin-password")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--secret-key", help="Fernet key for secrets at rest (default: DATA_DIR/secret.key)")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(**opts) -> None:
+    """Run the management service, the SIP engine and background work in one process."""
+    from switchboard.app import run
+
+    settings = _settings(**opts)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(settings)
+
+
+@main.command()
+@click.option("--database-url")
+def migrate(database_url: str | None) -> None:
+    """Bring the database schema up to date (serve also does this on start)."""
+    from switchboard.store.db import Database
+
+    async def go():
+        db = Database(_settings(database_url=database_url).database_url)
+        try:
+            await db.migrate()
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+    click.echo("database is up to date")
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", type=click.Choice(["super_master", "master", "admin", "user"]), default="user")
+@click.option("--name")
+@click.option("--email")
+@click.option("--database-url")
+def user_create(username, password, role, name, email, database_url) -> None:
+    """Create a user."""
+    from switchboard.app import build_services
+    from switchboard.domain.errors import DomainError
+
+    async def go():
+        services = await build_services(_settings(database_url=database_url))
+        try:
+            async with services.db.transaction() as conn:
+                u = await services.identity.create_user(conn, None, {
+                    "username": username, "password": password, "role": role, "name": name, "email": email})
+            click.echo(f"created user {u.username} (id {u.id}, role {u.role})")
+        except DomainError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+        finally:
+            await services.db.close()
+
+    asyncio.run(go())
+
+
+@user.command("list")
+@click.option("--database-url")
+def user_list(database_url) -> None:
+    """List users."""
+    from switchboard.app import build_services
+    from switchboard.store import repos
+
+    async def go():
+        services = await build_services(_settings(database_url=database_url))
+        try:
+            async with services.db.transaction(write=False) as conn:
+                for u in await repos.users.find(conn):
+                    state = "cancelled" if u.deleted_at else "active"
+                    click.echo(f"{u.id}\t{u.username}\t{u.role}\t{state}")
+        finally:
+            await services.db.close()
+
+    asyncio.run(go())
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--database-url")
+def user_passwd(username, password, database_url) -> None:
+    """Set a user's password (their tokens are revoked)."""
+    from switchboard.app import build_services
+    from switchboard.domain.errors import DomainError
+    from switchboard.store import repos
+
+    async def go():
+        services = await build_services(_settings(database_url=database_url))
+        try:
+            async with services.db.transaction() as conn:
+                u = await repos.user_by_username(conn, username)
+                if u is None:
+                    raise click.ClickException(f"no user {username!r}")
+                system = await repos.users.first(conn, repos.t.users.c.role == "super_master") or u
+                await services.identity.update_user(conn, system if system.is_super else u, u.id,
+                                                    {"password": password})
+            click.echo(f"password changed for {username}")
+        except DomainError as e:
+            raise click.ClickException(str(e)) from None
+        finally:
+            await services.db.close()
+
+    asyncio.run(go())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

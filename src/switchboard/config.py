@@ -1,0 +1,52 @@
+"""Settings: the configuration contract of DESIGN.md (environment; each also a `serve` flag)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def split_hostport(value: str, default_port: int) -> tuple[str, int]:
+    """'host:port' -> (host, port); '[::1]:5060' for IPv6; a bare host takes the default port."""
+    value = value.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.lstrip(":")
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    else:
+        host, port = value, ""
+    return host or "127.0.0.1", int(port) if port else default_port
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/switchboard.db"
+    http_listen: str = "127.0.0.1:8081"
+    sip_listen: str = "127.0.0.1:5060"
+    admin_username: str = "admin"
+    admin_password: str | None = None
+    data_dir: Path = Path("./var")
+    secret_key: str | None = None
+    # How long a verified HTTP Basic credential is remembered (seconds); 0 disables the cache.
+    basic_auth_cache_seconds: float = Field(default=60.0, ge=0)
+    # Failed logins allowed per source address per minute before 429.
+    auth_failures_per_minute: int = Field(default=20, ge=1)
+    log_level: str = "info"
+
+    @field_validator("http_listen", "sip_listen")
+    @classmethod
+    def _hostport(cls, v: str) -> str:
+        split_hostport(v, 0)
+        return v
+
+    @property
+    def http_host_port(self) -> tuple[str, int]:
+        return split_hostport(self.http_listen, 8081)
+
+    @property
+    def sip_host_port(self) -> tuple[str, int]:
+        return split_hostport(self.sip_listen, 5060)

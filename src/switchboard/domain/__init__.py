@@ -1,0 +1,1 @@
+"""The one domain model shared by every dialect: entities, services and domain errors."""

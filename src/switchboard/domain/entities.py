@@ -1,0 +1,96 @@
+"""Entities of the one model. Plain immutable records; services create and change them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+ROLES = ("super_master", "master", "admin", "user")
+ADMIN_ROLES = frozenset({"super_master", "master", "admin"})
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC datetime we store (second precision, as every dialect shows)."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    uuid: str
+    username: str
+    username_key: str
+    name: str
+    email: str | None
+    password_hash: str
+    role: str
+    time_zone: str
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ADMIN_ROLES
+
+    @property
+    def is_super(self) -> bool:
+        return self.role == "super_master"
+
+    @property
+    def active(self) -> bool:
+        return self.deleted_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A probe server (VoIP Spear "server"): community (owner None) or private to one user."""
+
+    id: int
+    name: str
+    ip_address: str
+    region: str | None
+    description: str | None
+    private: bool
+    owner_id: int | None
+    version: str | None
+    agent_key_hash: str | None
+    last_login_date: datetime | None
+    last_login_ip: str | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+    def visible_to(self, user: User) -> bool:
+        return user.is_admin or not self.private or self.owner_id == user.id
+
+    def usable_by(self, user: User) -> bool:
+        return self.deleted_at is None and self.visible_to(user)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: int
+    user_id: int
+    name: str
+    description: str | None
+    ip_address: str
+    is_server: bool
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class VoipTest:
+    id: int
+    endpoint_id: int
+    server_id: int
+    codec: str
+    alert_threshold: float
+    num_tests: int
+    interpacket_ms: int
+    alerting_since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None

@@ -1,0 +1,106 @@
+"""Database access: async engine for SQLite (aiosqlite, WAL) or PostgreSQL (asyncpg), Alembic
+migrations, and the one-transaction-per-request unit of work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def async_url(url: str) -> str:
+    """Map the documented URL forms (`sqlite:///path`, `postgresql://...`) to async drivers."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        u = u.set(drivername="sqlite+aiosqlite")
+    elif u.get_backend_name() in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+asyncpg")
+    else:
+        raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://...")
+    return u.render_as_string(hide_password=False)
+
+
+def alembic_config(connection=None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10):
+        self.url = async_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict = {}
+        if self.is_sqlite:
+            db_path = make_url(self.url).database
+            if db_path and db_path != ":memory:":
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        # SQLite allows one writer; serialising writers in-process avoids busy upgrade failures,
+        # and BEGIN IMMEDIATE protects against other processes (the CLI) as well.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            self._install_sqlite_hooks()
+
+    def _install_sqlite_hooks(self) -> None:
+        sync_engine = self.engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # pragma: no cover - driver callback
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (pysqlite quirk)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(sync_engine, "begin")
+        def _on_begin(conn):  # pragma: no cover - driver callback
+            mode = "IMMEDIATE" if conn.get_execution_options().get("sb_write") else "DEFERRED"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
+        """One unit of work: committed when the block ends normally, rolled back on any error."""
+        if self._write_lock is not None and write:
+            async with self._write_lock:
+                async with self.engine.connect() as conn:
+                    await conn.execution_options(sb_write=True)
+                    async with conn.begin():
+                        yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
+
+    async def migrate(self) -> None:
+        async with self.transaction() as conn:
+            if not self.is_sqlite:
+                # several nodes may start at once: one migrates, the others wait for it
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7305501)"))
+            await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), "head"))
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self.engine.dispose()

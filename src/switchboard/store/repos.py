@@ -1,0 +1,141 @@
+"""Repositories: the only place the domain's records meet SQL (as SQLAlchemy expressions)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchboard.domain.entities import Endpoint, Server, User, VoipTest
+from switchboard.domain.errors import Conflict
+from switchboard.store import tables as t
+
+E = TypeVar("E")
+
+
+class Repo:
+    """CRUD over one table, returning one entity type."""
+
+    def __init__(self, table, entity: type[E]):
+        self.table = table
+        self.entity = entity
+        self._cols = [table.c[f.name] for f in fields(entity)]
+
+    def _to_entity(self, row) -> E:
+        return self.entity(*row)
+
+    def select(self):
+        return select(*self._cols)
+
+    async def get(self, conn: AsyncConnection, ident: int, *, for_update: bool = False) -> E | None:
+        q = self.select().where(self.table.c.id == ident)
+        if for_update and conn.dialect.name == "postgresql":
+            q = q.with_for_update()
+        row = (await conn.execute(q)).first()
+        return self._to_entity(row) if row is not None else None
+
+    async def find(self, conn: AsyncConnection, *where, order=None, limit: int | None = None) -> list[E]:
+        q = self.select().where(*where).order_by(*(order if order is not None else [self.table.c.id]))
+        if limit is not None:
+            q = q.limit(limit)
+        return [self._to_entity(r) for r in (await conn.execute(q)).all()]
+
+    async def first(self, conn: AsyncConnection, *where) -> E | None:
+        found = await self.find(conn, *where, limit=1)
+        return found[0] if found else None
+
+    async def insert(self, conn: AsyncConnection, values: dict[str, Any]) -> E:
+        try:
+            res = await conn.execute(insert(self.table).values(**values).returning(*self._cols))
+        except IntegrityError as e:
+            raise _conflict(e) from e
+        return self._to_entity(res.one())
+
+    async def update(self, conn: AsyncConnection, ident: int, values: dict[str, Any]) -> E:
+        try:
+            res = await conn.execute(
+                update(self.table).where(self.table.c.id == ident).values(**values).returning(*self._cols)
+            )
+        except IntegrityError as e:
+            raise _conflict(e) from e
+        return self._to_entity(res.one())
+
+
+def _conflict(e: IntegrityError) -> Conflict:
+    msg = str(e.orig).lower()
+    for col in ("username_key", "agent_key_hash", "token_hash", "uuid"):
+        if col in msg:
+            return Conflict(col.removesuffix("_key") if col == "username_key" else col, "has already been taken")
+    return Conflict(None, "conflicts with an existing record")
+
+
+def contains_ci(column, value: str):
+    """Case-insensitive partial match, with LIKE wildcards in the value taken literally."""
+    return func.lower(column).contains(value.lower(), autoescape=True)
+
+
+def status_clause(column, status: str):
+    """'active' -> not cancelled, 'cancelled' -> cancelled only, 'all' -> no condition."""
+    if status == "active":
+        return column.is_(None)
+    if status == "cancelled":
+        return column.is_not(None)
+    return and_(True)
+
+
+users = Repo(t.users, User)
+servers = Repo(t.servers, Server)
+endpoints = Repo(t.endpoints, Endpoint)
+voip_tests = Repo(t.voip_tests, VoipTest)
+
+
+async def user_by_username(conn: AsyncConnection, username: str) -> User | None:
+    return await users.first(conn, t.users.c.username_key == username.lower())
+
+
+async def count_users(conn: AsyncConnection) -> int:
+    return (await conn.execute(select(func.count()).select_from(t.users))).scalar_one()
+
+
+async def visible_servers(conn: AsyncConnection, user: User, *conditions) -> list[Server]:
+    c = t.servers.c
+    where = list(conditions)
+    if not user.is_admin:
+        where.append(or_(c.private.is_(False), c.owner_id == user.id))
+    return await servers.find(conn, *where)
+
+
+async def insert_token(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(t.api_tokens).values(**values))
+
+
+async def token_owner(conn: AsyncConnection, digest: str, now: datetime) -> User | None:
+    c = t.api_tokens.c
+    q = (
+        users.select()
+        .join(t.api_tokens, t.api_tokens.c.user_id == t.users.c.id)
+        .where(c.token_hash == digest, c.revoked_at.is_(None), c.expires_at > now)
+    )
+    row = (await conn.execute(q)).first()
+    return users._to_entity(row) if row is not None else None
+
+
+async def revoke_tokens(conn: AsyncConnection, now: datetime, *, digest: str | None = None,
+                        user_id: int | None = None) -> int:
+    c = t.api_tokens.c
+    where = [c.revoked_at.is_(None)]
+    if digest is not None:
+        where.append(c.token_hash == digest)
+    if user_id is not None:
+        where.append(c.user_id == user_id)
+    res = await conn.execute(update(t.api_tokens).where(*where).values(revoked_at=now))
+    return res.rowcount
+
+
+def ids(rows: Iterable[Any]) -> list[int]:
+    return [r.id for r in rows]
