@@ -65,10 +65,14 @@ def json_object(fields: Fields) -> dict:
 
 
 # ---- XML ----------------------------------------------------------------------------------
+_DATETIME_SUFFIXES = ("_at", "_date", "_since")  # a nil datetime still says type="datetime"
+
+
 def _xml_element(name: str, v: Any, indent: str) -> str:
     tag = name.replace("_", "-")
     if v is None:
-        return f'{indent}<{tag} nil="true"></{tag}>'
+        typ = ' type="datetime"' if name.endswith(_DATETIME_SUFFIXES) else ""
+        return f'{indent}<{tag}{typ} nil="true"></{tag}>'
     if isinstance(v, bool):
         return f'{indent}<{tag} type="boolean">{"true" if v else "false"}</{tag}>'
     if isinstance(v, int):

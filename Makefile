@@ -1,0 +1,32 @@
+# Switchboard: `make run` serves with the embedded SQLite default; `make test` runs everything CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-deps bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/switchboard migrate
+	$(BIN)/switchboard serve
+
+test-deps:
+	@scripts/install-test-deps.sh
+
+test: $(STAMP) test-deps
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest -q -ra
+
+bench: $(STAMP) test-deps
+	$(BIN)/python bench/http_bench.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

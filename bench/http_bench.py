@@ -1,0 +1,218 @@
+"""HTTP benchmark: Switchboard endpoint list (JSON, XML) and create, against a bare Starlette baseline.
+
+Runs `switchboard serve` on a fresh SQLite database and a one-route Starlette app, both under uvicorn
+(uvloop, httptools, one worker, access log off), loads each with wrk, and prints requests/s and p99
+latency with their ratio to the baseline, all from this one run. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+USER, PASSWORD = "admin", "bench-password"
+AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+ENDPOINTS = 100
+CREATE_BODY = {"endpoint": {"name": "bench N", "ip_address": "10.0.0.1"}}
+
+BASELINE_APP = textwrap.dedent("""
+    import sys
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+
+    async def hello(request):
+        return PlainTextResponse("hello")
+
+
+    app = Starlette(routes=[Route("/", hello)])
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+                access_log=False, lifespan="off", server_header=False, log_level="warning")
+""")
+
+CREATE_LUA = """
+wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP (the SIP listener binds both)."""
+    while True:
+        with socket.socket() as tcp, socket.socket(type=socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with contextlib.suppress(OSError):
+                udp.bind(("127.0.0.1", port))
+                return port
+
+
+def request(url: str, body: dict | None = None, accept: str = "application/json"):
+    headers = {"Authorization": AUTH, "Accept": accept, "Content-Type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=10) as resp:
+        return json.loads(resp.read()) if accept == "application/json" else resp.read()
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"server exited with {proc.returncode} before {url} answered")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        time.sleep(0.1)
+    sys.exit(f"{url} did not answer 200 within {timeout}s")
+
+
+def start(stack: contextlib.ExitStack, cmd: list[str], log: Path, env: dict | None = None):
+    out = stack.enter_context(log.open("wb"))
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    stack.callback(stop, proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def parse_wrk(name: str, output: str) -> Result:
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
+    if not (rps and p99):
+        sys.exit(f"could not parse wrk output for {name}:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return Result(name, float(rps[1]), to_ms(p99[1]), int(non_2xx[1]) if non_2xx else 0,
+                  sum(map(int, sock.groups())) if sock else 0)
+
+
+def wrk(name: str, url: str, args, accept: str = "application/json", script: Path | None = None) -> Result:
+    cmd = ["wrk", "-t1", f"-c{args.connections}", "--latency",
+           "-H", f"Authorization: {AUTH}", "-H", f"Accept: {accept}"]
+    if script:
+        cmd += ["-s", str(script)]
+    if args.warmup:
+        subprocess.run([*cmd, f"-d{args.warmup}s", url], check=True, capture_output=True)
+    out = subprocess.run([*cmd, f"-d{args.duration}s", url], check=True, capture_output=True, text=True)
+    return parse_wrk(name, out.stdout)
+
+
+def log_problems(log: Path) -> list[str]:
+    lines = log.read_text(errors="replace").splitlines()
+    return [line for line in lines if re.search(r"\b(ERROR|CRITICAL|Traceback)\b", line)]
+
+
+def print_table(results: list[Result], base: Result, args) -> None:
+    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s (warm-up {args.warmup}s) on {os.cpu_count()} "
+          "cores; wrk and the server share the machine, so absolute figures are machine-bound.")
+    print("Ratios are against the baseline from this same run: req/s x (higher is better), p99 x (lower).\n")
+    print(f"{'scenario':<28}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}{'sock err':>10}"
+          f"{'req/s x':>10}{'p99 x':>9}")
+    for r in results:
+        print(f"{r.name:<28}{r.rps:>10.1f}{r.p99_ms:>10.2f}{r.non_2xx:>9}{r.socket_errors:>10}"
+              f"{r.rps / base.rps:>10.3f}{r.p99_ms / base.p99_ms:>9.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured seconds before each (default 1)")
+    args = parser.parse_args()
+
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="switchboard-bench-")))
+
+        base_port = free_port()
+        (tmp / "hello_app.py").write_text(BASELINE_APP)
+        hello = start(stack, [sys.executable, str(tmp / "hello_app.py"), str(base_port)], tmp / "hello.log")
+        base_url = f"http://127.0.0.1:{base_port}/"
+        wait_ready(base_url, hello)
+
+        http_port, sip_port = free_port(), free_port()
+        env = os.environ | {
+            "SWITCHBOARD_DATABASE_URL": f"sqlite:///{tmp}/db.sqlite",
+            "SWITCHBOARD_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+            "SWITCHBOARD_SIP_LISTEN": f"127.0.0.1:{sip_port}",
+            "SWITCHBOARD_DATA_DIR": str(tmp),
+            "SWITCHBOARD_ADMIN_USERNAME": USER,
+            "SWITCHBOARD_ADMIN_PASSWORD": PASSWORD,
+        }
+        server_log = tmp / "switchboard.log"
+        switchboard = str(Path(sys.executable).with_name("switchboard"))
+        server = start(stack, [switchboard, "serve"], server_log, env)
+        api = f"http://127.0.0.1:{http_port}"
+        wait_ready(f"{api}/healthz", server)
+
+        uid = request(f"{api}/users/me")["id"]
+        endpoints_url = f"{api}/users/{uid}/endpoints"
+        for n in range(1, ENDPOINTS + 1):
+            request(endpoints_url, {"endpoint": {"name": f"bench {n}", "ip_address": f"10.0.0.{n}"}})
+        count = len(request(endpoints_url)["collection"])
+        if count != ENDPOINTS:
+            sys.exit(f"expected {ENDPOINTS} endpoints, the list has {count}")
+
+        create_lua = tmp / "create.lua"
+        create_lua.write_text(CREATE_LUA.format(body=json.dumps(CREATE_BODY)))
+
+        print(f"measuring ({args.duration}s each, {args.warmup}s warm-up) ...", file=sys.stderr)
+        base = wrk("baseline: Starlette hello", base_url, args, accept="text/plain")
+        results = [
+            base,
+            wrk(f"GET endpoints x{ENDPOINTS} JSON", endpoints_url, args),
+            wrk(f"GET endpoints x{ENDPOINTS} XML", endpoints_url, args, accept="application/xml"),
+            # Last: every create makes the list longer.
+            wrk("POST endpoint (create) JSON", endpoints_url, args, script=create_lua),
+        ]
+        print_table(results, base, args)
+
+        for proc in (server, hello):
+            stop(proc)
+        problems = log_problems(server_log) + log_problems(tmp / "hello.log")
+        if problems:
+            print(f"\n{len(problems)} error line(s) in the server logs:", *problems[:10], sep="\n  ")
+
+
+if __name__ == "__main__":
+    main()

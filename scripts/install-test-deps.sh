@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages the e2e tests talk to (real SIP peers, load tools). Installed when missing and
+# when running as root; otherwise the tests that need them skip and say so.
+set -u
+need=()
+command -v sipsak >/dev/null 2>&1 || need+=(sipsak)
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-test-deps: not root or no apt-get; missing: ${need[*]} (those tests will skip)" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
+  || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; } \
+  || echo "install-test-deps: could not install ${need[*]} (those tests will skip)" >&2
+exit 0
