@@ -19,8 +19,8 @@ import sys
 import tempfile
 import textwrap
 import time
-import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,9 +138,19 @@ def wrk(name: str, url: str, args, accept: str = "application/json", script: Pat
     return parse_wrk(name, out.stdout)
 
 
-def log_problems(log: Path) -> list[str]:
-    lines = log.read_text(errors="replace").splitlines()
-    return [line for line in lines if re.search(r"\b(ERROR|CRITICAL|Traceback)\b", line)]
+def log_problems(log: Path) -> Counter[str]:
+    """ERROR/CRITICAL records and the exception that ends each traceback, counted, without timestamps."""
+    problems: Counter[str] = Counter()
+    in_traceback = False
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("Traceback"):
+            in_traceback = True
+        elif in_traceback and not line.startswith(" "):
+            problems[f"exception: {line}"] += 1
+            in_traceback = False
+        elif record := re.search(r"\b(ERROR|CRITICAL)\b.*", line):
+            problems[record[0]] += 1
+    return problems
 
 
 def print_table(results: list[Result], base: Result, args) -> None:
@@ -211,7 +221,9 @@ def main() -> None:
             stop(proc)
         problems = log_problems(server_log) + log_problems(tmp / "hello.log")
         if problems:
-            print(f"\n{len(problems)} error line(s) in the server logs:", *problems[:10], sep="\n  ")
+            print("\nProblems in the server logs (count, message):")
+            for message, n in problems.most_common():
+                print(f"{n:>6}  {message}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from switchboard.domain.entities import User
 from switchboard.domain.errors import DomainError, Invalid, Malformed, TooLarge
@@ -70,7 +71,7 @@ class DialectRoute(APIRoute):
             write = request.method not in ("GET", "HEAD", "OPTIONS")
             try:
                 cl = request.headers.get("content-length")
-                if cl is not None and cl.isdigit() and int(cl) > MAX_BODY:
+                if cl is not None and cl.isascii() and cl.isdigit() and int(cl) > MAX_BODY:
                     raise TooLarge("request body too large")
                 if write and not public:
                     async with services.db.transaction(write=False) as conn:
@@ -92,6 +93,9 @@ class DialectRoute(APIRoute):
                 return dialect.error_response(request, validation_to_invalid(e))
             except StarletteHTTPException as e:
                 return dialect.error_response(request, HttpStatus(e.status_code, str(e.detail)))
+            except ClientDisconnect:  # the client hung up mid-body: nothing was written, nobody to tell
+                log.debug("client went away during %s %s", request.method, request.url.path)
+                return Response(status_code=400)
             except Exception:  # never a traceback to the client
                 log.exception("unhandled error in %s %s", request.method, request.url.path)
                 return dialect.error_response(request, InternalError("internal server error"))
@@ -122,7 +126,7 @@ def parse_id(value: str, kind: str) -> int:
     """Path ids: anything but a positive integer names no record (404, as an unknown id)."""
     from switchboard.domain.errors import NotFound
 
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise NotFound(kind, value)
     return int(value)
 

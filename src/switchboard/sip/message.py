@@ -5,6 +5,7 @@ fuzzed on its own."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ _CANON = {n.lower(): n for n in (*COMPACT.values(), "CSeq", "Max-Forwards", "WWW
                                  "Authorization", "Expires", "User-Agent", "Allow", "Accept", "Server",
                                  "Record-Route", "Route", "Proxy-Authenticate", "Proxy-Authorization")}
 MAX_MESSAGE = 65_535
+_DIGITS = re.compile(r"[0-9]{1,10}")
 REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
            420: "Bad Extension", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
@@ -68,7 +70,7 @@ class Message:
     def cseq(self) -> tuple[int, str]:
         raw = self.get("CSeq") or ""
         num, _, method = raw.strip().partition(" ")
-        if not num.isdigit() or not method.strip():
+        if not _DIGITS.fullmatch(num) or not method.strip():
             raise ParseError(f"bad CSeq {raw!r}")
         return int(num), method.strip().upper()
 
@@ -124,7 +126,7 @@ def parse(data: bytes) -> Message:
     msg = Message()
     parts = first.split(" ", 2)
     if first.startswith("SIP/"):
-        if len(parts) < 2 or parts[0] != "SIP/2.0" or not parts[1].isdigit() or len(parts[1]) != 3:
+        if len(parts) < 2 or parts[0] != "SIP/2.0" or not _DIGITS.fullmatch(parts[1]) or len(parts[1]) != 3:
             raise ParseError(f"bad status line {first!r}")
         msg.status, msg.reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
     else:
@@ -144,7 +146,7 @@ def parse(data: bytes) -> Message:
     msg.cseq  # noqa: B018 - validates the CSeq header
     length = msg.get("Content-Length")
     if length is not None:
-        if not length.strip().isdigit():
+        if not _DIGITS.fullmatch(length.strip()):
             raise ParseError("bad Content-Length")
         n = int(length)
         if n > len(body):
@@ -167,7 +169,7 @@ def frame(buffer: bytes) -> tuple[bytes, bytes] | None:
     for line in stripped[:end].split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() in (b"content-length", b"l"):
-            if not value.strip().isdigit():
+            if not _DIGITS.fullmatch(value.strip().decode("latin-1")):
                 raise ParseError("bad Content-Length")
             length = int(value.strip())
     total = end + 4 + length

@@ -38,7 +38,7 @@ def alembic_config(connection=None) -> Config:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10):
+    def __init__(self, url: str, *, pool_size: int = 20):
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict = {}
@@ -48,7 +48,10 @@ class Database:
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs["pool_pre_ping"] = True
+        # connections kept open for the request concurrency we expect: an overflow connection is
+        # closed when returned, and reopening one (PRAGMAs, WAL set-up) costs far more than a query
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         # SQLite allows one writer; serialising writers in-process avoids busy upgrade failures,
         # and BEGIN IMMEDIATE protects against other processes (the CLI) as well.

@@ -7,7 +7,7 @@ from fastapi import Request
 from switchboard.api.common import parse_id
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render, render_list
-from switchboard.api.spear.routing import body_of, ctx, location, router, status_of, user_id_of
+from switchboard.api.spear.routing import each, body_of, ctx, location, router, status_of, user_id_of
 from switchboard.domain.entities import Endpoint
 
 api = router("endpoints")
@@ -45,7 +45,7 @@ async def create_endpoint(request: Request, user_id: str):
     return render(request, "endpoint", fields(ep), 201, location(request, f"/users/{uid}/endpoints/{ep.id}"))
 
 
-@api.api_route("/users/{user_id}/endpoints/{endpoint_id}", methods=["PUT", "PATCH"],
+@each(api, ("PUT", "PATCH"), "/users/{user_id}/endpoints/{endpoint_id}",
                responses=sc.responses(sc.EndpointOut, 400, 403, 404, 422),
                openapi_extra=sc.body("endpoint", sc.ENDPOINT_IN))
 async def update_endpoint(request: Request, user_id: str, endpoint_id: str):
@@ -63,7 +63,7 @@ async def cancel_endpoint(request: Request, user_id: str, endpoint_id: str):
     return render(request, "endpoint", fields(ep))
 
 
-@api.api_route("/users/{user_id}/endpoints/{endpoint_id}/activate", methods=["PUT", "PATCH"],
+@each(api, ("PUT", "PATCH"), "/users/{user_id}/endpoints/{endpoint_id}/activate",
                responses=sc.responses(sc.EndpointOut, 403, 404))
 async def activate_endpoint(request: Request, user_id: str, endpoint_id: str):
     svc, conn, actor = ctx(request)

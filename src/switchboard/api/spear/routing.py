@@ -27,6 +27,17 @@ def router(tag: str) -> APIRouter:
     return APIRouter(route_class=SpearRoute, tags=[f"spear: {tag}"])
 
 
+def each(api: APIRouter, methods: tuple[str, ...], path: str, **kw):
+    """One handler under several methods (PUT and PATCH), each its own route and operation id."""
+
+    def register(fn):
+        for m in methods:
+            api.add_api_route(path, fn, methods=[m], **kw)
+        return fn
+
+    return register
+
+
 def ctx(request: Request):
     """(services, connection, acting user) of this request."""
     return request.app.state.services, request.state.conn, request.state.user

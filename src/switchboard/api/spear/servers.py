@@ -14,7 +14,7 @@ from fastapi import Request
 from switchboard.api.common import parse_bool, parse_id
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render, render_list
-from switchboard.api.spear.routing import body_of, ctx, location, router, status_of
+from switchboard.api.spear.routing import each, body_of, ctx, location, router, status_of
 from switchboard.domain.entities import Server
 
 api = router("servers")
@@ -56,7 +56,7 @@ async def create_server(request: Request):
                   location(request, f"/servers/{server.id}"))
 
 
-@api.api_route("/servers/{server_id}", methods=["PATCH", "PUT"],
+@each(api, ("PATCH", "PUT"), "/servers/{server_id}",
                responses=sc.responses(sc.ServerOut, 400, 403, 404, 422), openapi_extra=sc.body("server", sc.SERVER_IN))
 async def update_server(request: Request, server_id: str):
     """name, ip_address, description (and region). Users may change only their private servers."""
@@ -73,7 +73,7 @@ async def cancel_server(request: Request, server_id: str):
                   fields(await svc.monitoring.cancel_server(conn, actor, parse_id(server_id, "server"))))
 
 
-@api.api_route("/servers/{server_id}/activate", methods=["PATCH", "PUT"],
+@each(api, ("PATCH", "PUT"), "/servers/{server_id}/activate",
                responses=sc.responses(sc.ServerOut, 403, 404))
 async def activate_server(request: Request, server_id: str):
     svc, conn, actor = ctx(request)

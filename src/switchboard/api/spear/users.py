@@ -7,7 +7,7 @@ from fastapi import Request
 
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render, render_list
-from switchboard.api.spear.routing import body_of, ctx, location, router, status_of, user_id_of
+from switchboard.api.spear.routing import each, body_of, ctx, location, router, status_of, user_id_of
 from switchboard.domain.entities import ADMIN_ROLES, User
 from switchboard.domain.errors import Forbidden, Invalid
 
@@ -69,7 +69,7 @@ async def create_user(request: Request):
     return render(request, "user", fields(user), 201, location(request, f"/users/{user.id}"))
 
 
-@api.api_route("/users/{user_id}", methods=["PUT", "PATCH"],
+@each(api, ("PUT", "PATCH"), "/users/{user_id}",
                responses=sc.responses(sc.UserOut, 400, 403, 404, 422), openapi_extra=sc.body("user", sc.USER_IN))
 async def update_user(request: Request, user_id: str):
     """A user may change their own name, email, username, password and time zone; admins may
@@ -88,7 +88,7 @@ async def cancel_user(request: Request, user_id: str):
     return render(request, "user", fields(await svc.identity.cancel_user(conn, actor, user_id_of(request, user_id))))
 
 
-@api.api_route("/users/{user_id}/activate", methods=["PUT", "PATCH"],
+@each(api, ("PUT", "PATCH"), "/users/{user_id}/activate",
                responses=sc.responses(sc.UserOut, 403, 404))
 async def activate_user(request: Request, user_id: str):
     svc, conn, actor = ctx(request)

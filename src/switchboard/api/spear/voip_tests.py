@@ -11,7 +11,7 @@ from fastapi import Request
 from switchboard.api.common import parse_id
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render, render_list
-from switchboard.api.spear.routing import body_of, ctx, location, router, status_of, user_id_of
+from switchboard.api.spear.routing import each, body_of, ctx, location, router, status_of, user_id_of
 from switchboard.domain.entities import VoipTest
 
 api = router("voip tests")
@@ -58,7 +58,7 @@ async def create_test(request: Request, user_id: str, endpoint_id: str):
                   location(request, f"/users/{uid}/endpoints/{eid}/voip_tests/{test.id}"))
 
 
-@api.api_route(BASE + "/{test_id}", methods=["PUT", "PATCH"],
+@each(api, ("PUT", "PATCH"), BASE + "/{test_id}",
                responses=sc.responses(sc.VoipTestOut, 400, 403, 404, 422),
                openapi_extra=sc.body("voip_test", sc.VOIP_TEST_IN))
 async def update_test(request: Request, user_id: str, endpoint_id: str, test_id: str):
@@ -75,7 +75,7 @@ async def cancel_test(request: Request, user_id: str, endpoint_id: str, test_id:
                   fields(await svc.monitoring.cancel_test(conn, actor, *_ids(request, user_id, endpoint_id, test_id))))
 
 
-@api.api_route(BASE + "/{test_id}/activate", methods=["PUT", "PATCH"], responses=sc.responses(sc.VoipTestOut, 403, 404))
+@each(api, ("PUT", "PATCH"), BASE + "/{test_id}/activate", responses=sc.responses(sc.VoipTestOut, 403, 404))
 async def activate_test(request: Request, user_id: str, endpoint_id: str, test_id: str):
     svc, conn, actor = ctx(request)
     test = await svc.monitoring.activate_test(conn, actor, *_ids(request, user_id, endpoint_id, test_id))
