@@ -1,5 +1,13 @@
-"""Database access: async engine for SQLite (aiosqlite, WAL) or PostgreSQL (asyncpg), Alembic
-migrations, and the one-transaction-per-request unit of work."""
+"""Database access: SQLite (WAL) or PostgreSQL (asyncpg), Alembic migrations, and the
+one-transaction-per-request unit of work.
+
+Both give the domain the same awaitable connection API. PostgreSQL uses SQLAlchemy's async
+engine. SQLite runs its statements directly on the event loop thread through a sync engine:
+an indexed SQLite query takes ~10 µs, while a round trip through aiosqlite's worker thread took
+~200-700 µs on this machine (measured; bench/http_bench.py shows the request-rate effect), so a
+thread hop costs far more than the work. Writers are serialised by an asyncio lock (SQLite has one
+writer anyway) and begin IMMEDIATE, so a statement never waits on another in-process writer;
+synchronous=NORMAL in WAL mode means a commit does not fsync (checkpoints do)."""
 
 from __future__ import annotations
 
@@ -10,18 +18,18 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def async_url(url: str) -> str:
-    """Map the documented URL forms (`sqlite:///path`, `postgresql://...`) to async drivers."""
+    """Map the documented URL forms (`sqlite:///path`, `postgresql://...`) to our drivers."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
-        u = u.set(drivername="sqlite+aiosqlite")
+        u = u.set(drivername="sqlite+pysqlite")
     elif u.get_backend_name() in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+asyncpg")
     else:
@@ -52,7 +60,11 @@ class Database:
         # connections kept open for the request concurrency we expect: an overflow connection is
         # closed when returned, and reopening one (PRAGMAs, WAL set-up) costs far more than a query
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            kwargs["connect_args"]["check_same_thread"] = False
+            self.engine = create_engine(self.url, **kwargs)
+        else:
+            self.engine = create_async_engine(self.url, **kwargs)
         # SQLite allows one writer; serialising writers in-process avoids busy upgrade failures,
         # and BEGIN IMMEDIATE protects against other processes (the CLI) as well.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -60,7 +72,7 @@ class Database:
             self._install_sqlite_hooks()
 
     def _install_sqlite_hooks(self) -> None:
-        sync_engine = self.engine.sync_engine
+        sync_engine = self.engine
 
         @event.listens_for(sync_engine, "connect")
         def _on_connect(dbapi_conn, _record):  # pragma: no cover - driver callback
@@ -80,15 +92,16 @@ class Database:
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
         """One unit of work: committed when the block ends normally, rolled back on any error."""
-        if self._write_lock is not None and write:
-            async with self._write_lock:
-                async with self.engine.connect() as conn:
-                    await conn.execution_options(sb_write=True)
-                    async with conn.begin():
-                        yield conn
-        else:
+        if not self.is_sqlite:
             async with self.engine.begin() as conn:
                 yield conn
+        elif write:
+            async with self._write_lock:
+                with self.engine.connect().execution_options(sb_write=True) as conn, conn.begin():
+                    yield _LoopConnection(conn)
+        else:
+            with self.engine.connect() as conn, conn.begin():
+                yield _LoopConnection(conn)
 
     async def migrate(self) -> None:
         async with self.transaction() as conn:
@@ -99,11 +112,34 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self.transaction(write=False) as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:
             return False
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self.is_sqlite:
+            self.engine.dispose()
+        else:
+            await self.engine.dispose()
+
+
+class _LoopConnection:
+    """The awaitable face of a sync SQLite connection (the subset of AsyncConnection we use):
+    execute() returns the same buffered result object AsyncConnection.execute() does."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+
+    @property
+    def dialect(self):
+        return self._conn.dialect
+
+    async def execute(self, statement, parameters=None):
+        return self._conn.execute(statement, parameters)
+
+    async def run_sync(self, fn, *args, **kw):
+        return fn(self._conn, *args, **kw)
