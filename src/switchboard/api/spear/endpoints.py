@@ -7,7 +7,7 @@ from fastapi import Request
 from switchboard.api.common import parse_id
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render, render_list
-from switchboard.api.spear.routing import each, body_of, ctx, location, router, status_of, user_id_of
+from switchboard.api.spear.routing import body_of, ctx, each, location, router, status_of, user_id_of
 from switchboard.domain.entities import Endpoint
 
 api = router("endpoints")
@@ -59,7 +59,8 @@ async def update_endpoint(request: Request, user_id: str, endpoint_id: str):
 @api.delete("/users/{user_id}/endpoints/{endpoint_id}", responses=sc.responses(sc.EndpointOut, 403, 404))
 async def cancel_endpoint(request: Request, user_id: str, endpoint_id: str):
     svc, conn, actor = ctx(request)
-    ep = await svc.monitoring.cancel_endpoint(conn, actor, user_id_of(request, user_id), parse_id(endpoint_id, "endpoint"))
+    ep = await svc.monitoring.cancel_endpoint(conn, actor, user_id_of(request, user_id),
+                                              parse_id(endpoint_id, "endpoint"))
     return render(request, "endpoint", fields(ep))
 
 

@@ -82,14 +82,14 @@ def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, 
     return s
 
 
-S, N, I, B = {"type": "string"}, {"type": "number"}, {"type": "integer"}, {"type": "boolean"}
+S, N, INT, B = {"type": "string"}, {"type": "number"}, {"type": "integer"}, {"type": "boolean"}
 NS = {"type": ["string", "null"]}
 
 USER_IN = _obj({"username": S, "password": S, "name": S, "email": NS, "category": {"enum": ["Admin", "Normal"]},
                 "time_zone": S})
 SERVER_IN = _obj({"name": S, "ip_address": S, "region": NS, "description": NS, "private": B})
 ENDPOINT_IN = _obj({"name": S, "ip_address": S, "description": NS})
-VOIP_TEST_IN = _obj({"server_id": I, "codec": S, "alert_threshold": N, "num_tests": I, "interpacket_ms": I})
+VOIP_TEST_IN = _obj({"server_id": INT, "codec": S, "alert_threshold": N, "num_tests": INT, "interpacket_ms": INT})
 
 
 def body(item: str, schema: dict[str, Any], *, required: list[str] | None = None) -> dict[str, Any]:

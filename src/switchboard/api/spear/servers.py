@@ -14,7 +14,7 @@ from fastapi import Request
 from switchboard.api.common import parse_bool, parse_id
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render, render_list
-from switchboard.api.spear.routing import each, body_of, ctx, location, router, status_of
+from switchboard.api.spear.routing import body_of, ctx, each, location, router, status_of
 from switchboard.domain.entities import Server
 
 api = router("servers")
@@ -44,7 +44,8 @@ async def list_servers(request: Request, name: str | None = None, ip_address: st
 @api.get("/servers/{server_id}", responses=sc.responses(sc.ServerOut, 404))
 async def show_server(request: Request, server_id: str):
     svc, conn, actor = ctx(request)
-    return render(request, "server", fields(await svc.monitoring.get_server(conn, actor, parse_id(server_id, "server"))))
+    server = await svc.monitoring.get_server(conn, actor, parse_id(server_id, "server"))
+    return render(request, "server", fields(server))
 
 
 @api.post("/servers", status_code=201, responses=sc.responses(sc.ServerCreatedOut, 400, 403, 422),

@@ -7,7 +7,7 @@ from fastapi import Request
 
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render, render_list
-from switchboard.api.spear.routing import each, body_of, ctx, location, router, status_of, user_id_of
+from switchboard.api.spear.routing import body_of, ctx, each, location, router, status_of, user_id_of
 from switchboard.domain.entities import ADMIN_ROLES, User
 from switchboard.domain.errors import Forbidden, Invalid
 

@@ -1,0 +1,67 @@
+"""Spear wire format: Rails XML and JSON rendering, body parsing, content negotiation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from starlette.requests import Request
+
+from switchboard.api.spear.envelope import json_object, parse_body, wants_xml, xml_list, xml_object
+from switchboard.domain.errors import Malformed
+
+
+def req(**headers) -> Request:
+    return Request({"type": "http", "headers": [(k.replace("_", "-").encode(), v.encode())
+                                                  for k, v in headers.items()]})
+
+
+def test_xml_object_matches_the_spec_example():
+    doc = xml_object("endpoint", [("id", 36), ("name", "Test endpoint2"), ("description", None),
+                                  ("ip_address", "127.0.0.2"), ("is_server", False),
+                                  ("created_at", datetime(2009, 1, 14, 5, 7, 54)), ("deleted_at", None)])
+    assert doc == """<?xml version="1.0" encoding="UTF-8"?>
+<endpoint>
+  <created-at type="datetime">2009-01-14T05:07:54Z</created-at>
+  <deleted-at type="datetime" nil="true"></deleted-at>
+  <description nil="true"></description>
+  <id type="integer">36</id>
+  <ip-address>127.0.0.2</ip-address>
+  <is-server type="boolean">false</is-server>
+  <name>Test endpoint2</name>
+</endpoint>
+"""
+
+
+def test_xml_escapes_and_lists():
+    assert "<name>a &lt;b&gt; &amp; c</name>" in xml_object("x", [("name", "a <b> & c")])
+    assert xml_list("endpoints", "endpoint", []).endswith('<endpoints type="array"/>\n')
+    assert '<users type="array">\n  <user>\n    <id type="integer">1</id>' in xml_list("users", "user", [[("id", 1)]])
+
+
+def test_json_dates():
+    assert json_object([("created_at", datetime(2013, 11, 23, 16, 28, 22))]) == {"created_at": "2013-11-23 16:28:22"}
+
+
+@pytest.mark.parametrize("headers,xml", [
+    ({"accept": "text/xml"}, True), ({"accept": "application/json"}, False), ({}, False),
+    ({"content-type": "application/xml"}, True), ({"accept": "application/xml, application/json"}, True),
+    ({"accept": "application/json, text/xml"}, False), ({"accept": "*/*", "content-type": "text/xml"}, True),
+])
+def test_negotiation(headers, xml):
+    assert wants_xml(req(**headers)) is xml
+
+
+def test_parse_bodies():
+    assert parse_body(b'{"endpoint": {"name": "a"}}', "application/json", "endpoint") == {"name": "a"}
+    assert parse_body(b'{"name": "a"}', "application/json", "endpoint") == {"name": "a"}
+    assert parse_body(b"", "application/json", "endpoint") == {}
+    x = parse_body(b'<voip-test><server-id type="integer">4</server-id><codec nil="true"/>'
+                   b'<ok type="boolean">true</ok></voip-test>', "application/xml", "voip_test")
+    assert x == {"server_id": 4, "codec": None, "ok": True}
+    for bad, ct in [(b"{", "application/json"), (b"[1]", "application/json"), (b'{"endpoint": 3}', ""),
+                    (b"<endpoint>", "application/xml"), (b"<other/>", "application/xml"),
+                    (b'<!DOCTYPE x [<!ENTITY a "b">]><endpoint>&a;</endpoint>', "application/xml"),
+                    (b"<endpoint><name><b>x</b></name></endpoint>", "application/xml")]:
+        with pytest.raises(Malformed):
+            parse_body(bad, ct, "endpoint")
