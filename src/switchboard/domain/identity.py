@@ -214,17 +214,11 @@ class IdentityService:
         target = await self._target(conn, actor, user_id)
         if target.id == actor.id:
             raise Forbidden("you may not cancel your own account")
-        if target.deleted_at is not None:
-            return target
-        now = utcnow()
-        await repos.revoke_tokens(conn, now, user_id=target.id)
-        return await repos.users.update(conn, target.id, {"deleted_at": now, "updated_at": now})
+        await repos.revoke_tokens(conn, utcnow(), user_id=target.id)
+        return await repos.users.set_cancelled(conn, target, True)
 
     async def activate_user(self, conn: AsyncConnection, actor: User, user_id: int) -> User:
-        target = await self._target(conn, actor, user_id)
-        if target.deleted_at is None:
-            return target
-        return await repos.users.update(conn, target.id, {"deleted_at": None, "updated_at": utcnow()})
+        return await repos.users.set_cancelled(conn, await self._target(conn, actor, user_id), False)
 
     async def ensure_bootstrap_admin(self, conn: AsyncConnection, username: str,
                                      password: str | None) -> str | None:

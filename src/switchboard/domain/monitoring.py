@@ -151,16 +151,11 @@ class MonitoringService:
 
     async def cancel_server(self, conn: AsyncConnection, actor: User, server_id: int) -> Server:
         server = await self._changeable_server(conn, actor, server_id)
-        if server.deleted_at is not None:
-            return server
-        now = utcnow()
-        return await repos.servers.update(conn, server.id, {"deleted_at": now, "updated_at": now})
+        return await repos.servers.set_cancelled(conn, server, True)
 
     async def activate_server(self, conn: AsyncConnection, actor: User, server_id: int) -> Server:
         server = await self._changeable_server(conn, actor, server_id)
-        if server.deleted_at is None:
-            return server
-        return await repos.servers.update(conn, server.id, {"deleted_at": None, "updated_at": utcnow()})
+        return await repos.servers.set_cancelled(conn, server, False)
 
     # ---- endpoints -------------------------------------------------------------------------
     @staticmethod
@@ -217,17 +212,12 @@ class MonitoringService:
 
     async def cancel_endpoint(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int) -> Endpoint:
         ep = await self.get_endpoint(conn, actor, user_id, endpoint_id)
-        if ep.deleted_at is not None:
-            return ep
-        now = utcnow()
-        return await repos.endpoints.update(conn, ep.id, {"deleted_at": now, "updated_at": now})
+        return await repos.endpoints.set_cancelled(conn, ep, True)
 
     async def activate_endpoint(self, conn: AsyncConnection, actor: User, user_id: int,
                                 endpoint_id: int) -> Endpoint:
         ep = await self.get_endpoint(conn, actor, user_id, endpoint_id)
-        if ep.deleted_at is None:
-            return ep
-        return await repos.endpoints.update(conn, ep.id, {"deleted_at": None, "updated_at": utcnow()})
+        return await repos.endpoints.set_cancelled(conn, ep, False)
 
     # ---- voip tests ------------------------------------------------------------------------
     async def _usable_server(self, conn, owner: User, server_id: int) -> Server:
@@ -280,14 +270,9 @@ class MonitoringService:
     async def cancel_test(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int,
                           test_id: int) -> VoipTest:
         test = await self.get_test(conn, actor, user_id, endpoint_id, test_id)
-        if test.deleted_at is not None:
-            return test
-        now = utcnow()
-        return await repos.voip_tests.update(conn, test.id, {"deleted_at": now, "updated_at": now})
+        return await repos.voip_tests.set_cancelled(conn, test, True)
 
     async def activate_test(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int,
                             test_id: int) -> VoipTest:
         test = await self.get_test(conn, actor, user_id, endpoint_id, test_id)
-        if test.deleted_at is None:
-            return test
-        return await repos.voip_tests.update(conn, test.id, {"deleted_at": None, "updated_at": utcnow()})
+        return await repos.voip_tests.set_cancelled(conn, test, False)

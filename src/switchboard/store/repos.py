@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchboard.domain.entities import Endpoint, Server, User, VoipTest
+from switchboard.domain.entities import Endpoint, Server, User, VoipTest, utcnow
 from switchboard.domain.errors import Conflict
 from switchboard.store import tables as t
 
@@ -64,6 +64,13 @@ class Repo:
         except IntegrityError as e:
             raise _conflict(e) from e
         return self._to_entity(res.one())
+
+    async def set_cancelled(self, conn: AsyncConnection, record: E, cancelled: bool) -> E:
+        """Cancel (deleted_at = now) or re-activate (deleted_at = null); unchanged if already so."""
+        if (record.deleted_at is not None) == cancelled:
+            return record
+        now = utcnow()
+        return await self.update(conn, record.id, {"deleted_at": now if cancelled else None, "updated_at": now})
 
 
 def _conflict(e: IntegrityError) -> Conflict:
