@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
@@ -105,10 +104,6 @@ async def user_by_username(conn: AsyncConnection, username: str) -> User | None:
     return await users.first(conn, t.users.c.username_key == username.lower())
 
 
-async def count_users(conn: AsyncConnection) -> int:
-    return (await conn.execute(select(func.count()).select_from(t.users))).scalar_one()
-
-
 async def visible_servers(conn: AsyncConnection, user: User, *conditions) -> list[Server]:
     c = t.servers.c
     where = list(conditions)
@@ -142,7 +137,3 @@ async def revoke_tokens(conn: AsyncConnection, now: datetime, *, digest: str | N
         where.append(c.user_id == user_id)
     res = await conn.execute(update(t.api_tokens).where(*where).values(revoked_at=now))
     return res.rowcount
-
-
-def ids(rows: Iterable[Any]) -> list[int]:
-    return [r.id for r in rows]
