@@ -20,13 +20,17 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__
-from switchboard.api import spear
+from switchboard.api import jade, spear
 from switchboard.api.common import HttpStatus, validation_to_invalid
+from switchboard.api.jade import envelope as jade_envelope
 from switchboard.api.spear import envelope as spear_envelope
 from switchboard.config import Settings
 from switchboard.domain.identity import IdentityService
 from switchboard.domain.monitoring import MonitoringService
+from switchboard.domain.pbxconf import ConfigService
 from switchboard.domain.security import SecretBox
+from switchboard.domain.social import BuddyService, ChatService, ContactService
+from switchboard.pbx.runtime import Pbx
 from switchboard.sip.engine import SipEngine
 from switchboard.store.db import Database
 
@@ -42,6 +46,11 @@ class Services:
     monitoring: MonitoringService
     sip: SipEngine | None = None
     started_at: float = field(default_factory=time.time)
+    configs: ConfigService = field(default_factory=ConfigService)
+    contacts: ContactService = field(default_factory=ContactService)
+    buddies: BuddyService = field(default_factory=BuddyService)
+    chats: ChatService = field(default_factory=ChatService)
+    pbx: Pbx = field(default_factory=Pbx)
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -56,9 +65,14 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
 
 
 async def bootstrap_admin(services: Services) -> None:
+    """First-start records (the super user, the default configuration files), then the PBX
+    loads its modules' state and configuration from the database."""
     s = services.settings
     async with services.db.transaction() as conn:
         generated = await services.identity.ensure_bootstrap_admin(conn, s.admin_username, s.admin_password)
+        await services.configs.ensure_defaults(conn)
+    async with services.db.transaction(write=False) as conn:
+        await services.pbx.load_all(conn, services.configs)
     if generated:
         # printed once, on the start that created the account; only its argon2 hash is kept
         print(f"switchboard: created super user {s.admin_username!r} with password {generated}", flush=True)
@@ -69,10 +83,14 @@ def create_app(services: Services) -> FastAPI:
         title="Switchboard", version=__version__, docs_url="/docs", redoc_url=None,
         openapi_url="/openapi.json",
         description="Switchboard management service. Dialects: VoIP Spear monitoring (HTTP Basic; "
-                    "JSON, or Rails-style XML with Accept/Content-Type application/xml).",
+                    "JSON, or Rails-style XML with Accept/Content-Type application/xml); jade PBX "
+                    "gateway (`?authtoken=` from POST /v1/admin/login; every /v1 route is also served "
+                    "bare).",
     )
     app.state.services = services
     app.include_router(spear.router)
+    app.include_router(jade.router)
+    app.include_router(jade.bare, include_in_schema=False)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz():
@@ -86,17 +104,23 @@ def create_app(services: Services) -> FastAPI:
                         media_type="application/json")
 
     # Requests that match no route (404) or no method (405) get the error body of the dialect
-    # that owns the path; the spear dialect owns the root namespace for now.
+    # that owns the path: jade owns its prefixes, spear the rest of the root namespace.
+    def envelope_for(request: Request):
+        path = request.url.path
+        if any(path == p or path.startswith(p + "/") for p in jade.PREFIXES):
+            return jade_envelope
+        return spear_envelope
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        resp = spear_envelope.error_response(request, HttpStatus(exc.status_code, str(exc.detail)))
+        resp = envelope_for(request).error_response(request, HttpStatus(exc.status_code, str(exc.detail)))
         if exc.headers:
             resp.headers.update(exc.headers)
         return resp
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        return spear_envelope.error_response(request, validation_to_invalid(exc))
+        return envelope_for(request).error_response(request, validation_to_invalid(exc))
 
     return app
 
@@ -123,7 +147,7 @@ async def serve(settings: Settings) -> None:
     services = await build_services(settings)
     await bootstrap_admin(services)
     sip_host, sip_port = settings.sip_host_port
-    services.sip = SipEngine(sip_host, sip_port)
+    services.sip = SipEngine(sip_host, sip_port, available=lambda: services.pbx.is_loaded("res_pjsip"))
     await services.sip.start()
     host, port = settings.http_host_port
     config = uvicorn.Config(

@@ -86,6 +86,13 @@ class DialectRoute(APIRoute):
                             raise _Rollback(response)
                 except _Rollback as rb:
                     return rb.response
+                for fn in getattr(request.state, "after_commit", ()):
+                    try:
+                        res = fn()
+                        if hasattr(res, "__await__"):
+                            await res
+                    except Exception:  # the write is committed; a failed follow-up is logged, not fatal
+                        log.exception("after-commit step failed for %s %s", request.method, request.url.path)
                 return response
             except DomainError as e:
                 return dialect.error_response(request, e)

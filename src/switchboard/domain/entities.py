@@ -9,6 +9,12 @@ ROLES = ("super_master", "master", "admin", "user")
 ADMIN_ROLES = frozenset({"super_master", "master", "admin"})
 
 
+def rfc3339_ns(ns: int) -> str:
+    """ns since the epoch as RFC 3339 UTC with nanoseconds: 2018-05-22T13:24:14.979704248Z."""
+    sec, frac = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
 def utcnow() -> datetime:
     """Now, as the naive UTC datetime we store (second precision, as every dialect shows)."""
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -28,6 +34,7 @@ class User:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    context: str = ""
 
     @property
     def is_admin(self) -> bool:

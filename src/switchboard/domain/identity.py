@@ -41,12 +41,22 @@ class _UserFields(Input):
 
 class UserCreate(_UserFields):
     username: RequiredText = Field(max_length=150)
-    password: str = Field(min_length=8, max_length=256)
+    password: str = Field(min_length=1, max_length=256)
+    context: str | None = Field(default=None, max_length=80)
 
 
 class UserUpdate(_UserFields):
     username: RequiredText | None = Field(default=None, max_length=150)
-    password: str | None = Field(default=None, min_length=8, max_length=256)
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+    context: str | None = Field(default=None, max_length=80)
+
+
+MIN_PASSWORD = 8
+
+
+def _check_password(password: str | None, minimum: int) -> None:
+    if password is not None and len(password) < minimum:
+        raise Invalid("password", f"is too short (minimum is {minimum} characters)")
 
 
 class IdentityService:
@@ -155,9 +165,18 @@ class IdentityService:
             where.append(c.role.in_(roles))
         return await repos.users.find(conn, *where)
 
-    async def create_user(self, conn: AsyncConnection, actor: User | None, data: dict) -> User:
-        """actor None is the system itself (bootstrap, CLI)."""
+    async def user_by_uuid(self, conn: AsyncConnection, actor: User, user_uuid: str) -> User:
+        user = await repos.users.first(conn, t.users.c.uuid == user_uuid, t.users.c.deleted_at.is_(None))
+        if user is None:
+            raise NotFound("user", user_uuid)
+        return await self.get_user(conn, actor, user.id)
+
+    async def create_user(self, conn: AsyncConnection, actor: User | None, data: dict, *,
+                          min_password: int = MIN_PASSWORD) -> User:
+        """actor None is the system itself (bootstrap, CLI). `min_password` is the dialect's
+        rule: 8 by default; jade's documented examples use shorter passwords."""
         inp = validate(UserCreate, data)
+        _check_password(inp.password, min_password)
         role = inp.role or "user"
         if actor is not None and not self._may_manage(actor, role):
             raise Forbidden("you may not create users with that role")
@@ -169,6 +188,7 @@ class IdentityService:
             "name": inp.name if inp.name is not None else inp.username, "email": inp.email,
             "password_hash": await security.hash_password_async(inp.password), "role": role,
             "time_zone": inp.time_zone or "UTC", "created_at": now, "updated_at": now, "deleted_at": None,
+            "context": inp.context or "",
         })
 
     async def _target(self, conn: AsyncConnection, actor: User, user_id: int) -> User:
@@ -182,9 +202,11 @@ class IdentityService:
         return len(await repos.users.find(conn, c.role == "super_master", c.deleted_at.is_(None),
                                           c.id != user_id))
 
-    async def update_user(self, conn: AsyncConnection, actor: User, user_id: int, data: dict) -> User:
+    async def update_user(self, conn: AsyncConnection, actor: User, user_id: int, data: dict, *,
+                          min_password: int = MIN_PASSWORD) -> User:
         target = await self._target(conn, actor, user_id)
         inp = validate(UserUpdate, data)
+        _check_password(inp.password, min_password)
         values: dict = {}
         if inp.role is not None and inp.role != target.role:
             if not self._may_manage(actor, inp.role) or not self._may_manage(actor, target.role):
@@ -197,7 +219,7 @@ class IdentityService:
                 raise Conflict("username", "has already been taken")
         if inp.username is not None:
             values.update(username=inp.username, username_key=inp.username.lower())
-        for f in ("name", "time_zone"):
+        for f in ("name", "time_zone", "context"):
             if getattr(inp, f) is not None:
                 values[f] = getattr(inp, f)
         if "email" in inp.model_fields_set:

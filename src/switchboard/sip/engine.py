@@ -44,11 +44,14 @@ def _with_received(req: Message, host: str, port: int) -> None:
     req.headers = rebuilt
 
 
-def respond(req: Message) -> Message | None:
-    """The sans-I/O request handler: one request in, the response to send (or None)."""
+def respond(req: Message, *, available: bool = True) -> Message | None:
+    """The sans-I/O request handler: one request in, the response to send (or None).
+    `available` False (the res_pjsip module unloaded) answers 503 to everything."""
     if req.method == "ACK":
         return None
     extra = [("Server", USER_AGENT), ("Allow", ALLOW)]
+    if not available:
+        return response_to(req, 503, headers=[("Server", USER_AGENT), ("Retry-After", "60")])
     if req.method == "OPTIONS":
         return response_to(req, 200, headers=extra + [("Accept", "application/sdp")])
     return response_to(req, 501, headers=extra)
@@ -71,8 +74,9 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class SipEngine:
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, *, available=lambda: True):
         self.host, self.port = host, port
+        self.available = available  # callable: is the SIP stack (res_pjsip) loaded?
         self.running = False
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
@@ -87,7 +91,7 @@ class SipEngine:
         if not msg.is_request:
             return None
         _with_received(msg, addr[0], addr[1])
-        resp = respond(msg)
+        resp = respond(msg, available=self.available())
         return resp.to_bytes() if resp is not None else None
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):

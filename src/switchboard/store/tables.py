@@ -5,6 +5,7 @@ Timestamps are stored as naive UTC datetimes (the same on SQLite and PostgreSQL)
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -13,9 +14,11 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -40,6 +43,8 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("role", String(20), nullable=False),
     Column("time_zone", String(64), nullable=False, default="UTC"),
+    # jade: the dialplan context a user's calls start in
+    Column("context", String(80), nullable=False, default="", server_default=""),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime, nullable=True),
@@ -123,4 +128,129 @@ voip_test_results = Table(
     Column("mos", Float, nullable=True),
     Column("error", Text, nullable=True),
     Index("ix_voip_test_results_test_time", "voip_test_id", "measured_at"),
+)
+
+
+# ---- jade: a user's address book, buddies and chat ------------------------------------------
+user_contacts = Table(
+    "user_contacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("type", String(32), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=True),
+)
+
+buddies = Table(
+    "buddies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("buddy_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=True),
+    UniqueConstraint("user_id", "buddy_id", name="uq_buddies_user_buddy"),
+)
+
+chat_rooms = Table(
+    "chat_rooms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("type", Integer, nullable=False),
+    Column("creator_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("owner_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=True),
+)
+
+chat_room_members = Table(
+    "chat_room_members",
+    metadata,
+    Column("room_id", Integer, ForeignKey("chat_rooms.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    PrimaryKeyConstraint("room_id", "user_id", name="pk_chat_room_members"),
+)
+
+# A member's own entry for a room (its own name and detail), as jade shows under /me/chats.
+chats = Table(
+    "chats",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("room_id", Integer, ForeignKey("chat_rooms.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=True),
+    UniqueConstraint("room_id", "user_id", name="uq_chats_room_user"),
+)
+
+chat_messages = Table(
+    "chat_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("room_id", Integer, ForeignKey("chat_rooms.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("message", Text, nullable=False),  # JSON object
+    Column("created_ns", BigInteger, nullable=False),  # ns since the epoch: jade's timestamps
+    Index("ix_chat_messages_room_time", "room_id", "created_ns"),
+)
+
+# ---- PBX configuration: Asterisk-syntax files with timestamped backups, and the adp dialplan ----
+config_files = Table(
+    "config_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("family", String(16), nullable=False),  # dialplan | pjsip | queue | park
+    Column("name", String(128), nullable=False, unique=True),  # extensions.conf or extensions.conf.<RFC 3339>
+    Column("data", Text, nullable=False),
+    Column("live", Boolean, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Index("ix_config_files_family", "family", "live"),
+)
+
+adpmas = Table(
+    "adpmas",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=True),
+)
+
+adps = Table(
+    "adps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("adpma_id", Integer, ForeignKey("adpmas.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sequence", Integer, nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("command", Text, nullable=True),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=True),
+)
+
+# Which engine modules an operator unloaded (absent row = the module's default state).
+modules = Table(
+    "modules",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("loaded", Boolean, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
 )

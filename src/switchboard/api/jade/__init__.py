@@ -1,0 +1,20 @@
+"""The jade dialect: a REST gateway over the PBX. Every route is served under `/v1` and bare."""
+
+from fastapi import APIRouter
+
+from switchboard.api.jade import core, dialplan, live, me, park, pjsip, queue, users
+
+PREFIXES = ("/v1", "/admin", "/me", "/manager", "/agents", "/device_states", "/peers", "/registries")
+
+
+def _all() -> APIRouter:
+    r = APIRouter()
+    for module_router in (users.login_api, users.logout_api, users.me_admin_api, users.api, me.api, dialplan.api,
+                          park.api, queue.api, pjsip.api, core.api, live.api):
+        r.include_router(module_router)
+    return r
+
+
+router = APIRouter()
+router.include_router(_all(), prefix="/v1")
+bare = _all()

@@ -1,0 +1,152 @@
+"""jade wire format.
+
+Every response is `{"api_ver": "0.1", "statuscode": N, "timestamp": "<RFC 3339, ns>", "result"?}`
+with HTTP status = statuscode; errors add `"error": {"code": N, "message": "..."}` (code is the
+same number as statuscode: the spec names the key but never a value, so one number is the least
+surprising choice). Lists are `result.list`, except where the spec's examples show a bare array
+(`/me/buddies`, `/me/chats`, chat messages).
+
+Request bodies are JSON whatever the Content-Type says: the spec's examples use `curl -d`, which
+sends `application/x-www-form-urlencoded`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+
+from switchboard.api.common import HttpStatus, InternalError
+from switchboard.domain.entities import rfc3339_ns
+from switchboard.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    Malformed,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthenticated,
+)
+
+API_VER = "0.1"
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+def ns_timestamp(ns: int | None = None) -> str:
+    """RFC 3339 with nanoseconds, as jade writes it: 2018-05-22T13:24:14.979704248Z."""
+    return rfc3339_ns(time.time_ns() if ns is None else ns)
+
+
+def ts(value: datetime | int | None) -> str | None:
+    """A stored instant (naive UTC datetime, or ns since the epoch) in jade's form; None stays null."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return ns_timestamp(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+def parse_timestamp(text: str) -> int:
+    """jade's RFC 3339 timestamp (any fraction length, Z or offset) → ns since the epoch."""
+    s = text.strip()
+    frac_ns = 0
+    try:
+        if "." in s:
+            head, _, rest = s.partition(".")
+            digits = ""
+            while rest and rest[0].isdigit():
+                digits, rest = digits + rest[0], rest[1:]
+            frac_ns = int((digits + "000000000")[:9]) if digits else 0
+            s = head + rest
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise Invalid("timestamp", "must be an RFC 3339 timestamp like 2018-03-30T08:30:02.364443446Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp()) * 1_000_000_000 + frac_ns
+
+
+MASK = "********"  # what a secret shows instead of its value
+
+
+def stamp(obj: Any) -> Any:
+    """Render the `tm_*` instants of a result (datetimes or ns integers) in jade's form."""
+    if isinstance(obj, list):
+        return [stamp(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: (ts(v) if k.startswith("tm_") and not isinstance(v, str) else stamp(v)) for k, v in obj.items()}
+    return obj
+
+
+def respond(result: Any = None, status: int = 200, *, with_result: bool = True) -> Response:
+    body: dict[str, Any] = {"api_ver": API_VER, "statuscode": status, "timestamp": ns_timestamp()}
+    if with_result and result is not None:
+        body["result"] = stamp(result)
+    return Response(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), status, media_type=JSON_TYPE)
+
+
+def ok() -> Response:
+    """The bare `{$defhdr}` reply of writes."""
+    return respond(None)
+
+
+def listing(items: list) -> Response:
+    return respond({"list": items})
+
+
+def _status_and_message(exc: DomainError) -> tuple[int, str, dict[str, str]]:
+    match exc:
+        case Conflict():
+            return 409, f"{exc.field}: {exc.reason}" if exc.field else exc.reason, {}
+        case Invalid():
+            return 400, str(exc), {}
+        case Malformed():
+            return 400, str(exc), {}
+        case Unauthenticated():
+            return 401, str(exc), {}
+        case Forbidden():
+            return 403, str(exc), {}
+        case NotFound():
+            return 404, str(exc), {}
+        case TooLarge():
+            return 413, str(exc), {}
+        case RateLimited():
+            return 429, str(exc), {"Retry-After": str(exc.retry_after)}
+        case HttpStatus():
+            return exc.status, exc.detail, {}
+        case InternalError():
+            return 500, "internal server error", {}
+    return 500, "internal server error", {}
+
+
+def error_response(request: Request, exc: DomainError) -> Response:
+    status, message, headers = _status_and_message(exc)
+    body = {"api_ver": API_VER, "statuscode": status, "timestamp": ns_timestamp(),
+            "error": {"code": status, "message": message}}
+    return Response(orjson.dumps(body), status, headers=headers or None, media_type=JSON_TYPE)
+
+
+def parse_json(raw: bytes, *, required: bool = True) -> Any:
+    """The request body as JSON; empty → None (or 400 when required); unreadable → 400."""
+    if not raw.strip():
+        if required:
+            raise Malformed("a JSON body is required")
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Malformed("the body is not valid JSON") from None
+
+
+def parse_object(raw: bytes, *, required: bool = True) -> dict:
+    data = parse_json(raw, required=required)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise Malformed("the body must be a JSON object")
+    return data

@@ -1,0 +1,462 @@
+"""PBX configuration: the four Asterisk-syntax files the engine loads, kept in the database.
+
+Each family has one *live* file (`extensions.conf`, `pjsip.conf`, `queues.conf`,
+`res_parking.conf`) and the backups a write leaves behind: every change keeps the previous text
+as `<file>.<RFC 3339 ns timestamp>` (e.g. `extensions.conf.2018-05-20T19:54:00.661266450Z`).
+A write is validated first (the dialplan by `pbx.dialplan.validate`, pjsip by `pbx.pjsip.load`,
+queues and parking by their own rules below); invalid text is refused with Invalid and nothing
+changes. The live file cannot be deleted; backups can; backups are read-only.
+
+Section-level views (jade's cfg_parkinglots, cfg_queues, sdps, and the parkinglots PUT) are parsed
+from the live file and written back into it with `ConfFile.replace_section`/`remove_section`, so
+the rest of the file (comments included) stays as it was; they take the same backup path.
+
+Option values on the wire: the text after the first `=` of the line, stripped — so
+`context => edvina_park` reads `"> edvina_park"` and a value written as `"> x"` becomes
+`key => x` (the form the spec's examples use both ways). A key repeated in one section
+(`member =>` in queues.conf) reads as a list of such strings and may be written as one.
+
+The async dialplan: adpmas (groups) and adps (rules) are records; `pbx.dialplan.compile_adpmas`
+turns them into one context per adpma (`adpma-<uuid>`, rules in sequence order), which the engine
+loads together with extensions.conf. An adp needs an existing adpma; deleting an adpma deletes
+its adps.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid as uuidlib
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchboard.domain.entities import rfc3339_ns
+from switchboard.domain.errors import Invalid, NotFound
+from switchboard.pbx import conf, dialplan, pjsip
+from switchboard.store import tables as t
+
+FILES = {"dialplan": "extensions.conf", "pjsip": "pjsip.conf", "queue": "queues.conf", "park": "res_parking.conf"}
+
+DEFAULTS = {
+    "dialplan": """; Switchboard dialplan (Asterisk extensions.conf syntax)
+[general]
+static = yes
+writeprotect = no
+
+[globals]
+
+[demo]
+exten => 100,1,NoOp(sample_park)
+same => n,Park()
+exten => _X.,1,NoOp(demo)
+same => n,Hangup()
+""",
+    "pjsip": """; Switchboard PJSIP configuration (Asterisk pjsip.conf syntax)
+[transport-udp]
+type = transport
+protocol = udp
+bind = 0.0.0.0
+
+[transport-tcp]
+type = transport
+protocol = tcp
+bind = 0.0.0.0
+""",
+    "queue": """; Switchboard queues (Asterisk queues.conf syntax)
+[general]
+persistentmembers = yes
+""",
+    "park": """; Switchboard parking (Asterisk res_parking.conf syntax)
+[general]
+
+[default]
+parkext => 700
+parkpos => 701-720
+context => parkedcalls
+parkingtime => 45
+""",
+}
+
+QUEUE_STRATEGIES = frozenset({"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear",
+                              "wrandom", "rrordered"})
+
+
+def _int(value: str, where: str, *, minimum: int = 0) -> int:
+    v = value.strip()
+    if not (v.isascii() and v.lstrip("-").isdigit()) or int(v) < minimum:
+        raise conf.ConfError(None, f"{where} must be an integer >= {minimum}, not {value!r}")
+    return int(v)
+
+
+def parse_parkpos(value: str, where: str) -> tuple[int, int]:
+    lo, sep, hi = value.strip().partition("-")
+    if not sep:
+        raise conf.ConfError(None, f"{where}: parkpos must be a range like 701-720, not {value!r}")
+    a, b = _int(lo, f"{where}: parkpos start"), _int(hi, f"{where}: parkpos end")
+    if a > b:
+        raise conf.ConfError(None, f"{where}: parkpos start {a} is after its end {b}")
+    return a, b
+
+
+def option_value(value: str) -> str:
+    """The value after `key =` / `key =>` without the arrow (what the engine uses)."""
+    v = value.strip()
+    return v[1:].strip() if v.startswith(">") else v
+
+
+def check_queues(cf: conf.ConfFile) -> None:
+    for name in cf.names():
+        if name == "general":
+            continue
+        opts = cf.resolved(name)
+        strategy = option_value(opts.get("strategy", "ringall")).lower()
+        if strategy not in QUEUE_STRATEGIES:
+            raise conf.ConfError(None, f"queue {name}: unknown strategy {strategy!r}")
+        for key in ("maxlen", "weight", "servicelevel", "timeout", "retry", "wrapuptime"):
+            if key in opts and option_value(opts[key]):
+                _int(option_value(opts[key]), f"queue {name}: {key}")
+        for member in cf.multi(name, "member"):
+            parts = [p.strip() for p in option_value(member).split(",")]
+            if not parts[0] or "/" not in parts[0]:
+                raise conf.ConfError(None, f"queue {name}: member {member!r} must start with TECH/resource")
+            if len(parts) > 1 and parts[1]:
+                _int(parts[1], f"queue {name}: member penalty")
+
+
+def check_parking(cf: conf.ConfFile) -> None:
+    for name in cf.names():
+        if name == "general":
+            continue
+        opts = cf.resolved(name)
+        if "parkpos" in opts:
+            parse_parkpos(option_value(opts["parkpos"]), f"parking lot {name}")
+        for key in ("parkingtime", "comebackdialtime"):
+            if key in opts and option_value(opts[key]):
+                _int(option_value(opts[key]), f"parking lot {name}: {key}")
+        findslot = option_value(opts.get("findslot", "first"))
+        if findslot not in ("first", "next"):
+            raise conf.ConfError(None, f"parking lot {name}: findslot must be first or next")
+
+
+def _section_options(cf: conf.ConfFile, sec: conf.Section, seen: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for base in sec.bases:
+        b = cf.get(base)
+        if b is None:
+            raise conf.ConfError(sec.start + 1, f"section {sec.name} inherits unknown template {base}")
+        if base in seen or base == sec.name:
+            raise conf.ConfError(sec.start + 1, f"template inheritance cycle through {base}")
+        out += _section_options(cf, b, (*seen, sec.name))
+    out += [(o.key, o.value.strip()) for o in sec.options]
+    return out
+
+
+def pjsip_sections(cf: conf.ConfFile):
+    """The (name, resolved options, repeated options) triples pbx.pjsip.load takes. A name may hold
+    several objects (an endpoint, an auth and an aor named alike), each its own section, so
+    templates are applied per section, not per name."""
+    out = []
+    for sec in cf.sections:
+        if sec.template:
+            continue
+        resolved: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for k, v in _section_options(cf, sec):
+            resolved[k] = v
+            multi.setdefault(k, []).append(v)
+        out.append((sec.name, resolved, multi))
+    return out
+
+
+def validate_text(family: str, text: str) -> Any:
+    """Parse and check one family's file; returns what the engine loads. Raises Invalid."""
+    try:
+        if family == "dialplan":
+            return dialplan.validate(text)
+        cf = conf.parse(text)
+        if family == "pjsip":
+            return pjsip.load(pjsip_sections(cf))
+        if family == "queue":
+            check_queues(cf)
+        elif family == "park":
+            check_parking(cf)
+        return cf
+    except (conf.ConfError, pjsip.PjsipError) as e:
+        raise Invalid("data", f"invalid {FILES[family]}: {e}") from None
+
+
+def section_data(cf: conf.ConfFile, name: str) -> dict[str, Any]:
+    sec = cf.all(name)
+    data: dict[str, Any] = {}
+    for s in sec:
+        for o in s.options:
+            v = o.value.strip() if o.op == "=" else "> " + o.value.strip()
+            if o.key in data:
+                prev = data[o.key]
+                data[o.key] = [*prev, v] if isinstance(prev, list) else [prev, v]
+            else:
+                data[o.key] = v
+    return data
+
+
+def data_options(data: Any) -> list[tuple[str, str, str]]:
+    """A cfg `data` object → (key, op, value) lines; a list value repeats the key."""
+    if not isinstance(data, dict):
+        raise Invalid("data", "must be an object of option names to values")
+    out = []
+    for key, value in data.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+                raise Invalid(key, "must be a string (or a list of strings)")
+            v = str(v).strip()
+            out.append((key, "=>", v[1:].strip()) if v.startswith(">") else (key, "=", v))
+    return out
+
+
+class ConfigService:
+    # ---- files ----------------------------------------------------------------------------
+    async def ensure_defaults(self, conn: AsyncConnection) -> None:
+        have = set((await conn.execute(select(t.config_files.c.family).where(t.config_files.c.live))).scalars())
+        now = time.time_ns()
+        for family, name in FILES.items():
+            if family not in have:
+                await conn.execute(insert(t.config_files).values(family=family, name=name, data=DEFAULTS[family],
+                                                                 live=True, created_ns=now, updated_ns=now))
+
+    async def live(self, conn: AsyncConnection, family: str) -> tuple[str, int]:
+        c = t.config_files.c
+        row = (await conn.execute(select(c.data, c.updated_ns).where(c.family == family, c.live))).first()
+        return (row.data, row.updated_ns) if row else (DEFAULTS[family], 0)
+
+    async def files(self, conn: AsyncConnection, family: str) -> list[dict]:
+        c = t.config_files.c
+        rows = (await conn.execute(select(c.name, c.data).where(c.family == family)
+                                   .order_by(c.live.desc(), c.created_ns.desc()))).all()
+        return [{"data": r.data, "name": r.name} for r in rows]
+
+    async def file(self, conn: AsyncConnection, family: str, name: str) -> dict:
+        c = t.config_files.c
+        row = (await conn.execute(select(c.name, c.data).where(c.family == family, c.name == name))).first()
+        if row is None:
+            raise NotFound("configuration", name)
+        return {"data": row.data, "name": row.name}
+
+    async def write(self, conn: AsyncConnection, family: str, text: str) -> Any:
+        """Validate and store a new live text, keeping the old one as a timestamped backup.
+        Returns the parsed result (what the engine will load)."""
+        if not isinstance(text, str):
+            raise Invalid("data", "must be the file's text")
+        if len(text) > 512 * 1024:
+            raise Invalid("data", "is too long (maximum is 512 KiB)")
+        parsed = validate_text(family, text)
+        current, _ = await self.live(conn, family)
+        if current == text:
+            return parsed
+        now = time.time_ns()
+        c = t.config_files.c
+        await conn.execute(insert(t.config_files).values(family=family, name=f"{FILES[family]}.{rfc3339_ns(now)}",
+                                                         data=current, live=False, created_ns=now, updated_ns=now))
+        res = await conn.execute(update(t.config_files).where(c.family == family, c.live)
+                                 .values(data=text, updated_ns=now))
+        if not res.rowcount:
+            await conn.execute(insert(t.config_files).values(family=family, name=FILES[family], data=text, live=True,
+                                                             created_ns=now, updated_ns=now))
+        return parsed
+
+    async def put_file(self, conn: AsyncConnection, family: str, name: str, text: Any) -> None:
+        if name != FILES[family]:
+            await self.file(conn, family, name)  # 404 when unknown
+            raise Invalid("name", f"backups are read-only; write {FILES[family]}")
+        await self.write(conn, family, text)
+
+    async def delete_file(self, conn: AsyncConnection, family: str, name: str) -> None:
+        if name == FILES[family]:
+            raise Invalid("name", f"the live {name} cannot be deleted")
+        c = t.config_files.c
+        res = await conn.execute(delete(t.config_files).where(c.family == family, c.name == name, ~c.live))
+        if not res.rowcount:
+            raise NotFound("configuration", name)
+
+    # ---- sections -------------------------------------------------------------------------
+    async def parsed(self, conn: AsyncConnection, family: str) -> conf.ConfFile:
+        text, _ = await self.live(conn, family)
+        return conf.parse(text)
+
+    async def sections(self, conn: AsyncConnection, family: str, *, skip=("general",)) -> list[dict]:
+        cf = await self.parsed(conn, family)
+        return [{"data": section_data(cf, n), "name": n} for n in cf.names() if n not in skip]
+
+    async def section(self, conn: AsyncConnection, family: str, name: str) -> dict:
+        cf = await self.parsed(conn, family)
+        if cf.get(name) is None or name == "general":
+            raise NotFound("section", name)
+        return {"data": section_data(cf, name), "name": name}
+
+    @staticmethod
+    def _check_name(name: Any) -> str:
+        if not isinstance(name, str) or not name.strip():
+            raise Invalid("name", "can't be blank")
+        if any(ch in name for ch in "[]\r\n;") or len(name) > 80:
+            raise Invalid("name", "may not contain [ ] ; or line breaks (at most 80 characters)")
+        return name.strip()
+
+    async def put_section(self, conn: AsyncConnection, family: str, name: str, options, *,
+                          create_only: bool = False, must_exist: bool = False) -> None:
+        from switchboard.domain.errors import Conflict
+
+        name = self._check_name(name)
+        if name == "general" and family != "dialplan":
+            raise Invalid("name", "general is the file's settings section, not a " + family)
+        cf = await self.parsed(conn, family)
+        exists = cf.get(name) is not None
+        if create_only and exists:
+            raise Conflict("name", "has already been taken")
+        if must_exist and not exists:
+            raise NotFound("section", name)
+        try:
+            text = cf.replace_section(name, options)
+        except conf.ConfError as e:
+            raise Invalid("data", str(e)) from None
+        await self.write(conn, family, text)
+
+    async def delete_section(self, conn: AsyncConnection, family: str, name: str) -> None:
+        cf = await self.parsed(conn, family)
+        if cf.get(name) is None or name == "general":
+            raise NotFound("section", name)
+        await self.write(conn, family, cf.remove_section(name))
+
+    # ---- sdps: dialplan contexts ------------------------------------------------------------
+    async def sdps(self, conn: AsyncConnection) -> list[dict]:
+        text, _ = await self.live(conn, "dialplan")
+        return dialplan.sdp_view(text)
+
+    async def sdp(self, conn: AsyncConnection, name: str) -> dict:
+        for item in await self.sdps(conn):
+            if item["name"] == name:
+                return item
+        raise NotFound("dialplan context", name)
+
+    async def put_sdp(self, conn: AsyncConnection, name: str, data: Any) -> None:
+        if name in ("general", "globals"):
+            raise Invalid("name", f"{name} is a settings section, not a context")
+        if not isinstance(data, list):
+            raise Invalid("data", "must be a list of one-key objects like {\"exten\": \"> 100,1,NoOp()\"}")
+        try:
+            lines = dialplan.sdp_lines(data)
+        except conf.ConfError as e:
+            raise Invalid("data", str(e)) from None
+        await self.put_section(conn, "dialplan", name, lines)
+
+    async def delete_sdp(self, conn: AsyncConnection, name: str) -> None:
+        await self.sdp(conn, name)
+        await self.delete_section(conn, "dialplan", name)
+
+    # ---- async dialplan (adpma / adp) --------------------------------------------------------
+    _ma = [t.adpmas.c[n] for n in ("uuid", "name", "detail", "created_ns", "updated_ns")]
+
+    async def adpmas(self, conn: AsyncConnection) -> list[dict]:
+        rows = (await conn.execute(select(*self._ma).order_by(t.adpmas.c.id))).all()
+        return [dict(r._mapping) for r in rows]
+
+    async def adpma(self, conn: AsyncConnection, ident: str) -> dict:
+        row = (await conn.execute(select(*self._ma).where(t.adpmas.c.uuid == ident))).first()
+        if row is None:
+            raise NotFound("adpma", ident)
+        return dict(row._mapping)
+
+    @staticmethod
+    def _texts(data: dict, keys) -> dict:
+        out = {}
+        for k in keys:
+            if k in data:
+                v = data[k]
+                if v is not None and not isinstance(v, str):
+                    raise Invalid(k, "must be a string")
+                if v is not None and len(v) > 4000:
+                    raise Invalid(k, "is too long (maximum is 4000 characters)")
+                out[k] = v
+        return out
+
+    async def create_adpma(self, conn: AsyncConnection, data: dict) -> dict:
+        values = self._texts(data, ("name", "detail"))
+        new = str(uuidlib.uuid4())
+        await conn.execute(insert(t.adpmas).values(uuid=new, created_ns=time.time_ns(), updated_ns=None, **values))
+        return await self.adpma(conn, new)
+
+    async def update_adpma(self, conn: AsyncConnection, ident: str, data: dict) -> dict:
+        await self.adpma(conn, ident)
+        values = self._texts(data, ("name", "detail"))
+        if values:
+            await conn.execute(update(t.adpmas).where(t.adpmas.c.uuid == ident)
+                               .values(updated_ns=time.time_ns(), **values))
+        return await self.adpma(conn, ident)
+
+    async def delete_adpma(self, conn: AsyncConnection, ident: str) -> None:
+        row = (await conn.execute(select(t.adpmas.c.id).where(t.adpmas.c.uuid == ident))).first()
+        if row is None:
+            raise NotFound("adpma", ident)
+        await conn.execute(delete(t.adps).where(t.adps.c.adpma_id == row.id))
+        await conn.execute(delete(t.adpmas).where(t.adpmas.c.id == row.id))
+
+    def _adp_query(self):
+        a = t.adps.c
+        return (select(a.uuid, t.adpmas.c.uuid.label("dpma_uuid"), a.sequence, a.name, a.detail, a.command,
+                       a.created_ns, a.updated_ns).join(t.adpmas, t.adpmas.c.id == a.adpma_id)
+                .order_by(t.adpmas.c.id, a.sequence, a.id))
+
+    async def adps(self, conn: AsyncConnection) -> list[dict]:
+        return [dict(r._mapping) for r in (await conn.execute(self._adp_query())).all()]
+
+    async def adp(self, conn: AsyncConnection, ident: str) -> dict:
+        row = (await conn.execute(self._adp_query().where(t.adps.c.uuid == ident))).first()
+        if row is None:
+            raise NotFound("adp", ident)
+        return dict(row._mapping)
+
+    async def _adp_values(self, conn: AsyncConnection, data: dict, *, create: bool) -> dict:
+        values = self._texts(data, ("name", "detail", "command"))
+        if "command" in values and values["command"] and "\n" in values["command"]:
+            raise Invalid("command", "must be one dialplan application call")
+        if values.get("command"):
+            try:
+                dialplan.validate(f"[x]\nexten => s,1,{values['command']}\n")
+            except conf.ConfError as e:
+                raise Invalid("command", f"is not a valid dialplan application: {e.reason}") from None
+        if "sequence" in data or create:
+            seq = data.get("sequence", 0 if not create else None)
+            if seq is None and create:
+                raise Invalid("sequence", "can't be blank")
+            if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= 2**31 - 1:
+                raise Invalid("sequence", "must be a non-negative integer")
+            values["sequence"] = seq
+        if "dpma_uuid" in data or create:
+            ref = data.get("dpma_uuid")
+            row = None
+            if isinstance(ref, str):
+                row = (await conn.execute(select(t.adpmas.c.id).where(t.adpmas.c.uuid == ref))).first()
+            if row is None:
+                raise Invalid("dpma_uuid", "must name an existing adpma")
+            values["adpma_id"] = row.id
+        return values
+
+    async def create_adp(self, conn: AsyncConnection, data: dict) -> dict:
+        values = await self._adp_values(conn, data, create=True)
+        new = str(uuidlib.uuid4())
+        await conn.execute(insert(t.adps).values(uuid=new, created_ns=time.time_ns(), updated_ns=None, **values))
+        return await self.adp(conn, new)
+
+    async def update_adp(self, conn: AsyncConnection, ident: str, data: dict) -> dict:
+        await self.adp(conn, ident)
+        if "uuid" in data and data["uuid"] != ident:
+            raise Invalid("uuid", "does not match the adp in the path")
+        values = await self._adp_values(conn, data, create=False)
+        if values:
+            await conn.execute(update(t.adps).where(t.adps.c.uuid == ident).values(updated_ns=time.time_ns(), **values))
+        return await self.adp(conn, ident)
+
+    async def delete_adp(self, conn: AsyncConnection, ident: str) -> None:
+        res = await conn.execute(delete(t.adps).where(t.adps.c.uuid == ident))
+        if not res.rowcount:
+            raise NotFound("adp", ident)

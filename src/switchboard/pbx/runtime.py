@@ -1,0 +1,257 @@
+"""The PBX as the engine runs it: which modules are loaded and what configuration each loaded.
+
+Module registry: each module is a feature of the engine with the configuration file it loads.
+Unloading one switches the feature off for real (the jade views backed by it go empty and the
+engine stops using it; `res_pjsip` unloaded makes the SIP engine answer 503 to every request).
+Loading brings it back; reloading re-reads its file from the database. The chosen state is
+stored (`modules` table), so it survives a restart.
+
+Configuration is loaded from the database at start, after every API write to a file (once the
+write has committed), and on module reload. Several nodes sharing one PostgreSQL each load on
+their own writes and reloads; a node sees another node's write after a reload of that module.
+
+Live call state (channels, parked calls, queue entries, agents) lives here too; it is empty
+until the call handling arrives (the SIP issues fill it), but the views already read it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchboard.domain.errors import NotFound
+from switchboard.pbx import conf, dialplan, pjsip
+from switchboard.store import tables as t
+
+_PKG = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    name: str
+    family: str | None  # the configuration file family it loads
+    description: str
+    sources: tuple[str, ...]  # the package files implementing it (their size is the module's size)
+
+
+MODULES: dict[str, ModuleInfo] = {m.name: m for m in (
+    ModuleInfo("res_pjsip", "pjsip", "SIP stack and pjsip.conf objects", ("sip/engine.py", "sip/message.py",
+                                                                           "pbx/pjsip.py")),
+    ModuleInfo("chan_pjsip", "pjsip", "PJSIP channel driver (endpoints, peers, device states)", ("pbx/pjsip.py",)),
+    ModuleInfo("res_pjsip_registrar", "pjsip", "Registrar: REGISTER for aors", ("pbx/pjsip.py",)),
+    ModuleInfo("res_pjsip_outbound_registration", "pjsip", "Outbound (trunk) registration", ("pbx/pjsip.py",)),
+    ModuleInfo("pbx_config", "dialplan", "Dialplan from extensions.conf and the async dialplan",
+               ("pbx/dialplan.py", "pbx/conf.py")),
+    ModuleInfo("app_queue", "queue", "Call queues from queues.conf", ("pbx/runtime.py", "pbx/conf.py")),
+    ModuleInfo("res_parking", "park", "Call parking lots from res_parking.conf", ("pbx/runtime.py", "pbx/conf.py")),
+)}
+
+# Asterisk's AST_DEVICE_* numbers, as queue members show them
+DEVICE_STATE_NUM = {"UNKNOWN": 0, "NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "INVALID": 4, "UNAVAILABLE": 5,
+                    "RINGING": 6, "RINGINUSE": 7, "ONHOLD": 8}
+
+
+def _size(info: ModuleInfo) -> int:
+    return sum((_PKG / s).stat().st_size for s in info.sources if (_PKG / s).exists())
+
+
+@dataclass
+class Loaded:
+    """What one configuration family gave the engine, and when it was loaded (ns)."""
+
+    value: Any
+    loaded_ns: int
+
+
+@dataclass
+class Pbx:
+    started_ns: int = field(default_factory=time.time_ns)
+    reloaded_ns: int = field(default_factory=time.time_ns)
+    loaded_modules: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(MODULES, True))
+    module_ns: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MODULES, time.time_ns()))
+    config: dict[str, Loaded] = field(default_factory=dict)
+    # live call state, keyed by unique id
+    channels: dict[str, dict] = field(default_factory=dict)
+    parked_calls: dict[str, dict] = field(default_factory=dict)
+    queue_entries: dict[str, dict] = field(default_factory=dict)
+    agents: dict[str, dict] = field(default_factory=dict)
+
+    # ---- loading ----------------------------------------------------------------------------
+    async def load_all(self, conn: AsyncConnection, configs) -> None:
+        rows = (await conn.execute(select(t.modules.c.name, t.modules.c.loaded, t.modules.c.updated_ns))).all()
+        for name, loaded, ns in rows:
+            if name in MODULES:
+                self.loaded_modules[name], self.module_ns[name] = loaded, ns
+        for family in ("dialplan", "pjsip", "queue", "park"):
+            await self.load_family(conn, configs, family)
+
+    async def load_family(self, conn: AsyncConnection, configs, family: str) -> None:
+        """(Re)load one family from the database. The stored text was validated when written; a
+        file that no longer loads (e.g. written by an older version) leaves the previous state."""
+        from switchboard.domain import pbxconf
+
+        text, _ = await configs.live(conn, family)
+        if family == "dialplan":
+            text += "\n" + dialplan.compile_adpmas(await configs.adpmas(conn), await configs.adps(conn))
+        try:
+            value = pbxconf.validate_text(family, text)
+        except Exception:  # noqa: BLE001 - keep running on the previous configuration
+            import logging
+
+            logging.getLogger("switchboard.pbx").exception("could not load %s; keeping the previous one",
+                                                           pbxconf.FILES[family])
+            return
+        self.config[family] = Loaded(value, time.time_ns())
+        self.reloaded_ns = time.time_ns()
+
+    def after_write(self, services, family: str):
+        """The after-commit step of an API write to a family's file."""
+
+        async def reload() -> None:
+            async with services.db.transaction(write=False) as conn:
+                await self.load_family(conn, services.configs, family)
+
+        return reload
+
+    # ---- modules ------------------------------------------------------------------------------
+    def is_loaded(self, name: str) -> bool:
+        return self.loaded_modules.get(name, False)
+
+    def feature(self, family: str) -> bool:
+        """Is any module serving this family loaded (res_pjsip for pjsip, etc.)?"""
+        need = {"pjsip": ("res_pjsip", "chan_pjsip"), "dialplan": ("pbx_config",), "queue": ("app_queue",),
+                "park": ("res_parking",)}[family]
+        return all(self.is_loaded(n) for n in need)
+
+    def module(self, name: str) -> ModuleInfo:
+        info = MODULES.get(name)
+        if info is None:
+            raise NotFound("module", name)
+        return info
+
+    def module_view(self, name: str) -> dict:
+        info = self.module(name)
+        return {"load": "Running" if self.is_loaded(name) else "Not Running", "name": name, "size": _size(info),
+                "description": info.description, "tm_update": self.module_ns[name]}
+
+    async def store_module(self, conn: AsyncConnection, name: str, loaded: bool) -> None:
+        self.module(name)
+        values = {"name": name, "loaded": loaded, "updated_ns": time.time_ns()}
+        ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t.modules).values(**values)
+        await conn.execute(ins.on_conflict_do_update(index_elements=["name"],
+                                                     set_={"loaded": loaded, "updated_ns": values["updated_ns"]}))
+
+    def apply_module(self, name: str, loaded: bool) -> None:
+        self.loaded_modules[name] = loaded
+        self.module_ns[name] = time.time_ns()
+
+    # ---- what the views read ---------------------------------------------------------------
+    def pjsip(self) -> pjsip.PjsipConfig | None:
+        if not self.feature("pjsip") or "pjsip" not in self.config:
+            return None
+        return self.config["pjsip"].value
+
+    def pjsip_ns(self) -> int:
+        return self.config["pjsip"].loaded_ns if "pjsip" in self.config else self.started_ns
+
+    def dialplan(self) -> dialplan.Dialplan | None:
+        if not self.feature("dialplan") or "dialplan" not in self.config:
+            return None
+        return self.config["dialplan"].value
+
+    def _conf(self, family: str) -> tuple[conf.ConfFile | None, int]:
+        if not self.feature(family) or family not in self.config:
+            return None, 0
+        return self.config[family].value, self.config[family].loaded_ns
+
+    def parkinglots(self) -> list[dict]:
+        """Loaded lots. Asterisk always has a `default` lot (701-750, 45 s) unless configured."""
+        from switchboard.domain.pbxconf import option_value, parse_parkpos
+
+        cf, ns = self._conf("park")
+        if cf is None:
+            return []
+        lots = {}
+        for name in cf.names():
+            if name == "general":
+                continue
+            opts = {k: option_value(v) for k, v in cf.resolved(name).items()}
+            lo, hi = parse_parkpos(opts.get("parkpos", "701-750"), name)
+            lots[name] = {"name": name, "start_space": str(lo), "stop_spcae": str(hi), "stop_space": str(hi),
+                          "timeout": int(opts.get("parkingtime") or 45), "tm_update": ns}
+        if "default" not in lots:
+            lots = {"default": {"name": "default", "start_space": "701", "stop_spcae": "750", "stop_space": "750",
+                                "timeout": 45, "tm_update": ns}, **lots}
+        return list(lots.values())
+
+    def queues(self) -> list[dict]:
+        from switchboard.domain.pbxconf import option_value
+
+        cf, ns = self._conf("queue")
+        if cf is None:
+            return []
+        out = []
+        for name in cf.names():
+            if name == "general" or (cf.get(name) and cf.get(name).template):
+                continue
+            opts = {k: option_value(v) for k, v in cf.resolved(name).items()}
+            waiting = [e for e in self.queue_entries.values() if e.get("queue_name") == name]
+            out.append({"name": name, "strategy": (opts.get("strategy") or "ringall").lower(),
+                        "max": int(opts.get("maxlen") or 0), "weight": int(opts.get("weight") or 0),
+                        "calls": len(waiting), "completed": 0, "abandoned": 0, "hold_time": 0, "talk_time": 0,
+                        "service_level": int(opts.get("servicelevel") or 0), "service_level_perf": 0.0,
+                        "tm_update": ns})
+        return out
+
+    def queue_members(self) -> list[dict]:
+        """Static members from queues.conf (`member => interface[,penalty[,name[,state_interface[,ringinuse]]]]`)."""
+        from switchboard.domain.pbxconf import option_value
+
+        cf, ns = self._conf("queue")
+        if cf is None:
+            return []
+        out = []
+        for q in self.queues():
+            for raw in cf.multi(q["name"], "member"):
+                parts = [p.strip() for p in option_value(raw).split(",")]
+                parts += [""] * (5 - len(parts))
+                iface, penalty, mname, state_if, ringinuse = parts[:5]
+                out.append({
+                    "id": f"{iface}@{q['name']}", "name": mname or iface, "queue_name": q["name"],
+                    "status": DEVICE_STATE_NUM[self.device_state(state_if or iface)], "membership": "static",
+                    "state_interface": state_if or iface, "location": iface, "paused": 0, "paused_reason": "",
+                    "penalty": int(penalty or 0), "calls_taken": 0, "in_call": 0, "last_call": 0, "last_pause": 0,
+                    "ring_inuse": (1 if ringinuse.lower() in ("yes", "true", "1") else 0) if ringinuse else None,
+                    "tm_update": ns})
+        return out
+
+    # ---- device state ---------------------------------------------------------------------------
+    def contacts_of(self, aor: str) -> list[dict]:
+        """Registered contacts of an aor: filled by the registrar (SIP engine issue)."""
+        return []
+
+    def device_state(self, device: str) -> str:
+        tech, _, name = device.partition("/")
+        cfg = self.pjsip()
+        if tech.upper() == "PJSIP" and cfg is not None and name in cfg.endpoints:
+            if any(ch.get("endpoint") == name for ch in self.channels.values()):
+                return "INUSE"
+            aors = [a.strip() for a in cfg.endpoints[name].get("aors", "").split(",") if a.strip()]
+            if any(self.contacts_of(a) for a in aors):
+                return "NOT_INUSE"
+            return "UNAVAILABLE"
+        if device.startswith("Agent:") and device[6:] in self.agents:
+            return "NOT_INUSE"
+        return "INVALID"
+
+    def devices(self) -> list[str]:
+        cfg = self.pjsip()
+        out = [f"PJSIP/{n}" for n in (cfg.endpoints if cfg else {})]
+        out += [f"Agent:{a}" for a in self.agents]
+        return out
