@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from switchboard.api.common import read_body
 from switchboard.api.jade import envelope
-from switchboard.api.jade.routing import after_commit, ctx
+from switchboard.api.jade.routing import after_commit, ctx, doc
 from switchboard.domain.errors import Invalid, Malformed
 
 
@@ -60,6 +60,7 @@ def add_config_routes(api: APIRouter, prefix: str, family: str, label: str) -> N
     api.add_api_route(base + "/{detail}", show_file, methods=["GET"], summary=f"One {label} file",
                       operation_id=f"jade_{op}_configuration_show")
     api.add_api_route(base + "/{detail}", put_file, methods=["PUT"], summary=f"Replace the live {label}",
+              openapi_extra=doc("file"),
                       operation_id=f"jade_{op}_configuration_put")
     api.add_api_route(base + "/{detail}", delete_file, methods=["DELETE"], summary=f"Delete a {label} backup",
                       operation_id=f"jade_{op}_configuration_delete")
@@ -106,11 +107,13 @@ def add_section_routes(api: APIRouter, path: str, family: str, label: str) -> No
     api.add_api_route(path, list_sections, methods=["GET"], summary=f"All {label}s in the file",
                       operation_id=f"jade_{family}_cfg_list")
     api.add_api_route(path, create_section, methods=["POST"], summary=f"Create a {label}: {{name, data}}",
+                      openapi_extra=doc("section"),
                       operation_id=f"jade_{family}_cfg_create")
     api.add_api_route(path + "/{detail}", show_section, methods=["GET"], summary=f"One {label}",
                       operation_id=f"jade_{family}_cfg_show")
     api.add_api_route(path + "/{detail}", put_section, methods=["PUT"],
                       summary=f"Replace a {label}'s options: {{data: {{...}}}} or the options object",
+                      openapi_extra=doc("section_update"),
                       operation_id=f"jade_{family}_cfg_put")
     api.add_api_route(path + "/{detail}", delete_section, methods=["DELETE"], summary=f"Delete a {label}",
                       operation_id=f"jade_{family}_cfg_delete")

@@ -8,7 +8,7 @@ from fastapi import Request
 
 from switchboard.api.jade import envelope
 from switchboard.api.jade.configs import add_config_routes, reload_after
-from switchboard.api.jade.routing import body, ctx, router
+from switchboard.api.jade.routing import body, ctx, doc, router
 from switchboard.domain.errors import Invalid
 
 api = router("dialplan")
@@ -31,7 +31,7 @@ async def adpmas_list(request: Request):
     return envelope.listing([_adpma(m) for m in await services.configs.adpmas(conn)])
 
 
-@api.post("/admin/dialplan/adpmas", summary="Create an adpma: {name, detail}")
+@api.post("/admin/dialplan/adpmas", summary="Create an adpma: {name, detail}", openapi_extra=doc("adpma"))
 async def adpmas_create(request: Request):
     services, conn, _ = ctx(request)
     await services.configs.create_adpma(conn, await body(request))
@@ -45,7 +45,7 @@ async def adpmas_show(request: Request, detail: str):
     return envelope.respond(_adpma(await services.configs.adpma(conn, detail)))
 
 
-@api.put("/admin/dialplan/adpmas/{detail}", summary="Update an adpma")
+@api.put("/admin/dialplan/adpmas/{detail}", summary="Update an adpma", openapi_extra=doc("adpma"))
 async def adpmas_update(request: Request, detail: str):
     services, conn, _ = ctx(request)
     await services.configs.update_adpma(conn, detail, await body(request))
@@ -67,7 +67,8 @@ async def adps_list(request: Request):
     return envelope.listing([_adp(a) for a in await services.configs.adps(conn)])
 
 
-@api.post("/admin/dialplan/adps", summary="Create an adp: {dpma_uuid, sequence, name, detail, command}")
+@api.post("/admin/dialplan/adps", summary="Create an adp: {dpma_uuid, sequence, name, detail, command}",
+          openapi_extra=doc("adp"))
 async def adps_create(request: Request):
     services, conn, _ = ctx(request)
     await services.configs.create_adp(conn, await body(request))
@@ -81,7 +82,7 @@ async def adps_show(request: Request, detail: str):
     return envelope.respond(_adp(await services.configs.adp(conn, detail)))
 
 
-@api.put("/admin/dialplan/adps/{detail}", summary="Update an adp")
+@api.put("/admin/dialplan/adps/{detail}", summary="Update an adp", openapi_extra=doc("adp_update"))
 async def adps_update(request: Request, detail: str):
     services, conn, _ = ctx(request)
     await services.configs.update_adp(conn, detail, await body(request))
@@ -145,11 +146,13 @@ def _add_sdp_routes(prefix: str, tag: str) -> None:
     api.add_api_route(prefix, sdps_list, methods=["GET"], summary="Every context of extensions.conf",
                       operation_id=f"jade_{tag}_list")
     api.add_api_route(prefix, sdps_create, methods=["POST"], summary="Add a context: {name, data: [...]}",
+              openapi_extra=doc("sdp"),
                       operation_id=f"jade_{tag}_create")
     api.add_api_route(prefix + "/{detail}", sdp_show, methods=["GET"], summary="One context",
                       operation_id=f"jade_{tag}_show")
     api.add_api_route(prefix + "/{detail}", sdp_put, methods=["PUT"],
                       summary="Create or replace a context: {data: [{exten: ...}, {same: ...}]}",
+                      openapi_extra=doc("sdp_update"),
                       operation_id=f"jade_{tag}_put")
     api.add_api_route(prefix + "/{detail}", sdp_delete, methods=["DELETE"], summary="Delete a context",
                       operation_id=f"jade_{tag}_delete")

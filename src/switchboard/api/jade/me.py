@@ -16,7 +16,7 @@ from fastapi import Request
 
 from switchboard.api.common import read_body
 from switchboard.api.jade import envelope
-from switchboard.api.jade.routing import body, ctx, router
+from switchboard.api.jade.routing import body, ctx, doc, router
 from switchboard.api.jade.users import contact_view
 from switchboard.domain.errors import Invalid, Malformed
 
@@ -47,7 +47,7 @@ async def buddies_list(request: Request):
     return envelope.respond(await services.buddies.list(conn, user))
 
 
-@api.post("/me/buddies", summary="Add a buddy: {uuid_user, name?, detail?}")
+@api.post("/me/buddies", summary="Add a buddy: {uuid_user, name?, detail?}", openapi_extra=doc("buddy"))
 async def buddies_create(request: Request):
     services, conn, user = ctx(request)
     await services.buddies.create(conn, user, await body(request))
@@ -60,7 +60,7 @@ async def buddies_show(request: Request, detail: str):
     return envelope.respond(await services.buddies.get(conn, user, detail))
 
 
-@api.put("/me/buddies/{detail}", summary="Update a buddy's name or detail")
+@api.put("/me/buddies/{detail}", summary="Update a buddy's name or detail", openapi_extra=doc("buddy_update"))
 async def buddies_update(request: Request, detail: str):
     services, conn, user = ctx(request)
     await services.buddies.update(conn, user, detail, await body(request))
@@ -80,7 +80,8 @@ async def chats_list(request: Request):
     return envelope.respond(await services.chats.list(conn, user))
 
 
-@api.post("/me/chats", summary="Create a chat room: {name, detail, type, members: [user uuid, ...]}")
+@api.post("/me/chats", summary="Create a chat room: {name, detail, type, members: [user uuid, ...]}",
+          openapi_extra=doc("chat"))
 async def chats_create(request: Request):
     services, conn, user = ctx(request)
     await services.chats.create(conn, user, await body(request))
@@ -93,7 +94,7 @@ async def chats_show(request: Request, detail: str):
     return envelope.respond(await services.chats.get(conn, user, detail))
 
 
-@api.put("/me/chats/{detail}", summary="Rename a chat or change its detail")
+@api.put("/me/chats/{detail}", summary="Rename a chat or change its detail", openapi_extra=doc("chat_update"))
 async def chats_update(request: Request, detail: str):
     services, conn, user = ctx(request)
     await services.chats.update(conn, user, detail, await body(request))
@@ -136,7 +137,7 @@ def _message_of(raw: bytes) -> dict:
     return data
 
 
-@api.post("/me/chats/{detail}/messages", summary="Post a message to a chat")
+@api.post("/me/chats/{detail}/messages", summary="Post a message to a chat", openapi_extra=doc("message"))
 async def messages_create(request: Request, detail: str):
     services, conn, user = ctx(request)
     await services.chats.post_message(conn, user, detail, _message_of(await read_body(request)))

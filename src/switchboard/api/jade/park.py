@@ -13,7 +13,7 @@ from fastapi import Request
 from switchboard.api.common import read_body
 from switchboard.api.jade import envelope
 from switchboard.api.jade.configs import add_config_routes, add_section_routes, reload_after
-from switchboard.api.jade.routing import ctx, router
+from switchboard.api.jade.routing import ctx, doc, router
 from switchboard.domain.errors import NotFound
 from switchboard.domain.pbxconf import data_options
 
@@ -35,7 +35,8 @@ async def lots_show(request: Request, detail: str):
     raise NotFound("parking lot", detail)
 
 
-@api.put("/admin/park/parkinglots/{detail}", summary="Create or replace a lot's options in res_parking.conf")
+@api.put("/admin/park/parkinglots/{detail}", summary="Create or replace a lot's options in res_parking.conf",
+          openapi_extra=doc("section_update"))
 async def lots_put(request: Request, detail: str):
     services, conn, _ = ctx(request)
     data = envelope.parse_object(await read_body(request))

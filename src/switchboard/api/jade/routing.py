@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Security
+from fastapi.security import APIKeyQuery, HTTPBasic
 
 from switchboard.api.common import DialectRoute, read_body
 from switchboard.api.jade import auth, envelope
@@ -36,8 +37,15 @@ class JadeLoginRoute(DialectRoute):
     dialect = _Jade(auth.login)
 
 
-def router(tag: str, *, me: bool = False) -> APIRouter:
-    return APIRouter(route_class=JadeUserRoute if me else JadeAdminRoute, tags=[f"jade: {tag}"])
+# Documentation only (the route classes enforce): shows the authtoken in the OpenAPI document.
+TOKEN = Security(APIKeyQuery(name="authtoken", auto_error=False, scheme_name="jade_authtoken",
+                             description="uuid from POST /v1/admin/login"))
+BASIC = Security(HTTPBasic(auto_error=False, scheme_name="jade_login"))
+
+
+def router(tag: str, *, me: bool = False, route_class=None, dependencies=None) -> APIRouter:
+    cls = route_class or (JadeUserRoute if me else JadeAdminRoute)
+    return APIRouter(route_class=cls, tags=[f"jade: {tag}"], dependencies=dependencies or [TOKEN])
 
 
 def ctx(request: Request):
@@ -65,3 +73,49 @@ def pick(data: dict, key: str, kind: type | tuple[type, ...] = str, *, field: st
     if value is not None and not isinstance(value, kind):
         raise Invalid(field or key, "has the wrong type")
     return value
+
+
+_S = {"type": "string"}
+_SN = {"type": ["string", "null"]}
+_I = {"type": "integer"}
+PERMS = {"type": "array", "items": {"type": "object", "properties": {"permission": {"enum": ["admin", "user"]}},
+                                    "required": ["permission"]}}
+OPTIONS = {"type": "object", "additionalProperties": {"anyOf": [_S, {"type": "array", "items": _S}]}}
+SDP_ITEMS = {"type": "array", "items": {"type": "object", "additionalProperties": _S, "minProperties": 1,
+                                        "maxProperties": 1}}
+
+SCHEMAS = {
+    "user": ({"username": _S, "password": _S, "name": _S}, ("username", "password")),
+    "user_update": ({"username": _S, "password": _S, "name": _S}, ()),
+    "manager_user": ({"username": _S, "password": _S, "name": _S, "context": _S, "permissions": PERMS},
+                     ("username", "password")),
+    "manager_user_update": ({"username": _S, "password": _S, "name": _S, "context": _S, "permissions": PERMS}, ()),
+    "permission": ({"user_uuid": _S, "permission": {"enum": ["admin", "user"]}}, ("user_uuid", "permission")),
+    "contact": ({"user_uuid": _S, "type": {"enum": ["pjsip_endpoint", "sip_peer"]}, "target": _S, "name": _SN,
+                 "detail": _SN}, ("user_uuid", "type", "target")),
+    "contact_update": ({"user_uuid": _S, "type": {"enum": ["pjsip_endpoint", "sip_peer"]}, "target": _S,
+                        "name": _SN, "detail": _SN}, ()),
+    "buddy": ({"uuid_user": _S, "name": _SN, "detail": _SN}, ("uuid_user",)),
+    "buddy_update": ({"name": _SN, "detail": _SN}, ()),
+    "chat": ({"name": _SN, "detail": _SN, "type": _I, "members": {"type": "array", "items": _S}}, ()),
+    "chat_update": ({"name": _SN, "detail": _SN}, ()),
+    "message": ({"message": _S}, ()),
+    "adpma": ({"name": _SN, "detail": _SN}, ()),
+    "adp": ({"dpma_uuid": _S, "sequence": _I, "name": _SN, "detail": _SN, "command": _SN},
+            ("dpma_uuid", "sequence")),
+    "adp_update": ({"uuid": _S, "dpma_uuid": _S, "sequence": _I, "name": _SN, "detail": _SN, "command": _SN}, ()),
+    "file": ({"data": _S}, ("data",)),
+    "section": ({"name": _S, "data": OPTIONS}, ("name",)),
+    "section_update": ({"data": OPTIONS}, ()),
+    "sdp": ({"name": _S, "data": SDP_ITEMS}, ("name", "data")),
+    "sdp_update": ({"data": SDP_ITEMS}, ("data",)),
+}
+
+
+def doc(name: str) -> dict:
+    """openapi_extra documenting a JSON request body (validation is the domain's)."""
+    props, required = SCHEMAS[name]
+    schema = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import uuid as uuidlib
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from switchboard.api.jade import envelope
 from switchboard.api.jade.auth import permissions_of
-from switchboard.api.jade.routing import JadeLoginRoute, JadeUserRoute, body, ctx, router
+from switchboard.api.jade.routing import BASIC, JadeLoginRoute, body, ctx, doc, router
 from switchboard.domain.entities import User
 from switchboard.domain.errors import Conflict, Invalid, NotFound
 
@@ -30,9 +30,9 @@ JADE_MIN_PASSWORD = 1
 PERMISSIONS = ("admin", "user")
 _NS = uuidlib.UUID("6f1c2a4e-5b1d-4b7e-9f3a-0c2d8e7f6a51")
 
-login_api = APIRouter(route_class=JadeLoginRoute, tags=["jade: login"])
-logout_api = APIRouter(route_class=JadeUserRoute, tags=["jade: login"])
-me_admin_api = APIRouter(route_class=JadeUserRoute, tags=["jade: users"])
+login_api = router("login", route_class=JadeLoginRoute, dependencies=[BASIC])
+logout_api = router("login", me=True)
+me_admin_api = router("users", me=True)
 api = router("users")
 
 
@@ -88,7 +88,8 @@ async def info(request: Request):
     return envelope.respond(user_view(request.state.user))
 
 
-@me_admin_api.put("/admin/info", summary="Update the caller's own name, username or password")
+@me_admin_api.put("/admin/info", summary="Update the caller's own name, username or password",
+          openapi_extra=doc("user_update"))
 async def info_update(request: Request):
     services, conn, user = ctx(request)
     data = _user_fields(await body(request))
@@ -104,7 +105,7 @@ async def users_list(request: Request):
     return envelope.listing([user_view(u) for u in await services.identity.list_users(conn, user)])
 
 
-@api.post("/admin/user/users", summary="Create a user")
+@api.post("/admin/user/users", summary="Create a user", openapi_extra=doc("user"))
 async def users_create(request: Request):
     services, conn, user = ctx(request)
     await services.identity.create_user(conn, user, _user_fields(await body(request)), min_password=JADE_MIN_PASSWORD)
@@ -117,7 +118,7 @@ async def users_show(request: Request, detail: str):
     return envelope.respond(user_view(await services.identity.user_by_uuid(conn, user, detail)))
 
 
-@api.put("/admin/user/users/{detail}", summary="Update a user")
+@api.put("/admin/user/users/{detail}", summary="Update a user", openapi_extra=doc("user_update"))
 async def users_update(request: Request, detail: str):
     services, conn, user = ctx(request)
     target = await services.identity.user_by_uuid(conn, user, detail)
@@ -141,7 +142,7 @@ async def manager_list(request: Request):
     return envelope.listing([user_view(u, manager=True) for u in await services.identity.list_users(conn, user)])
 
 
-@api.post("/manager/users", summary="Create a user with context and permissions")
+@api.post("/manager/users", summary="Create a user with context and permissions", openapi_extra=doc("manager_user"))
 async def manager_create(request: Request):
     services, conn, user = ctx(request)
     data = await body(request)
@@ -158,7 +159,8 @@ async def manager_show(request: Request, detail: str):
     return envelope.respond(user_view(await services.identity.user_by_uuid(conn, user, detail), manager=True))
 
 
-@api.put("/manager/users/{detail}", summary="Update a user, its context and permissions")
+@api.put("/manager/users/{detail}", summary="Update a user, its context and permissions",
+          openapi_extra=doc("manager_user_update"))
 async def manager_update(request: Request, detail: str):
     services, conn, user = ctx(request)
     target = await services.identity.user_by_uuid(conn, user, detail)
@@ -202,7 +204,8 @@ async def permissions_list(request: Request):
     return envelope.listing([p for u in await services.identity.list_users(conn, user) for p in _permission_views(u)])
 
 
-@api.post("/admin/user/permissions", summary="Grant a permission: {user_uuid, permission}")
+@api.post("/admin/user/permissions", summary="Grant a permission: {user_uuid, permission}",
+          openapi_extra=doc("permission"))
 async def permissions_create(request: Request):
     services, conn, user = ctx(request)
     data = await body(request)
@@ -261,7 +264,8 @@ async def contacts_list(request: Request):
     return envelope.listing([contact_view(request, c) for c in await services.contacts.list(conn)])
 
 
-@api.post("/admin/user/contacts", summary="Create a contact: {user_uuid, type, target, name, detail}")
+@api.post("/admin/user/contacts", summary="Create a contact: {user_uuid, type, target, name, detail}",
+          openapi_extra=doc("contact"))
 async def contacts_create(request: Request):
     services, conn, _ = ctx(request)
     await services.contacts.create(conn, await body(request))
@@ -274,7 +278,7 @@ async def contacts_show(request: Request, detail: str):
     return envelope.respond(contact_view(request, await services.contacts.get(conn, detail)))
 
 
-@api.put("/admin/user/contacts/{detail}", summary="Update a contact")
+@api.put("/admin/user/contacts/{detail}", summary="Update a contact", openapi_extra=doc("contact_update"))
 async def contacts_update(request: Request, detail: str):
     services, conn, _ = ctx(request)
     await services.contacts.update(conn, detail, await body(request))
