@@ -1,4 +1,5 @@
-"""HTTP benchmark: Switchboard endpoint list (JSON, XML) and create, against a bare Starlette baseline.
+"""HTTP benchmark: Switchboard spear endpoint list (JSON, XML) and create, jade token auth and pjsip
+endpoint list, against a bare Starlette baseline.
 
 Runs `switchboard serve` on a fresh SQLite database and a one-route Starlette app, both under uvicorn
 (uvloop, httptools, one worker, access log off), loads each with wrk, and prints requests/s and p99
@@ -203,6 +204,19 @@ def main() -> None:
         if count != ENDPOINTS:
             sys.exit(f"expected {ENDPOINTS} endpoints, the list has {count}")
 
+        # jade: a token, and a pjsip.conf with ENDPOINTS endpoints (each with its auth and aor)
+        token = request(f"{api}/v1/admin/login", {})["result"]["authtoken"]
+        conf = "".join(f"[ep{n}]\ntype=endpoint\nauth=ep{n}\naors=ep{n}\ncontext=demo\n\n"
+                       f"[ep{n}]\ntype=auth\nusername=ep{n}\npassword=secret{n}\n\n"
+                       f"[ep{n}]\ntype=aor\nmax_contacts=1\n\n" for n in range(1, ENDPOINTS + 1))
+        put = urllib.request.Request(f"{api}/v1/admin/pjsip/configurations/pjsip.conf?authtoken={token}",
+                                     json.dumps({"data": conf}).encode(), method="PUT")
+        urllib.request.urlopen(put, timeout=10).close()
+        pjsip_url = f"{api}/v1/admin/pjsip/endpoints?authtoken={token}"
+        count = len(request(pjsip_url)["result"]["list"])
+        if count != ENDPOINTS:
+            sys.exit(f"expected {ENDPOINTS} pjsip endpoints, the list has {count}")
+
         create_lua = tmp / "create.lua"
         create_lua.write_text(CREATE_LUA.format(body=json.dumps(CREATE_BODY)))
 
@@ -212,6 +226,8 @@ def main() -> None:
             base,
             wrk(f"GET endpoints x{ENDPOINTS} JSON", endpoints_url, args),
             wrk(f"GET endpoints x{ENDPOINTS} XML", endpoints_url, args, accept="application/xml"),
+            wrk("jade GET /v1/admin/info", f"{api}/v1/admin/info?authtoken={token}", args),
+            wrk(f"jade GET pjsip endpoints x{ENDPOINTS}", pjsip_url, args),
             # Last: every create makes the list longer.
             wrk("POST endpoint (create) JSON", endpoints_url, args, script=create_lua),
         ]

@@ -81,6 +81,8 @@ class Pbx:
     parked_calls: dict[str, dict] = field(default_factory=dict)
     queue_entries: dict[str, dict] = field(default_factory=dict)
     agents: dict[str, dict] = field(default_factory=dict)
+    # rendered views of loaded objects, dropped whenever the configuration reloads
+    view_cache: dict[tuple, dict] = field(default_factory=dict)
 
     # ---- loading ----------------------------------------------------------------------------
     async def load_all(self, conn: AsyncConnection, configs) -> None:
@@ -109,6 +111,7 @@ class Pbx:
             return
         self.config[family] = Loaded(value, time.time_ns())
         self.reloaded_ns = time.time_ns()
+        self.view_cache.clear()
 
     def after_write(self, services, family: str):
         """The after-commit step of an API write to a family's file."""
@@ -148,6 +151,7 @@ class Pbx:
                                                      set_={"loaded": loaded, "updated_ns": values["updated_ns"]}))
 
     def apply_module(self, name: str, loaded: bool) -> None:
+        self.view_cache.clear()
         self.loaded_modules[name] = loaded
         self.module_ns[name] = time.time_ns()
 

@@ -83,10 +83,11 @@ def stamp(obj: Any) -> Any:
     return obj
 
 
-def respond(result: Any = None, status: int = 200, *, with_result: bool = True) -> Response:
+def respond(result: Any = None, status: int = 200, *, with_result: bool = True, stamped: bool = False) -> Response:
+    """`stamped` True: the result's tm_* values are already strings (skips the walk)."""
     body: dict[str, Any] = {"api_ver": API_VER, "statuscode": status, "timestamp": ns_timestamp()}
     if with_result and result is not None:
-        body["result"] = stamp(result)
+        body["result"] = result if stamped else stamp(result)
     return Response(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), status, media_type=JSON_TYPE)
 
 
@@ -95,8 +96,8 @@ def ok() -> Response:
     return respond(None)
 
 
-def listing(items: list) -> Response:
-    return respond({"list": items})
+def listing(items: list, *, stamped: bool = False) -> Response:
+    return respond({"list": items}, stamped=stamped)
 
 
 def _status_and_message(exc: DomainError) -> tuple[int, str, dict[str, str]]:

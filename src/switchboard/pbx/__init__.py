@@ -1,0 +1,1 @@
+"""PBX configuration models (Asterisk-compatible objects)."""
