@@ -61,7 +61,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         await db.migrate()
     identity = IdentityService(box, cache_seconds=settings.basic_auth_cache_seconds,
                                failures_per_minute=settings.auth_failures_per_minute)
-    return Services(settings, db, box, identity, MonitoringService())
+    return Services(settings, db, box, identity, MonitoringService(), configs=ConfigService(box))
 
 
 async def bootstrap_admin(services: Services) -> None:

@@ -16,8 +16,9 @@ def rfc3339_ns(ns: int) -> str:
 
 
 def utcnow() -> datetime:
-    """Now, as the naive UTC datetime we store (second precision, as every dialect shows)."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    """Now, as the naive UTC datetime we store (microseconds kept: jade shows them, and an update
+    in the same second as the creation must still read as an update; spear shows seconds)."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,9 +54,18 @@ class UserUpdate(_UserFields):
 MIN_PASSWORD = 8
 
 
-def _check_password(password: str | None, minimum: int) -> None:
-    if password is not None and len(password) < minimum:
-        raise Invalid("password", f"is too short (minimum is {minimum} characters)")
+def _validated(model, data: dict, min_password: int):
+    """validate() plus the dialect's password length rule, all problems reported together."""
+    pw = data.get("password") if isinstance(data, dict) else None
+    extra = [("password", f"is too short (minimum is {min_password} characters)")] \
+        if isinstance(pw, str) and 0 < len(pw) < min_password else []
+    try:
+        inp = validate(model, data)
+    except Invalid as e:
+        raise Invalid(problems=[*e.problems, *extra]) from None
+    if extra:
+        raise Invalid(problems=extra)
+    return inp
 
 
 class IdentityService:
@@ -175,8 +184,7 @@ class IdentityService:
                           min_password: int = MIN_PASSWORD) -> User:
         """actor None is the system itself (bootstrap, CLI). `min_password` is the dialect's
         rule: 8 by default; jade's documented examples use shorter passwords."""
-        inp = validate(UserCreate, data)
-        _check_password(inp.password, min_password)
+        inp = _validated(UserCreate, data, min_password)
         role = inp.role or "user"
         if actor is not None and not self._may_manage(actor, role):
             raise Forbidden("you may not create users with that role")
@@ -205,8 +213,7 @@ class IdentityService:
     async def update_user(self, conn: AsyncConnection, actor: User, user_id: int, data: dict, *,
                           min_password: int = MIN_PASSWORD) -> User:
         target = await self._target(conn, actor, user_id)
-        inp = validate(UserUpdate, data)
-        _check_password(inp.password, min_password)
+        inp = _validated(UserUpdate, data, min_password)
         values: dict = {}
         if inp.role is not None and inp.role != target.role:
             if not self._may_manage(actor, inp.role) or not self._may_manage(actor, target.role):

@@ -16,6 +16,12 @@ Option values on the wire: the text after the first `=` of the line, stripped �
 `key => x` (the form the spec's examples use both ways). A key repeated in one section
 (`member =>` in queues.conf) reads as a list of such strings and may be written as one.
 
+Secrets: pjsip.conf holds SIP passwords, so that family's texts (live and backups) are stored
+encrypted (Fernet, the SecretBox key), and every view of them shows `password` / `md5_cred`
+values as "********". A PUT may send the masked form back: each masked value is restored from
+the live file's section of the same name and type (a masked value with nothing to restore is
+refused), so GET → edit → PUT never loses or reveals a secret.
+
 The async dialplan: adpmas (groups) and adps (rules) are records; `pbx.dialplan.compile_adpmas`
 turns them into one context per adpma (`adpma-<uuid>`, rules in sequence order), which the engine
 loads together with extensions.conf. An adp needs an existing adpma; deleting an adpma deletes
@@ -24,6 +30,7 @@ its adps.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid as uuidlib
 from typing import Any
@@ -33,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.domain.entities import rfc3339_ns
 from switchboard.domain.errors import Invalid, NotFound
+from switchboard.domain.security import SecretBox
 from switchboard.pbx import conf, dialplan, pjsip
 from switchboard.store import tables as t
 
@@ -215,33 +223,84 @@ def data_options(data: Any) -> list[tuple[str, str, str]]:
     return out
 
 
+MASK = "********"
+_SECRET_LINE = re.compile(r"^(\s*(?:password|md5_cred)\s*=>?\s*)((?:\\;|[^;\r\n])*?)(\s*(?:;.*)?)$",
+                          re.IGNORECASE | re.MULTILINE)
+_SECRET_KEYS = ("password", "md5_cred")
+
+
+def mask_secrets(text: str) -> str:
+    return _SECRET_LINE.sub(lambda m: m.group(1) + (MASK if m.group(2).strip() else "") + m.group(3), text)
+
+
+def restore_secrets(new: str, old: str) -> str:
+    """Put back the secrets a client sent masked, from the same section (name and type) of old."""
+    if MASK not in new:
+        return new
+    try:
+        cf_new, cf_old = conf.parse(new), conf.parse(old)
+    except conf.ConfError:
+        return new  # validation reports it
+    known: dict[tuple[str, str, str], str] = {}
+    for sec in cf_old.sections:
+        typ = next((o.value.strip() for o in sec.options if o.key.lower() == "type"), "")
+        for o in sec.options:
+            if o.key.lower() in _SECRET_KEYS:
+                known[(sec.name, typ, o.key.lower())] = o.value
+    lines = new.splitlines(keepends=True)
+    for sec in cf_new.sections:
+        typ = next((o.value.strip() for o in sec.options if o.key.lower() == "type"), "")
+        for o in sec.options:
+            if o.key.lower() in _SECRET_KEYS and o.value.strip() == MASK:
+                secret = known.get((sec.name, typ, o.key.lower()))
+                if secret is None:
+                    raise Invalid("data", f"[{sec.name}] {o.key} is masked and there is no stored secret to keep; "
+                                          "send the secret itself")
+                i = o.line - 1
+                lines[i] = lines[i].replace(MASK, secret.replace(";", "\\;"), 1)
+    return "".join(lines)
+
+
 class ConfigService:
+    def __init__(self, box: SecretBox | None = None):
+        self._box = box
+
+    def _seal(self, family: str, text: str) -> str:
+        return "fernet:" + self._box.encrypt(text) if family == "pjsip" and self._box else text
+
+    def _open(self, data: str) -> str:
+        return self._box.decrypt(data[7:]) if data.startswith("fernet:") and self._box else data
+
+    def _shown(self, family: str, text: str) -> str:
+        return mask_secrets(text) if family == "pjsip" else text
+
     # ---- files ----------------------------------------------------------------------------
     async def ensure_defaults(self, conn: AsyncConnection) -> None:
         have = set((await conn.execute(select(t.config_files.c.family).where(t.config_files.c.live))).scalars())
         now = time.time_ns()
         for family, name in FILES.items():
             if family not in have:
-                await conn.execute(insert(t.config_files).values(family=family, name=name, data=DEFAULTS[family],
+                await conn.execute(insert(t.config_files).values(family=family, name=name,
+                                                                 data=self._seal(family, DEFAULTS[family]),
                                                                  live=True, created_ns=now, updated_ns=now))
 
     async def live(self, conn: AsyncConnection, family: str) -> tuple[str, int]:
         c = t.config_files.c
         row = (await conn.execute(select(c.data, c.updated_ns).where(c.family == family, c.live))).first()
-        return (row.data, row.updated_ns) if row else (DEFAULTS[family], 0)
+        return (self._open(row.data), row.updated_ns) if row else (DEFAULTS[family], 0)
 
     async def files(self, conn: AsyncConnection, family: str) -> list[dict]:
         c = t.config_files.c
         rows = (await conn.execute(select(c.name, c.data).where(c.family == family)
                                    .order_by(c.live.desc(), c.created_ns.desc()))).all()
-        return [{"data": r.data, "name": r.name} for r in rows]
+        return [{"data": self._shown(family, self._open(r.data)), "name": r.name} for r in rows]
 
     async def file(self, conn: AsyncConnection, family: str, name: str) -> dict:
         c = t.config_files.c
         row = (await conn.execute(select(c.name, c.data).where(c.family == family, c.name == name))).first()
         if row is None:
             raise NotFound("configuration", name)
-        return {"data": row.data, "name": row.name}
+        return {"data": self._shown(family, self._open(row.data)), "name": row.name}
 
     async def write(self, conn: AsyncConnection, family: str, text: str) -> Any:
         """Validate and store a new live text, keeping the old one as a timestamped backup.
@@ -257,11 +316,13 @@ class ConfigService:
         now = time.time_ns()
         c = t.config_files.c
         await conn.execute(insert(t.config_files).values(family=family, name=f"{FILES[family]}.{rfc3339_ns(now)}",
-                                                         data=current, live=False, created_ns=now, updated_ns=now))
+                                                         data=self._seal(family, current), live=False,
+                                                         created_ns=now, updated_ns=now))
         res = await conn.execute(update(t.config_files).where(c.family == family, c.live)
-                                 .values(data=text, updated_ns=now))
+                                 .values(data=self._seal(family, text), updated_ns=now))
         if not res.rowcount:
-            await conn.execute(insert(t.config_files).values(family=family, name=FILES[family], data=text, live=True,
+            await conn.execute(insert(t.config_files).values(family=family, name=FILES[family],
+                                                             data=self._seal(family, text), live=True,
                                                              created_ns=now, updated_ns=now))
         return parsed
 
@@ -269,6 +330,8 @@ class ConfigService:
         if name != FILES[family]:
             await self.file(conn, family, name)  # 404 when unknown
             raise Invalid("name", f"backups are read-only; write {FILES[family]}")
+        if family == "pjsip" and isinstance(text, str):
+            text = restore_secrets(text, (await self.live(conn, family))[0])
         await self.write(conn, family, text)
 
     async def delete_file(self, conn: AsyncConnection, family: str, name: str) -> None:

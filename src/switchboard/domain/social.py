@@ -126,7 +126,8 @@ class BuddyService:
         b = t.buddies.c
         q = (select(b.uuid, b.name, b.detail, b.created_at, b.updated_at, t.users.c.uuid.label("uuid_user"))
              .join(t.users, t.users.c.id == b.buddy_id).where(b.user_id == user.id).order_by(b.id))
-        return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+        return [{"detail": r.detail, "name": r.name, "tm_create": r.created_at, "tm_update": r.updated_at,
+                 "uuid": r.uuid, "uuid_user": r.uuid_user} for r in (await conn.execute(q)).all()]
 
     async def get(self, conn: AsyncConnection, user: User, buddy_uuid: str) -> dict:
         for item in await self.list(conn, user):
