@@ -81,6 +81,10 @@ class Pbx:
     parked_calls: dict[str, dict] = field(default_factory=dict)
     queue_entries: dict[str, dict] = field(default_factory=dict)
     agents: dict[str, dict] = field(default_factory=dict)
+    # live state of trunk registration / qualify, by trunk id (written by the trunk registrar)
+    trunk_states: dict[int, dict] = field(default_factory=dict)
+    # called (no arguments) after a committed change to trunks: the engine re-reads them
+    on_trunks_changed: list = field(default_factory=list)
     # rendered views of loaded objects, dropped whenever the configuration reloads
     view_cache: dict[tuple, dict] = field(default_factory=dict)
 
@@ -121,6 +125,24 @@ class Pbx:
                 await self.load_family(conn, services.configs, family)
 
         return reload
+
+    # ---- trunks ---------------------------------------------------------------------------------
+    def trunk_status(self, trunk_id: int) -> str:
+        """ONLINE when the engine holds a live registration (REGISTER_AUTH) or the last OPTIONS
+        qualify was answered (IP_AUTH); OFFLINE otherwise. Never taken from a client's input."""
+        state = self.trunk_states.get(trunk_id)
+        return "ONLINE" if state and state.get("online") else "OFFLINE"
+
+    def trunks_changed(self):
+        """The after-commit step of a trunk write: tell the engine to re-read the trunks."""
+
+        async def notify() -> None:
+            for fn in self.on_trunks_changed:
+                res = fn()
+                if hasattr(res, "__await__"):
+                    await res
+
+        return notify
 
     # ---- modules ------------------------------------------------------------------------------
     def is_loaded(self, name: str) -> bool:

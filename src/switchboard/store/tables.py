@@ -254,3 +254,50 @@ modules = Table(
     Column("loaded", Boolean, nullable=False),
     Column("updated_ns", BigInteger, nullable=False),
 )
+
+# ---- SIP: trunks (PortSIP providers, jade manager trunks, pjsip registration_outbounds) and the
+# registrar's contacts ------------------------------------------------------------------------------
+trunks = Table(
+    "trunks",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("auth_mode", String(16), nullable=False),  # IP_AUTH | REGISTER_AUTH
+    Column("protocol", String(8), nullable=False),  # UDP | TCP
+    Column("require_register", Boolean, nullable=False),
+    Column("auth_id", String(255), nullable=False),
+    Column("password_enc", Text, nullable=False),  # Fernet (SecretBox)
+    Column("hostname", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("outbound_server", String(255), nullable=False, default=""),
+    Column("outbound_server_port", Integer, nullable=False, default=0),
+    Column("reregister_interval", Integer, nullable=False),
+    Column("ips", Text, nullable=False, default="[]"),  # JSON
+    Column("in_parameters", Text, nullable=False, default="[]"),  # JSON
+    Column("out_parameters", Text, nullable=False, default="[]"),  # JSON
+    Column("provider_in_lan", Boolean, nullable=False, default=False),
+    Column("single_via_header", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# One row per registered contact (aor + contact URI): durable, so any node (and a restart) finds it.
+sip_contacts = Table(
+    "sip_contacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("aor", String(255), nullable=False),
+    Column("uri", String(1024), nullable=False),
+    Column("endpoint", String(255), nullable=False),
+    Column("call_id", String(255), nullable=False),
+    Column("cseq", Integer, nullable=False),
+    Column("user_agent", String(255), nullable=False, default=""),
+    Column("via_address", String(255), nullable=False, default=""),  # source ip:port
+    Column("transport", String(8), nullable=False, default="UDP"),
+    Column("path", Text, nullable=False, default=""),
+    Column("expires_at", BigInteger, nullable=False),  # epoch seconds
+    Column("registered_at", BigInteger, nullable=False),
+    UniqueConstraint("aor", "uri", name="uq_sip_contacts_aor_uri"),
+    Index("ix_sip_contacts_expires", "expires_at"),
+)

@@ -1,0 +1,489 @@
+"""HTTP Digest authentication for SIP, sans I/O (RFC 3261 §22, RFC 2617, RFC 7616, RFC 8760).
+
+Implemented:
+
+* `parse_params` reads a ``WWW-Authenticate`` / ``Authorization`` (or ``Proxy-*``) value such as
+  ``Digest realm="x", nonce="y", qop="auth"`` into ``("Digest", {"realm": "x", ...})``; keys are
+  lower-cased, quoted strings unescaped. Anything it cannot read raises `DigestError` (a `ValueError`),
+  never another exception.
+* Algorithms ``MD5`` and ``SHA-256`` (RFC 8760 brings SHA-256 to SIP) and their ``-sess`` variants,
+  names matched case-insensitively; an absent ``algorithm`` means MD5. ``qop=auth`` and the RFC 2069
+  form without qop. ``qop=auth-int``, ``userhash`` and ``username*`` are not supported.
+* `DigestServer` (our registrar) issues challenges, one per algorithm, SHA-256 first (RFC 8760 §2.4), and
+  checks ``Authorization`` values against a credential lookup returning the stored HA1
+  (``H(username:realm:password)``), so passwords need not be stored in clear.
+* `DigestClient` (our trunk registrations) answers the best challenge it supports.
+
+Nonce format (43 characters of unpadded base64url over 32 bytes)::
+
+    issue time (8 bytes, big-endian milliseconds since the epoch)
+    || random (8 bytes)
+    || HMAC-SHA256(secret, time || random || realm)[:16]
+
+A nonce therefore validates itself: no server memory is needed to know that it is ours, unaltered and
+how old it is, and nodes sharing the secret accept each other's nonces. A genuine nonce older than
+``nonce_ttl`` is answered with ``stale=true`` (when the response itself was right), so the client
+retries with a fresh nonce without asking its user for the password again; so is one dated more than
+``nonce_ttl`` in the future (clock skew between nodes). ``opaque`` is a per-realm constant derived from the
+secret; a client may omit it, but a different value is refused. The ``uri`` parameter enters the response
+but is not compared with the Request-URI here (SIP URI comparison belongs to the caller).
+
+Replay rule: with ``qop=auth`` the nonce count ``nc`` of an accepted request must be strictly greater
+than the highest accepted so far for that nonce (so nc starts at 1); a request without qop is accepted
+only with a nonce never used before, and then counts as nc=1, so it works once. The highest nc is kept
+for at most ``max_tracked_nonces`` nonces; beyond that the oldest entries are dropped (expired ones
+first), and any untracked nonce issued no later than the newest dropped one is answered stale instead
+of being trusted, so forgetting can only cost a client one extra round trip, never allow a replay.
+Only correctly answered requests are tracked, so memory cannot be filled without valid credentials.
+The tracking is per `DigestServer` instance: nodes sharing a secret do not share nc state.
+Refusals caused by replay or eviction also say ``stale`` because the response proved knowledge of the
+password; a fresh challenge gives a replaying attacker nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+__all__ = [
+    "ALGORITHMS",
+    "MAX_HEADER",
+    "DigestClient",
+    "DigestError",
+    "DigestServer",
+    "Lookup",
+    "Verdict",
+    "digest_response",
+    "ha1",
+    "parse_params",
+    "session_ha1",
+]
+
+ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+# Canonical spelling of every supported algorithm name, keyed by its lower-case form.
+_CANONICAL = {name.lower(): name for base in ALGORITHMS for name in (base, base + "-sess")}
+_PREFERENCE = ("SHA-256", "SHA-256-sess", "MD5", "MD5-sess")
+MAX_HEADER = 8192
+
+_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+_WS = r"[ \t\r\n]"
+_SCHEME_RE = re.compile(rf"{_WS}*({_TOKEN})(?={_WS}|$)")
+_SEP_RE = re.compile(r"[ \t\r\n,]*")
+_PARAM_RE = re.compile(
+    rf"({_TOKEN}){_WS}*={_WS}*"
+    r'(?:"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*)"'
+    r'|([^\x00-\x20\x7f",=\\]+))'
+)
+_ESCAPED_RE = re.compile(r"\\(.)", re.DOTALL)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_METHOD_RE = re.compile(_TOKEN)
+_NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
+_HEX_RE = re.compile(r"[0-9A-Fa-f]+")
+_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+_MAX_MS = 2**64 - 1
+
+
+class DigestError(ValueError):
+    """A Digest header that cannot be read, or a challenge set with nothing usable in it."""
+
+
+# --- parsing and rendering ---------------------------------------------------------------------------
+
+
+def parse_params(value: str) -> tuple[str, dict[str, str]]:
+    """Split ``Scheme k=v, k="quoted \\"value\\"", ...`` into the scheme (as written) and its parameters.
+
+    Keys are lower-cased; quoted values are unescaped. Empty list elements (``a=1,,b=2``) are allowed;
+    duplicate keys, control characters, unterminated quotes, text that is not valid UTF-8 and values
+    longer than `MAX_HEADER` raise `DigestError`."""
+    if not isinstance(value, str):
+        raise DigestError("header value must be a str")
+    if len(value) > MAX_HEADER:
+        raise DigestError("header value too long")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DigestError("header value is not valid UTF-8") from None
+    head = _SCHEME_RE.match(value)
+    if head is None:
+        raise DigestError("missing auth scheme")
+    scheme = head.group(1)
+    params: dict[str, str] = {}
+    pos, end = head.end(), len(value)
+    while True:
+        sep = _SEP_RE.match(value, pos)
+        pos = sep.end()
+        if pos == end:
+            return scheme, params
+        if params and "," not in sep.group():
+            raise DigestError(f"expected ',' at offset {pos}")
+        m = _PARAM_RE.match(value, pos)
+        if m is None:
+            raise DigestError(f"bad auth-param at offset {pos}")
+        key = m.group(1).lower()
+        if key in params:
+            raise DigestError(f"duplicate parameter {key!r}")
+        quoted = m.group(2)
+        params[key] = _ESCAPED_RE.sub(lambda e: e.group(1), quoted) if quoted is not None else m.group(3)
+        pos = m.end()
+
+
+def _quote(text: str) -> str:
+    if _CONTROL_RE.search(text):
+        raise DigestError("control character in a quoted value")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# --- hashing -------------------------------------------------------------------------------------------
+
+
+def _canonical(algorithm: str | None) -> str:
+    """The canonical name of a supported algorithm; None (parameter absent) means MD5."""
+    if algorithm is None:
+        return "MD5"
+    name = _CANONICAL.get(algorithm.lower())
+    if name is None:
+        raise DigestError(f"unsupported algorithm {algorithm!r}")
+    return name
+
+
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DigestError("text is not valid UTF-8") from None
+
+
+def _h(algorithm: str, text: str) -> str:
+    return ALGORITHMS[_canonical(algorithm).removesuffix("-sess")](_encode(text)).hexdigest()
+
+
+def _digest_len(algorithm: str) -> int:
+    return ALGORITHMS[_canonical(algorithm).removesuffix("-sess")]().digest_size * 2
+
+
+def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    """The stored secret ``H(username:realm:password)`` in hex, for ``algorithm``'s hash function.
+
+    For a ``-sess`` algorithm this is the base value the credential store keeps; `session_ha1` derives
+    the per-session value from it."""
+    return _h(algorithm, f"{username}:{realm}:{password}")
+
+
+def session_ha1(algorithm: str, ha1_hex: str, nonce: str, cnonce: str) -> str:
+    """``H(HA1:nonce:cnonce)`` for ``-sess`` algorithms (RFC 2617 §3.2.2.2); HA1 unchanged otherwise."""
+    if _canonical(algorithm).endswith("-sess"):
+        return _h(algorithm, f"{ha1_hex}:{nonce}:{cnonce}")
+    return ha1_hex
+
+
+def digest_response(
+    algorithm: str,
+    ha1_hex: str,
+    method: str,
+    uri: str,
+    nonce: str,
+    *,
+    qop: str | None = None,
+    nc: str | None = None,
+    cnonce: str | None = None,
+) -> str:
+    """The ``response`` value (RFC 2617 §3.2.2.1, RFC 7616 §3.4.1) for ``qop=auth`` or no qop.
+
+    ``ha1_hex`` is the stored ``H(username:realm:password)``; ``-sess`` derivation happens here."""
+    if qop is not None and qop != "auth":
+        raise DigestError(f"unsupported qop {qop!r}")
+    if (qop is not None or _canonical(algorithm).endswith("-sess")) and cnonce is None:
+        raise DigestError("cnonce required")
+    key = session_ha1(algorithm, ha1_hex, nonce, cnonce) if cnonce is not None else ha1_hex
+    ha2 = _h(algorithm, f"{method}:{uri}")
+    if qop is None:
+        return _h(algorithm, f"{key}:{nonce}:{ha2}")
+    if nc is None:
+        raise DigestError("nc required with qop")
+    return _h(algorithm, f"{key}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+
+
+# --- server --------------------------------------------------------------------------------------------
+
+Lookup = Callable[[str, str, str], str | None]
+"""``lookup(username, realm, algorithm) -> HA1 hex or None``; ``algorithm`` is ``"MD5"`` or ``"SHA-256"``
+(``-sess`` variants use the same stored HA1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Outcome of `DigestServer.verify`. ``username`` is the claimed name, for logs: it is authenticated
+    only when ``ok``. ``stale`` asks for a new challenge with ``stale=true``; ``reason`` is for logs."""
+
+    ok: bool
+    stale: bool
+    username: str | None
+    reason: str
+
+
+class DigestServer:
+    """Registrar side: `challenge` for 401/407 responses, `verify` for the ``Authorization`` that follows.
+
+    Not thread-safe (nc tracking mutates state); meant for one event loop."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        realm: str,
+        *,
+        nonce_ttl: float = 300.0,
+        algorithms: Iterable[str] = ("SHA-256", "MD5"),
+        clock: Callable[[], float] = time.time,
+        max_tracked_nonces: int = 100_000,
+    ) -> None:
+        if not isinstance(secret, bytes | bytearray) or len(secret) < 16:
+            raise ValueError("secret must be at least 16 bytes")
+        if not isinstance(realm, str) or not realm or _CONTROL_RE.search(realm):
+            raise ValueError("realm must be a non-empty string without control characters")
+        if not nonce_ttl > 0:
+            raise ValueError("nonce_ttl must be positive")
+        if max_tracked_nonces < 1:
+            raise ValueError("max_tracked_nonces must be at least 1")
+        algs = tuple(_canonical(a) for a in algorithms)
+        if not algs or len(set(algs)) != len(algs):
+            raise ValueError("algorithms must be a non-empty list without duplicates")
+        self.realm = realm
+        self.algorithms = algs
+        self._secret = bytes(secret)
+        self._realm_bytes = _encode(realm)
+        self._ttl_ms = int(nonce_ttl * 1000)
+        self._clock = clock
+        self._max_tracked = max_tracked_nonces
+        # nonce -> (issue time ms, highest accepted nc), in order of first accepted use.
+        self._seen: dict[str, tuple[int, int]] = {}
+        # Untracked nonces issued at or before this time (ms) may have been forgotten: answered stale.
+        self._forgotten_upto = -1
+        mac = hmac.new(self._secret, b"opaque\x00" + self._realm_bytes, hashlib.sha256).digest()
+        self.opaque = base64.urlsafe_b64encode(mac[:12]).decode("ascii")
+
+    @property
+    def tracked_nonces(self) -> int:
+        """How many nonces currently have their nc remembered (at most ``max_tracked_nonces``)."""
+        return len(self._seen)
+
+    # nonces
+
+    def _now_ms(self) -> int:
+        return min(max(0, int(self._clock() * 1000)), _MAX_MS)
+
+    def _mac(self, stamp: bytes, rand: bytes) -> bytes:
+        return hmac.new(self._secret, stamp + rand + self._realm_bytes, hashlib.sha256).digest()[:16]
+
+    def new_nonce(self) -> str:
+        """A fresh self-validating nonce (see the module docstring for the format)."""
+        stamp = self._now_ms().to_bytes(8, "big")
+        rand = secrets.token_bytes(8)
+        return base64.urlsafe_b64encode(stamp + rand + self._mac(stamp, rand)).rstrip(b"=").decode("ascii")
+
+    def _nonce_issued(self, nonce: str) -> int | None:
+        """Issue time (ms) of a nonce we made for this realm, or None if it is not ours or was altered."""
+        if not _NONCE_RE.fullmatch(nonce):
+            return None
+        raw = base64.urlsafe_b64decode(nonce + "=")
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != nonce:  # non-canonical spelling
+            return None
+        stamp, rand, mac = raw[:8], raw[8:16], raw[16:]
+        if not hmac.compare_digest(mac, self._mac(stamp, rand)):
+            return None
+        return int.from_bytes(stamp, "big")
+
+    # challenge
+
+    def challenge(self, *, stale: bool = False) -> list[str]:
+        """``WWW-Authenticate`` / ``Proxy-Authenticate`` values, one per algorithm in preference order,
+        sharing one fresh nonce."""
+        nonce = self.new_nonce()
+        tail = ", stale=true" if stale else ""
+        realm = _quote(self.realm)
+        return [
+            f'Digest realm={realm}, nonce="{nonce}", opaque="{self.opaque}", algorithm={alg}, qop="auth"{tail}'
+            for alg in self.algorithms
+        ]
+
+    # verification
+
+    def verify(self, method: str, header_value: str, lookup: Lookup) -> Verdict:
+        """Check an ``Authorization`` / ``Proxy-Authorization`` value for a request with ``method``.
+
+        Never raises for a malformed header (``reason="malformed"``); exceptions from ``lookup`` propagate,
+        and so does a ``lookup`` result that is not a hex digest of the right length (a store bug)."""
+        try:
+            if not isinstance(method, str) or not _METHOD_RE.fullmatch(method):
+                raise DigestError("bad method")
+            scheme, params = parse_params(header_value)
+        except DigestError:
+            return Verdict(False, False, None, "malformed")
+        if scheme.lower() != "digest":
+            return Verdict(False, False, None, "malformed")
+        username = params.get("username")
+
+        def refuse(reason: str, *, stale: bool = False) -> Verdict:
+            return Verdict(False, stale, username, reason)
+
+        if username is None:
+            return refuse("malformed")
+        if params.get("userhash", "false").lower() != "false":
+            return refuse("unsupported userhash")
+        realm, nonce, response = params.get("realm"), params.get("nonce"), params.get("response")
+        if realm is None or nonce is None or response is None:
+            return refuse("malformed")
+        uri = params.get("uri")
+        if not uri:
+            return refuse("uri missing")
+        if realm != self.realm:
+            return refuse("realm mismatch")
+        algorithm = _CANONICAL.get(params.get("algorithm", "MD5").lower())
+        if algorithm not in self.algorithms:
+            return refuse("unsupported algorithm")
+        qop = params.get("qop")
+        nc = cnonce = None
+        if qop is not None:
+            qop = qop.lower()
+            if qop == "auth-int":
+                return refuse("unsupported qop")
+            if qop != "auth":
+                return refuse("malformed")
+            nc, cnonce = params.get("nc"), params.get("cnonce")
+            if nc is None or not _NC_RE.fullmatch(nc) or int(nc, 16) == 0 or not cnonce:
+                return refuse("malformed")
+        elif algorithm.endswith("-sess"):
+            cnonce = params.get("cnonce")
+            if not cnonce:
+                return refuse("malformed")
+        if len(response) != _digest_len(algorithm) or not _HEX_RE.fullmatch(response):
+            return refuse("malformed")
+        issued = self._nonce_issued(nonce)
+        if issued is None:
+            return refuse("bad nonce")
+        if "opaque" in params and params["opaque"] != self.opaque:
+            return refuse("opaque mismatch")
+
+        base = algorithm.removesuffix("-sess")
+        stored = lookup(username, self.realm, base)
+        known = stored is not None
+        if stored is None:
+            stored = "0" * _digest_len(base)  # same work as for a known user
+        elif not isinstance(stored, str) or len(stored) != _digest_len(base) or not _HEX_RE.fullmatch(stored):
+            raise ValueError(f"lookup returned an invalid {base} HA1 for {username!r}")
+        expected = digest_response(algorithm, stored.lower(), method, uri, nonce, qop=qop, nc=nc, cnonce=cnonce)
+        matches = hmac.compare_digest(expected.encode("ascii"), response.lower().encode("ascii"))
+        if not known:
+            return refuse("unknown user")
+        if not matches:
+            return refuse("wrong response")
+
+        now = self._now_ms()
+        if abs(now - issued) > self._ttl_ms:
+            return refuse("nonce expired", stale=True)
+        problem = self._admit(nonce, issued, int(nc, 16) if nc is not None else 1, now)
+        if problem is not None:
+            return refuse(problem, stale=True)
+        return Verdict(True, False, username, "ok")
+
+    def _admit(self, nonce: str, issued: int, nc: int, now: int) -> str | None:
+        """Record ``nc`` for ``nonce`` if it is above the highest seen; the refusal reason otherwise."""
+        seen = self._seen.get(nonce)
+        if seen is None:
+            if issued <= self._forgotten_upto:
+                return "nonce forgotten"
+            self._seen[nonce] = (issued, nc)
+            self._prune(now)
+            return None
+        if nc <= seen[1]:
+            return "nc replay"
+        self._seen[nonce] = (issued, nc)  # keeps its place in the order
+        return None
+
+    def _prune(self, now: int) -> None:
+        """Drop expired entries from the front, then the oldest ones beyond the bound."""
+        seen = self._seen
+        while seen:
+            nonce, (issued, _) = next(iter(seen.items()))
+            if len(seen) <= self._max_tracked and now - issued <= self._ttl_ms:
+                break
+            del seen[nonce]
+            self._forgotten_upto = max(self._forgotten_upto, issued)
+
+
+# --- client --------------------------------------------------------------------------------------------
+
+
+class DigestClient:
+    """Trunk side: answer a 401/407 with the best Digest challenge we support (SHA-256 over MD5)."""
+
+    def __init__(self, username: str, password: str, *, max_nonces: int = 64) -> None:
+        self.username = username
+        self.password = password
+        self._max_nonces = max(1, max_nonces)
+        self._nc: dict[str, int] = {}  # nonce -> last nc sent, most recently used last
+
+    def _pick(self, challenges: Iterable[str]) -> tuple[str, dict[str, str], str | None]:
+        best: tuple[int, str, dict[str, str], str | None] | None = None
+        for raw in challenges:
+            try:
+                scheme, params = parse_params(raw)
+            except DigestError:
+                continue
+            algorithm = _CANONICAL.get(params.get("algorithm", "MD5").lower())
+            if scheme.lower() != "digest" or algorithm is None or "realm" not in params or not params.get("nonce"):
+                continue
+            qop = None
+            if "qop" in params:
+                if "auth" not in {option.strip().lower() for option in params["qop"].split(",")}:
+                    continue
+                qop = "auth"
+            rank = _PREFERENCE.index(algorithm)
+            if best is None or rank < best[0]:
+                best = (rank, algorithm, params, qop)
+        if best is None:
+            raise DigestError("no usable Digest challenge")
+        return best[1], best[2], best[3]
+
+    def authorize(self, method: str, uri: str, challenges: Iterable[str]) -> str:
+        """The ``Authorization`` (or ``Proxy-Authorization``) value answering ``challenges``.
+
+        Raises `DigestError` when no challenge is usable (unknown algorithms, only ``auth-int``...)."""
+        if not isinstance(method, str) or not _METHOD_RE.fullmatch(method):
+            raise DigestError("bad method")
+        algorithm, params, qop = self._pick(challenges)
+        realm, nonce = params["realm"], params["nonce"]
+        nc = cnonce = None
+        if qop is not None:
+            count = self._nc.pop(nonce, 0) + 1
+            if count > 0xFFFFFFFF:
+                raise DigestError("nonce count exhausted")
+            self._nc[nonce] = count
+            while len(self._nc) > self._max_nonces:
+                del self._nc[next(iter(self._nc))]
+            nc = f"{count:08x}"
+        if qop is not None or algorithm.endswith("-sess"):
+            cnonce = secrets.token_urlsafe(16)
+        secret = ha1(algorithm, self.username, realm, self.password)
+        response = digest_response(algorithm, secret, method, uri, nonce, qop=qop, nc=nc, cnonce=cnonce)
+        parts = [
+            f"username={_quote(self.username)}",
+            f"realm={_quote(realm)}",
+            f"nonce={_quote(nonce)}",
+            f"uri={_quote(uri)}",
+            f'response="{response}"',
+            f"algorithm={algorithm}",
+        ]
+        if cnonce is not None:
+            parts.append(f'cnonce="{cnonce}"')
+        if qop is not None:
+            parts += [f"qop={qop}", f"nc={nc}"]
+        if "opaque" in params:
+            parts.append(f"opaque={_quote(params['opaque'])}")
+        return "Digest " + ", ".join(parts)
