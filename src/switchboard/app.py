@@ -20,9 +20,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__
-from switchboard.api import jade, spear
+from switchboard.api import jade, providers, spear
 from switchboard.api.common import HttpStatus, validation_to_invalid
 from switchboard.api.jade import envelope as jade_envelope
+from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
 from switchboard.config import Settings
 from switchboard.domain.identity import IdentityService
@@ -30,7 +31,11 @@ from switchboard.domain.monitoring import MonitoringService
 from switchboard.domain.pbxconf import ConfigService
 from switchboard.domain.security import SecretBox
 from switchboard.domain.social import BuddyService, ChatService, ContactService
+from switchboard.domain.trunks import TrunkService
+from switchboard.pbx.qualify import Qualifier
+from switchboard.pbx.registrar import Registrar
 from switchboard.pbx.runtime import Pbx
+from switchboard.pbx.sipapp import SipApp
 from switchboard.sip.engine import SipEngine
 from switchboard.store.db import Database
 
@@ -51,6 +56,7 @@ class Services:
     buddies: BuddyService = field(default_factory=BuddyService)
     chats: ChatService = field(default_factory=ChatService)
     pbx: Pbx = field(default_factory=Pbx)
+    trunks: TrunkService = field(default_factory=TrunkService)
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -61,7 +67,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         await db.migrate()
     identity = IdentityService(box, cache_seconds=settings.basic_auth_cache_seconds,
                                failures_per_minute=settings.auth_failures_per_minute)
-    return Services(settings, db, box, identity, MonitoringService(), configs=ConfigService(box))
+    return Services(settings, db, box, identity, MonitoringService(), configs=ConfigService(box),
+                    trunks=TrunkService(box))
 
 
 async def bootstrap_admin(services: Services) -> None:
@@ -91,6 +98,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(spear.router)
     app.include_router(jade.router)
     app.include_router(jade.bare, include_in_schema=False)
+    app.include_router(providers.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz():
@@ -104,11 +112,13 @@ def create_app(services: Services) -> FastAPI:
                         media_type="application/json")
 
     # Requests that match no route (404) or no method (405) get the error body of the dialect
-    # that owns the path: jade owns its prefixes, spear the rest of the root namespace.
+    # that owns the path: jade owns its prefixes, providers /api, spear the rest of the root namespace.
     def envelope_for(request: Request):
         path = request.url.path
         if any(path == p or path.startswith(p + "/") for p in jade.PREFIXES):
             return jade_envelope
+        if providers.owns(path):
+            return providers_envelope
         return spear_envelope
 
     @app.exception_handler(StarletteHTTPException)
@@ -147,8 +157,14 @@ async def serve(settings: Settings) -> None:
     services = await build_services(settings)
     await bootstrap_admin(services)
     sip_host, sip_port = settings.sip_host_port
-    services.sip = SipEngine(sip_host, sip_port, available=lambda: services.pbx.is_loaded("res_pjsip"))
+    registrar = Registrar(services.pbx, services.db, services.box.mac("sip digest nonces"),
+                          realm=settings.sip_realm, failures_per_minute=settings.sip_auth_failures_per_minute)
+    services.sip = SipEngine(sip_host, sip_port, available=lambda: services.pbx.is_loaded("res_pjsip"),
+                             handler=SipApp(registrar))
+    await registrar.sweep()
     await services.sip.start()
+    background = [asyncio.ensure_future(registrar.run_sweeper()),
+                  asyncio.ensure_future(Qualifier(services.pbx, services.sip).run())]
     host, port = settings.http_host_port
     config = uvicorn.Config(
         create_app(services), host=host, port=port, log_level=settings.log_level, access_log=False,
@@ -160,6 +176,8 @@ async def serve(settings: Settings) -> None:
     try:
         await server.serve()
     finally:
+        for task in background:
+            task.cancel()
         await services.sip.stop()
         await services.db.close()
         log.info("switchboard stopped")

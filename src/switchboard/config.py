@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     # Failed logins allowed per source address per minute before 429.
     auth_failures_per_minute: int = Field(default=20, ge=1)
     log_level: str = "info"
+    # SIP: digest realm of the registrar (an auth section's own `realm` wins)
+    sip_realm: str = "switchboard"
+    # SIP: failed REGISTER authentications per source address per minute before 403 without a challenge
+    sip_auth_failures_per_minute: int = Field(default=30, ge=1)
+    # SIP: trunk registration retry back-off (seconds): first retry, then doubling up to the maximum
+    trunk_retry_min: float = Field(default=5.0, gt=0)
+    trunk_retry_max: float = Field(default=300.0, gt=0)
+    # SIP: how often IP_AUTH trunks are qualified with OPTIONS (seconds)
+    trunk_qualify_interval: float = Field(default=30.0, gt=0)
 
     @field_validator("http_listen", "sip_listen")
     @classmethod

@@ -81,6 +81,8 @@ class Pbx:
     parked_calls: dict[str, dict] = field(default_factory=dict)
     queue_entries: dict[str, dict] = field(default_factory=dict)
     agents: dict[str, dict] = field(default_factory=dict)
+    # registered contacts by aor and contact URI (pbx.registrar.Binding), kept by the registrar
+    contacts: dict[str, dict] = field(default_factory=dict)
     # live state of trunk registration / qualify, by trunk id (written by the trunk registrar)
     trunk_states: dict[int, dict] = field(default_factory=dict)
     # called (no arguments) after a committed change to trunks: the engine re-reads them
@@ -258,9 +260,13 @@ class Pbx:
         return out
 
     # ---- device state ---------------------------------------------------------------------------
-    def contacts_of(self, aor: str) -> list[dict]:
-        """Registered contacts of an aor: filled by the registrar (SIP engine issue)."""
-        return []
+    def contacts_of(self, aor: str) -> list:
+        """The live (unexpired) bindings of an aor (pbx.registrar.Binding), oldest first."""
+        bindings = self.contacts.get(aor)
+        if not bindings:
+            return []
+        now = time.time()
+        return sorted((b for b in bindings.values() if b.expires_at > now), key=lambda b: b.registered_at)
 
     def device_state(self, device: str) -> str:
         tech, _, name = device.partition("/")
@@ -269,7 +275,9 @@ class Pbx:
             if any(ch.get("endpoint") == name for ch in self.channels.values()):
                 return "INUSE"
             aors = [a.strip() for a in cfg.endpoints[name].get("aors", "").split(",") if a.strip()]
-            if any(self.contacts_of(a) for a in aors):
+            if any(self.contacts_of(a) for a in aors):  # registered: reachable unless qualify says not
+                if all(b.status == "Unreachable" for a in aors for b in self.contacts_of(a)):
+                    return "UNAVAILABLE"
                 return "NOT_INUSE"
             return "UNAVAILABLE"
         if device.startswith("Agent:") and device[6:] in self.agents:

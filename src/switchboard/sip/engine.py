@@ -1,60 +1,101 @@
 """The SIP engine's asyncio side: UDP and TCP on one port. The only code that touches sockets.
 
-Requests are handed to the core (`respond`), whose answer is sent back the way the request
-came: for UDP to the source address (RFC 3581 symmetric response; `received`/`rport` are added
-to the top Via), for TCP on the same connection. What the engine answers today: OPTIONS (200,
-with Allow/Accept/Supported: the keep-alive and qualify probe peers send), and 501 Not
-Implemented for any other request method until the registrar and call handling exist."""
+It drives the sans-I/O parts: bytes in → `message.parse` → the transaction layer
+(`transaction.py`: retransmissions, timers A–K, absorbing retransmitted requests) → the
+application (`handler`, e.g. the registrar) → responses out the way the request came (UDP: to the
+source address, RFC 3581 symmetric response with `received`/`rport` on the top Via; TCP: the same
+connection). Client requests (`request`) go through client transactions too, over UDP from the
+listening socket (so answers come back to it) or over a TCP connection the engine opens and reads.
+
+Malformed input: a request that cannot be parsed but whose request line and Via/From/To/Call-ID/
+CSeq can be salvaged gets 400 Bad Request; anything else is dropped and counted (`stats`). The
+engine never dies on input: a failing handler answers 500 and is logged.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from switchboard import __version__
+from switchboard.sip import transaction as tx_mod
 from switchboard.sip.message import Message, ParseError, frame, parse, response_to
+from switchboard.sip.transaction import (
+    CancelTimer,
+    ClientTransaction,
+    Deliver,
+    Send,
+    ServerTransaction,
+    StartTimer,
+    Terminated,
+    TransactionTable,
+    new_branch,
+)
 
 log = logging.getLogger("switchboard.sip")
 
-ALLOW = "OPTIONS"
 USER_AGENT = f"Switchboard/{__version__}"
+ALLOW = "OPTIONS, REGISTER"  # what we answer today (calls arrive with the call issues)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a message came from, and how to answer it."""
+
+    ip: str
+    port: int
+    transport: str  # "UDP" | "TCP"
+    writer: asyncio.StreamWriter | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+
+_TIMER_NAMES = ("A", "B", "D", "E", "F", "G", "H", "I", "J", "K")
+
+Handler = Callable[[Message, Source], "Message | None | Awaitable[Message | None]"]
 
 
 def _with_received(req: Message, host: str, port: int) -> None:
-    vias = req.get_all("Via")
-    if not vias:
-        return
-    top = vias[0]
-    params = top.split(";")
-    sent_by = params[0].split()[-1] if params[0].split() else ""
-    if "rport" in [p.strip() for p in params[1:]]:
-        params = [f"rport={port}" if p.strip() == "rport" else p for p in params]
-        params.append(f"received={host}")
-    elif sent_by.split(":")[0] != host:
-        params.append(f"received={host}")
-    new_top = ";".join(params)
-    first = True
-    rebuilt = []
-    for n, v in req.headers:
-        if n == "Via" and first:
-            rebuilt.append((n, new_top))
-            first = False
+    """RFC 3261 §18.2.1 `received` and RFC 3581 `rport` on the top Via."""
+    for i, (n, v) in enumerate(req.headers):
+        if n != "Via":
+            continue
+        top = v.split(",")[0] if "," in v and v.count("SIP/") > 1 else v
+        params = top.split(";")
+        sent_by = params[0].split()[-1] if params[0].split() else ""
+        names = [p.strip().split("=")[0].lower() for p in params[1:]]
+        if "rport" in names:
+            params = [f"rport={port}" if p.strip().lower() == "rport" else p for p in params]
+            params.append(f"received={host}")
+        elif sent_by.rsplit(":", 1)[0].strip("[]") != host:
+            params.append(f"received={host}")
         else:
-            rebuilt.append((n, v))
-    req.headers = rebuilt
+            return
+        req.headers[i] = (n, ";".join(params) + v[len(top):])
+        return
 
 
-def respond(req: Message, *, available: bool = True) -> Message | None:
-    """The sans-I/O request handler: one request in, the response to send (or None).
-    `available` False (the res_pjsip module unloaded) answers 503 to everything."""
+def default_respond(req: Message) -> Message | None:
+    """What the engine answers without an application: OPTIONS 200, others 501."""
     if req.method == "ACK":
         return None
-    extra = [("Server", USER_AGENT), ("Allow", ALLOW)]
-    if not available:
-        return response_to(req, 503, headers=[("Server", USER_AGENT), ("Retry-After", "60")])
     if req.method == "OPTIONS":
-        return response_to(req, 200, headers=extra + [("Accept", "application/sdp")])
-    return response_to(req, 501, headers=extra)
+        return options_ok(req)
+    return response_to(req, 501, headers=[("Server", USER_AGENT), ("Allow", ALLOW)])
+
+
+def options_ok(req: Message) -> Message:
+    return response_to(req, 200, headers=[("Server", USER_AGENT), ("Allow", ALLOW), ("Accept", "application/sdp"),
+                                          ("Supported", "path, replaces")])
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -68,35 +109,266 @@ class _Udp(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr):
         if not data.strip(b"\r\n\0 "):  # keep-alive ping (RFC 5626 CRLF): nothing to answer
             return
-        out = self.engine.handle(data, addr)
-        if out is not None and self.transport is not None:
-            self.transport.sendto(out, addr)
+        self.engine.receive(data, Source(addr[0], addr[1], "UDP"))
+
+    def error_received(self, exc):  # ICMP unreachable etc.: the client transaction times out
+        log.debug("UDP error: %s", exc)
 
 
 class SipEngine:
-    def __init__(self, host: str, port: int, *, available=lambda: True):
+    def __init__(self, host: str, port: int, *, available: Callable[[], bool] = lambda: True,
+                 handler: Handler | None = None):
         self.host, self.port = host, port
-        self.available = available  # callable: is the SIP stack (res_pjsip) loaded?
+        self.available = available  # is the SIP stack (res_pjsip) loaded?
+        self.handler = handler
         self.running = False
+        self.stats: Counter[str] = Counter()
+        self.table = TransactionTable(max_size=50_000)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
+        self._out_conns: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
+        self._peers: dict[int, Source] = {}  # transaction id -> where its messages go
+        self._waiters: dict[int, asyncio.Future] = {}  # client transaction id -> final response
+        self._tasks: set[asyncio.Task] = set()
 
-    def handle(self, data: bytes, addr) -> bytes | None:
+    # ---- receiving -----------------------------------------------------------------------------
+    def receive(self, data: bytes, source: Source) -> None:
+        self.stats["received"] += 1
         try:
             msg = parse(data)
         except ParseError as e:
-            log.debug("dropping unparsable SIP from %s: %s", addr, e)
-            return None
-        if not msg.is_request:
-            return None
-        _with_received(msg, addr[0], addr[1])
-        resp = respond(msg, available=self.available())
-        return resp.to_bytes() if resp is not None else None
+            self._malformed(data, source, e)
+            return
+        if msg.is_request:
+            _with_received(msg, source.ip, source.port)
+            self._on_request(msg, source)
+        else:
+            self._on_response(msg)
 
+    def _malformed(self, data: bytes, source: Source, err: Exception) -> None:
+        from switchboard.sip import message
+
+        salvage = getattr(message, "salvage", None)
+        msg = salvage(data) if salvage else None
+        if msg is not None and msg.is_request and msg.method != "ACK":
+            self.stats["bad_request"] += 1
+            _with_received(msg, source.ip, source.port)
+            self._send(response_to(msg, 400, f"Bad Request ({err})"[:120], headers=[("Server", USER_AGENT)]), source)
+        else:
+            self.stats["dropped"] += 1
+            log.debug("dropping unparsable SIP from %s: %s", source.address, err)
+
+    def _on_request(self, msg: Message, source: Source) -> None:
+        existing = self.table.match_request(msg)
+        if existing is not None:
+            self.stats["retransmissions"] += 1
+            self._run(existing, existing.on_request(msg))
+            return
+        if msg.method == "ACK":  # for a 2xx (no dialogs yet) or a transaction already gone
+            return
+        if msg.method == "CANCEL":
+            target = self.table.cancel_target(msg)
+            status = 200 if target is not None else 481
+            self._send(response_to(msg, status, headers=[("Server", USER_AGENT)]), source)
+            return
+        try:
+            tx = ServerTransaction(msg, reliable=source.transport != "UDP")
+        except (ValueError, ParseError) as e:
+            self._malformed(msg.to_bytes(), source, e)
+            return
+        self._peers[id(tx)] = source
+        for dropped in self.table.add(tx):
+            self._forget(dropped)
+        self._run(tx, tx.start())
+
+    def _on_response(self, msg: Message) -> None:
+        tx = self.table.match_response(msg)
+        if tx is None:
+            self.stats["stray_responses"] += 1
+            return
+        self._run(tx, tx.on_response(msg))
+
+    # ---- the application --------------------------------------------------------------------------
+    def _dispatch(self, tx: ServerTransaction, req: Message) -> None:
+        source = self._peers.get(id(tx))
+        if source is None:
+            return
+        if not self.available():
+            self._answer(tx, response_to(req, 503, headers=[("Server", USER_AGENT), ("Retry-After", "60")]))
+            return
+        try:
+            out = self.handler(req, source) if self.handler else default_respond(req)
+        except Exception:  # never die on input
+            log.exception("SIP handler failed for %s from %s", req.method, source.address)
+            out = response_to(req, 500, headers=[("Server", USER_AGENT)])
+        if inspect.isawaitable(out):
+            task = asyncio.ensure_future(self._finish(tx, req, source, out))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif out is not None:
+            self._answer(tx, out)
+
+    async def _finish(self, tx: ServerTransaction, req: Message, source: Source, pending) -> None:
+        try:
+            out = await pending
+        except Exception:
+            log.exception("SIP handler failed for %s from %s", req.method, source.address)
+            out = response_to(req, 500, headers=[("Server", USER_AGENT)])
+        if out is not None and tx in self.table:
+            self._answer(tx, out)
+
+    def _answer(self, tx: ServerTransaction, resp: Message) -> None:
+        try:
+            self._run(tx, tx.respond(resp))
+        except tx_mod.TransactionError:
+            log.debug("late response for a finished transaction %r", tx)
+
+    # ---- running transaction actions --------------------------------------------------------------
+    def _run(self, tx, actions) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self._send(action.message, self._peers.get(id(tx)), tx)
+            elif isinstance(action, StartTimer):
+                key = (id(tx), action.name)
+                old = self._timers.pop(key, None)
+                if old:
+                    old.cancel()
+                loop = asyncio.get_running_loop()
+                self._timers[key] = loop.call_later(action.delay, self._fire, tx, action.name)
+            elif isinstance(action, CancelTimer):
+                handle = self._timers.pop((id(tx), action.name), None)
+                if handle:
+                    handle.cancel()
+            elif isinstance(action, Deliver):
+                if isinstance(tx, ServerTransaction):
+                    self._dispatch(tx, action.message)
+                elif action.message.status is not None and action.message.status >= 200:
+                    fut = self._waiters.get(id(tx))
+                    if fut is not None and not fut.done():
+                        fut.set_result(action.message)
+            elif isinstance(action, Terminated):
+                self.table.remove(tx)
+                self._forget(tx)
+
+    def _fire(self, tx, name: str) -> None:
+        self._timers.pop((id(tx), name), None)
+        self._run(tx, tx.on_timer(name))
+
+    def _forget(self, tx) -> None:
+        for name in _TIMER_NAMES:
+            handle = self._timers.pop((id(tx), name), None)
+            if handle:
+                handle.cancel()
+        self._peers.pop(id(tx), None)
+        fut = self._waiters.pop(id(tx), None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _send(self, msg: Message, dest: Source | None, tx=None) -> None:
+        if dest is None:
+            return
+        data = msg.to_bytes()
+        try:
+            if dest.transport == "UDP":
+                if self._udp is not None:
+                    self._udp.sendto(data, (dest.ip, dest.port))
+            elif dest.writer is not None and not dest.writer.is_closing():
+                dest.writer.write(data)
+            else:
+                raise ConnectionError("connection closed")
+            self.stats["sent"] += 1
+        except (OSError, ConnectionError) as e:
+            log.debug("send to %s failed: %s", dest.address, e)
+            if tx is not None:
+                self._run(tx, tx.on_transport_error())
+
+    # ---- client requests ----------------------------------------------------------------------------
+    def local_host_for(self, dest_ip: str) -> str:
+        """The address peers reach us at: the bound address, or (bound to 0.0.0.0) the one the
+        kernel routes toward dest_ip."""
+        if self.host not in ("0.0.0.0", "", "::"):
+            return self.host
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((dest_ip, 9))
+            return s.getsockname()[0]
+        return "127.0.0.1"
+
+    def via(self, dest_ip: str, transport: str = "UDP") -> str:
+        return f"SIP/2.0/{transport} {self.local_host_for(dest_ip)}:{self.port};branch={new_branch()};rport"
+
+    async def request(self, msg: Message, host: str, port: int, *, transport: str = "UDP",
+                      timeout: float | None = None, t1: float = tx_mod.T1) -> Message | None:
+        """Send a request in a client transaction; return the final response, or None on timeout
+        or transport failure. A top Via with a fresh branch is added here."""
+        transport = transport.upper()
+        ip = await self._resolve(host)
+        if ip is None:
+            return None
+        msg.headers.insert(0, ("Via", self.via(ip, transport)))
+        if transport == "TCP":
+            writer = await self._connect(ip, port)
+            if writer is None:
+                return None
+            dest = Source(ip, port, "TCP", writer)
+        else:
+            dest = Source(ip, port, "UDP")
+        tx = ClientTransaction(msg, reliable=transport != "UDP", t1=t1)
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[id(tx)] = fut
+        self._peers[id(tx)] = dest
+        for dropped in self.table.add(tx):
+            self._forget(dropped)
+        self._run(tx, tx.start())
+        try:
+            return await asyncio.wait_for(fut, timeout) if timeout else await fut
+        except TimeoutError:
+            return None
+        finally:
+            if tx in self.table:
+                self.table.remove(tx)
+                self._forget(tx)
+
+    async def _resolve(self, host: str) -> str | None:
+        try:
+            socket.inet_pton(socket.AF_INET, host)
+            return host
+        except OSError:
+            pass
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, family=socket.AF_INET,
+                                                                 type=socket.SOCK_DGRAM)
+        except OSError:
+            return None
+        return infos[0][4][0] if infos else None
+
+    async def _connect(self, ip: str, port: int) -> asyncio.StreamWriter | None:
+        writer = self._out_conns.get((ip, port))
+        if writer is not None and not writer.is_closing():
+            return writer
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), 5)
+        except (OSError, TimeoutError):
+            return None
+        self._out_conns[(ip, port)] = writer
+        task = asyncio.ensure_future(self._read_stream(reader, writer, Source(ip, port, "TCP", writer)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return writer
+
+    def send_raw(self, data: bytes, ip: str, port: int) -> None:
+        """One datagram from the listening socket, outside any transaction (probes)."""
+        if self._udp is not None:
+            self._udp.sendto(data, (ip, port))
+
+    # ---- TCP ---------------------------------------------------------------------------------------
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        peer = writer.get_extra_info("peername")
+        await self._read_stream(reader, writer, Source(peer[0], peer[1], "TCP", writer))
+
+    async def _read_stream(self, reader, writer, source: Source) -> None:
         self._conns.add(writer)
-        addr = writer.get_extra_info("peername")
         buffer = b""
         try:
             while chunk := await reader.read(65536):
@@ -105,29 +377,38 @@ class SipEngine:
                     try:
                         framed = frame(buffer)
                     except ParseError:
+                        self.stats["dropped"] += 1
                         return
                     if framed is None:
                         break
                     data, buffer = framed
-                    out = self.handle(data, addr)
-                    if out is not None:
-                        writer.write(out)
-                        await writer.drain()
+                    if data.strip(b"\r\n"):
+                        self.receive(data, source)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             self._conns.discard(writer)
+            for key, w in list(self._out_conns.items()):
+                if w is writer:
+                    del self._out_conns[key]
             writer.close()
 
+    # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self.port))
         self.port = self._udp.get_extra_info("sockname")[1]  # port 0 -> the one the OS gave
         self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+        self.started_at = time.time()
         self.running = True
 
     async def stop(self) -> None:
         self.running = False
+        for task in list(self._tasks):
+            task.cancel()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
         if self._tcp is not None:
             self._tcp.close()
             for w in list(self._conns):

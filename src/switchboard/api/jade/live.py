@@ -89,16 +89,15 @@ def _peer(pbx, peer: str) -> dict:
     contacts = [c for a in aors for c in pbx.contacts_of(a)]
     qualify = any(cfg.aor_policy(a).qualify_frequency > 0 for a in aors if a in cfg.aors)
     if contacts:
-        c = contacts[0]
+        c = contacts[-1]
         status = "Registered"
-        address = c.get("via_address", "")
-        rtt = c.get("round_trip_usec")
+        address = c.via_address
         if not qualify:
             monitor = "Unmonitored"
-        elif c.get("status") == "Reachable" and rtt is not None:
-            monitor = f"OK ({int(rtt) // 1000} ms)"
+        elif c.status == "Reachable" and c.rtt_usec is not None:
+            monitor = f"OK ({round(c.rtt_usec / 1000)} ms)"
         else:
-            monitor = "UNREACHABLE" if c.get("status") == "Unreachable" else "UNKNOWN"
+            monitor = "UNREACHABLE" if c.status == "Unreachable" else "UNKNOWN"
     else:
         status, address, monitor = "Unregistered", "", "UNKNOWN" if qualify else "Unmonitored"
     yn = {"yes", "true", "on", "1"}

@@ -35,13 +35,22 @@ def _endpoint(pbx, cfg, name: str, tm: str) -> dict:
 
 
 def _aor(pbx, cfg, name: str, tm: str) -> dict:
-    return pjsip.aor_view(cfg, name, contacts=[c["uri"] for c in pbx.contacts_of(name)], tm_update=tm)
+    return pjsip.aor_view(cfg, name, contacts=[b.uri for b in pbx.contacts_of(name)], tm_update=tm)
 
 
-def _contacts(pbx, cfg) -> list[dict]:
+def contact_views(pbx, cfg) -> list[dict]:
+    """Registered contacts (the registrar's bindings) with their qualify state."""
     out = []
     for aor in cfg.aors if cfg else {}:
-        out += [c["view"] for c in pbx.contacts_of(aor)]
+        policy = cfg.aor_policy(aor)
+        for b in pbx.contacts_of(aor):
+            out.append(pjsip.contact_view(
+                aor=aor, endpoint_name=b.endpoint, uri=b.uri, call_id=b.call_id, user_agent=b.user_agent,
+                via_address=b.via_address, reg_expire=b.expires_at, status=b.status,
+                round_trip_usec=str(b.rtt_usec) if b.rtt_usec is not None else "N/A",
+                qualify_frequency=policy.qualify_frequency, qualify_timeout=policy.qualify_timeout,
+                authentication_qualify=policy.authenticate_qualify, path=b.path,
+                tm_update=envelope.ts(b.registered_at * 1_000_000_000)))
     return out
 
 
@@ -84,13 +93,13 @@ for _kind in _KINDS:
 @api.get("/admin/pjsip/contacts", summary="Registered contacts")
 async def contacts_list(request: Request):
     pbx, cfg, _ = _cfg(request)
-    return envelope.listing(_contacts(pbx, cfg))
+    return envelope.listing(contact_views(pbx, cfg))
 
 
 @api.get("/admin/pjsip/contacts/{detail}", summary="One contact by its id (aor;@hash)")
 async def contacts_show(request: Request, detail: str):
     pbx, cfg, _ = _cfg(request)
-    for c in _contacts(pbx, cfg):
+    for c in contact_views(pbx, cfg):
         if c["id"] == detail:
             return envelope.respond(c)
     raise NotFound("contact", detail)

@@ -1,0 +1,14 @@
+"""The providers dialect (PortSIP): SIP trunks behind `/api/providers/*`, with an `access_token`
+header from `POST /api/account/credentials/verify`. See envelope.py for the wire format and
+errors, auth.py for tokens and permissions, providers.py for the routes' choices."""
+
+from fastapi import APIRouter
+
+from switchboard.api.providers import account, providers
+from switchboard.api.providers.envelope import owns
+
+router = APIRouter()
+for r in (account.api, providers.api):
+    router.include_router(r)
+
+__all__ = ["owns", "router"]

@@ -1,0 +1,96 @@
+"""PortSIP providers wire format.
+
+Success bodies are bare JSON objects (`{"id": 1}`, a provider, a page of providers, or `{}` for
+update and destroy). Errors are `{"error": {"code": N, "message": "..."}}` with HTTP status N:
+
+- 400: anything invalid in the request: unreadable JSON, a wrong type, a missing required field,
+  a bad enum, a value out of range, a name already taken (the spec knows no 409), and an id that
+  names no provider ("Invalid provider ID supplied.", the spec's text for destroy, used for show
+  and update too);
+- 401: no `access_token`, one of the wrong length, or one that is unknown, expired or revoked;
+  a login with a wrong username or password;
+- 403: a valid token whose user may not manage providers (not an admin);
+- 404/405: no such route / method; 413: body too large; 429: too many failed logins
+  (`Retry-After`); 500: an unexpected failure (never with details).
+
+Request bodies are JSON whatever the Content-Type says (the spec's samples use `curl -d`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+
+from switchboard.api.common import HttpStatus, InternalError
+from switchboard.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    Malformed,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthenticated,
+)
+
+API_VERSION = "1.0"
+JSON_TYPE = "application/json; charset=utf-8"
+INVALID_ID = "Invalid provider ID supplied."
+PREFIX = "/api"
+
+
+def owns(path: str) -> bool:
+    """Is this path in the providers dialect's namespace (for 404/405 bodies)?"""
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def respond(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type=JSON_TYPE)
+
+
+def _status_and_message(exc: DomainError) -> tuple[int, str, dict[str, str]]:
+    match exc:
+        case NotFound() if exc.kind == "trunk":
+            return 400, INVALID_ID, {}
+        case Conflict():
+            return 400, f"{exc.field}: {exc.reason}" if exc.field else exc.reason, {}
+        case Invalid() | Malformed():
+            return 400, str(exc), {}
+        case Unauthenticated():
+            return 401, str(exc), {}
+        case Forbidden():
+            return 403, str(exc), {}
+        case NotFound():
+            return 404, str(exc), {}
+        case TooLarge():
+            return 413, str(exc), {}
+        case RateLimited():
+            return 429, str(exc), {"Retry-After": str(exc.retry_after)}
+        case HttpStatus():
+            return exc.status, exc.detail, {}
+        case InternalError():
+            return 500, "internal server error", {}
+    return 500, "internal server error", {}
+
+
+def error_response(request: Request, exc: DomainError) -> Response:
+    status, message, headers = _status_and_message(exc)
+    body = {"error": {"code": status, "message": message}}
+    return Response(orjson.dumps(body), status, headers=headers or None, media_type=JSON_TYPE)
+
+
+def parse_object(raw: bytes, *, required: bool = True) -> dict:
+    """The request body as a JSON object; empty → {} (or 400 when required); anything else → 400."""
+    if not raw.strip():
+        if required:
+            raise Malformed("a JSON object body is required")
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Malformed("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Malformed("the body must be a JSON object")
+    return data

@@ -1,0 +1,324 @@
+"""The registrar (RFC 3261 §10.3) for the accounts of pjsip.conf (endpoint + auth + aor).
+
+A REGISTER names its address-of-record by the To URI's user part, which must be an aor of
+pjsip.conf (404 otherwise). The endpoint that lists the aor in `aors` authenticates it with its
+`auth` (digest, RFC 8760: SHA-256 and MD5 challenges, qop=auth, signed time-limited nonces,
+`stale=true`, nonce-count replay refused — see sip/digest.py); an endpoint without `auth` takes
+registrations unauthenticated, as Asterisk does. The digest username must be the auth's username.
+The challenge offers SHA-256 then MD5 unless the auth sets `supported_algorithms_uas` (see
+`algorithms_of`); `auth_type = md5` (an `md5_cred` instead of a password) offers MD5 only.
+
+Bindings (aor policy from pjsip.conf, Asterisk's defaults):
+- expiry from the Contact's `expires` parameter, else the Expires header, else
+  `default_expiration`; above `maximum_expiration` it is lowered; below `minimum_expiration`
+  (and not 0) → 423 Interval Too Brief with Min-Expires;
+- Expires 0 removes a binding; `Contact: *` with Expires: 0 removes them all;
+- the same Call-ID with a CSeq not higher than the stored one is out of order → 500 (§10.3 step 7);
+- more bindings than `max_contacts`: with `remove_existing` the oldest others go; without it → 403;
+  `max_contacts` = 0 (Asterisk's default) takes no registrations at all.
+- 200 OK lists every current binding of the aor with its expires, and a Date header.
+
+Bindings are stored in the database (sip_contacts) so they survive a restart and any node finds
+them; this node keeps a copy in memory for the views and for qualify, refreshed from the database
+by the expiry sweep (every few seconds), which also deletes expired bindings.
+
+Failed authentications are logged and counted per source address; past
+SWITCHBOARD_SIP_AUTH_FAILURES_PER_MINUTE a source gets 403 without a challenge for the rest of the
+minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+from sqlalchemy import delete, insert, select, update
+
+from switchboard.pbx.runtime import Pbx
+from switchboard.sip import digest
+from switchboard.sip.engine import USER_AGENT, Source
+from switchboard.sip.message import Message, response_to
+from switchboard.store import tables as t
+
+log = logging.getLogger("switchboard.registrar")
+
+_URI_USER = re.compile(r"sips?:([^@;>]+)@", re.IGNORECASE)
+
+
+@dataclass
+class Binding:
+    aor: str
+    uri: str
+    endpoint: str
+    call_id: str
+    cseq: int
+    user_agent: str
+    via_address: str
+    transport: str
+    path: str
+    expires_at: int
+    registered_at: int
+    status: str = "Unknown"  # Reachable | Unreachable | Unknown (qualify)
+    rtt_usec: int | None = None
+    next_qualify: float = 0.0
+
+
+def uri_user(value: str | None) -> str | None:
+    m = _URI_USER.search(value or "")
+    return m.group(1) if m else None
+
+
+def split_contacts(values: list[str]) -> list[str]:
+    """Contact header values → one string per contact (commas outside <> and quotes split)."""
+    out: list[str] = []
+    for value in values:
+        cur, angle, quote = [], False, False
+        for ch in value:
+            if ch == '"' and not angle:
+                quote = not quote
+            elif ch == "<" and not quote:
+                angle = True
+            elif ch == ">" and not quote:
+                angle = False
+            if ch == "," and not angle and not quote:
+                out.append("".join(cur).strip())
+                cur = []
+            else:
+                cur.append(ch)
+        out.append("".join(cur).strip())
+    return [c for c in out if c]
+
+
+def contact_uri_and_params(contact: str) -> tuple[str, dict[str, str]]:
+    """`"Name" <sip:u@h;transport=tcp>;expires=60;q=0.5` → ("sip:u@h;transport=tcp", {expires: 60, q: 0.5})."""
+    if "<" in contact:
+        start, end = contact.index("<"), contact.find(">")
+        uri = contact[start + 1:end if end > start else None].strip()
+        rest = contact[end + 1:] if end > start else ""
+    else:
+        uri, _, rest = contact.partition(";")
+        uri, rest = uri.strip(), ";" + rest if rest else ""
+    params = {}
+    for p in rest.split(";"):
+        k, _, v = p.strip().partition("=")
+        if k:
+            params[k.lower()] = v.strip().strip('"')
+    return uri, params
+
+
+_ALGORITHMS = {"md5": "MD5", "sha-256": "SHA-256", "sha256": "SHA-256"}
+
+
+def algorithms_of(auth: dict) -> tuple[str, ...]:
+    """The challenge's algorithms in preference order: the auth's `supported_algorithms_uas`
+    (Asterisk's option, e.g. `md5` for phones that only read the first challenge and know only
+    MD5, like SIPp), default SHA-256 then MD5 (RFC 8760 §2.4: most preferred first)."""
+    raw = auth.get("supported_algorithms_uas") or "sha-256,md5"
+    out = []
+    for name in raw.split(","):
+        alg = _ALGORITHMS.get(name.strip().lower())
+        if alg and alg not in out:
+            out.append(alg)
+    return tuple(out) or ("SHA-256", "MD5")
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    v = value.strip()
+    return int(v) if v.isascii() and v.isdigit() and len(v) <= 10 else None
+
+
+@dataclass
+class Registrar:
+    pbx: Pbx
+    db: object
+    secret: bytes
+    realm: str = "switchboard"
+    failures_per_minute: int = 30
+    _servers: dict[tuple[str, tuple[str, ...]], digest.DigestServer] = field(default_factory=dict)
+    _failures: dict[str, deque] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    # ---- digest ------------------------------------------------------------------------------------
+    def _server(self, realm: str, algorithms: tuple[str, ...]) -> digest.DigestServer:
+        key = (realm, algorithms)
+        srv = self._servers.get(key)
+        if srv is None:
+            srv = self._servers[key] = digest.DigestServer(self.secret, realm, algorithms=algorithms)
+        return srv
+
+    def _throttled(self, ip: str) -> bool:
+        window = self._failures.get(ip)
+        if not window:
+            return False
+        now = time.monotonic()
+        while window and now - window[0] > 60:
+            window.popleft()
+        return len(window) >= self.failures_per_minute
+
+    def _failed(self, ip: str, why: str, who: str | None) -> None:
+        if len(self._failures) > 50_000:
+            self._failures.clear()
+        self._failures.setdefault(ip, deque()).append(time.monotonic())
+        log.warning("REGISTER authentication failed from %s for %r: %s", ip, who, why)
+
+    # ---- REGISTER ------------------------------------------------------------------------------------
+    async def handle(self, req: Message, source: Source) -> Message:
+        hdrs = [("Server", USER_AGENT)]
+        if not self.pbx.is_loaded("res_pjsip_registrar"):
+            return response_to(req, 501, "Registrar Not Loaded", headers=hdrs)
+        cfg = self.pbx.pjsip()
+        aor = uri_user(req.get("To"))
+        if cfg is None or aor is None or aor not in cfg.aors:
+            return response_to(req, 404, headers=hdrs)
+        endpoint = cfg.endpoint_for_aor(aor) or aor
+        if self._throttled(source.ip):
+            log.warning("REGISTER from %s refused: too many failed authentications", source.ip)
+            return response_to(req, 403, "Too Many Failed Authentications", headers=hdrs)
+        denied = self._authenticate(req, source, cfg, endpoint)
+        if denied is not None:
+            return denied
+        lock = self._locks.setdefault(aor, asyncio.Lock())
+        async with lock:
+            return await self._bind(req, source, cfg, aor, endpoint)
+
+    def _authenticate(self, req: Message, source: Source, cfg, endpoint: str) -> Message | None:
+        ep = cfg.endpoints.get(endpoint, {})
+        auth_name = (ep.get("auth") or "").split(",")[0].strip()
+        if not auth_name or auth_name not in cfg.auths:
+            return None  # no auth configured: unauthenticated registration, as Asterisk allows
+        auth = cfg.auths[auth_name]
+        username = auth.get("username") or auth_name
+        realm = auth.get("realm") or self.realm
+        md5_only = (auth.get("auth_type") or "userpass") == "md5"
+        srv = self._server(realm, ("MD5",) if md5_only else algorithms_of(auth))
+        header = req.get("Authorization")
+        hdrs = [("Server", USER_AGENT)]
+        if header is None:
+            return response_to(req, 401, headers=hdrs + [("WWW-Authenticate", c) for c in srv.challenge()])
+
+        def lookup(user: str, r: str, algorithm: str) -> str | None:
+            if user != username or r != realm:
+                return None
+            if md5_only:
+                return (auth.get("md5_cred") or "").lower() if algorithm == "MD5" else None
+            return digest.ha1(algorithm, username, realm, auth.get("password") or "")
+
+        verdict = srv.verify(req.method or "REGISTER", header, lookup)
+        if verdict.ok:
+            return None
+        if verdict.stale:
+            return response_to(req, 401, headers=hdrs + [("WWW-Authenticate", c) for c in srv.challenge(stale=True)])
+        self._failed(source.ip, verdict.reason, verdict.username)
+        return response_to(req, 403, "Forbidden", headers=hdrs)
+
+    async def _bind(self, req: Message, source: Source, cfg, aor: str, endpoint: str) -> Message:
+        policy = cfg.aor_policy(aor)
+        hdrs = [("Server", USER_AGENT)]
+        call_id = req.get("Call-ID") or ""
+        cseq, _ = req.cseq
+        header_expires = _int(req.get("Expires"))
+        contacts = split_contacts(req.get_all("Contact"))
+        now = int(time.time())
+        current = dict(self.pbx.contacts.get(aor, {}))
+        removes: set[str] = set()
+        upserts: dict[str, Binding] = {}
+        if any(c.strip() == "*" for c in contacts):
+            if len(contacts) != 1 or header_expires != 0:
+                return response_to(req, 400, "Wildcard Contact Needs Expires 0 Alone", headers=hdrs)
+            for uri, b in current.items():
+                if b.call_id == call_id and cseq <= b.cseq:
+                    return response_to(req, 500, "Out Of Order CSeq", headers=hdrs)
+                removes.add(uri)
+        else:
+            for contact in contacts:
+                uri, params = contact_uri_and_params(contact)
+                if not uri.lower().startswith(("sip:", "sips:")):
+                    return response_to(req, 400, "Bad Contact", headers=hdrs)
+                expires = _int(params.get("expires"))
+                if expires is None:
+                    expires = header_expires if header_expires is not None else policy.default_expiration
+                old = current.get(uri)
+                if old is not None and old.call_id == call_id and cseq <= old.cseq:
+                    return response_to(req, 500, "Out Of Order CSeq", headers=hdrs)
+                if expires == 0:
+                    removes.add(uri)
+                    continue
+                if expires < policy.minimum_expiration:
+                    return response_to(req, 423, headers=hdrs + [("Min-Expires", str(policy.minimum_expiration))])
+                expires = min(expires, policy.maximum_expiration)
+                upserts[uri] = Binding(
+                    aor=aor, uri=uri, endpoint=endpoint, call_id=call_id, cseq=cseq,
+                    user_agent=(req.get("User-Agent") or "")[:255], via_address=source.address,
+                    transport=source.transport, path=",".join(req.get_all("Path"))[:2000],
+                    expires_at=now + expires, registered_at=now)
+        after = {u: b for u, b in current.items() if u not in removes and b.expires_at > now}
+        after.update(upserts)
+        if len(after) > policy.max_contacts:
+            if not policy.remove_existing or len(upserts) > policy.max_contacts:
+                return response_to(req, 403, "Too Many Contacts", headers=hdrs)
+            others = sorted((b for u, b in after.items() if u not in upserts), key=lambda b: b.registered_at)
+            for b in others[: len(after) - policy.max_contacts]:
+                removes.add(b.uri)
+                after.pop(b.uri)
+        await self._store(aor, removes, upserts, current)
+        self.pbx.contacts[aor] = after
+        if not after:
+            self.pbx.contacts.pop(aor, None)
+        self.pbx.view_cache.clear()
+        out = hdrs + [("Contact", f"<{b.uri}>;expires={max(0, b.expires_at - now)}") for b in after.values()]
+        out.append(("Date", formatdate(usegmt=True)))
+        return response_to(req, 200, headers=out)
+
+    async def _store(self, aor: str, removes: set[str], upserts: dict[str, Binding], current) -> None:
+        c = t.sip_contacts.c
+        async with self.db.transaction() as conn:
+            if removes:
+                await conn.execute(delete(t.sip_contacts).where(c.aor == aor, c.uri.in_(removes)))
+            for uri, b in upserts.items():
+                values = {"endpoint": b.endpoint, "call_id": b.call_id, "cseq": b.cseq, "user_agent": b.user_agent,
+                          "via_address": b.via_address, "transport": b.transport, "path": b.path,
+                          "expires_at": b.expires_at, "registered_at": b.registered_at}
+                res = await conn.execute(update(t.sip_contacts).where(c.aor == aor, c.uri == uri).values(**values))
+                if not res.rowcount:
+                    await conn.execute(insert(t.sip_contacts).values(aor=aor, uri=uri, **values))
+
+    # ---- expiry sweep and reload -------------------------------------------------------------------------
+    async def sweep(self) -> None:
+        """Delete expired bindings and reload this node's copy from the database (other nodes'
+        registrations included), keeping the qualify state of bindings it already knew."""
+        now = int(time.time())
+        c = t.sip_contacts.c
+        async with self.db.transaction() as conn:
+            await conn.execute(delete(t.sip_contacts).where(c.expires_at <= now))
+        async with self.db.transaction(write=False) as conn:
+            rows = (await conn.execute(select(c.aor, c.uri, c.endpoint, c.call_id, c.cseq, c.user_agent,
+                                              c.via_address, c.transport, c.path, c.expires_at,
+                                              c.registered_at))).all()
+        fresh: dict[str, dict[str, Binding]] = {}
+        for r in rows:
+            old = self.pbx.contacts.get(r.aor, {}).get(r.uri)
+            b = Binding(*r)
+            if old is not None:
+                b.status, b.rtt_usec, b.next_qualify = old.status, old.rtt_usec, old.next_qualify
+            fresh.setdefault(r.aor, {})[r.uri] = b
+        if fresh.keys() != self.pbx.contacts.keys() or any(
+                fresh[a].keys() != self.pbx.contacts[a].keys() for a in fresh):
+            self.pbx.view_cache.clear()
+        self.pbx.contacts = fresh
+
+    async def run_sweeper(self, every: float = 5.0) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("registration sweep failed")
+            await asyncio.sleep(every)
