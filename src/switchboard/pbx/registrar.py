@@ -258,6 +258,10 @@ class Registrar:
                     user_agent=(req.get("User-Agent") or "")[:255], via_address=source.address,
                     transport=source.transport, path=",".join(req.get_all("Path"))[:2000],
                     expires_at=now + expires, registered_at=now)
+                if old is not None:  # a refresh keeps what qualify knows
+                    b = upserts[uri]
+                    b.status, b.rtt_usec, b.next_qualify, b.registered_at = (old.status, old.rtt_usec,
+                                                                             old.next_qualify, old.registered_at)
         after = {u: b for u, b in current.items() if u not in removes and b.expires_at > now}
         after.update(upserts)
         if len(after) > policy.max_contacts:
@@ -303,10 +307,12 @@ class Registrar:
                                               c.registered_at))).all()
         fresh: dict[str, dict[str, Binding]] = {}
         for r in rows:
-            old = self.pbx.contacts.get(r.aor, {}).get(r.uri)
-            b = Binding(*r)
-            if old is not None:
-                b.status, b.rtt_usec, b.next_qualify = old.status, old.rtt_usec, old.next_qualify
+            b = self.pbx.contacts.get(r.aor, {}).get(r.uri)
+            if b is None:
+                b = Binding(*r)
+            else:  # the same object: a qualify probe in flight updates what the views read
+                (b.endpoint, b.call_id, b.cseq, b.user_agent, b.via_address, b.transport, b.path, b.expires_at,
+                 b.registered_at) = r[2:]
             fresh.setdefault(r.aor, {})[r.uri] = b
         if fresh.keys() != self.pbx.contacts.keys() or any(
                 fresh[a].keys() != self.pbx.contacts[a].keys() for a in fresh):
