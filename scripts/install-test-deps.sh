@@ -3,9 +3,13 @@
 # when running as root; otherwise the tests that need them skip and say so.
 set -u
 need=()
+# kamailio: the upstream registrar of the trunk tests and the benchmark baseline; baresip: a real UA
 command -v sipsak >/dev/null 2>&1 || need+=(sipsak)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# kamailio: the upstream registrar of the trunk tests and the benchmark baseline; baresip: a real UA
+command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || need+=(kamailio)
+command -v baresip >/dev/null 2>&1 || need+=(baresip)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-test-deps: not root or no apt-get; missing: ${need[*]} (those tests will skip)" >&2

@@ -36,6 +36,7 @@ from switchboard.pbx.qualify import Qualifier
 from switchboard.pbx.registrar import Registrar
 from switchboard.pbx.runtime import Pbx
 from switchboard.pbx.sipapp import SipApp
+from switchboard.pbx.trunkreg import TrunkRegistrar
 from switchboard.sip.engine import SipEngine
 from switchboard.store.db import Database
 
@@ -165,6 +166,11 @@ async def serve(settings: Settings) -> None:
     await services.sip.start()
     background = [asyncio.ensure_future(registrar.run_sweeper()),
                   asyncio.ensure_future(Qualifier(services.pbx, services.sip).run())]
+    trunk_reg = TrunkRegistrar(services.pbx, services.sip, services.db, services.trunks,
+                               retry_min=settings.trunk_retry_min, retry_max=settings.trunk_retry_max,
+                               qualify_interval=settings.trunk_qualify_interval)
+    services.pbx.on_trunks_changed.append(trunk_reg.reload)
+    await trunk_reg.reload()
     host, port = settings.http_host_port
     config = uvicorn.Config(
         create_app(services), host=host, port=port, log_level=settings.log_level, access_log=False,
@@ -178,6 +184,8 @@ async def serve(settings: Settings) -> None:
     finally:
         for task in background:
             task.cancel()
+        with contextlib.suppress(Exception):  # unregister trunks, but never hang the shutdown on it
+            await asyncio.wait_for(trunk_reg.stop(), 5)
         await services.sip.stop()
         await services.db.close()
         log.info("switchboard stopped")

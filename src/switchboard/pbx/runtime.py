@@ -83,6 +83,8 @@ class Pbx:
     agents: dict[str, dict] = field(default_factory=dict)
     # registered contacts by aor and contact URI (pbx.registrar.Binding), kept by the registrar
     contacts: dict[str, dict] = field(default_factory=dict)
+    # the trunks the engine runs (domain.trunks.Trunk by id), as of its last reload
+    trunks: dict[int, object] = field(default_factory=dict)
     # live state of trunk registration / qualify, by trunk id (written by the trunk registrar)
     trunk_states: dict[int, dict] = field(default_factory=dict)
     # called (no arguments) after a committed change to trunks: the engine re-reads them

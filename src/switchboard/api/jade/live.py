@@ -5,8 +5,9 @@ Each has a list (`GET /x`), a body-keyed detail (`GET /x/` with `{"id"}`, `{"dev
 They read the engine's state: peers are the PJSIP endpoints (`PJSIP/<name>`; `SIP/<name>` and
 the bare name are accepted too), device states `PJSIP/<name>` (and `Agent:<id>`), registries
 the outbound registrations of pjsip.conf as `user@host:port`. Registration and qualify state is
-filled in by the SIP engine (until then peers are "Unregistered"/"Unmonitored", registries
-"Unregistered")."""
+filled in by the SIP engine: peers show the registrar's bindings and qualify ("OK (N ms)",
+"UNREACHABLE"), registries the trunks the engine registers ("Registered", "Request Sent",
+"Rejected", "Unregistered") and the pjsip.conf registrations."""
 
 from __future__ import annotations
 
@@ -129,6 +130,19 @@ def _uri_parts(uri: str) -> tuple[str, str, int]:
 def _registries(pbx) -> dict[str, dict]:
     cfg = pbx.pjsip()
     out = {}
+    for trunk in pbx.trunks.values():  # trunks the engine registers (providers, /manager/trunks)
+        if not trunk.registers:
+            continue
+        state = pbx.trunk_states.get(trunk.id, {})
+        host, port = (trunk.outbound_server, trunk.outbound_server_port or 5060) if trunk.outbound_server \
+            else (trunk.hostname, trunk.port or 5060)
+        account = f"{trunk.auth_id}@{trunk.hostname}:{trunk.port or 5060}"
+        out[account] = {"account": account, "domain": trunk.hostname, "domain_port": trunk.port or 5060,
+                        "host": host, "port": port, "refresh": state.get("refresh", trunk.reregister_interval),
+                        "registration_time": state.get("registration_time", 0),
+                        "state": state.get("state", "Unregistered"),
+                        "tm_update": envelope.ts(state.get("tm_update", pbx.started_ns)), "username": trunk.auth_id,
+                        "name": trunk.name}
     for name, reg in (cfg.registrations if cfg else {}).items():
         user, domain, dport = _uri_parts(reg.get("client_uri", ""))
         _, host, port = _uri_parts(reg.get("server_uri", ""))

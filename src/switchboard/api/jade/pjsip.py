@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from switchboard.api.jade import envelope
+from switchboard.api.jade import envelope, trunks
 from switchboard.api.jade.configs import add_config_routes
 from switchboard.api.jade.routing import router
 from switchboard.domain.errors import NotFound
@@ -72,11 +72,19 @@ def _add(kind: str) -> None:
     async def list_all(request: Request):
         pbx, cfg, tm = _cfg(request)
         names = getattr(cfg, table) if cfg else {}
-        return envelope.listing([view(pbx, cfg, n, tm) for n in names], stamped=True)
+        items = [view(pbx, cfg, n, tm) for n in names]
+        if kind == "registration_outbounds":  # the trunks the engine registers are outbound registrations too
+            items += [trunks.registration_view(pbx, t) for t in pbx.trunks.values()
+                      if t.registers and t.name not in names]
+        return envelope.listing(items, stamped=True)
 
     async def show(request: Request, detail: str):
         pbx, cfg, tm = _cfg(request)
         if cfg is None or detail not in getattr(cfg, table):
+            if kind == "registration_outbounds":
+                for t in pbx.trunks.values():
+                    if t.registers and t.name == detail:
+                        return envelope.respond(trunks.registration_view(pbx, t), stamped=True)
             raise NotFound(label, detail)
         return envelope.respond(view(pbx, cfg, detail, tm), stamped=True)
 
