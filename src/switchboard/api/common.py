@@ -139,3 +139,21 @@ def parse_id(value: str, kind: str) -> int:
 
 
 __all__ = ["DialectRoute", "HttpStatus", "InternalError", "Malformed", "parse_bool", "parse_id", "read_body"]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def reject_nul(data: Any, raw: bytes) -> Any:
+    """JSON may spell U+0000 (`\\u0000`); no text we store may hold it (PostgreSQL cannot, and on
+    SQLite it would differ from PostgreSQL), so such a body is malformed: 400 in every dialect."""
+    if b"\\u0000" in raw and _has_nul(data):
+        raise Malformed("the body contains a U+0000 (NUL) character")
+    return data

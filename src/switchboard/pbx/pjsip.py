@@ -215,16 +215,36 @@ class PjsipConfig:
         """All values of an option (repeats and comma lists flattened)."""
         return self._reader(otype, name).values(key)
 
+    def _index(self, key: str) -> dict[str, str]:
+        """value -> the first endpoint (in config order) listing it under `key`; built once per
+        load (the registrar asks on every REGISTER)."""
+        cache = self.__dict__.setdefault("_indexes", {})
+        index = cache.get(key)
+        if index is None:
+            index = {}
+            for e in self.endpoints:
+                for v in self.values("endpoint", e, key):
+                    index.setdefault(v, e)
+            cache[key] = index
+        return index
+
     def endpoint_for_aor(self, aor: str) -> str | None:
         """The first endpoint (in config order) whose `aors` lists this aor."""
-        return next((e for e in self.endpoints if aor in self.values("endpoint", e, "aors")), None)
+        return self._index("aors").get(aor)
 
     def endpoint_for_auth(self, auth: str) -> str | None:
         """The first endpoint (in config order) whose inbound `auth` lists this auth."""
-        return next((e for e in self.endpoints if auth in self.values("endpoint", e, "auth")), None)
+        return self._index("auth").get(auth)
 
     def aor_policy(self, name: str) -> AorPolicy:
-        """Typed aor options; KeyError if there is no such aor."""
+        """Typed aor options; KeyError if there is no such aor. Computed once per load."""
+        cache = self.__dict__.setdefault("_policies", {})
+        policy = cache.get(name)
+        if policy is None:
+            policy = cache[name] = self._aor_policy(name)
+        return policy
+
+    def _aor_policy(self, name: str) -> AorPolicy:
         r = self._reader("aor", name)
         return AorPolicy(
             name=name,

@@ -37,7 +37,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard.pbx.runtime import Pbx
 from switchboard.sip import digest
@@ -134,6 +135,24 @@ def _int(value: str | None) -> int | None:
     return int(v) if v.isascii() and v.isdigit() and len(v) <= 10 else None
 
 
+_STORED = ("endpoint", "call_id", "cseq", "user_agent", "via_address", "transport", "path", "expires_at",
+           "registered_at")
+_STATEMENTS: dict[str, tuple] = {}
+
+
+def _statements(dialect: str) -> tuple:
+    """(upsert, delete) for sip_contacts, built once per dialect."""
+    stmts = _STATEMENTS.get(dialect)
+    if stmts is None:
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.sip_contacts)
+        ins = ins.values({k: bindparam(k) for k in ("aor", "uri", *_STORED)})
+        upsert = ins.on_conflict_do_update(index_elements=["aor", "uri"], set_={k: ins.excluded[k] for k in _STORED})
+        c = t.sip_contacts.c
+        remove = delete(t.sip_contacts).where(c.aor == bindparam("k_aor"), c.uri == bindparam("k_uri"))
+        stmts = _STATEMENTS[dialect] = (upsert, remove)
+    return stmts
+
+
 @dataclass
 class Registrar:
     pbx: Pbx
@@ -144,6 +163,9 @@ class Registrar:
     _servers: dict[tuple[str, tuple[str, ...]], digest.DigestServer] = field(default_factory=dict)
     _failures: dict[str, deque] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _generation: dict[str, int] = field(default_factory=dict)  # bumped by every bind, per aor
+    _pending: list = field(default_factory=list)  # (aor, removes, upserts, future) awaiting the next commit
+    _flusher: asyncio.Task | None = None
 
     # ---- digest ------------------------------------------------------------------------------------
     def _server(self, realm: str, algorithms: tuple[str, ...]) -> digest.DigestServer:
@@ -275,23 +297,45 @@ class Registrar:
         self.pbx.contacts[aor] = after
         if not after:
             self.pbx.contacts.pop(aor, None)
+        self._generation[aor] = self._generation.get(aor, 0) + 1
         self.pbx.view_cache.clear()
         out = hdrs + [("Contact", f"<{b.uri}>;expires={max(0, b.expires_at - now)}") for b in after.values()]
         out.append(("Date", formatdate(usegmt=True)))
         return response_to(req, 200, headers=out)
 
     async def _store(self, aor: str, removes: set[str], upserts: dict[str, Binding], current) -> None:
-        c = t.sip_contacts.c
-        async with self.db.transaction() as conn:
-            if removes:
-                await conn.execute(delete(t.sip_contacts).where(c.aor == aor, c.uri.in_(removes)))
-            for uri, b in upserts.items():
-                values = {"endpoint": b.endpoint, "call_id": b.call_id, "cseq": b.cseq, "user_agent": b.user_agent,
-                          "via_address": b.via_address, "transport": b.transport, "path": b.path,
-                          "expires_at": b.expires_at, "registered_at": b.registered_at}
-                res = await conn.execute(update(t.sip_contacts).where(c.aor == aor, c.uri == uri).values(**values))
-                if not res.rowcount:
-                    await conn.execute(insert(t.sip_contacts).values(aor=aor, uri=uri, **values))
+        """Write one REGISTER's changes durably before it is answered. Group commit: the changes
+        of every REGISTER waiting at that moment go in one transaction (one upsert and one delete
+        statement, each built once), so under load a commit is shared instead of paid per
+        REGISTER. The per-aor lock keeps at most one pending change per aor."""
+        fut = asyncio.get_running_loop().create_future()
+        self._pending.append((aor, removes, upserts, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        await fut
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # let the REGISTERs already received join this batch
+            batch, self._pending = self._pending, []
+            deletes = [{"k_aor": aor, "k_uri": uri} for aor, removes, _, _ in batch for uri in removes]
+            rows = [{"aor": aor, "uri": uri, **{k: getattr(b, k) for k in _STORED}}
+                    for aor, _, upserts, _ in batch for uri, b in upserts.items()]
+            try:
+                async with self.db.transaction() as conn:
+                    upsert, remove = _statements(conn.dialect.name)
+                    if deletes:
+                        await conn.execute(remove, deletes)
+                    if rows:
+                        await conn.execute(upsert, rows)
+            except Exception as e:  # every waiting REGISTER learns it (500), none is acknowledged
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            for *_, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
 
     # ---- expiry sweep and reload -------------------------------------------------------------------------
     async def sweep(self) -> None:
@@ -299,6 +343,7 @@ class Registrar:
         registrations included), keeping the qualify state of bindings it already knew."""
         now = int(time.time())
         c = t.sip_contacts.c
+        seen = dict(self._generation)
         async with self.db.transaction() as conn:
             await conn.execute(delete(t.sip_contacts).where(c.expires_at <= now))
         async with self.db.transaction(write=False) as conn:
@@ -314,6 +359,12 @@ class Registrar:
                 (b.endpoint, b.call_id, b.cseq, b.user_agent, b.via_address, b.transport, b.path, b.expires_at,
                  b.registered_at) = r[2:]
             fresh.setdefault(r.aor, {})[r.uri] = b
+        for aor, gen in self._generation.items():  # bound while we read: this node's copy is newer
+            if seen.get(aor) != gen:
+                if aor in self.pbx.contacts:
+                    fresh[aor] = self.pbx.contacts[aor]
+                else:
+                    fresh.pop(aor, None)
         if fresh.keys() != self.pbx.contacts.keys() or any(
                 fresh[a].keys() != self.pbx.contacts[a].keys() for a in fresh):
             self.pbx.view_cache.clear()

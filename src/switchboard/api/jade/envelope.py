@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import HttpStatus, InternalError
+from switchboard.api.common import HttpStatus, InternalError, reject_nul
 from switchboard.domain.entities import rfc3339_ns
 from switchboard.domain.errors import (
     Conflict,
@@ -139,7 +139,7 @@ def parse_json(raw: bytes, *, required: bool = True) -> Any:
             raise Malformed("a JSON body is required")
         return None
     try:
-        return orjson.loads(raw)
+        return reject_nul(orjson.loads(raw), raw)
     except orjson.JSONDecodeError:
         raise Malformed("the body is not valid JSON") from None
 

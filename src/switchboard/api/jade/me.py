@@ -14,7 +14,7 @@ import re
 import orjson
 from fastapi import Request
 
-from switchboard.api.common import read_body
+from switchboard.api.common import read_body, reject_nul
 from switchboard.api.jade import envelope
 from switchboard.api.jade.routing import body, ctx, doc, router
 from switchboard.api.jade.users import contact_view
@@ -124,12 +124,12 @@ def _message_of(raw: bytes) -> dict:
     if not raw.strip():
         raise Malformed("a message body is required")
     try:
-        data = orjson.loads(raw)
+        data = reject_nul(orjson.loads(raw), raw)
     except orjson.JSONDecodeError:
         m = _BRACED_STRING.match(raw)
         if not m:
             raise Malformed("the body is not valid JSON") from None
-        data = orjson.loads(m.group(1))
+        data = reject_nul(orjson.loads(m.group(1)), raw)
     if isinstance(data, str):
         data = {"message": data}
     if not isinstance(data, dict) or not data:

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import HttpStatus, InternalError
+from switchboard.api.common import HttpStatus, InternalError, reject_nul
 from switchboard.domain.errors import (
     Conflict,
     DomainError,
@@ -88,7 +88,7 @@ def parse_object(raw: bytes, *, required: bool = True) -> dict:
             raise Malformed("a JSON object body is required")
         return {}
     try:
-        data = orjson.loads(raw)
+        data = reject_nul(orjson.loads(raw), raw)
     except orjson.JSONDecodeError:
         raise Malformed("the body is not valid JSON") from None
     if not isinstance(data, dict):

@@ -24,7 +24,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from fastapi import Request, Response
 
-from switchboard.api.common import HttpStatus, InternalError
+from switchboard.api.common import HttpStatus, InternalError, reject_nul
 from switchboard.domain.errors import (
     Conflict,
     DomainError,
@@ -186,7 +186,7 @@ def parse_body(body: bytes, content_type: str, item: str) -> dict[str, Any]:
             raise Malformed(f"expected a <{item.replace('_', '-')}> document, got <{root.tag}>")
         return {child.tag.replace("-", "_"): _xml_value(child) for child in root}
     try:
-        data = orjson.loads(body)
+        data = reject_nul(orjson.loads(body), body)
     except orjson.JSONDecodeError as e:
         raise Malformed(f"malformed JSON: {e}") from None
     if not isinstance(data, dict):
