@@ -191,7 +191,9 @@ class Registrar:
         log.warning("REGISTER authentication failed from %s for %r: %s", ip, who, why)
 
     # ---- REGISTER ------------------------------------------------------------------------------------
-    async def handle(self, req: Message, source: Source) -> Message:
+    def handle(self, req: Message, source: Source):
+        """The response, or (when bindings must be written) an awaitable of it: a challenge or a
+        refusal is answered without a task or a database round trip."""
         hdrs = [("Server", USER_AGENT)]
         if not self.pbx.is_loaded("res_pjsip_registrar"):
             return response_to(req, 501, "Registrar Not Loaded", headers=hdrs)
@@ -206,6 +208,9 @@ class Registrar:
         denied = self._authenticate(req, source, cfg, endpoint)
         if denied is not None:
             return denied
+        return self._locked_bind(req, source, cfg, aor, endpoint)
+
+    async def _locked_bind(self, req: Message, source: Source, cfg, aor: str, endpoint: str) -> Message:
         lock = self._locks.setdefault(aor, asyncio.Lock())
         async with lock:
             return await self._bind(req, source, cfg, aor, endpoint)
@@ -251,7 +256,7 @@ class Registrar:
         current = dict(self.pbx.contacts.get(aor, {}))
         removes: set[str] = set()
         upserts: dict[str, Binding] = {}
-        if any(c.strip() == "*" for c in contacts):
+        if "*" in contacts:  # split_contacts strips each contact
             if len(contacts) != 1 or header_expires != 0:
                 return response_to(req, 400, "Wildcard Contact Needs Expires 0 Alone", headers=hdrs)
             for uri, b in current.items():

@@ -52,6 +52,9 @@ MODULES: dict[str, ModuleInfo] = {m.name: m for m in (
     ModuleInfo("res_parking", "park", "Call parking lots from res_parking.conf", ("pbx/runtime.py", "pbx/conf.py")),
 )}
 
+_FEATURE_MODULES = {"pjsip": ("res_pjsip", "chan_pjsip"), "dialplan": ("pbx_config",), "queue": ("app_queue",),
+                    "park": ("res_parking",)}
+
 # Asterisk's AST_DEVICE_* numbers, as queue members show them
 DEVICE_STATE_NUM = {"UNKNOWN": 0, "NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "INVALID": 4, "UNAVAILABLE": 5,
                     "RINGING": 6, "RINGINUSE": 7, "ONHOLD": 8}
@@ -153,10 +156,12 @@ class Pbx:
         return self.loaded_modules.get(name, False)
 
     def feature(self, family: str) -> bool:
-        """Is any module serving this family loaded (res_pjsip for pjsip, etc.)?"""
-        need = {"pjsip": ("res_pjsip", "chan_pjsip"), "dialplan": ("pbx_config",), "queue": ("app_queue",),
-                "park": ("res_parking",)}[family]
-        return all(self.is_loaded(n) for n in need)
+        """Are the modules serving this family loaded (res_pjsip and chan_pjsip for pjsip, etc.)?"""
+        loaded = self.loaded_modules
+        for name in _FEATURE_MODULES[family]:
+            if not loaded.get(name, False):
+                return False
+        return True
 
     def module(self, name: str) -> ModuleInfo:
         info = MODULES.get(name)

@@ -54,6 +54,7 @@ responses and ACKs that no transaction matches to the TU core.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections import OrderedDict
@@ -152,7 +153,13 @@ def _top_via(msg: Message) -> _Via:
     value = msg.get("Via")
     if value is None:
         raise ParseError("no Via header")
-    value = re.sub(r"\([^)]*\)", "", value)  # comments
+    return _parse_via(value)
+
+
+@functools.lru_cache(maxsize=1024)  # a request's Via is read for matching and again for its transaction
+def _parse_via(value: str) -> _Via:
+    if "(" in value:
+        value = re.sub(r"\([^)]*\)", "", value)  # comments
     m = _VIA.match(value)
     if m is None:
         raise ParseError(f"bad Via {value!r}")
