@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-deps bench lint clean
+.PHONY: run test test-deps bench sip-bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(STAMP) test-deps
 
 bench: $(STAMP) test-deps
 	$(BIN)/python bench/http_bench.py
+
+sip-bench: $(STAMP) test-deps
+	$(BIN)/python bench/sip_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

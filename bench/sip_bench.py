@@ -1,0 +1,293 @@
+"""SIP benchmark: REGISTER-with-digest and OPTIONS transactions/s, `switchboard serve` against
+Kamailio 5.6 on the same machine, in one run, plus a cProfile summary of our REGISTER path.
+
+Load comes from sipp (closed loop: `-l` calls in flight, no rate cap) with the scenarios of
+tests/e2e/sipp: register_auth.xml (REGISTER → 401 → REGISTER with an MD5 digest → 200; N distinct
+users from an -inf csv) and options_uac.xml (OPTIONS → 200). Switchboard gets N pjsip.conf
+accounts (endpoint + auth with `supported_algorithms_uas = md5` + aor) through jade; Kamailio
+(2 UDP children, usrloc in memory, `pv_auth_check` against one password) uses the config of
+tests/sip_peers.py. Each REGISTER measurement follows an unmeasured pass that registers every user
+once, so both registrars measure refreshes of existing bindings. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import pstats
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.sip_peers import (  # noqa: E402 - after the path tweak
+    Jade,
+    Kamailio,
+    free_port,
+    missing,
+    pjsip_account,
+    sip_options_status,
+    sipp_args,
+    stop_process,
+    wait_for,
+    write_users_csv,
+)
+
+ADMIN, ADMIN_PASSWORD = "admin", "bench-password"
+# `switchboard serve` with a profiler that SIGUSR1 turns on and SIGUSR2 turns off and dumps (argv[1]),
+# so the profile covers the measured run only, not start-up (imports, migrations, config load)
+PROFILED_SERVE = """
+import cProfile, signal, sys
+out, prof = sys.argv[1], cProfile.Profile()
+signal.signal(signal.SIGUSR1, lambda *_: prof.enable())
+signal.signal(signal.SIGUSR2, lambda *_: (prof.disable(), prof.dump_stats(out)))
+sys.argv = ["switchboard", "serve"]
+from switchboard.cli import main
+main()
+"""
+USER_PASSWORD = "benchpass"  # one password for every user: Kamailio's pv_auth_check takes one
+
+
+@dataclass
+class Run:
+    scenario: str
+    target: str
+    successful: int  # sipp calls
+    failed: int
+    retransmissions: int
+    elapsed: float
+    per_call: int  # transactions per successful call
+
+    @property
+    def tps(self) -> float:
+        return self.successful * self.per_call / self.elapsed if self.elapsed > 0 else 0.0
+
+
+# ---- switchboard serve ----------------------------------------------------------------------------------
+class Serve:
+    """`switchboard serve` on a SQLite database in `data`, optionally under cProfile."""
+
+    def __init__(self, data: Path):
+        self.data = data
+        self.http_port, self.sip_port = free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, profile_to: Path | None = None, log_name: str = "serve.log") -> Serve:
+        env = os.environ | {
+            "SWITCHBOARD_DATABASE_URL": f"sqlite:///{self.data}/switchboard.db",
+            "SWITCHBOARD_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+            "SWITCHBOARD_SIP_LISTEN": f"127.0.0.1:{self.sip_port}",
+            "SWITCHBOARD_DATA_DIR": str(self.data),
+            "SWITCHBOARD_ADMIN_USERNAME": ADMIN,
+            "SWITCHBOARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SWITCHBOARD_SIP_AUTH_FAILURES_PER_MINUTE": "1000000",
+            "SWITCHBOARD_LOG_LEVEL": "warning",
+        }
+        if profile_to is None:
+            cmd = [str(Path(sys.executable).with_name("switchboard")), "serve"]
+        else:
+            cmd = [sys.executable, "-c", PROFILED_SERVE, str(profile_to)]
+        self.log_path = self.data / log_name
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"serve exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            if sip_options_status(self.sip_port, timeout=0.3) == 200:
+                with contextlib.suppress(Exception):
+                    Jade(self.url, ADMIN, ADMIN_PASSWORD).close()
+                    return self
+            time.sleep(0.2)
+        self.stop()
+        sys.exit("serve did not come up within 60 s")
+
+    def stop(self) -> int | None:
+        return stop_process(self.proc, signal.SIGTERM, timeout=60)
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+
+def load_accounts(url: str, users: list[str]) -> float:
+    """pjsip.conf with one account per user, through jade; seconds the PUT took."""
+    text = "".join(pjsip_account(u, USER_PASSWORD, max_contacts=1, remove_existing="yes") for u in users)
+    jade = Jade(url, ADMIN, ADMIN_PASSWORD)
+    try:
+        started = time.monotonic()
+        jade.put_pjsip(text)
+        return time.monotonic() - started
+    finally:
+        jade.close()
+
+
+# ---- sipp -------------------------------------------------------------------------------------------------
+def _epoch(field: str) -> float:
+    return float(field.split("\t")[-1])
+
+
+def sipp(port: int, scenario: str, workdir: Path, *, duration: float | None, concurrency: int, calls: int | None = None,
+         csv: Path | None = None, label: str = "run") -> dict[str, float]:
+    """One sipp UAC run; its final cumulative statistics (from -trace_stat)."""
+    stat = workdir / f"{label}-stat.csv"
+    stat.unlink(missing_ok=True)
+    extra = ["-r", "1000000", "-l", str(concurrency), "-m", str(calls or 1_000_000_000), "-recv_timeout", "5000",
+             "-trace_stat", "-stf", str(stat), "-fd", "1",
+             "-trace_err", "-error_file", str(workdir / f"{label}-err.log")]
+    if duration is not None:
+        extra += ["-timeout", f"{int(duration)}s"]
+    args = sipp_args(port, scenario, inf=csv, keys={"expires": "3600"} if csv else None, extra=extra)
+    out = subprocess.run(args, capture_output=True, text=True, cwd=workdir, timeout=(duration or 120) + 60)
+    if out.returncode not in (0, 1) or not stat.exists():
+        sys.exit(f"sipp failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-2000:]}")
+    lines = [line for line in stat.read_text().splitlines() if line.strip()]
+    head, last = lines[0].split(";"), lines[-1].split(";")
+    row = dict(zip(head, last, strict=False))
+    return {"successful": int(row["SuccessfulCall(C)"]), "failed": int(row["FailedCall(C)"]),
+            "retransmissions": int(row["Retransmissions(C)"]),
+            "elapsed": _epoch(row["CurrentTime"]) - _epoch(row["StartTime"])}
+
+
+def measure(target: str, port: int, workdir: Path, csv: Path, args) -> list[Run]:
+    users = args.users
+    # unmeasured: every user registered once (bindings exist), and a short OPTIONS warm-up
+    warm = sipp(port, "register_auth.xml", workdir, duration=None, concurrency=args.concurrency, calls=users, csv=csv,
+                label=f"{target}-warm")
+    if warm["failed"] or warm["successful"] != users:
+        print(f"warning: {target} warm-up registered {warm['successful']}/{users} ({warm['failed']} failed)")
+    reg = sipp(port, "register_auth.xml", workdir, duration=args.duration, concurrency=args.concurrency, csv=csv,
+               label=f"{target}-register")
+    opt = sipp(port, "options_uac.xml", workdir, duration=args.duration, concurrency=args.concurrency,
+               label=f"{target}-options")
+    return [Run("REGISTER+digest", target, reg["successful"], reg["failed"], reg["retransmissions"], reg["elapsed"], 2),
+            Run("OPTIONS", target, opt["successful"], opt["failed"], opt["retransmissions"], opt["elapsed"], 1)]
+
+
+# ---- report -----------------------------------------------------------------------------------------------
+def log_problems(text: str) -> Counter[str]:
+    problems: Counter[str] = Counter()
+    in_traceback = False
+    for line in text.splitlines():
+        if line.startswith("Traceback"):
+            in_traceback = True
+        elif in_traceback and not line.startswith(" "):
+            problems[f"exception: {line}"] += 1
+            in_traceback = False
+        elif record := re.search(r"\b(ERROR|CRITICAL)\b.*", line):
+            problems[re.sub(r"\d+", "N", record[0])[:160]] += 1
+    return problems
+
+
+def print_table(ours: list[Run], kam: list[Run], args) -> None:
+    print(f"\nsipp closed loop: {args.concurrency} calls in flight, {args.duration} s per measurement, "
+          f"{args.users} users; {os.cpu_count()} cores shared by sipp, the server and Kamailio.")
+    print("transactions/s = successful calls x transactions per call (REGISTER+digest: 2, OPTIONS: 1) / elapsed;"
+          " ratio = ours / kamailio.\n")
+    print(f"{'scenario':<18}{'ours/s':>10}{'kamailio/s':>12}{'ratio':>8}{'failures':>10}{'retrans':>9}"
+          f"{'ours calls':>12}{'kam calls':>11}")
+    for o, k in zip(ours, kam, strict=True):
+        ratio = o.tps / k.tps if k.tps else float("nan")
+        print(f"{o.scenario:<18}{o.tps:>10.0f}{k.tps:>12.0f}{ratio:>8.2f}{o.failed + k.failed:>10}"
+              f"{o.retransmissions + k.retransmissions:>9}{o.successful:>12}{k.successful:>11}")
+    bad = [r for r in ours + kam if r.failed]
+    for r in bad:
+        print(f"FAILURES: {r.target} {r.scenario}: {r.failed} failed calls")
+
+
+def print_profile(path: Path, run: dict[str, float], top: int) -> None:
+    tps = run["successful"] * 2 / run["elapsed"] if run["elapsed"] else 0
+    print(f"\ncProfile of `switchboard serve` during a REGISTER+digest run ({run['elapsed']:.1f} s, "
+          f"{run['successful']} calls, {tps:.0f} transactions/s under the profiler, {run['failed']} failed):")
+    for key, n in (("cumulative", top), ("tottime", 15)):
+        out = io.StringIO()
+        stats = pstats.Stats(str(path), stream=out)
+        stats.strip_dirs().sort_stats(key).print_stats(n)
+        text = out.getvalue()
+        body = text[text.find("   ncalls"):] if "   ncalls" in text else text
+        print(f"\n-- top {n} by {key} --")
+        print(body.rstrip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000, help="distinct REGISTER users (default 1000)")
+    parser.add_argument("--duration", type=int, default=12, help="seconds per measurement (default 12)")
+    parser.add_argument("--concurrency", type=int, default=20, help="sipp calls in flight, -l (default 20)")
+    parser.add_argument("--profile-duration", type=int, default=8, help="seconds of the profiled run; 0: none")
+    parser.add_argument("--top", type=int, default=25, help="profile entries by cumulative time (default 25)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, sipp stats, profile)")
+    args = parser.parse_args()
+    if reason := missing("sipp", "kamailio"):
+        sys.exit(f"sip_bench needs sipp and kamailio: {reason}")
+
+    started = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="switchboard-sip-bench-"))
+    users = [f"bench{i:05d}" for i in range(args.users)]
+    csv = write_users_csv(tmp / "users.csv", [(u, USER_PASSWORD) for u in users])
+    serve = Serve(tmp)
+    kam = Kamailio(tmp / "kamailio", children=2, password=USER_PASSWORD, log_registers=False)
+    log_text = ""
+    try:
+        serve.start()
+        put = load_accounts(serve.url, users)
+        print(f"pjsip.conf with {args.users} accounts loaded through jade in {put:.2f} s")
+        ours = measure("switchboard", serve.sip_port, tmp, csv, args)
+        serve.stop()
+        kam.start()
+        theirs = measure("kamailio", kam.port, tmp, csv, args)
+        kam.stop()
+
+        profile_run = None
+        prof = tmp / "serve.prof"
+        if args.profile_duration > 0:
+            serve.start(profile_to=prof, log_name="serve-profiled.log")
+            serve.signal(signal.SIGUSR1)
+            profile_run = sipp(serve.sip_port, "register_auth.xml", tmp, duration=args.profile_duration,
+                               concurrency=args.concurrency, csv=csv, label="profiled-register")
+            serve.signal(signal.SIGUSR2)
+            with contextlib.suppress(AssertionError):
+                wait_for(prof.exists, 10, what="the profile")
+                time.sleep(0.5)  # dump_stats may still be writing
+            code = serve.stop()
+            if not prof.exists():
+                print(f"warning: profiled serve exited with {code}; no profile written")
+                profile_run = None
+        log_text = "".join(p.read_text(errors="replace") for p in tmp.glob("serve*.log"))
+
+        print_table(ours, theirs, args)
+        problems = log_problems(log_text)
+        print("\nserver log: " + ("no ERROR/CRITICAL records or tracebacks" if not problems else ""))
+        for what, n in problems.most_common(10):
+            print(f"  {n:>6} x {what}")
+        if profile_run is not None:
+            print_profile(prof, profile_run, args.top)
+        print(f"\nwhole bench run: {time.monotonic() - started:.0f} s")
+        if any(r.failed for r in ours + theirs):
+            sys.exit(1)
+    finally:
+        serve.stop()
+        kam.stop()
+        if args.keep:
+            print(f"work directory kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
