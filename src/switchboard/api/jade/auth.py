@@ -4,7 +4,8 @@ hashed), so it works in every dialect, and a token from another dialect's login 
 
 Permissions: jade knows "admin" and "user". A user whose role is admin, master or super_master
 holds both; any other user holds "user". `/admin/*`, `/manager/*` and the live PBX views need
-"admin"; `/me/*` needs only a valid token."""
+"admin"; `/me/*`, `/admin/info` (the caller's own record) and `DELETE /admin/login` need only a
+valid token."""
 
 from __future__ import annotations
 
