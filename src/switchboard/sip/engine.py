@@ -155,7 +155,9 @@ class SipEngine:
         if msg is not None and msg.is_request and msg.method != "ACK":
             self.stats["bad_request"] += 1
             _with_received(msg, source.ip, source.port)
-            self._send(response_to(msg, 400, f"Bad Request ({err})"[:120], headers=[("Server", USER_AGENT)]), source)
+            status = getattr(err, "status", 400)  # 505 wrong SIP version, 513 too large, else 400
+            reason = f"Bad Request ({err})"[:120] if status == 400 else None
+            self._send(response_to(msg, status, reason, headers=[("Server", USER_AGENT)]), source)
         else:
             self.stats["dropped"] += 1
             log.debug("dropping unparsable SIP from %s: %s", source.address, err)

@@ -4,22 +4,34 @@ No sockets here: the transports hand bytes in and take bytes out, so this is tes
 fuzzed on its own (tests/unit/test_sip_message.py, and the RFC 4475 torture messages in
 tests/unit/test_sip_torture.py).
 
-Parsing is built for speed, in the order the work is needed:
+Parsing is built for speed: the work per message is a handful of C-level string operations and
+a fixed number of Python steps per header line.
 
-* the header section is decoded once and split into lines with `str.split` (folded lines are
-  joined only when the message has any); header names are canonicalised through a dict cache
-  (compact forms, any letter case, whitespace before the colon);
-* values are kept as the text received; nothing is parsed into objects. Only the headers the
-  message's validity depends on are checked, each by one compiled regular expression: Via, From,
-  To, Contact, Call-ID, CSeq, Max-Forwards, Content-Length, plus the start line;
-* a Via, Route or Record-Route line carrying several comma-separated values stays one line until
+* The header section is decoded once and split into lines with `str.split`; folded lines are
+  joined only when a line starts with SP/HTAB. Header names are canonicalised through a dict
+  cache (compact forms, any letter case, whitespace before the colon).
+* Values are kept as the text received (without surrounding LWS); nothing is parsed into objects.
+  What a message's validity depends on (start line, Via, From, To, Contact, Call-ID, CSeq) is
+  checked by ONE match of a compiled grammar over those values joined with newlines; only when
+  it fails does `_explain` check them one by one to say why. Max-Forwards and Content-Length are
+  checked as numbers.
+* A Via, Route or Record-Route line carrying several comma-separated values stays one line until
   someone asks: `get_all`/`get` split it on demand, and `Message.headers` (a real list that
   callers read, append to and reassign) is materialised with one entry per value on first use.
 
+What counts as malformed (each case is in the RFC 4475 tests): a start line other than exactly
+`Method SP Request-URI SP SIP/2.0` or `SIP/2.0 SP 1xx-6xx [SP reason]`; a SIP Request-URI with
+headers; no Via, From, To, Call-ID or CSeq; two of From, To, Call-ID, CSeq, Max-Forwards,
+Content-Length or Content-Type; Via, From, To or Contact outside their grammar (RFC 3261 §25.1;
+unquoted UTF-8 display names are tolerated); a CSeq above 2**32-1, or whose method differs from
+the request's (methods are case-sensitive and kept as sent); Max-Forwards above 255; a
+Content-Length that is not a number or exceeds the body. Other headers (Date, Expires, ...) are
+kept as received for whoever reads them.
+
 Malformed input raises `ParseError`, whose `status` is the response a request deserves (400,
-505 for another SIP version, 513 when too large). `salvage` then recovers what a 400 needs
-(request line, Via, From, To, Call-ID, CSeq), or None when no response is possible (responses,
-ACK, no Via, not SIP at all)."""
+505 for another SIP version, 513 when too large). `salvage` then recovers what that response
+needs (request line, Via, From, To, Call-ID, CSeq), or None when no response is possible
+(responses, ACK, no Via or CSeq, not SIP at all)."""
 
 from __future__ import annotations
 
@@ -236,6 +248,9 @@ class Message:
     Record-Route; callers may read it, append to it and reassign it. A parsed message that still
     has comma-joined lists keeps them in `_raw` until `headers` is first used."""
 
+    # slots for speed; __dict__ keeps the dataclass this was compatible: callers may add attributes
+    __slots__ = ("method", "uri", "status", "reason", "body", "_headers", "_raw", "__dict__")
+
     def __init__(
         self,
         method: str | None = None,
@@ -361,9 +376,10 @@ def _unfold(lines: list[str]) -> list[str]:
 
 def _number(value: str, what: str, limit: int) -> int:
     """1*DIGIT (ASCII) no larger than `limit`; leading zeros allowed (RFC 4475 wsinv)."""
-    if not (value.isdigit() and value.isascii()) or len(value.lstrip("0")) > 10 or int(value) > limit:
+    digits = value.lstrip("0") or "0"  # (int() refuses strings of more than 4300 digits)
+    if not (value.isdigit() and value.isascii()) or len(digits) > 10 or int(digits) > limit:
         raise ParseError(f"bad {what} {value[:40]!r}")
-    return int(value)
+    return int(digits)
 
 
 def _head_and_body(data: bytes) -> tuple[bytes, bytes]:
@@ -440,41 +456,36 @@ def parse(data: bytes) -> Message:
         joined = any("," in v for n, v in headers if n in _MULTI)
 
     start = lines[0]
-    check = "\n".join(
-        [
-            start,
-            first.get("From", ""),
-            first.get("To", ""),
-            first.get("Call-ID", ""),
-            first.get("CSeq", ""),
-            vias,
-            contacts,
-        ]
-    )
-    m = (_RESPONSE_RE if start[:4].upper() == "SIP/" else _REQUEST_RE).fullmatch(check)
+    response = start[:4].upper() == "SIP/"
+    get = first.get
+    check = "\n".join([start, get("From", ""), get("To", ""), get("Call-ID", ""), get("CSeq", ""), vias, contacts])
+    m = (_RESPONSE_RE if response else _REQUEST_RE).fullmatch(check)
     if m is None:
-        _explain(lines[0], first, vias, contacts)
+        _explain(start, first, vias, contacts)
     msg = Message.__new__(Message)
-    if start[:4].upper() == "SIP/":
+    if response:
         msg.method = msg.uri = None
         msg.status, msg.reason = int(m["status"]), (m["reason"] or "").strip(" \t")
     else:
-        msg.method, msg.uri = m["method"], m["uri"]
+        msg.method, msg.uri = m.group("method", "uri")
         msg.status = msg.reason = None
         if "?" in msg.uri:
             _check_uri_headers(msg.uri)
-    number = m["cseq"]
+    number = m["cseq"]  # at most 32 digits
     if len(number) > 9 and (len(number.lstrip("0")) > 10 or int(number) > _MAX_CSEQ):
         raise ParseError(f"bad CSeq {first['CSeq'][:80]!r}")  # RFC 4475 scalar02, scalarlg
-    value = first.get("Max-Forwards")
+    value = get("Max-Forwards")
     if value is not None and not (len(value) < 3 and value.isdigit() and value.isascii()):
         _number(value, "Max-Forwards", 255)
-    value = first.get("Content-Length")
+    value = get("Content-Length")
     if value is not None:
-        n = _number(value, "Content-Length", MAX_MESSAGE)
-        if n > len(body):
-            raise ParseError("body shorter than Content-Length")  # RFC 4475 clerr
-        if n < len(body):
+        if len(value) < 6 and value.isdigit() and value.isascii():
+            n = int(value)
+        else:
+            n = _number(value, "Content-Length", MAX_MESSAGE)
+        if n != len(body):
+            if n > len(body):
+                raise ParseError("body shorter than Content-Length")  # RFC 4475 clerr
             body = body[:n]
     msg.body = body
     if joined:
@@ -541,7 +552,7 @@ def salvage(data: bytes) -> Message | None:
     response is possible: a response, an ACK, no request line ending in a SIP version, no Via
     (nowhere to send it) or no CSeq (the client could not match it). Never raises."""
     try:
-        return _salvage(bytes(data[: MAX_MESSAGE + 1]))
+        return _salvage(bytes(data[:MAX_MESSAGE]))
     except (ParseError, ValueError, TypeError):
         return None
 
@@ -589,11 +600,12 @@ def frame(buffer: bytes) -> tuple[bytes, bytes] | None:
     length = None
     for m in _CONTENT_LENGTH_RE.finditer(stripped, 0, end + 2):
         value = b"".join(m.group(1).split())
-        if not value.isdigit() or len(value.lstrip(b"0")) > 10:  # bytes.isdigit: ASCII digits only
+        digits = value.lstrip(b"0") or b"0"
+        if not value.isdigit() or len(digits) > 10:  # bytes.isdigit: ASCII digits only
             raise ParseError("bad Content-Length")
-        if length is not None and int(value) != length:
+        if length is not None and int(digits) != length:
             raise ParseError("conflicting Content-Length")
-        length = int(value)
+        length = int(digits)
     total = end + 4 + (length or 0)
     if total > MAX_MESSAGE:
         raise ParseError("message too large", 513)
