@@ -31,6 +31,11 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.option("--secret-key", help="Fernet key for secrets at rest (default: DATA_DIR/secret.key)")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--sip-realm", help="digest realm of the registrar")
+@click.option("--sip-auth-failures-per-minute", type=int, help="failed REGISTER auths per source before 403")
+@click.option("--trunk-retry-min", type=float, help="first trunk registration retry, seconds")
+@click.option("--trunk-retry-max", type=float, help="longest trunk registration retry, seconds")
+@click.option("--trunk-qualify-interval", type=float, help="trunk OPTIONS keep-alive/qualify interval, seconds")
 def serve(**opts) -> None:
     """Run the management service, the SIP engine and background work in one process."""
     from switchboard.app import run
