@@ -45,6 +45,8 @@ users = Table(
     Column("time_zone", String(64), nullable=False, default="UTC"),
     # jade: the dialplan context a user's calls start in
     Column("context", String(80), nullable=False, default="", server_default=""),
+    # spear: where alert events are POSTed (JSON), if set
+    Column("webhook_url", String(2048), nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime, nullable=True),
@@ -110,6 +112,13 @@ voip_tests = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime, nullable=True),
+    # how often the probe runs the test (seconds, minimum 5), and what the last run gave
+    Column("interval_seconds", Integer, nullable=False, default=60, server_default="60"),
+    Column("last_mos", Float, nullable=True),
+    Column("last_tested_at", DateTime, nullable=True),
+    # consecutive results below / at-or-above alert_threshold (alerting: 3 bad raise, 3 good clear)
+    Column("bad_streak", Integer, nullable=False, default=0, server_default="0"),
+    Column("good_streak", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # One row per run of a VoIP test by a probe server: the time series behind charts and alerts.
@@ -127,7 +136,28 @@ voip_test_results = Table(
     Column("packet_loss_pct", Float, nullable=False),
     Column("mos", Float, nullable=True),
     Column("error", Text, nullable=True),
+    # the probe's own id for the result: a resent batch is stored once (no result doubled)
+    Column("uuid", String(36), nullable=True, unique=True),
+    Column("rtt_min_ms", Float, nullable=True),
+    Column("rtt_max_ms", Float, nullable=True),
     Index("ix_voip_test_results_test_time", "voip_test_id", "measured_at"),
+)
+
+# Alert transitions of a VoIP test (MOS below alert_threshold 3 times in a row → "alerting";
+# 3 good results → "cleared"), and their webhook delivery.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("voip_test_id", Integer, ForeignKey("voip_tests.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # alerting | cleared
+    Column("mos", Float, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("webhook_status", String(16), nullable=False),  # none | pending | delivered | failed
+    Column("webhook_attempts", Integer, nullable=False, default=0),
+    Column("webhook_error", Text, nullable=True),
+    Column("delivered_at", DateTime, nullable=True),
 )
 
 
