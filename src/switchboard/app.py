@@ -1,17 +1,20 @@
 """Wiring: storage, domain services, the HTTP app and the SIP engine; start and stop order.
 
 Start: data dir and secret key -> database + migrations -> bootstrap admin -> SIP engine ->
-HTTP. Stop (SIGTERM/SIGINT): HTTP stops accepting and finishes in-flight requests -> SIP stops ->
-database closed."""
+HTTP -> background work (registrar sweeps, qualify, webhooks, the built-in local probe). Stop
+(SIGTERM/SIGINT): HTTP stops accepting and finishes in-flight requests -> background work
+cancelled -> SIP stops -> database closed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 import uvicorn
@@ -20,15 +23,19 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__
-from switchboard.api import jade, providers, spear
+from switchboard.api import jade, probe, providers, spear
 from switchboard.api.common import HttpStatus, validation_to_invalid
 from switchboard.api.jade import envelope as jade_envelope
+from switchboard.api.probe import envelope as probe_envelope
 from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
 from switchboard.config import Settings
+from switchboard.domain import security
+from switchboard.domain.entities import Server, utcnow
 from switchboard.domain.identity import IdentityService
 from switchboard.domain.monitoring import MonitoringService
 from switchboard.domain.pbxconf import ConfigService
+from switchboard.domain.results import ResultService
 from switchboard.domain.security import SecretBox
 from switchboard.domain.social import BuddyService, ChatService, ContactService
 from switchboard.domain.trunks import TrunkService
@@ -38,6 +45,8 @@ from switchboard.pbx.runtime import Pbx
 from switchboard.pbx.sipapp import SipApp
 from switchboard.pbx.trunkreg import TrunkRegistrar
 from switchboard.sip.engine import SipEngine
+from switchboard.store import repos
+from switchboard.store import tables as t
 from switchboard.store.db import Database
 
 log = logging.getLogger("switchboard")
@@ -58,6 +67,7 @@ class Services:
     chats: ChatService = field(default_factory=ChatService)
     pbx: Pbx = field(default_factory=Pbx)
     trunks: TrunkService = field(default_factory=TrunkService)
+    results: ResultService = field(default_factory=ResultService)
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -86,6 +96,79 @@ async def bootstrap_admin(services: Services) -> None:
         print(f"switchboard: created super user {s.admin_username!r} with password {generated}", flush=True)
 
 
+LOCAL_PROBE_NAME = "local"
+PROBE_KEY_FILE = "probe.key"
+PROBE_SPOOL_DIR = "probe-spool"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only (0600), atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+async def ensure_local_probe(services: Services) -> tuple[Server, str]:
+    """The built-in probe server: one community server named "local" whose ip is the HTTP listen
+    host, created on the first start. The database keeps only its agent key's hash, so the key is
+    kept encrypted (SecretBox) with the server id in DATA_DIR/probe.key (0600). When that file is
+    lost or does not match the database, the key is rotated (a new key, the server's hash updated);
+    a server an administrator cancelled stays cancelled (its agent then runs nothing)."""
+    s = services.settings
+    path = s.data_dir / PROBE_KEY_FILE
+    saved: dict = {}
+    if path.exists():
+        try:
+            saved = orjson.loads(services.box.decrypt(path.read_text().strip()))
+        except (ValueError, OSError):
+            log.warning("%s cannot be read with this secret key: rotating the local probe's key", path)
+    host, _ = s.http_host_port
+    c = t.servers.c
+    async with services.db.transaction() as conn:
+        server = None
+        if isinstance(saved.get("server_id"), int):
+            server = await repos.servers.get(conn, saved["server_id"])
+        if server is None:
+            server = await repos.servers.first(conn, c.name == LOCAL_PROBE_NAME, c.private.is_(False),
+                                               c.owner_id.is_(None))
+        key = saved.get("key") if server is not None and saved.get("server_id") == server.id else None
+        if isinstance(key, str) and server is not None and server.agent_key_hash == security.token_digest(key):
+            return server, key
+        key = security.new_token()
+        now = utcnow()
+        if server is None:
+            server = await repos.servers.insert(conn, {
+                "name": LOCAL_PROBE_NAME, "ip_address": host, "region": None,
+                "description": "built-in probe server of this Switchboard", "private": False, "owner_id": None,
+                "version": None, "agent_key_hash": security.token_digest(key), "last_login_date": None,
+                "last_login_ip": None, "created_at": now, "updated_at": now, "deleted_at": None,
+            })
+            log.info("created the built-in probe server %r (id %d)", LOCAL_PROBE_NAME, server.id)
+        else:
+            server = await repos.servers.update(conn, server.id, {"agent_key_hash": security.token_digest(key),
+                                                                  "updated_at": now})
+            log.info("rotated the agent key of the built-in probe server (id %d)", server.id)
+        # written before the commit: if writing fails nothing changes; if the commit fails, the next
+        # start finds a key that does not match and rotates again
+        _write_private(path, services.box.encrypt(orjson.dumps({"server_id": server.id, "key": key}).decode()))
+    return server, key
+
+
+def local_probe_url(settings: Settings) -> str:
+    host, port = settings.http_host_port
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(
         title="Switchboard", version=__version__, docs_url="/docs", redoc_url=None,
@@ -100,6 +183,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(jade.router)
     app.include_router(jade.bare, include_in_schema=False)
     app.include_router(providers.router)
+    app.include_router(probe.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz():
@@ -113,13 +197,15 @@ def create_app(services: Services) -> FastAPI:
                         media_type="application/json")
 
     # Requests that match no route (404) or no method (405) get the error body of the dialect
-    # that owns the path: jade owns its prefixes, providers /api, spear the rest of the root namespace.
+    # that owns the path: jade owns its prefixes, providers /api, probe /probe, spear the rest.
     def envelope_for(request: Request):
         path = request.url.path
         if any(path == p or path.startswith(p + "/") for p in jade.PREFIXES):
             return jade_envelope
         if providers.owns(path):
             return providers_envelope
+        if probe.owns(path):
+            return probe_envelope
         return spear_envelope
 
     @app.exception_handler(StarletteHTTPException)
@@ -171,6 +257,14 @@ async def serve(settings: Settings) -> None:
                                qualify_interval=settings.trunk_qualify_interval)
     services.pbx.on_trunks_changed.append(trunk_reg.reload)
     await trunk_reg.reload()
+    from switchboard.domain.webhooks import run_webhook_worker
+    from switchboard.probe.agent import ProbeAgent
+
+    background.append(asyncio.ensure_future(run_webhook_worker(services.db, every=2.0)))
+    local, local_key = await ensure_local_probe(services)
+    agent = ProbeAgent(local_probe_url(settings), local.id, local_key, spool_dir=settings.data_dir / PROBE_SPOOL_DIR,
+                       version=__version__)
+    background.append(asyncio.ensure_future(agent.run()))  # logs in once HTTP below is up
     host, port = settings.http_host_port
     config = uvicorn.Config(
         create_app(services), host=host, port=port, log_level=settings.log_level, access_log=False,
@@ -184,6 +278,7 @@ async def serve(settings: Settings) -> None:
     finally:
         for task in background:
             task.cancel()
+        await asyncio.wait(background, timeout=5)
         with contextlib.suppress(Exception):  # unregister trunks, but never hang the shutdown on it
             await asyncio.wait_for(trunk_reg.stop(), 5)
         await services.sip.stop()

@@ -1,4 +1,4 @@
-"""Command line: `switchboard serve | migrate | user ...`."""
+"""Command line: `switchboard serve | probe | migrate | user ...`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,33 @@ def serve(**opts) -> None:
     settings = _settings(**opts)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(settings)
+
+
+@main.command()
+@click.option("--url", required=True, envvar="SWITCHBOARD_PROBE_URL", help="the Switchboard's HTTP URL")
+@click.option("--server-id", required=True, type=int, envvar="SWITCHBOARD_PROBE_SERVER_ID", help="this server's id")
+@click.option("--key", required=True, envvar="SWITCHBOARD_PROBE_KEY", help="the agent key from server creation")
+@click.option("--spool", type=click.Path(file_okay=False), default="./probe-spool", show_default=True,
+              help="directory that keeps results until the Switchboard acknowledged them")
+@click.option("--poll-seconds", type=float, default=30.0, show_default=True, help="how often to pull the tests")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+def probe(url, server_id, key, spool, poll_seconds, log_level) -> None:
+    """Run the probe-server software: run this server's VoIP tests and report their results."""
+    from switchboard.probe.agent import ProbeAgent
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    agent = ProbeAgent(url, server_id, key, spool_dir=spool, version=__version__, poll_seconds=poll_seconds)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        runner = asyncio.run
+    try:
+        runner(agent.run())
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()

@@ -6,7 +6,8 @@ from defusedxml.ElementTree import fromstring
 
 from tests.conftest import as_user, new_user
 
-USER_KEYS = {"id", "username", "name", "master", "email", "category", "time_zone", "created_at", "deleted_at"}
+USER_KEYS = {"id", "username", "name", "master", "email", "category", "time_zone", "webhook_url", "created_at",
+             "deleted_at"}
 
 
 def test_create_and_show(server, admin):

@@ -7,7 +7,7 @@ from defusedxml.ElementTree import fromstring
 from tests.conftest import as_user, new_user
 
 KEYS = {"id", "endpoint_id", "server_id", "codec", "alert_threshold", "num_tests", "interpacket_ms",
-        "alerting_since", "created_at", "updated_at", "deleted_at"}
+        "interval_seconds", "mos", "last_tested_at", "alerting_since", "created_at", "updated_at", "deleted_at"}
 
 
 def setup(server, admin):

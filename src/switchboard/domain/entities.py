@@ -36,6 +36,7 @@ class User:
     updated_at: datetime
     deleted_at: datetime | None
     context: str = ""
+    webhook_url: str | None = None  # spear: alert events are POSTed here (JSON) when set
 
     @property
     def is_admin(self) -> bool:
@@ -102,3 +103,8 @@ class VoipTest:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    interval_seconds: int = 60  # how often the probe runs the test
+    last_mos: float | None = None  # the newest result's MOS
+    last_tested_at: datetime | None = None
+    bad_streak: int = 0  # consecutive results below alert_threshold
+    good_streak: int = 0  # consecutive results at or above it

@@ -18,13 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchboard.domain import security
 from switchboard.domain.entities import Endpoint, Server, User, VoipTest, utcnow
 from switchboard.domain.errors import Forbidden, Invalid, NotFound
-from switchboard.domain.validation import Host, Input, RequiredText, validate
+from switchboard.domain.validation import Host, HostPort, Input, RequiredText, validate
 from switchboard.store import repos
 from switchboard.store import tables as t
 
 CODECS = ("G.711", "G.711a", "G.722", "G.729", "GSM", "iLBC", "Opus")
 _CODEC_KEYS = {c.lower().replace(".", "").replace("-", ""): c for c in CODECS}
 Status = Literal["active", "cancelled", "all"]
+MIN_INTERVAL, MAX_INTERVAL = 5, 86_400  # a test runs every 5 s .. once a day
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -45,7 +46,7 @@ class ServerUpdate(Input):
 
 class EndpointCreate(Input):
     name: RequiredText = Field(max_length=255)
-    ip_address: Host = Field(max_length=255)
+    ip_address: HostPort = Field(max_length=255)  # an IP or DNS name, optional :port (default 5060)
     description: str | None = Field(default=None, max_length=10_000)
 
 
@@ -60,6 +61,7 @@ class _TestFields(Input):
     alert_threshold: float | None = Field(default=None, ge=1, le=5)
     num_tests: int | None = Field(default=None, ge=1, le=1000)
     interpacket_ms: int | None = Field(default=None, ge=10, le=1000)
+    interval_seconds: int | None = Field(default=None, ge=MIN_INTERVAL, le=MAX_INTERVAL)
 
     @field_validator("codec")
     @classmethod
@@ -80,7 +82,8 @@ class VoipTestUpdate(_TestFields):
     server_id: int | None = None
 
 
-TEST_DEFAULTS = {"codec": "G.711", "alert_threshold": 3.5, "num_tests": 25, "interpacket_ms": 100}
+TEST_DEFAULTS = {"codec": "G.711", "alert_threshold": 3.5, "num_tests": 25, "interpacket_ms": 100,
+                 "interval_seconds": 60}
 
 
 def _changes(inp: Input, names: tuple[str, ...]) -> dict:

@@ -42,6 +42,7 @@ from switchboard.domain.entities import rfc3339_ns
 from switchboard.domain.errors import Invalid, NotFound
 from switchboard.domain.security import SecretBox
 from switchboard.pbx import conf, dialplan, pjsip
+from switchboard.store import repos
 from switchboard.store import tables as t
 
 FILES = {"dialplan": "extensions.conf", "pjsip": "pjsip.conf", "queue": "queues.conf", "park": "res_parking.conf"}
@@ -421,13 +422,13 @@ class ConfigService:
 
     async def adpmas(self, conn: AsyncConnection) -> list[dict]:
         rows = (await conn.execute(select(*self._ma).order_by(t.adpmas.c.id))).all()
-        return [dict(r._mapping) for r in rows]
+        return [repos.plain(r) for r in rows]
 
     async def adpma(self, conn: AsyncConnection, ident: str) -> dict:
         row = (await conn.execute(select(*self._ma).where(t.adpmas.c.uuid == ident))).first()
         if row is None:
             raise NotFound("adpma", ident)
-        return dict(row._mapping)
+        return repos.plain(row)
 
     @staticmethod
     def _texts(data: dict, keys) -> dict:
@@ -470,13 +471,13 @@ class ConfigService:
                 .order_by(t.adpmas.c.id, a.sequence, a.id))
 
     async def adps(self, conn: AsyncConnection) -> list[dict]:
-        return [dict(r._mapping) for r in (await conn.execute(self._adp_query())).all()]
+        return [repos.plain(r) for r in (await conn.execute(self._adp_query())).all()]
 
     async def adp(self, conn: AsyncConnection, ident: str) -> dict:
         row = (await conn.execute(self._adp_query().where(t.adps.c.uuid == ident))).first()
         if row is None:
             raise NotFound("adp", ident)
-        return dict(row._mapping)
+        return repos.plain(row)
 
     async def _adp_values(self, conn: AsyncConnection, data: dict, *, create: bool) -> dict:
         values = self._texts(data, ("name", "detail", "command"))

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.domain.entities import User, utcnow
 from switchboard.domain.errors import Conflict, Invalid, NotFound
+from switchboard.store import repos
 from switchboard.store import tables as t
 
 CONTACT_TYPES = ("pjsip_endpoint", "sip_peer")
@@ -63,7 +64,7 @@ class ContactService:
         q = select(*self._cols, t.users.c.uuid.label("user_uuid")).join(t.users, t.users.c.id == c.user_id)
         if user_id is not None:
             q = q.where(c.user_id == user_id)
-        return [dict(r._mapping) for r in (await conn.execute(q.order_by(c.id))).all()]
+        return [repos.plain(r) for r in (await conn.execute(q.order_by(c.id))).all()]
 
     async def get(self, conn: AsyncConnection, contact_uuid: str) -> dict:
         c = t.user_contacts.c
@@ -71,7 +72,7 @@ class ContactService:
                                   .join(t.users, t.users.c.id == c.user_id).where(c.uuid == contact_uuid))).first()
         if row is None:
             raise NotFound("contact", contact_uuid)
-        return dict(row._mapping)
+        return repos.plain(row)
 
     @staticmethod
     def _fields(data: dict, *, create: bool) -> dict:

@@ -40,6 +40,37 @@ def _host(value: str) -> str:
     return value
 
 
+def split_host_port(value: str) -> tuple[str, int | None]:
+    """'host', 'host:port', '1.2.3.4:5070', '[2001:db8::1]:5070' or a bare IPv6 literal → (host, port|None).
+    Raises ValueError when the port is not 1-65535."""
+    v = value.strip()
+    if v.startswith("["):
+        host, sep, rest = v[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError("is not a valid IP address or host name")
+        port_text = rest[1:] if rest else None
+    elif v.count(":") == 1:
+        host, _, port_text = v.partition(":")
+    else:
+        host, port_text = v, None
+    port = None
+    if port_text is not None:
+        if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
+            raise ValueError("has a port that is not 1-65535")
+        port = int(port_text)
+    return host, port
+
+
+def _host_port(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("can't be blank")
+    host, _ = split_host_port(value)
+    if not is_host(host):
+        raise ValueError("is not a valid IP address or host name")
+    return value
+
+
 def _required_text(value: str) -> str:
     value = value.strip()
     if not value:
@@ -48,6 +79,8 @@ def _required_text(value: str) -> str:
 
 
 Host = Annotated[str, AfterValidator(_host)]
+# an address a probe sends SIP to: a host with an optional port (default 5060)
+HostPort = Annotated[str, AfterValidator(_host_port)]
 RequiredText = Annotated[str, AfterValidator(_required_text)]
 
 

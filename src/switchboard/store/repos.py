@@ -72,6 +72,13 @@ class Repo:
         return await self.update(conn, record.id, {"deleted_at": now if cancelled else None, "updated_at": now})
 
 
+def plain(row) -> dict[str, Any]:
+    """A result row (Row or RowMapping) as a dict with plain str keys (SQLAlchemy's column names are
+    a str subclass that orjson refuses as keys)."""
+    mapping = row._mapping if hasattr(row, "_mapping") else row
+    return {str(k): v for k, v in mapping.items()}
+
+
 def _conflict(e: IntegrityError) -> Conflict:
     msg = str(e.orig).lower()
     for col in ("username_key", "agent_key_hash", "token_hash", "uuid"):

@@ -1,12 +1,12 @@
-"""VoIP Spear dialect (monitoring): users, servers, endpoints, VoIP tests. JSON + Rails XML,
-HTTP Basic. See envelope.py for the wire format and auth.py for authentication."""
+"""VoIP Spear dialect (monitoring): users, servers, endpoints, VoIP tests, results and alerts.
+JSON + Rails XML, HTTP Basic. See envelope.py for the wire format and auth.py for authentication."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
 from switchboard import __version__
-from switchboard.api.spear import endpoints, servers, users, voip_tests
+from switchboard.api.spear import endpoints, results, servers, users, voip_tests
 from switchboard.api.spear.envelope import render
 from switchboard.api.spear.routing import SpearPublicRoute
 
@@ -21,5 +21,5 @@ async def root(request: Request):
 
 
 router = APIRouter()
-for r in (public, users.api, servers.api, endpoints.api, voip_tests.api):
+for r in (public, users.api, servers.api, endpoints.api, voip_tests.api, results.api):
     router.include_router(r)

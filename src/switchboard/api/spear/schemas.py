@@ -16,6 +16,7 @@ class UserOut(BaseModel):
     email: str | None
     category: str = Field(description="'Admin' or 'Normal'")
     time_zone: str
+    webhook_url: str | None = Field(description="alert events are POSTed here as JSON when set")
     created_at: str = Field(description="YYYY-MM-DD HH:MM:SS (UTC)")
     deleted_at: str | None
 
@@ -56,10 +57,54 @@ class VoipTestOut(BaseModel):
     alert_threshold: float
     num_tests: int
     interpacket_ms: int
+    interval_seconds: int = Field(description="how often the probe runs the test (seconds, minimum 5)")
+    mos: float | None = Field(description="MOS of the newest result; null before the first")
+    last_tested_at: str | None = Field(description="time of the newest result")
     alerting_since: str | None
     created_at: str
     updated_at: str
     deleted_at: str | None
+
+
+class ResultOut(BaseModel):
+    id: int
+    server_id: int
+    tested_at: str
+    packets_sent: int
+    packets_received: int
+    loss_pct: float
+    rtt_min_ms: float | None
+    rtt_avg_ms: float | None
+    rtt_max_ms: float | None
+    jitter_ms: float | None
+    mos: float | None
+    error: str | None
+
+
+class SummaryOut(BaseModel):
+    period_start: str = Field(description="start of the UTC hour or day")
+    count: int
+    packets_sent: int
+    packets_received: int
+    loss_pct: float | None = Field(description="share of all the period's packets lost")
+    rtt_avg_ms: float | None = Field(description="mean of the results' average RTT")
+    rtt_min_ms: float | None
+    rtt_max_ms: float | None
+    jitter_ms: float | None = Field(description="mean jitter")
+    mos_avg: float | None
+    mos_min: float | None
+
+
+class AlertOut(BaseModel):
+    id: int
+    voip_test_id: int
+    kind: str = Field(description="alerting | cleared")
+    mos: float | None
+    created_at: str
+    webhook_status: str = Field(description="none | pending | delivered | failed")
+    webhook_attempts: int
+    webhook_error: str | None
+    delivered_at: str | None
 
 
 class Metadata(BaseModel):
@@ -86,10 +131,11 @@ S, N, INT, B = {"type": "string"}, {"type": "number"}, {"type": "integer"}, {"ty
 NS = {"type": ["string", "null"]}
 
 USER_IN = _obj({"username": S, "password": S, "name": S, "email": NS, "category": {"enum": ["Admin", "Normal"]},
-                "time_zone": S})
+                "time_zone": S, "webhook_url": NS})
 SERVER_IN = _obj({"name": S, "ip_address": S, "region": NS, "description": NS, "private": B})
 ENDPOINT_IN = _obj({"name": S, "ip_address": S, "description": NS})
-VOIP_TEST_IN = _obj({"server_id": INT, "codec": S, "alert_threshold": N, "num_tests": INT, "interpacket_ms": INT})
+VOIP_TEST_IN = _obj({"server_id": INT, "codec": S, "alert_threshold": N, "num_tests": INT, "interpacket_ms": INT,
+                     "interval_seconds": {"type": "integer", "minimum": 5, "default": 60}})
 
 
 def body(item: str, schema: dict[str, Any], *, required: list[str] | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from switchboard.api.spear.envelope import render, render_list
 from switchboard.api.spear.routing import body_of, ctx, each, location, router, status_of, user_id_of
 from switchboard.domain.entities import ADMIN_ROLES, User
 from switchboard.domain.errors import Forbidden, Invalid
+from switchboard.domain.webhooks import clean_webhook_url, set_webhook_url
 
 api = router("users")
 
@@ -19,7 +20,8 @@ CATEGORY_ROLES = {"admin": tuple(sorted(ADMIN_ROLES)), "normal": ("user",)}
 def fields(u: User):
     return (("id", u.id), ("username", u.username), ("name", u.name), ("master", u.is_super),
             ("email", u.email), ("category", "Admin" if u.is_admin else "Normal"),
-            ("time_zone", u.time_zone), ("created_at", u.created_at), ("deleted_at", u.deleted_at))
+            ("time_zone", u.time_zone), ("webhook_url", u.webhook_url), ("created_at", u.created_at),
+            ("deleted_at", u.deleted_at))
 
 
 def to_domain(data: dict, current: User | None = None) -> dict:
@@ -65,7 +67,11 @@ async def create_user(request: Request):
     svc, conn, actor = ctx(request)
     if not actor.is_admin:
         raise Forbidden("only administrators create users")
-    user = await svc.identity.create_user(conn, actor, to_domain(await body_of(request, "user")))
+    data = await body_of(request, "user")
+    webhook = clean_webhook_url(data.pop("webhook_url", None))
+    user = await svc.identity.create_user(conn, actor, to_domain(data))
+    if webhook is not None:
+        user = await set_webhook_url(conn, user, webhook)
     return render(request, "user", fields(user), 201, location(request, f"/users/{user.id}"))
 
 
@@ -73,12 +79,18 @@ async def create_user(request: Request):
                responses=sc.responses(sc.UserOut, 400, 403, 404, 422), openapi_extra=sc.body("user", sc.USER_IN))
 async def update_user(request: Request, user_id: str):
     """A user may change their own name, email, username, password and time zone; admins may
-    also change category. PATCH is accepted as well (VoIP Spear v3 uses it)."""
+    also change category. PATCH is accepted as well (VoIP Spear v3 uses it). `webhook_url`: an
+    http(s) URL where alert events are POSTed; null or "" removes it."""
     svc, conn, actor = ctx(request)
     uid = user_id_of(request, user_id)
     current = await svc.identity.get_user(conn, actor, uid)
-    data = to_domain(await body_of(request, "user"), current)
-    return render(request, "user", fields(await svc.identity.update_user(conn, actor, uid, data)))
+    body = await body_of(request, "user")
+    has_webhook = "webhook_url" in body
+    webhook = clean_webhook_url(body.pop("webhook_url", None))
+    user = await svc.identity.update_user(conn, actor, uid, to_domain(body, current))
+    if has_webhook:
+        user = await set_webhook_url(conn, user, webhook)
+    return render(request, "user", fields(user))
 
 
 @api.delete("/users/{user_id}", responses=sc.responses(sc.UserOut, 403, 404))

@@ -2,7 +2,9 @@
 
 A test joins an endpoint to a probe server the endpoint's owner may use (active; community or
 their own private server). Defaults: codec G.711, alert_threshold 3.5 (MOS), num_tests 25,
-interpacket_ms 100. Results are written by the probe servers (a later issue)."""
+interpacket_ms 100, interval_seconds 60 (minimum 5). The probe servers write the results; a test
+shows the newest one's `mos` and `last_tested_at` (null until the first result), and
+results.py serves the series, its summary and the alerts."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ BASE = "/users/{user_id}/endpoints/{endpoint_id}/voip_tests"
 def fields(v: VoipTest):
     return (("id", v.id), ("endpoint_id", v.endpoint_id), ("server_id", v.server_id), ("codec", v.codec),
             ("alert_threshold", v.alert_threshold), ("num_tests", v.num_tests),
-            ("interpacket_ms", v.interpacket_ms), ("alerting_since", v.alerting_since),
+            ("interpacket_ms", v.interpacket_ms), ("interval_seconds", v.interval_seconds),
+            ("mos", v.last_mos), ("last_tested_at", v.last_tested_at), ("alerting_since", v.alerting_since),
             ("created_at", v.created_at), ("updated_at", v.updated_at), ("deleted_at", v.deleted_at))
 
 

@@ -1,0 +1,87 @@
+"""Probe wire format: JSON bodies; errors `{"error": {"code": N, "message": "..."}}` with HTTP status N.
+
+- 400: unreadable JSON or a body that is not an object; 401: no, malformed or wrong credentials,
+  or a cancelled server (with `WWW-Authenticate: Basic`); 403, 404, 405, 409 as usual;
+  413: body too large; 422: a field or result item that is invalid (for a results batch,
+  `error.refused` lists the indexes of the items at fault; the batch stored nothing); 429: rate limited;
+  500: an unexpected failure (never with details)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+
+from switchboard.api.common import HttpStatus, InternalError, reject_nul
+from switchboard.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    Malformed,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthenticated,
+)
+
+JSON_TYPE = "application/json"
+PREFIX = "/probe"
+
+
+def owns(path: str) -> bool:
+    """Is this path in the probe dialect's namespace (for 404/405 bodies)?"""
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def respond(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type=JSON_TYPE)
+
+
+def _status(exc: DomainError) -> tuple[int, str, dict[str, str]]:
+    match exc:
+        case Malformed():
+            return 400, str(exc), {}
+        case Unauthenticated():
+            return 401, str(exc), {"WWW-Authenticate": 'Basic realm="switchboard probe"'}
+        case Forbidden():
+            return 403, str(exc), {}
+        case NotFound():
+            return 404, str(exc), {}
+        case Conflict():
+            return 409, f"{exc.field}: {exc.reason}" if exc.field else exc.reason, {}
+        case TooLarge():
+            return 413, str(exc), {}
+        case Invalid():
+            return 422, str(exc), {}
+        case RateLimited():
+            return 429, str(exc), {"Retry-After": str(exc.retry_after)}
+        case HttpStatus():
+            return exc.status, exc.detail, {}
+        case InternalError():
+            return 500, "internal server error", {}
+    return 500, "internal server error", {}
+
+
+def error_response(request: Request, exc: DomainError) -> Response:
+    status, message, headers = _status(exc)
+    error: dict[str, Any] = {"code": status, "message": message}
+    if isinstance(getattr(exc, "indexes", None), list):  # a refused results batch: which items are at fault
+        error["refused"] = exc.indexes
+    return Response(orjson.dumps({"error": error}), status, headers=headers or None, media_type=JSON_TYPE)
+
+
+def parse_object(raw: bytes, *, required: bool = True) -> dict:
+    """The request body as a JSON object; empty → {} (or 400 when required); anything else → 400."""
+    if not raw.strip():
+        if required:
+            raise Malformed("a JSON object body is required")
+        return {}
+    try:
+        data = reject_nul(orjson.loads(raw), raw)
+    except orjson.JSONDecodeError:
+        raise Malformed("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Malformed("the body must be a JSON object")
+    return data
