@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-deps bench sip-bench lint clean
+.PHONY: run test test-deps bench sip-bench probe-bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(STAMP) test-deps
 
 sip-bench: $(STAMP) test-deps
 	$(BIN)/python bench/sip_bench.py
+
+probe-bench: $(STAMP)
+	$(BIN)/python bench/probe_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
