@@ -157,3 +157,34 @@ def reject_nul(data: Any, raw: bytes) -> Any:
     if b"\\u0000" in raw and _has_nul(data):
         raise Malformed("the body contains a U+0000 (NUL) character")
     return data
+
+
+def error_status(exc: DomainError) -> tuple[int, str, dict[str, str]]:
+    """(HTTP status, message, extra headers) of a domain error, as the JSON dialects (jade,
+    providers, probe) render it; each dialect handles its own exceptions first and calls this."""
+    from switchboard.domain.errors import (
+        Conflict,
+        Forbidden,
+        NotFound,
+        RateLimited,
+        Unauthenticated,
+    )
+
+    match exc:
+        case Conflict():
+            return 409, f"{exc.field}: {exc.reason}" if exc.field else exc.reason, {}
+        case Invalid() | Malformed():
+            return 400, str(exc), {}
+        case Unauthenticated():
+            return 401, str(exc), {}
+        case Forbidden():
+            return 403, str(exc), {}
+        case NotFound():
+            return 404, str(exc), {}
+        case TooLarge():
+            return 413, str(exc), {}
+        case RateLimited():
+            return 429, str(exc), {"Retry-After": str(exc.retry_after)}
+        case HttpStatus():
+            return exc.status, exc.detail, {}
+    return 500, "internal server error", {}

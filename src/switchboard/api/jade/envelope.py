@@ -19,18 +19,12 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import HttpStatus, InternalError, reject_nul
+from switchboard.api.common import error_status, reject_nul
 from switchboard.domain.entities import rfc3339_ns
 from switchboard.domain.errors import (
-    Conflict,
     DomainError,
-    Forbidden,
     Invalid,
     Malformed,
-    NotFound,
-    RateLimited,
-    TooLarge,
-    Unauthenticated,
 )
 
 API_VER = "0.1"
@@ -101,28 +95,7 @@ def listing(items: list, *, stamped: bool = False) -> Response:
 
 
 def _status_and_message(exc: DomainError) -> tuple[int, str, dict[str, str]]:
-    match exc:
-        case Conflict():
-            return 409, f"{exc.field}: {exc.reason}" if exc.field else exc.reason, {}
-        case Invalid():
-            return 400, str(exc), {}
-        case Malformed():
-            return 400, str(exc), {}
-        case Unauthenticated():
-            return 401, str(exc), {}
-        case Forbidden():
-            return 403, str(exc), {}
-        case NotFound():
-            return 404, str(exc), {}
-        case TooLarge():
-            return 413, str(exc), {}
-        case RateLimited():
-            return 429, str(exc), {"Retry-After": str(exc.retry_after)}
-        case HttpStatus():
-            return exc.status, exc.detail, {}
-        case InternalError():
-            return 500, "internal server error", {}
-    return 500, "internal server error", {}
+    return error_status(exc)
 
 
 def error_response(request: Request, exc: DomainError) -> Response:

@@ -13,16 +13,11 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import HttpStatus, InternalError, reject_nul
+from switchboard.api.common import error_status, reject_nul
 from switchboard.domain.errors import (
-    Conflict,
     DomainError,
-    Forbidden,
     Invalid,
     Malformed,
-    NotFound,
-    RateLimited,
-    TooLarge,
     Unauthenticated,
 )
 
@@ -40,28 +35,13 @@ def respond(body: Any, status: int = 200) -> Response:
 
 
 def _status(exc: DomainError) -> tuple[int, str, dict[str, str]]:
+    """The shared mapping, except a Basic challenge on 401 and 422 for invalid results."""
     match exc:
-        case Malformed():
-            return 400, str(exc), {}
         case Unauthenticated():
             return 401, str(exc), {"WWW-Authenticate": 'Basic realm="switchboard probe"'}
-        case Forbidden():
-            return 403, str(exc), {}
-        case NotFound():
-            return 404, str(exc), {}
-        case Conflict():
-            return 409, f"{exc.field}: {exc.reason}" if exc.field else exc.reason, {}
-        case TooLarge():
-            return 413, str(exc), {}
         case Invalid():
             return 422, str(exc), {}
-        case RateLimited():
-            return 429, str(exc), {"Retry-After": str(exc.retry_after)}
-        case HttpStatus():
-            return exc.status, exc.detail, {}
-        case InternalError():
-            return 500, "internal server error", {}
-    return 500, "internal server error", {}
+    return error_status(exc)
 
 
 def error_response(request: Request, exc: DomainError) -> Response:

@@ -22,17 +22,12 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import HttpStatus, InternalError, reject_nul
+from switchboard.api.common import error_status, reject_nul
 from switchboard.domain.errors import (
     Conflict,
     DomainError,
-    Forbidden,
-    Invalid,
     Malformed,
     NotFound,
-    RateLimited,
-    TooLarge,
-    Unauthenticated,
 )
 
 API_VERSION = "1.0"
@@ -51,28 +46,14 @@ def respond(body: Any, status: int = 200) -> Response:
 
 
 def _status_and_message(exc: DomainError) -> tuple[int, str, dict[str, str]]:
+    """The shared mapping, except that the spec answers 400 for an unknown provider and for a
+    duplicate name."""
     match exc:
         case NotFound() if exc.kind == "trunk":
             return 400, INVALID_ID, {}
         case Conflict():
             return 400, f"{exc.field}: {exc.reason}" if exc.field else exc.reason, {}
-        case Invalid() | Malformed():
-            return 400, str(exc), {}
-        case Unauthenticated():
-            return 401, str(exc), {}
-        case Forbidden():
-            return 403, str(exc), {}
-        case NotFound():
-            return 404, str(exc), {}
-        case TooLarge():
-            return 413, str(exc), {}
-        case RateLimited():
-            return 429, str(exc), {"Retry-After": str(exc.retry_after)}
-        case HttpStatus():
-            return exc.status, exc.detail, {}
-        case InternalError():
-            return 500, "internal server error", {}
-    return 500, "internal server error", {}
+    return error_status(exc)
 
 
 def error_response(request: Request, exc: DomainError) -> Response:
