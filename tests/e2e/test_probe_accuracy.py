@@ -1,8 +1,10 @@
-"""Probe accuracy end to end: a real `serve`, a separate `switchboard probe` process, and six endpoints
+"""Probe accuracy end to end: a real `serve`, a separate `switchboard probe` process, and seven endpoints
 whose behaviour is known, so the reported figures can be checked against what was injected.
 
 Endpoints (each a voip test every 5 s, 20 OPTIONS 20 ms apart, G.711):
   clean    a Responder with no impairment
+  sipp     a sipp UAS running tests/e2e/sipp/options_uas.xml (200 OK to every OPTIONS); left out, and its
+           test skipped, when sipp is not installed
   engine   our own engine's SIP port (it answers OPTIONS)
   delay    a Responder answering 60 ms late
   drop     a Responder dropping 25 % of requests (seeded: the exact pattern is known in advance)
@@ -23,6 +25,7 @@ import pytest
 from switchboard.probe.responder import Responder, expected_drops
 from tests.conftest import new_user
 from tests.e2e.test_probe import Probe, wait_for
+from tests.sip_peers import SippUas, missing
 
 NUM, GAP_MS = 20, 20
 DROP_SEED = 3  # expected_drops(20, 0.25, 3) drops exactly 5 of the first 20 (checked below)
@@ -36,20 +39,26 @@ IMPAIRMENTS = {
 
 @pytest.fixture(scope="module")
 def measured(server, tmp_path_factory):
-    """{name: {"results": [oldest first], "responder": Responder | None}} for the six endpoints."""
+    """{name: {"results": [oldest first], "responder": Responder | None}} for the endpoints, plus
+    "sipp_missing": why the sipp endpoint is left out (None when it is measured)."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    responders = {name: asyncio.run_coroutine_threadsafe(Responder(**kw).start("127.0.0.1", 0), loop).result(5)
-                  for name, kw in IMPAIRMENTS.items()}
+    responders = {
+        name: asyncio.run_coroutine_threadsafe(Responder(**kw).start("127.0.0.1", 0), loop).result(5)
+        for name, kw in IMPAIRMENTS.items()
+    }
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     targets = {name: f"127.0.0.1:{r.port}" for name, r in responders.items()}
     targets["engine"] = f"127.0.0.1:{server.sip_port}"
     targets["silent"] = f"127.0.0.1:{silent.getsockname()[1]}"
 
-    probe = None
+    probe = sipp = None
     try:
+        if (sipp_missing := missing("sipp")) is None:
+            sipp = SippUas(tmp_path_factory.mktemp("sipp-uas"), "options_uas.xml").start()
+            targets["sipp"] = f"127.0.0.1:{sipp.port}"
         with server.client() as admin:
             user = new_user(admin)
         with server.client(user["username"], user["password"]) as c:
@@ -61,8 +70,17 @@ def measured(server, tmp_path_factory):
                 r = c.post(f"/users/{user['id']}/endpoints", json={"endpoint": {"name": name, "ip_address": target}})
                 assert r.status_code == 201, r.text
                 eid = r.json()["id"]
-                r = c.post(f"/users/{user['id']}/endpoints/{eid}/voip_tests", json={"voip_test": {
-                    "server_id": srv_row["id"], "interval_seconds": 5, "num_tests": NUM, "interpacket_ms": GAP_MS}})
+                r = c.post(
+                    f"/users/{user['id']}/endpoints/{eid}/voip_tests",
+                    json={
+                        "voip_test": {
+                            "server_id": srv_row["id"],
+                            "interval_seconds": 5,
+                            "num_tests": NUM,
+                            "interpacket_ms": GAP_MS,
+                        }
+                    },
+                )
                 assert r.status_code == 201, r.text
                 bases[name] = f"/users/{user['id']}/endpoints/{eid}/voip_tests/{r.json()['id']}/results"
 
@@ -84,15 +102,26 @@ def measured(server, tmp_path_factory):
 
             got = wait_for(all_in, 30, "one result from every test", step=0.5)
         assert "Traceback" not in probe.log(), probe.log()
-        yield {name: {"results": got[name], "responder": responders.get(name)} for name in targets}
+        if sipp is not None:  # it answered every run itself: still the same process, still running
+            assert sipp.proc.poll() is None, sipp.log_path.read_text(errors="replace")[-3000:]
+        yield {
+            "sipp_missing": sipp_missing,
+            **{name: {"results": got[name], "responder": responders.get(name)} for name in targets},
+        }
     finally:
         if probe is not None:
             probe.stop()
+        if sipp is not None:
+            sipp.stop()
         for r in responders.values():
             loop.call_soon_threadsafe(r.stop)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         silent.close()
+
+
+def endpoints(measured) -> list[str]:
+    return [name for name in measured if name != "sipp_missing"]
 
 
 def first(measured, name: str) -> dict:
@@ -107,6 +136,23 @@ def test_unimpaired_endpoints_read_clean(measured, name):
     for res in measured[name]["results"]:
         assert res["loss_pct"] == 0 and res["packets_received"] == NUM, res
         assert res["rtt_avg_ms"] < 20, res
+        assert res["mos"] >= 4.3, res
+
+
+def test_sipp_uas_endpoint_reads_clean(measured):
+    """A third-party UAS (sipp) answering OPTIONS: every packet answered, RTT small, MOS at the G.711 ceiling.
+
+    Tolerances: 0 % loss exactly (loopback, nothing dropped); RTT avg < 20 ms and max < 50 ms (sipp's own
+    loop adds up to a few ms per answer, the rest is headroom for a busy 2-core machine); MOS >= 4.3
+    (G.711 on a clean path computes to about 4.41)."""
+    if measured["sipp_missing"]:
+        pytest.skip(measured["sipp_missing"])
+    results = measured["sipp"]["results"]
+    assert results, "no result from the sipp endpoint"
+    for res in results:
+        assert res["packets_sent"] == NUM and res["packets_received"] == NUM and res["loss_pct"] == 0, res
+        assert res["rtt_min_ms"] is not None and 0 < res["rtt_min_ms"] <= res["rtt_avg_ms"], res
+        assert res["rtt_avg_ms"] < 20 and res["rtt_max_ms"] < 50, res
         assert res["mos"] >= 4.3, res
 
 
@@ -150,7 +196,7 @@ def test_silent_address_is_total_loss(measured):
 
 
 def test_mos_falls_as_impairment_grows(measured):
-    mos = {name: first(measured, name)["mos"] for name in measured}
+    mos = {name: first(measured, name)["mos"] for name in endpoints(measured)}
     assert mos["clean"] >= mos["delay"], mos
     assert mos["clean"] > mos["drop"], mos
     assert mos["clean"] > mos["silent"] and mos["silent"] == 1.0, mos
