@@ -23,9 +23,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__
-from switchboard.api import jade, probe, providers, spear
+from switchboard.api import jade, kazoo, probe, providers, spear
 from switchboard.api.common import HttpStatus, validation_to_invalid
 from switchboard.api.jade import envelope as jade_envelope
+from switchboard.api.kazoo import envelope as kazoo_envelope
 from switchboard.api.probe import envelope as probe_envelope
 from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
@@ -33,6 +34,7 @@ from switchboard.config import Settings
 from switchboard.domain import security
 from switchboard.domain.entities import Server, utcnow
 from switchboard.domain.identity import IdentityService
+from switchboard.domain.kazoo import KazooService
 from switchboard.domain.monitoring import MonitoringService
 from switchboard.domain.pbxconf import ConfigService
 from switchboard.domain.results import ResultService
@@ -68,6 +70,8 @@ class Services:
     pbx: Pbx = field(default_factory=Pbx)
     trunks: TrunkService = field(default_factory=TrunkService)
     results: ResultService = field(default_factory=ResultService)
+    kazoo: KazooService | None = None
+    kazoo_clients: dict = field(default_factory=dict)  # CarrierClient per cluster (api/kazoo/routing.py)
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -78,8 +82,10 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         await db.migrate()
     identity = IdentityService(box, cache_seconds=settings.basic_auth_cache_seconds,
                                failures_per_minute=settings.auth_failures_per_minute)
+    kazoo_service = KazooService(box)
+    identity.on_password_set.append(kazoo_service.set_credentials)
     return Services(settings, db, box, identity, MonitoringService(), configs=ConfigService(box),
-                    trunks=TrunkService(box))
+                    trunks=TrunkService(box), kazoo=kazoo_service)
 
 
 async def bootstrap_admin(services: Services) -> None:
@@ -89,8 +95,11 @@ async def bootstrap_admin(services: Services) -> None:
     async with services.db.transaction() as conn:
         generated = await services.identity.ensure_bootstrap_admin(conn, s.admin_username, s.admin_password)
         await services.configs.ensure_defaults(conn)
+        await services.kazoo.ensure_master_cluster(conn, s.kazoo_master_cluster_id, s.carrier_api_url,
+                                                   s.carrier_api_key)
     async with services.db.transaction(write=False) as conn:
         await services.pbx.load_all(conn, services.configs)
+        await services.pbx.load_devices(conn, services.kazoo)
     if generated:
         # printed once, on the start that created the account; only its argon2 hash is kept
         print(f"switchboard: created super user {s.admin_username!r} with password {generated}", flush=True)
@@ -176,7 +185,8 @@ def create_app(services: Services) -> FastAPI:
         description="Switchboard management service. Dialects: VoIP Spear monitoring (HTTP Basic; "
                     "JSON, or Rails-style XML with Accept/Content-Type application/xml); jade PBX "
                     "gateway (`?authtoken=` from POST /v1/admin/login; every /v1 route is also served "
-                    "bare).",
+                    "bare); PortSIP providers (`access_token` header); KAZOO support API under /v2 "
+                    "(`X-Auth-Token` from PUT /v2/user_auth).",
     )
     app.state.services = services
     app.include_router(spear.router)
@@ -184,6 +194,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(jade.bare, include_in_schema=False)
     app.include_router(providers.router)
     app.include_router(probe.router)
+    app.include_router(kazoo.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz():
@@ -206,6 +217,8 @@ def create_app(services: Services) -> FastAPI:
             return providers_envelope
         if probe.owns(path):
             return probe_envelope
+        if kazoo.owns(path):
+            return kazoo_envelope
         return spear_envelope
 
     @app.exception_handler(StarletteHTTPException)
@@ -261,6 +274,13 @@ async def serve(settings: Settings) -> None:
     from switchboard.probe.agent import ProbeAgent
 
     background.append(asyncio.ensure_future(run_webhook_worker(services.db, every=2.0)))
+    if settings.kazoo_port_poll_seconds > 0:
+        from switchboard.api.kazoo.routing import client_for
+        from switchboard.domain.kazoo import run_port_poller
+
+        background.append(asyncio.ensure_future(run_port_poller(
+            services.db, services.kazoo, lambda cluster: client_for(services, cluster),
+            settings.kazoo_port_poll_seconds)))
     local, local_key = await ensure_local_probe(services)
     agent = ProbeAgent(local_probe_url(settings), local.id, local_key, spool_dir=settings.data_dir / PROBE_SPOOL_DIR,
                        version=__version__)
@@ -282,6 +302,9 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(Exception):  # unregister trunks, but never hang the shutdown on it
             await asyncio.wait_for(trunk_reg.stop(), 5)
         await services.sip.stop()
+        for client in services.kazoo_clients.values():
+            with contextlib.suppress(Exception):
+                await client.aclose()
         await services.db.close()
         log.info("switchboard stopped")
 

@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     # SIP: how often IP_AUTH trunks are qualified with OPTIONS (seconds)
     trunk_qualify_interval: float = Field(default=30.0, gt=0)
 
+    # kazoo: the master cluster's id on first start (default: generated), and its carrier API
+    # (applied at every start when set; the cluster document can also be changed through the API)
+    kazoo_master_cluster_id: str | None = None
+    carrier_api_url: str | None = None
+    carrier_api_key: str | None = None
+    # kazoo: how often the carrier's port messages are polled (seconds; 0 = only on POST /ports/poll)
+    kazoo_port_poll_seconds: float = Field(default=300.0, ge=0)
+
     @field_validator("http_listen", "sip_listen")
     @classmethod
     def _hostport(cls, v: str) -> str:

@@ -61,10 +61,14 @@ class DialectRoute(APIRoute):
 
     dialect: ClassVar[Dialect]
     public: ClassVar[bool] = False
+    # The handler opens its own transactions (services.db.transaction()): for routes that call
+    # another service (the carrier) before writing, so no database write lock is held across the
+    # call. Authentication still runs first, in a read transaction.
+    own_transaction: ClassVar[bool] = False
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         handler = super().get_route_handler()
-        dialect, public = self.dialect, self.public
+        dialect, public, own = self.dialect, self.public, self.own_transaction
 
         async def route(request: Request) -> Response:
             services = request.app.state.services
@@ -73,9 +77,13 @@ class DialectRoute(APIRoute):
                 cl = request.headers.get("content-length")
                 if cl is not None and cl.isascii() and cl.isdigit() and int(cl) > MAX_BODY:
                     raise TooLarge("request body too large")
-                if write and not public:
+                if (write or own) and not public:
                     async with services.db.transaction(write=False) as conn:
                         request.state.user = await dialect.authenticate(request, conn, services)
+                if own:
+                    response = await handler(request)
+                    await _run_after_commit(request)
+                    return response
                 try:
                     async with services.db.transaction(write=write) as conn:
                         request.state.conn = conn
@@ -86,13 +94,7 @@ class DialectRoute(APIRoute):
                             raise _Rollback(response)
                 except _Rollback as rb:
                     return rb.response
-                for fn in getattr(request.state, "after_commit", ()):
-                    try:
-                        res = fn()
-                        if hasattr(res, "__await__"):
-                            await res
-                    except Exception:  # the write is committed; a failed follow-up is logged, not fatal
-                        log.exception("after-commit step failed for %s %s", request.method, request.url.path)
+                await _run_after_commit(request)
                 return response
             except DomainError as e:
                 return dialect.error_response(request, e)
@@ -108,6 +110,22 @@ class DialectRoute(APIRoute):
                 return dialect.error_response(request, InternalError("internal server error"))
 
         return route
+
+
+def after_commit(request: Request, fn) -> None:
+    """Run fn() (sync or async) once this request's transaction has committed (e.g. reload the
+    engine's configuration)."""
+    request.state.after_commit = [*getattr(request.state, "after_commit", ()), fn]
+
+
+async def _run_after_commit(request: Request) -> None:
+    for fn in getattr(request.state, "after_commit", ()):
+        try:
+            res = fn()
+            if hasattr(res, "__await__"):
+                await res
+        except Exception:  # the write is committed; a failed follow-up is logged, not fatal
+            log.exception("after-commit step failed for %s %s", request.method, request.url.path)
 
 
 async def read_body(request: Request) -> bytes:
@@ -168,6 +186,7 @@ def error_status(exc: DomainError) -> tuple[int, str, dict[str, str]]:
         NotFound,
         RateLimited,
         Unauthenticated,
+        Upstream,
     )
 
     match exc:
@@ -187,4 +206,6 @@ def error_status(exc: DomainError) -> tuple[int, str, dict[str, str]]:
             return 429, str(exc), {"Retry-After": str(exc.retry_after)}
         case HttpStatus():
             return exc.status, exc.detail, {}
+        case Upstream():
+            return exc.status, str(exc), {}
     return 500, "internal server error", {}

@@ -66,3 +66,11 @@ class Malformed(DomainError):
 
 class TooLarge(DomainError):
     """The request body is larger than a dialect accepts: HTTP 413."""
+
+
+class Upstream(DomainError):
+    """Another service we depend on (a carrier's API) failed: 502, or 504 when it timed out."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)

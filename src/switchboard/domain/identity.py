@@ -78,8 +78,22 @@ class IdentityService:
         self._cache: OrderedDict[bytes, tuple[int, str, float]] = OrderedDict()
         self._failures_per_minute = failures_per_minute
         self._failures: dict[str, deque[float]] = {}
+        # called as fn(conn, user_id, username, password) whenever a password is set (the kazoo
+        # dialect keeps a keyed hash of KAZOO's md5 credentials)
+        self.on_password_set: list = []
 
     # ---- authentication -------------------------------------------------------------------
+    def check_rate(self, source: str) -> None:
+        """429 (RateLimited) when this source failed too often in the last minute."""
+        self._check_rate(source)
+
+    def record_failure(self, source: str) -> None:
+        self._record_failure(source)
+
+    async def _password_set(self, conn: AsyncConnection, user: User, password: str) -> None:
+        for fn in self.on_password_set:
+            await fn(conn, user.id, user.username, password)
+
     def _check_rate(self, source: str) -> None:
         window = self._failures.get(source)
         if not window:
@@ -191,13 +205,15 @@ class IdentityService:
         if await repos.user_by_username(conn, inp.username):
             raise Conflict("username", "has already been taken")
         now = utcnow()
-        return await repos.users.insert(conn, {
+        user = await repos.users.insert(conn, {
             "uuid": str(uuid.uuid4()), "username": inp.username, "username_key": inp.username.lower(),
             "name": inp.name if inp.name is not None else inp.username, "email": inp.email,
             "password_hash": await security.hash_password_async(inp.password), "role": role,
             "time_zone": inp.time_zone or "UTC", "created_at": now, "updated_at": now, "deleted_at": None,
             "context": inp.context or "",
         })
+        await self._password_set(conn, user, inp.password)
+        return user
 
     async def _target(self, conn: AsyncConnection, actor: User, user_id: int) -> User:
         target = await self.get_user(conn, actor, user_id)
@@ -237,7 +253,10 @@ class IdentityService:
         if not values:
             return target
         values["updated_at"] = utcnow()
-        return await repos.users.update(conn, target.id, values)
+        user = await repos.users.update(conn, target.id, values)
+        if inp.password is not None:
+            await self._password_set(conn, user, inp.password)
+        return user
 
     async def cancel_user(self, conn: AsyncConnection, actor: User, user_id: int) -> User:
         target = await self._target(conn, actor, user_id)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -64,6 +65,17 @@ def _size(info: ModuleInfo) -> int:
     return sum((_PKG / s).stat().st_size for s in info.sources if (_PKG / s).exists())
 
 
+@dataclass(frozen=True)
+class DeviceAccount:
+    """A kazoo device's SIP credentials, as the registrar uses them."""
+
+    username: str
+    password: str
+    device_id: str
+    account_id: str | None
+    realm: str | None
+
+
 @dataclass
 class Loaded:
     """What one configuration family gave the engine, and when it was loaded (ns)."""
@@ -94,6 +106,26 @@ class Pbx:
     on_trunks_changed: list = field(default_factory=list)
     # rendered views of loaded objects, dropped whenever the configuration reloads
     view_cache: dict[tuple, dict] = field(default_factory=dict)
+    # kazoo devices with `voice.sip` credentials: SIP accounts the registrar accepts, by username
+    sip_devices: dict[str, DeviceAccount] = field(default_factory=dict)
+
+    async def load_devices(self, conn: AsyncConnection, kazoo) -> None:
+        """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start)."""
+        rows = (await conn.execute(select(t.kazoo_documents.c.id, t.kazoo_documents.c.account_id,
+                                          t.kazoo_documents.c.sip_username, t.kazoo_documents.c.body)
+                                   .where(t.kazoo_documents.c.kind == "device",
+                                          t.kazoo_documents.c.sip_username.is_not(None)))).all()
+        devices: dict[str, DeviceAccount] = {}
+        for r in rows:
+            body = orjson.loads(r.body)
+            enc = body.get("pvt_sip_password")
+            if not enc:
+                continue  # no password: a kazoo device never registers unauthenticated
+            sip = (body.get("voice") or {}).get("sip") or {}
+            devices[r.sip_username] = DeviceAccount(r.sip_username, kazoo.box.decrypt(enc), r.id, r.account_id,
+                                                    sip.get("realm") or None)
+        self.sip_devices = devices
+        self.view_cache.clear()
 
     # ---- loading ----------------------------------------------------------------------------
     async def load_all(self, conn: AsyncConnection, configs) -> None:

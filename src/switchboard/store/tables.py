@@ -331,3 +331,57 @@ sip_contacts = Table(
     UniqueConstraint("aor", "uri", name="uq_sip_contacts_aor_uri"),
     Index("ix_sip_contacts_expires", "expires_at"),
 )
+
+# ---- kazoo: accounts and their documents (KAZOO keeps JSON documents; so do we) ----------------
+kazoo_accounts = Table(
+    "kazoo_accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),  # 32 hex, as KAZOO shows account ids
+    Column("name", String(128), nullable=False),
+    Column("name_key", String(128), nullable=False, unique=True),  # lower(name)
+    Column("realm", String(255), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# One row per document: `kind` is device | subscription | cluster | customer_cluster | carrier_sbc
+# | media_server | port_in. The JSON body is the document as the API shows it, minus the columns
+# kept beside it for lookups (mdn, esn, sim) and secrets (encrypted inside the body).
+kazoo_documents = Table(
+    "kazoo_documents",
+    metadata,
+    Column("kind", String(32), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("account_id", String(32), ForeignKey("kazoo_accounts.id"), nullable=True),
+    Column("mdn", String(32), nullable=True),
+    Column("esn", String(64), nullable=True),
+    Column("sim", String(64), nullable=True),
+    Column("sip_username", String(255), nullable=True),  # devices: the registrar account's name
+    Column("body", Text, nullable=False),  # JSON
+    Column("created_at", DateTime, nullable=False),
+    Column("modified_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("kind", "id", name="pk_kazoo_documents"),
+    Index("ix_kazoo_documents_kind_mdn", "kind", "mdn"),
+    Index("ix_kazoo_documents_kind_esn", "kind", "esn"),
+    Index("ix_kazoo_documents_kind_sim", "kind", "sim"),
+    Index("ix_kazoo_documents_kind_account", "kind", "account_id"),
+    Index("ix_kazoo_documents_sip_username", "sip_username", unique=True),
+)
+
+# KAZOO's `PUT /v2/user_auth` `credentials` = md5("username:password"): kept only as an HMAC of it
+# (SecretBox.mac), set whenever a password is set (see domain/kazoo.py).
+kazoo_credentials = Table(
+    "kazoo_credentials",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(64), nullable=False, index=True),
+)
+
+# Carrier state per cluster: where the port-message poll resumes.
+kazoo_port_cursors = Table(
+    "kazoo_port_cursors",
+    metadata,
+    Column("cluster_id", String(64), primary_key=True),
+    Column("cursor", String(255), nullable=True),
+    Column("polled_at", DateTime, nullable=False),
+)

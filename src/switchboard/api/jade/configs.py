@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from switchboard.api.common import read_body
+from switchboard.api.common import after_commit, read_body
 from switchboard.api.jade import envelope
-from switchboard.api.jade.routing import after_commit, ctx, doc
+from switchboard.api.jade.routing import ctx, doc
 from switchboard.domain.errors import Invalid, Malformed
 
 

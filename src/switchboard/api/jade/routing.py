@@ -61,11 +61,6 @@ async def raw_body(request: Request) -> bytes:
     return await read_body(request)
 
 
-def after_commit(request: Request, fn) -> None:
-    """Run fn() once this request's transaction has committed (e.g. reload the engine's config)."""
-    request.state.after_commit = [*getattr(request.state, "after_commit", ()), fn]
-
-
 def pick(data: dict, key: str, kind: type | tuple[type, ...] = str, *, field: str | None = None) -> Any:
     from switchboard.domain.errors import Invalid
 

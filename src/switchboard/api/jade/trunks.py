@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from switchboard.api.common import after_commit
 from switchboard.api.jade import envelope
-from switchboard.api.jade.routing import after_commit, body, ctx, router
+from switchboard.api.jade.routing import body, ctx, router
 from switchboard.domain.errors import NotFound
 
 api = router("trunks")

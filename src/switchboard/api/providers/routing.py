@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Security
 from fastapi.security import APIKeyHeader
 
-from switchboard.api.common import DialectRoute, read_body
-from switchboard.api.jade.routing import after_commit
+from switchboard.api.common import DialectRoute, after_commit, read_body
 from switchboard.api.providers import auth, envelope
 from switchboard.domain import trunks as model
 from switchboard.domain.errors import Invalid, NotFound

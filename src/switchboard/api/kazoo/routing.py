@@ -1,0 +1,173 @@
+"""kazoo route classes, request helpers and the carrier glue (which cluster's carrier a request
+talks to, carrier failures as 502/504)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from fastapi import APIRouter, Request, Security
+from fastapi.security import APIKeyHeader
+
+from switchboard.api.common import DialectRoute, after_commit, read_body
+from switchboard.api.kazoo import auth, envelope
+from switchboard.domain.errors import Invalid, Upstream
+from switchboard.domain.kazoo import Doc, KazooInvalid, normalize_mdn
+
+CLUSTER_HEADER = "X-Kazoo-Cluster-ID"
+
+
+class _Kazoo:
+    name = "kazoo"
+    error_response = staticmethod(envelope.error_response)
+
+    def __init__(self, authenticate):
+        self.authenticate = authenticate
+
+
+class SuperRoute(DialectRoute):
+    dialect = _Kazoo(auth.authenticate_super)
+
+
+class MasterRoute(DialectRoute):
+    dialect = _Kazoo(auth.authenticate_master)
+
+
+class SuperCarrierRoute(SuperRoute):
+    """Routes that call the carrier: no database transaction is held across the call."""
+
+    own_transaction = True
+
+
+class MasterCarrierRoute(MasterRoute):
+    own_transaction = True
+
+
+class LoginRoute(DialectRoute):
+    dialect = _Kazoo(auth.public)
+    public = True
+
+
+TOKEN = Security(APIKeyHeader(name=auth.HEADER, auto_error=False, scheme_name="kazoo_auth_token",
+                              description="auth_token from PUT /v2/user_auth"))
+
+
+def router(tag: str, route_class=SuperRoute, *, token: bool = True) -> APIRouter:
+    return APIRouter(route_class=route_class, tags=[f"kazoo: {tag}"], dependencies=[TOKEN] if token else [])
+
+
+def ctx(request: Request):
+    """(services, connection, acting user) of this request."""
+    return request.app.state.services, getattr(request.state, "conn", None), getattr(request.state, "user", None)
+
+
+async def body(request: Request, *, required: bool = True) -> dict:
+    """The request's envelope (`{"data": ..., flags}`)."""
+    return envelope.parse_envelope(await read_body(request), required=required)
+
+
+def flag(env: dict, query: dict, name: str, default: bool = False) -> bool:
+    """A boolean flag from the envelope or the query string (`recursive`, `cascade`)."""
+    value: Any = env.get(name, query.get(name))
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes"):
+        return True
+    if isinstance(value, str) and value.lower() in ("false", "0", "no", ""):
+        return False
+    raise Invalid(name, "must be true or false")
+
+
+def carrier_name(env: dict, request: Request) -> str | None:
+    value = env.get("carrier", request.query_params.get("carrier"))
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise Invalid("carrier", "must be a carrier name")
+    return value
+
+
+async def cluster_of(request: Request) -> Doc:
+    """The cluster named by X-Kazoo-Cluster-ID (the master cluster without one); unknown → 404."""
+    services = request.app.state.services
+    async with services.db.transaction(write=False) as conn:
+        return await services.kazoo.cluster(conn, request.headers.get(CLUSTER_HEADER) or None)
+
+
+def carrier_client(request: Request, cluster: Doc):
+    return client_for(request.app.state.services, cluster)
+
+
+def client_for(services, cluster: Doc):
+    """The cluster's CarrierClient (kept per cluster, URL and key)."""
+    from switchboard.carrier.adapter import CarrierClient
+
+    creds = services.kazoo.carrier_credentials(cluster)
+    if creds is None:
+        raise Upstream(502, f"cluster {cluster.id} has no carrier API configured (api_url and api_key)")
+    url, key = creds
+    cache_key = (cluster.id, url, hashlib.sha256(key.encode()).hexdigest())
+    clients: dict = services.kazoo_clients
+    client = clients.get(cache_key)
+    if client is None:
+        for old in [k for k in clients if k[0] == cluster.id]:
+            # the cluster's URL or key changed: the old client is closed in the background
+            asyncio.ensure_future(clients.pop(old).aclose())
+        client = clients[cache_key] = CarrierClient(url, key)
+    return client
+
+
+async def carrier_pages(pages):
+    """Iterate the carrier's pages (an async iterator); failures become 502/504."""
+    from switchboard.carrier.adapter import CarrierError
+
+    it = pages.__aiter__()
+    while True:
+        try:
+            page = await it.__anext__()
+        except StopAsyncIteration:
+            return
+        except CarrierError as e:
+            raise Upstream(e.status, f"carrier: {e}") from None
+        yield page
+
+
+def devices_changed(request: Request):
+    """After a write that touches devices: the registrar's kazoo accounts are reloaded."""
+    services = request.app.state.services
+
+    async def reload() -> None:
+        async with services.db.transaction(write=False) as conn:
+            await services.pbx.load_devices(conn, services.kazoo)
+
+    after_commit(request, reload)
+
+
+async def carrier_call(coro):
+    """Await a carrier call; its failures become 502/504 in the kazoo envelope."""
+    from switchboard.carrier.adapter import CarrierError
+
+    try:
+        return await coro
+    except CarrierError as e:
+        raise Upstream(e.status, f"carrier: {e}") from None
+
+
+def lookup_keys(data: dict, allowed: tuple[str, ...]) -> dict:
+    """The one key a carrier lookup uses (mdn over esn over sim), validated."""
+    problems = []
+    for k in allowed:
+        v = data.get(k)
+        if v is not None and (not isinstance(v, str) or not v.strip() or len(v) > 64):
+            problems.append((f"{k}", "type", "Value is not a non-empty string"))
+    if problems:
+        raise KazooInvalid(problems)
+    for k in allowed:
+        if data.get(k):
+            return {k: normalize_mdn(data[k]) if k == "mdn" else data[k].strip()}
+    names = " or ".join(allowed)
+    raise KazooInvalid([(k, "required", f"Field is required when neither of the others is given ({names})")
+                        for k in allowed])
