@@ -664,6 +664,10 @@ class KazooService:
             out.pop("pvt_sip_password", None)
         return out
 
+    def check_device_input(self, data: dict) -> None:
+        """Validate what a client gives for a new device before the carrier is asked anything."""
+        self._device_body({k: v for k, v in data.items() if k not in ("id", "esn", "mdn", "sim")}, None)
+
     async def _unique(self, conn: AsyncConnection, kind: str, *, mdn=None, esn=None, sim=None,
                       sip_username=None, exclude: str | None = None) -> None:
         for col, value, label in ((_D.mdn, mdn, "mdn"), (_D.esn, esn, "esn"), (_D.sim, sim, "sim"),

@@ -1,4 +1,5 @@
-"""The registrar (RFC 3261 §10.3) for the accounts of pjsip.conf (endpoint + auth + aor).
+"""The registrar (RFC 3261 §10.3) for the accounts of pjsip.conf (endpoint + auth + aor) and
+the kazoo devices' `voice.sip` credentials (DEVICE_POLICY; a pjsip aor of the same name wins).
 
 A REGISTER names its address-of-record by the To URI's user part, which must be an aor of
 pjsip.conf (404 otherwise). The endpoint that lists the aor in `aors` authenticates it with its
@@ -40,6 +41,7 @@ from email.utils import formatdate
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from switchboard.pbx.pjsip import AorPolicy
 from switchboard.pbx.runtime import Pbx
 from switchboard.sip import digest
 from switchboard.sip.engine import USER_AGENT, Source
@@ -153,6 +155,10 @@ def _statements(dialect: str) -> tuple:
     return stmts
 
 
+# kazoo devices (not in pjsip.conf): a few phones per device, the newest replacing the oldest
+DEVICE_POLICY = AorPolicy(name="kazoo-device", max_contacts=5, remove_existing=True)
+
+
 @dataclass
 class Registrar:
     pbx: Pbx
@@ -199,13 +205,21 @@ class Registrar:
             return response_to(req, 501, "Registrar Not Loaded", headers=hdrs)
         cfg = self.pbx.pjsip()
         aor = uri_user(req.get("To"))
-        if cfg is None or aor is None or aor not in cfg.aors:
+        device = None
+        if aor is None:
             return response_to(req, 404, headers=hdrs)
-        endpoint = cfg.endpoint_for_aor(aor) or aor
+        if cfg is None or aor not in cfg.aors:
+            device = self.pbx.sip_devices.get(aor)  # a kazoo device's voice.sip account
+            if device is None:
+                return response_to(req, 404, headers=hdrs)
+        endpoint = aor if device is not None else (cfg.endpoint_for_aor(aor) or aor)
         if self._throttled(source.ip):
             log.warning("REGISTER from %s refused: too many failed authentications", source.ip)
             return response_to(req, 403, "Too Many Failed Authentications", headers=hdrs)
-        denied = self._authenticate(req, source, cfg, endpoint)
+        if device is not None:
+            denied = self._authenticate_device(req, source, device)
+        else:
+            denied = self._authenticate(req, source, cfg, endpoint)
         if denied is not None:
             return denied
         return self._locked_bind(req, source, cfg, aor, endpoint)
@@ -245,8 +259,31 @@ class Registrar:
         self._failed(source.ip, verdict.reason, verdict.username)
         return response_to(req, 403, "Forbidden", headers=hdrs)
 
+    def _authenticate_device(self, req: Message, source: Source, device) -> Message | None:
+        """A kazoo device: digest (SHA-256 and MD5) with its voice.sip username and password, in
+        its voice.sip realm (the registrar's realm when it has none). Never unauthenticated."""
+        realm = device.realm or self.realm
+        srv = self._server(realm, ("SHA-256", "MD5"))
+        header = req.get("Authorization")
+        hdrs = [("Server", USER_AGENT)]
+        if header is None:
+            return response_to(req, 401, headers=hdrs + [("WWW-Authenticate", c) for c in srv.challenge()])
+
+        def lookup(user: str, r: str, algorithm: str) -> str | None:
+            if user != device.username or r != realm:
+                return None
+            return digest.ha1(algorithm, device.username, realm, device.password)
+
+        verdict = srv.verify(req.method or "REGISTER", header, lookup)
+        if verdict.ok:
+            return None
+        if verdict.stale:
+            return response_to(req, 401, headers=hdrs + [("WWW-Authenticate", c) for c in srv.challenge(stale=True)])
+        self._failed(source.ip, verdict.reason, verdict.username)
+        return response_to(req, 403, "Forbidden", headers=hdrs)
+
     async def _bind(self, req: Message, source: Source, cfg, aor: str, endpoint: str) -> Message:
-        policy = cfg.aor_policy(aor)
+        policy = cfg.aor_policy(aor) if cfg is not None and aor in cfg.aors else DEVICE_POLICY
         hdrs = [("Server", USER_AGENT)]
         call_id = req.get("Call-ID") or ""
         cseq, _ = req.cseq

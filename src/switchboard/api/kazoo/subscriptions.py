@@ -69,6 +69,8 @@ async def import_subscription(request: Request, account_id: str):
     device_data = data.get("device_data")
     if device_data is not None and not isinstance(device_data, dict):
         raise invalid("device_data", "type", "Value is not of type 'object'")
+    if device_data:
+        services.kazoo.check_device_input(device_data)
     async with services.db.transaction(write=False) as conn:
         await services.kazoo.account(conn, account_id)
     cluster = await cluster_of(request)

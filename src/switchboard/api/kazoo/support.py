@@ -86,6 +86,7 @@ async def import_device(request: Request, account_id: str):
     data = envelope.data_of(env)
     keys = lookup_keys(data, ("mdn", "esn"))
     carrier = carrier_name(env, request)
+    services.kazoo.check_device_input(data)
     async with services.db.transaction(write=False) as conn:
         await services.kazoo.account(conn, account_id)
     cluster, record = await _carrier_record(request, keys, carrier)

@@ -1,0 +1,54 @@
+"""What the kazoo dialect acknowledged is there after SIGKILL and a new start: accounts, cluster
+documents (the key still decrypts: the carrier is reachable with it), routing documents, devices
+and subscriptions — and a device's SIP account is what the registrar loads on start."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+
+from tests.e2e.kazoo_client import Kazoo
+from tests.e2e.test_kazoo_carrier import API_KEY, MDN, sandbox  # noqa: F401 - the sandbox fixture
+from tests.sip_peers import SipUdpClient
+
+
+def test_kazoo_documents_survive_sigkill(fresh_server, sandbox):  # noqa: F811
+    srv = fresh_server.start()
+    kz = Kazoo.login(srv)
+    master = [c for c in kz.ok("GET", "/support/clusters")["data"] if c["master"]][0]
+    kz.ok("PUT", f"/support/clusters/{master['id']}", json={"data": {
+        "mvno_id": "restart", "api_url": sandbox["url"], "api_key": API_KEY}})
+    acct = kz.ok("PUT", "/accounts", 201, json={"data": {"name": "restart-acct"}})["data"]
+    cc = kz.ok("PUT", "/support/routing/customer_clusters/rc1", 201, json={"data": {"name": "RC"}})["data"]
+    ms = kz.ok("PUT", "/support/routing/media_servers", 201, json={"data": {"name": "MS"}})["data"]
+    sbc = kz.ok("PUT", "/support/routing/carrier_sbcs", 201,
+                json={"data": {"name": "SBC", "mobile_media_server": ms["id"]}})["data"]
+    user, password = f"rs{secrets.token_hex(3)}", "restart-pass-1"
+    dev = kz.ok("PUT", f"/support/accounts/{acct['id']}/devices/import", 201, json={
+        "data": {"mdn": MDN, "voice": {"sip": {"username": user, "password": password}}}})["data"]
+    before = {
+        "clusters": kz.ok("GET", "/support/clusters")["data"],
+        "account": kz.ok("GET", f"/accounts/{acct['id']}")["data"],
+        "cc": kz.ok("GET", "/support/routing/customer_clusters/rc1")["data"],
+        "sbc": kz.ok("GET", f"/support/routing/carrier_sbcs/{sbc['id']}")["data"],
+        "device": kz.ok("GET", f"/support/phone_numbers/{MDN}/device")["data"],
+    }
+    assert before["cc"] == cc and before["device"] == dev
+    srv.stop(signal.SIGKILL)
+    srv.start()
+    kz2 = Kazoo(srv, kz.token)  # the token survives too
+    after = {
+        "clusters": kz2.ok("GET", "/support/clusters")["data"],
+        "account": kz2.ok("GET", f"/accounts/{acct['id']}")["data"],
+        "cc": kz2.ok("GET", "/support/routing/customer_clusters/rc1")["data"],
+        "sbc": kz2.ok("GET", f"/support/routing/carrier_sbcs/{sbc['id']}")["data"],
+        "device": kz2.ok("GET", f"/support/phone_numbers/{MDN}/device")["data"],
+    }
+    assert after == before
+    # the stored (encrypted) carrier key still works
+    assert kz2.ok("GET", f"/support/phone_numbers/{MDN}/subscription")["data"]["mdn"] == MDN
+    # the registrar loaded the device's account on start
+    with SipUdpClient(srv.sip_port) as c:
+        assert c.register(user, password).status == 200
+    kz.close()
+    kz2.close()
