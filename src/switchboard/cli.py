@@ -36,6 +36,10 @@ def main() -> None:
 @click.option("--trunk-retry-min", type=float, help="first trunk registration retry, seconds")
 @click.option("--trunk-retry-max", type=float, help="longest trunk registration retry, seconds")
 @click.option("--trunk-qualify-interval", type=float, help="trunk OPTIONS keep-alive/qualify interval, seconds")
+@click.option("--kazoo-master-cluster-id", help="id of the kazoo master cluster document (first start)")
+@click.option("--carrier-api-url", help="the master cluster's carrier API URL (applied at start)")
+@click.option("--carrier-api-key", help="the master cluster's carrier API key (stored encrypted)")
+@click.option("--kazoo-port-poll-seconds", type=float, help="carrier port message poll interval (0: on request)")
 def serve(**opts) -> None:
     """Run the management service, the SIP engine and background work in one process."""
     from switchboard.app import run
@@ -169,6 +173,74 @@ def user_passwd(username, password, database_url) -> None:
             await services.db.close()
 
     asyncio.run(go())
+
+
+@main.group()
+def account() -> None:
+    """Manage kazoo accounts (the 32-hex ACCOUNT_IDs of /v2/support/accounts/...)."""
+
+
+@account.command("create")
+@click.argument("name")
+@click.option("--realm", help="the account's SIP realm")
+@click.option("--database-url")
+def account_create(name, realm, database_url) -> None:
+    """Create a kazoo account; prints its id."""
+    from switchboard.app import build_services
+    from switchboard.domain.errors import DomainError
+
+    async def go():
+        services = await build_services(_settings(database_url=database_url))
+        try:
+            async with services.db.transaction() as conn:
+                acct = await services.kazoo.create_account(conn, {"name": name, "realm": realm})
+            click.echo(f"{acct['id']}\t{acct['name']}")
+        except DomainError as e:
+            raise click.ClickException(str(e)) from None
+        finally:
+            await services.db.close()
+
+    asyncio.run(go())
+
+
+@account.command("list")
+@click.option("--database-url")
+def account_list(database_url) -> None:
+    """List kazoo accounts."""
+    from switchboard.app import build_services
+
+    async def go():
+        services = await build_services(_settings(database_url=database_url))
+        try:
+            async with services.db.transaction(write=False) as conn:
+                for acct in await services.kazoo.accounts(conn):
+                    click.echo(f"{acct['id']}\t{acct['name']}\t{acct['realm'] or ''}")
+        finally:
+            await services.db.close()
+
+    asyncio.run(go())
+
+
+@main.command("carrier-sandbox")
+@click.option("--listen", default="127.0.0.1:8090", show_default=True, help="HOST:PORT of the carrier API")
+@click.option("--data", "data_file", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="JSON data file: api_key, carrier, subscriptions, usage, port_messages")
+@click.option("--persist", is_flag=True, help="write admin API changes back to the data file")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+def carrier_sandbox(listen, data_file, persist, log_level) -> None:
+    """Run a stand-alone carrier (MVNO) API for the kazoo dialect, seeded from a JSON file.
+    Its HTTP API is documented at /docs and in switchboard.carrier.sandbox."""
+    from pathlib import Path
+
+    from switchboard.carrier.sandbox import ConfigError
+    from switchboard.carrier.sandbox import run as run_sandbox
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run_sandbox(listen, Path(data_file), persist=persist, log_level=log_level)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,13 +4,16 @@ the real CLI (`switchboard user create --role ...`)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN_PASSWORD, BIN, Server
+from tests.conftest import ADMIN_PASSWORD, BIN, Server, free_port
+from tests.sip_peers import stop_process, wait_for
 
 ENVELOPE_OK = {"auth_token", "data", "request_id", "status"}
 ENVELOPE_ERR = {"auth_token", "data", "error", "message", "request_id", "status"}
@@ -82,3 +85,50 @@ class Kazoo:
         if message is not None:
             assert body["message"] == message, body
         return body
+
+
+class CarrierSandbox:
+    """A real `switchboard carrier-sandbox` process seeded with `data` (written to workdir)."""
+
+    def __init__(self, workdir: Path, data: dict):
+        self.workdir, self.data = workdir, data
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_key = data["api_key"]
+        self.proc: subprocess.Popen | None = None
+        self.log_path = workdir / "sandbox.log"
+
+    def start(self) -> CarrierSandbox:
+        path = self.workdir / "carrier.json"
+        path.write_text(json.dumps(self.data))
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.proc = subprocess.Popen([str(BIN / "switchboard"), "carrier-sandbox", "--listen",
+                                      f"127.0.0.1:{self.port}", "--data", str(path)],
+                                     stdout=log, stderr=subprocess.STDOUT)
+
+        def up() -> bool:
+            try:
+                return httpx.get(self.url + "/v1/usage", timeout=1,
+                                 headers={"Authorization": f"Bearer {self.api_key}"}).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, 20, what="carrier-sandbox up")
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+    def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        r = httpx.request(method, self.url + "/v1/admin" + path, timeout=10,
+                          headers={"Authorization": f"Bearer {self.api_key}"}, **kw)
+        assert r.status_code < 300, r.text
+        return r
+
+
+def use_carrier(k: Kazoo, sandbox: CarrierSandbox, mvno: str = "2600hz_sandbox") -> str:
+    """Point the master cluster at the sandbox; returns the master cluster's id."""
+    master = [c for c in k.ok("GET", "/support/clusters")["data"] if c["master"]][0]
+    k.ok("PUT", f"/support/clusters/{master['id']}", json={"data": {
+        "mvno_id": mvno, "api_url": sandbox.url, "api_key": sandbox.api_key}})
+    return master["id"]

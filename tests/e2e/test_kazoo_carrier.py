@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import secrets
-import subprocess
 
 import httpx
 import pytest
 
-from tests.conftest import BIN, free_port
-from tests.e2e.kazoo_client import Kazoo, cli_user
-from tests.sip_peers import SipUdpClient, stop_process, wait_for
+from tests.conftest import free_port
+from tests.e2e.kazoo_client import CarrierSandbox, Kazoo, cli_user, use_carrier
+from tests.sip_peers import SipUdpClient
 
 API_KEY = "sandbox-key-" + secrets.token_hex(8)
 MDN = "+15550001111"
@@ -47,44 +45,24 @@ USAGE = {
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("carrier")
-    data = tmp / "carrier.json"
     port_messages = [{"port_id": "port-" + secrets.token_hex(4), "mdn": "+15557770001", "esn": ESN,
                       "code": "submitted", "message": "port request received", "timestamp": 63750000000}]
-    data.write_text(json.dumps({"api_key": API_KEY, "carrier": "sprint", "subscriptions": SUBSCRIPTIONS,
-                                "usage": USAGE, "port_messages": port_messages}))
-    port = free_port()
-    log = open(tmp / "sandbox.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
-    proc = subprocess.Popen([str(BIN / "switchboard"), "carrier-sandbox", "--listen", f"127.0.0.1:{port}",
-                             "--data", str(data)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return httpx.get(url + "/v1/subscriptions?mdn=%2B15550001111", timeout=1,
-                             headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, 20, what="carrier-sandbox up")
-    yield {"url": url, "proc": proc, "port_messages": port_messages, "log": tmp / "sandbox.log"}
-    stop_process(proc)
+    sb = CarrierSandbox(tmp_path_factory.mktemp("carrier"), {
+        "api_key": API_KEY, "carrier": "sprint", "subscriptions": SUBSCRIPTIONS, "usage": USAGE,
+        "port_messages": port_messages}).start()
+    sb.port_messages = port_messages
+    yield sb
+    sb.stop()
 
 
 def sandbox_admin(sandbox, method: str, path: str, **kw) -> httpx.Response:
-    r = httpx.request(method, sandbox["url"] + "/v1/admin" + path, timeout=10,
-                      headers={"Authorization": f"Bearer {API_KEY}"}, **kw)
-    assert r.status_code < 300, r.text
-    return r
+    return sandbox.admin(method, path, **kw)
 
 
 @pytest.fixture(scope="module")
 def kz(server, sandbox):
     k = Kazoo.login(server)
-    master = [c for c in k.ok("GET", "/support/clusters")["data"] if c["master"]][0]
-    k.ok("PUT", f"/support/clusters/{master['id']}", json={"data": {
-        "mvno_id": "2600hz_sandbox", "api_url": sandbox["url"], "api_key": API_KEY}})
-    k.master_id = master["id"]
+    k.master_id = use_carrier(k, sandbox)
     yield k
     k.close()
 
@@ -323,7 +301,7 @@ def test_large_audit_streams(kz, sandbox):
 def test_ports_poll_and_status(kz, device, accounts, sandbox):
     name, password = cli_user(kz.server, "master")
     master = Kazoo.login(kz.server, name, password)
-    msg = sandbox["port_messages"][0]
+    msg = sandbox.port_messages[0]
     env = master.ok("POST", "/support/ports/poll", json={"data": {}})
     ports = {p["id"]: p for p in env["data"]["ports"]}
     assert msg["port_id"] in ports and ports[msg["port_id"]]["status"]["code"] == "submitted"
@@ -390,7 +368,7 @@ def test_carrier_failures_are_502_504_and_write_nothing(kz, accounts, sandbox):
     kz.ok("DELETE", f"/support/clusters/{cid}")
     # the carrier refusing our key
     kz.ok("PUT", f"/support/clusters/{cid}", 201,
-          json={"data": {"mvno_id": "x", "api_url": sandbox["url"], "api_key": "wrong-key"}})
+          json={"data": {"mvno_id": "x", "api_url": sandbox.url, "api_key": "wrong-key"}})
     Kazoo(kz.server, kz.token, cluster=cid).err("GET", f"/support/phone_numbers/{MDN}/subscription", 502,
                                                 "bad_gateway")
     kz.ok("DELETE", f"/support/clusters/{cid}")

@@ -7,17 +7,15 @@ from __future__ import annotations
 import secrets
 import signal
 
-from tests.e2e.kazoo_client import Kazoo
-from tests.e2e.test_kazoo_carrier import API_KEY, MDN, sandbox  # noqa: F401 - the sandbox fixture
+from tests.e2e.kazoo_client import Kazoo, use_carrier
+from tests.e2e.test_kazoo_carrier import MDN, sandbox  # noqa: F401 - the sandbox fixture
 from tests.sip_peers import SipUdpClient
 
 
 def test_kazoo_documents_survive_sigkill(fresh_server, sandbox):  # noqa: F811
     srv = fresh_server.start()
     kz = Kazoo.login(srv)
-    master = [c for c in kz.ok("GET", "/support/clusters")["data"] if c["master"]][0]
-    kz.ok("PUT", f"/support/clusters/{master['id']}", json={"data": {
-        "mvno_id": "restart", "api_url": sandbox["url"], "api_key": API_KEY}})
+    use_carrier(kz, sandbox, "restart")
     acct = kz.ok("PUT", "/accounts", 201, json={"data": {"name": "restart-acct"}})["data"]
     cc = kz.ok("PUT", "/support/routing/customer_clusters/rc1", 201, json={"data": {"name": "RC"}})["data"]
     ms = kz.ok("PUT", "/support/routing/media_servers", 201, json={"data": {"name": "MS"}})["data"]

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import copy
 import secrets
+import subprocess
 
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, BIN
 from tests.e2e.kazoo_client import Kazoo, cli_user, md5_credentials
 
 
@@ -256,3 +257,17 @@ def test_accounts(kz, master):
     assert master.ok("GET", f"/accounts/{acct['id']}")["data"] == acct
     assert acct in master.ok("GET", "/accounts")["data"]
     kz.err("GET", "/accounts/not-hex", 404, "bad_identifier")
+
+
+def test_account_cli(server, kz):
+    """`switchboard account create` against the server's database: the API sees the account."""
+    name = f"cli-acct-{secrets.token_hex(3)}"
+    out = subprocess.run([str(BIN / "switchboard"), "account", "create", name, "--realm", "sip.cli.test",
+                          "--database-url", server.database_url], capture_output=True, text=True, env=server.env(),
+                         timeout=60, check=True).stdout
+    acct_id = out.split()[0]
+    assert kz.ok("GET", f"/accounts/{acct_id}")["data"] == {**kz.ok("GET", f"/accounts/{acct_id}")["data"],
+                                                           "id": acct_id, "name": name, "realm": "sip.cli.test"}
+    again = subprocess.run([str(BIN / "switchboard"), "account", "create", name.upper(), "--database-url",
+                            server.database_url], capture_output=True, text=True, env=server.env(), timeout=60)
+    assert again.returncode != 0 and "exists" in again.stderr

@@ -2,13 +2,15 @@
 Runs against a server of its own (the generated data would otherwise mix with other tests').
 
 Each identity fuzzes with HTTP Basic (spear, and jade's login) and a jade token in X-Auth-Token
-(every other jade route), so both dialects are fuzzed authenticated. The operations that can take
+(every other jade route, and every kazoo route: one token service), so the dialects are fuzzed
+authenticated. The kazoo master cluster points at a real carrier-sandbox process. The operations that can take
 the caller's own credentials away (a password change revokes its tokens; a logout revokes the
 token) run last, in a pass of their own, so the main pass stays authenticated to its end; the
 plain user goes first, as the admin's pass can change or cancel it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import ADMIN_PASSWORD
+from tests.e2e.kazoo_client import CarrierSandbox, Kazoo, use_carrier
 from tests.e2e.test_jade_authz_matrix import jade_login
 
 ST = Path(sys.executable).parent / "schemathesis"
@@ -48,8 +51,23 @@ def token_works(url: str, token: str) -> bool:
     return httpx.get(f"{url}/v1/me/info", headers={"X-Auth-Token": token}, timeout=20).status_code == 200
 
 
+CARRIER_DATA = Path(__file__).resolve().parent.parent / "carrier_data.json"
+
+
 def test_no_server_errors(fresh_server, tmp_path):
     srv = fresh_server.start()
+    # the kazoo carrier routes talk to a real carrier: without one they would answer 502
+    sandbox = CarrierSandbox(tmp_path, json.loads(CARRIER_DATA.read_text())).start()
+    kz = Kazoo.login(srv)
+    use_carrier(kz, sandbox)
+    kz.close()
+    try:
+        _fuzz(srv, tmp_path)
+    finally:
+        sandbox.stop()
+
+
+def _fuzz(srv, tmp_path) -> None:
     with srv.client() as c:
         r = c.post("/users", json={"user": {"username": "fuzzuser", "password": "fuzz-password-1"}})
         assert r.status_code == 201

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import logging
 import re
 import time
 import uuid
@@ -1019,7 +1020,18 @@ async def poll_ports(db, kazoo: KazooService, client, cluster_id: str) -> tuple[
     cursor moves in the same transaction as the documents, so a message is applied once."""
     async with db.transaction(write=False) as conn:
         before = await kazoo.port_cursor(conn, cluster_id)
-    messages, cursor = await client.port_messages(before)
+    from switchboard.carrier.adapter import CarrierError
+
+    try:
+        messages, cursor = await client.port_messages(before)
+    except CarrierError as e:
+        if type(e) is not CarrierError or before is None:
+            raise
+        # the carrier refused our cursor (its log was reset): read it again from the start; a
+        # message already recorded is recognised in the port's history and not applied twice
+        logging.getLogger("switchboard.kazoo").warning(
+            "carrier refused port cursor %r of cluster %s (%s): polling from the start", before, cluster_id, e)
+        messages, cursor = await client.port_messages(None)
     if not messages and cursor == before:
         return 0, []
     async with db.transaction() as conn:
@@ -1031,7 +1043,6 @@ async def run_port_poller(db, kazoo: KazooService, client_for, every: float) -> 
     """The regular port poll the spec mentions: every `every` seconds, each cluster with a carrier
     API. `client_for(cluster_doc)` gives the cluster's CarrierClient. Failures are logged."""
     import asyncio
-    import logging
 
     log = logging.getLogger("switchboard.kazoo")
     while True:

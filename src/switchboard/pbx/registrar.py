@@ -41,7 +41,6 @@ from email.utils import formatdate
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from switchboard.pbx.pjsip import AorPolicy
 from switchboard.pbx.runtime import Pbx
 from switchboard.sip import digest
 from switchboard.sip.engine import USER_AGENT, Source
@@ -53,7 +52,7 @@ log = logging.getLogger("switchboard.registrar")
 _URI_USER = re.compile(r"sips?:([^@;>]+)@", re.IGNORECASE)
 
 
-@dataclass
+@dataclass(slots=True)
 class Binding:
     aor: str
     uri: str
@@ -80,6 +79,9 @@ def split_contacts(values: list[str]) -> list[str]:
     """Contact header values → one string per contact (commas outside <> and quotes split)."""
     out: list[str] = []
     for value in values:
+        if "," not in value:  # one contact: the common case
+            out.append(value.strip())
+            continue
         cur, angle, quote = [], False, False
         for ch in value:
             if ch == '"' and not angle:
@@ -140,6 +142,12 @@ def _int(value: str | None) -> int | None:
 _STORED = ("endpoint", "call_id", "cseq", "user_agent", "via_address", "transport", "path", "expires_at",
            "registered_at")
 _STATEMENTS: dict[str, tuple] = {}
+_COLUMNS = ("aor", "uri", *_STORED)
+# SQLite: the same upsert and delete as plain SQL with positional parameters, run with the driver's
+# executemany (no per-row SQLAlchemy parameter processing, which cost more than SQLite's own work)
+_SQLITE_UPSERT = (f"INSERT INTO {t.sip_contacts.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+                  f" ON CONFLICT (aor, uri) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in _STORED)}")
+_SQLITE_DELETE = f"DELETE FROM {t.sip_contacts.name} WHERE aor = ? AND uri = ?"
 
 
 def _statements(dialect: str) -> tuple:
@@ -147,7 +155,7 @@ def _statements(dialect: str) -> tuple:
     stmts = _STATEMENTS.get(dialect)
     if stmts is None:
         ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.sip_contacts)
-        ins = ins.values({k: bindparam(k) for k in ("aor", "uri", *_STORED)})
+        ins = ins.values({k: bindparam(k) for k in _COLUMNS})
         upsert = ins.on_conflict_do_update(index_elements=["aor", "uri"], set_={k: ins.excluded[k] for k in _STORED})
         c = t.sip_contacts.c
         remove = delete(t.sip_contacts).where(c.aor == bindparam("k_aor"), c.uri == bindparam("k_uri"))
@@ -155,8 +163,76 @@ def _statements(dialect: str) -> tuple:
     return stmts
 
 
-# kazoo devices (not in pjsip.conf): a few phones per device, the newest replacing the oldest
-DEVICE_POLICY = AorPolicy(name="kazoo-device", max_contacts=5, remove_existing=True)
+def _row(b: Binding) -> tuple:
+    return (b.aor, b.uri, b.endpoint, b.call_id, b.cseq, b.user_agent, b.via_address, b.transport, b.path,
+            b.expires_at, b.registered_at)
+
+
+def _write_sqlite(conn, deletes: list[tuple[str, str]], rows: list[tuple]) -> None:
+    if deletes:
+        conn.exec_driver_sql(_SQLITE_DELETE, deletes)
+    if rows:
+        conn.exec_driver_sql(_SQLITE_UPSERT, rows)
+
+
+async def _write(conn, batch: list) -> None:
+    """The changes of a batch of REGISTERs, in the caller's transaction."""
+    deletes = [(w.aor, uri) for w in batch for uri in w.removes]
+    rows = [_row(b) for w in batch for b in w.upserts.values()]
+    if conn.dialect.name == "sqlite":
+        await conn.run_sync(_write_sqlite, deletes, rows)
+        return
+    upsert, remove = _statements(conn.dialect.name)
+    if deletes:
+        await conn.execute(remove, [{"k_aor": aor, "k_uri": uri} for aor, uri in deletes])
+    if rows:
+        await conn.execute(upsert, [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
+
+
+class _Account:
+    """What authenticating one endpoint takes, read once per loaded pjsip.conf: the digest server of
+    its realm and algorithms, and its HA1 per algorithm (computed on first use)."""
+
+    __slots__ = ("username", "realm", "server", "md5_only", "secret", "_ha1")
+
+    def __init__(self, username: str, realm: str, server: digest.DigestServer, md5_only: bool, secret: str):
+        self.username, self.realm, self.server, self.md5_only, self.secret = username, realm, server, md5_only, secret
+        self._ha1: dict[str, str] = {}
+
+    def lookup(self, user: str, realm: str, algorithm: str) -> str | None:
+        """digest.Lookup: the stored HA1 of this account's username in its realm."""
+        if user != self.username or realm != self.realm:
+            return None
+        if self.md5_only:  # auth_type = md5: the md5_cred is the MD5 HA1
+            return self.secret if algorithm == "MD5" else None
+        value = self._ha1.get(algorithm)
+        if value is None:
+            value = self._ha1[algorithm] = digest.ha1(algorithm, self.username, self.realm, self.secret)
+        return value
+
+
+class _Write:
+    """One REGISTER's changes to its aor, from the moment they are decided until they are committed."""
+
+    __slots__ = ("aor", "removes", "upserts", "after", "req", "now", "fut")
+
+    def __init__(self, aor: str, removes: set[str], upserts: dict[str, Binding], after: dict[str, Binding],
+                 req: Message, now: int):
+        self.aor, self.removes, self.upserts, self.after, self.req, self.now = aor, removes, upserts, after, req, now
+        self.fut: asyncio.Future | None = None
+
+
+_SERVER = ("Server", USER_AGENT)
+_NO_AUTH = object()  # an endpoint without auth: registers unauthenticated
+_date_cache: list = [0, ""]
+
+
+def _date() -> str:
+    """The Date header value (RFC 1123, GMT), formatted once per second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[:] = [now, formatdate(now, usegmt=True)]
+    return _date_cache[1]
 
 
 @dataclass
@@ -168,10 +244,13 @@ class Registrar:
     failures_per_minute: int = 30
     _servers: dict[tuple[str, tuple[str, ...]], digest.DigestServer] = field(default_factory=dict)
     _failures: dict[str, deque] = field(default_factory=dict)
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _generation: dict[str, int] = field(default_factory=dict)  # bumped by every bind, per aor
-    _pending: list = field(default_factory=list)  # (aor, removes, upserts, future) awaiting the next commit
+    # aor -> REGISTERs of it that arrived while an earlier one awaited its commit (served in order)
+    _busy: dict[str, deque] = field(default_factory=dict)
+    _pending: list = field(default_factory=list)  # _Writes awaiting the next commit
     _flusher: asyncio.Task | None = None
+    _accounts: dict = field(default_factory=dict)  # endpoint -> _Account | _NO_AUTH, for _accounts_of
+    _accounts_of: object = None  # the PjsipConfig _accounts was read from
 
     # ---- digest ------------------------------------------------------------------------------------
     def _server(self, realm: str, algorithms: tuple[str, ...]) -> digest.DigestServer:
@@ -180,6 +259,28 @@ class Registrar:
         if srv is None:
             srv = self._servers[key] = digest.DigestServer(self.secret, realm, algorithms=algorithms)
         return srv
+
+    def _account(self, cfg, endpoint: str):
+        """The endpoint's _Account, or _NO_AUTH; cached until the configuration is reloaded (a reload
+        makes a new PjsipConfig object)."""
+        if cfg is not self._accounts_of:
+            self._accounts, self._accounts_of = {}, cfg
+        acct = self._accounts.get(endpoint)
+        if acct is None:
+            acct = self._accounts[endpoint] = self._read_account(cfg, endpoint)
+        return acct
+
+    def _read_account(self, cfg, endpoint: str):
+        ep = cfg.endpoints.get(endpoint, {})
+        auth_name = (ep.get("auth") or "").split(",")[0].strip()
+        if not auth_name or auth_name not in cfg.auths:
+            return _NO_AUTH  # no auth configured: unauthenticated registration, as Asterisk allows
+        auth = cfg.auths[auth_name]
+        realm = auth.get("realm") or self.realm
+        md5_only = (auth.get("auth_type") or "userpass") == "md5"
+        srv = self._server(realm, ("MD5",) if md5_only else algorithms_of(auth))
+        secret = (auth.get("md5_cred") or "").lower() if md5_only else (auth.get("password") or "")
+        return _Account(auth.get("username") or auth_name, realm, srv, md5_only, secret)
 
     def _throttled(self, ip: str) -> bool:
         window = self._failures.get(ip)
@@ -198,186 +299,184 @@ class Registrar:
 
     # ---- REGISTER ------------------------------------------------------------------------------------
     def handle(self, req: Message, source: Source):
-        """The response, or (when bindings must be written) an awaitable of it: a challenge or a
-        refusal is answered without a task or a database round trip."""
-        hdrs = [("Server", USER_AGENT)]
+        """The response, or a future of it when bindings must be written first: a challenge, a
+        refusal or a query is answered at once, without a task or a database round trip."""
         if not self.pbx.is_loaded("res_pjsip_registrar"):
-            return response_to(req, 501, "Registrar Not Loaded", headers=hdrs)
+            return response_to(req, 501, "Registrar Not Loaded", headers=[_SERVER])
         cfg = self.pbx.pjsip()
         aor = uri_user(req.get("To"))
-        device = None
-        if aor is None:
-            return response_to(req, 404, headers=hdrs)
-        if cfg is None or aor not in cfg.aors:
-            device = self.pbx.sip_devices.get(aor)  # a kazoo device's voice.sip account
-            if device is None:
-                return response_to(req, 404, headers=hdrs)
-        endpoint = aor if device is not None else (cfg.endpoint_for_aor(aor) or aor)
-        if self._throttled(source.ip):
+        if cfg is None or aor is None or aor not in cfg.aors:
+            return response_to(req, 404, headers=[_SERVER])
+        endpoint = cfg.endpoint_for_aor(aor) or aor
+        if self._failures and self._throttled(source.ip):
             log.warning("REGISTER from %s refused: too many failed authentications", source.ip)
-            return response_to(req, 403, "Too Many Failed Authentications", headers=hdrs)
-        if device is not None:
-            denied = self._authenticate_device(req, source, device)
-        else:
-            denied = self._authenticate(req, source, cfg, endpoint)
+            return response_to(req, 403, "Too Many Failed Authentications", headers=[_SERVER])
+        denied = self._authenticate(req, source, cfg, endpoint)
         if denied is not None:
             return denied
-        return self._locked_bind(req, source, cfg, aor, endpoint)
-
-    async def _locked_bind(self, req: Message, source: Source, cfg, aor: str, endpoint: str) -> Message:
-        lock = self._locks.setdefault(aor, asyncio.Lock())
-        async with lock:
-            return await self._bind(req, source, cfg, aor, endpoint)
+        return self._bind_soon(req, source, cfg, aor, endpoint)
 
     def _authenticate(self, req: Message, source: Source, cfg, endpoint: str) -> Message | None:
-        ep = cfg.endpoints.get(endpoint, {})
-        auth_name = (ep.get("auth") or "").split(",")[0].strip()
-        if not auth_name or auth_name not in cfg.auths:
-            return None  # no auth configured: unauthenticated registration, as Asterisk allows
-        auth = cfg.auths[auth_name]
-        username = auth.get("username") or auth_name
-        realm = auth.get("realm") or self.realm
-        md5_only = (auth.get("auth_type") or "userpass") == "md5"
-        srv = self._server(realm, ("MD5",) if md5_only else algorithms_of(auth))
+        acct = self._account(cfg, endpoint)
+        if acct is _NO_AUTH:
+            return None
+        srv = acct.server
         header = req.get("Authorization")
-        hdrs = [("Server", USER_AGENT)]
         if header is None:
-            return response_to(req, 401, headers=hdrs + [("WWW-Authenticate", c) for c in srv.challenge()])
-
-        def lookup(user: str, r: str, algorithm: str) -> str | None:
-            if user != username or r != realm:
-                return None
-            if md5_only:
-                return (auth.get("md5_cred") or "").lower() if algorithm == "MD5" else None
-            return digest.ha1(algorithm, username, realm, auth.get("password") or "")
-
-        verdict = srv.verify(req.method or "REGISTER", header, lookup)
+            return response_to(req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge()]])
+        verdict = srv.verify(req.method or "REGISTER", header, acct.lookup)
         if verdict.ok:
             return None
         if verdict.stale:
-            return response_to(req, 401, headers=hdrs + [("WWW-Authenticate", c) for c in srv.challenge(stale=True)])
+            return response_to(req, 401, headers=[_SERVER, *[("WWW-Authenticate", c)
+                                                             for c in srv.challenge(stale=True)]])
         self._failed(source.ip, verdict.reason, verdict.username)
-        return response_to(req, 403, "Forbidden", headers=hdrs)
+        return response_to(req, 403, "Forbidden", headers=[_SERVER])
 
-    def _authenticate_device(self, req: Message, source: Source, device) -> Message | None:
-        """A kazoo device: digest (SHA-256 and MD5) with its voice.sip username and password, in
-        its voice.sip realm (the registrar's realm when it has none). Never unauthenticated."""
-        realm = device.realm or self.realm
-        srv = self._server(realm, ("SHA-256", "MD5"))
-        header = req.get("Authorization")
-        hdrs = [("Server", USER_AGENT)]
-        if header is None:
-            return response_to(req, 401, headers=hdrs + [("WWW-Authenticate", c) for c in srv.challenge()])
+    def _bind_soon(self, req: Message, source: Source, cfg, aor: str, endpoint: str):
+        """The REGISTER's response, or a future of it that resolves once its changes are committed.
+        REGISTERs of one aor are decided one after the other, each on the bindings the previous one
+        left: one arriving while another of its aor awaits the commit waits for it (`_busy`)."""
+        queue = self._busy.get(aor)
+        if queue is not None:
+            fut = asyncio.get_running_loop().create_future()
+            queue.append((req, source, cfg, aor, endpoint, fut))
+            return fut
+        out = self._decide(req, source, cfg, aor, endpoint)
+        if isinstance(out, Message):
+            return out
+        self._busy[aor] = deque()
+        out.fut = asyncio.get_running_loop().create_future()
+        self._enqueue(out)
+        return out.fut
 
-        def lookup(user: str, r: str, algorithm: str) -> str | None:
-            if user != device.username or r != realm:
-                return None
-            return digest.ha1(algorithm, device.username, realm, device.password)
+    def _decide(self, req: Message, source: Source, cfg, aor: str, endpoint: str) -> Message | _Write:
+        """A response now (a refusal; or a query, which changes nothing durable) or the changes to write."""
+        out = self._bind(req, source, cfg, aor, endpoint)
+        if isinstance(out, _Write) and not out.removes and not out.upserts:
+            self._apply(out)  # only expired bindings go, which the sweep deletes from the database
+            self.pbx.view_cache.clear()
+            return self._ok(out)
+        return out
 
-        verdict = srv.verify(req.method or "REGISTER", header, lookup)
-        if verdict.ok:
-            return None
-        if verdict.stale:
-            return response_to(req, 401, headers=hdrs + [("WWW-Authenticate", c) for c in srv.challenge(stale=True)])
-        self._failed(source.ip, verdict.reason, verdict.username)
-        return response_to(req, 403, "Forbidden", headers=hdrs)
+    def _release(self, aor: str) -> None:
+        """The aor's REGISTER is answered: decide the next one waiting for it, if any."""
+        queue = self._busy.get(aor)
+        while queue:
+            req, source, cfg, aor, endpoint, fut = queue.popleft()
+            if fut.done():
+                continue
+            try:
+                out = self._decide(req, source, cfg, aor, endpoint)
+            except Exception as e:  # answered 500 by the engine, which logs it
+                fut.set_exception(e)
+                continue
+            if isinstance(out, Message):
+                fut.set_result(out)
+                continue
+            out.fut = fut
+            self._enqueue(out)
+            return
+        self._busy.pop(aor, None)
 
-    async def _bind(self, req: Message, source: Source, cfg, aor: str, endpoint: str) -> Message:
-        policy = cfg.aor_policy(aor) if cfg is not None and aor in cfg.aors else DEVICE_POLICY
-        hdrs = [("Server", USER_AGENT)]
+    def _bind(self, req: Message, source: Source, cfg, aor: str, endpoint: str) -> Message | _Write:
+        policy = cfg.aor_policy(aor)
         call_id = req.get("Call-ID") or ""
         cseq, _ = req.cseq
         header_expires = _int(req.get("Expires"))
         contacts = split_contacts(req.get_all("Contact"))
         now = int(time.time())
-        current = dict(self.pbx.contacts.get(aor, {}))
+        current = self.pbx.contacts.get(aor) or {}
         removes: set[str] = set()
         upserts: dict[str, Binding] = {}
         if "*" in contacts:  # split_contacts strips each contact
             if len(contacts) != 1 or header_expires != 0:
-                return response_to(req, 400, "Wildcard Contact Needs Expires 0 Alone", headers=hdrs)
+                return response_to(req, 400, "Wildcard Contact Needs Expires 0 Alone", headers=[_SERVER])
             for uri, b in current.items():
                 if b.call_id == call_id and cseq <= b.cseq:
-                    return response_to(req, 500, "Out Of Order CSeq", headers=hdrs)
+                    return response_to(req, 500, "Out Of Order CSeq", headers=[_SERVER])
                 removes.add(uri)
         else:
             for contact in contacts:
                 uri, params = contact_uri_and_params(contact)
                 if not uri.lower().startswith(("sip:", "sips:")):
-                    return response_to(req, 400, "Bad Contact", headers=hdrs)
+                    return response_to(req, 400, "Bad Contact", headers=[_SERVER])
                 expires = _int(params.get("expires"))
                 if expires is None:
                     expires = header_expires if header_expires is not None else policy.default_expiration
                 old = current.get(uri)
                 if old is not None and old.call_id == call_id and cseq <= old.cseq:
-                    return response_to(req, 500, "Out Of Order CSeq", headers=hdrs)
+                    return response_to(req, 500, "Out Of Order CSeq", headers=[_SERVER])
                 if expires == 0:
                     removes.add(uri)
                     continue
                 if expires < policy.minimum_expiration:
-                    return response_to(req, 423, headers=hdrs + [("Min-Expires", str(policy.minimum_expiration))])
+                    return response_to(req, 423, headers=[_SERVER, ("Min-Expires", str(policy.minimum_expiration))])
                 expires = min(expires, policy.maximum_expiration)
-                upserts[uri] = Binding(
+                b = upserts[uri] = Binding(
                     aor=aor, uri=uri, endpoint=endpoint, call_id=call_id, cseq=cseq,
                     user_agent=(req.get("User-Agent") or "")[:255], via_address=source.address,
                     transport=source.transport, path=",".join(req.get_all("Path"))[:2000],
                     expires_at=now + expires, registered_at=now)
                 if old is not None:  # a refresh keeps what qualify knows
-                    b = upserts[uri]
                     b.status, b.rtt_usec, b.next_qualify, b.registered_at = (old.status, old.rtt_usec,
                                                                              old.next_qualify, old.registered_at)
         after = {u: b for u, b in current.items() if u not in removes and b.expires_at > now}
         after.update(upserts)
         if len(after) > policy.max_contacts:
             if not policy.remove_existing or len(upserts) > policy.max_contacts:
-                return response_to(req, 403, "Too Many Contacts", headers=hdrs)
+                return response_to(req, 403, "Too Many Contacts", headers=[_SERVER])
             others = sorted((b for u, b in after.items() if u not in upserts), key=lambda b: b.registered_at)
             for b in others[: len(after) - policy.max_contacts]:
                 removes.add(b.uri)
                 after.pop(b.uri)
-        await self._store(aor, removes, upserts, current)
-        self.pbx.contacts[aor] = after
-        if not after:
-            self.pbx.contacts.pop(aor, None)
-        self._generation[aor] = self._generation.get(aor, 0) + 1
-        self.pbx.view_cache.clear()
-        out = hdrs + [("Contact", f"<{b.uri}>;expires={max(0, b.expires_at - now)}") for b in after.values()]
-        out.append(("Date", formatdate(usegmt=True)))
-        return response_to(req, 200, headers=out)
+        return _Write(aor, removes, upserts, after, req, now)
 
-    async def _store(self, aor: str, removes: set[str], upserts: dict[str, Binding], current) -> None:
-        """Write one REGISTER's changes durably before it is answered. Group commit: the changes
-        of every REGISTER waiting at that moment go in one transaction (one upsert and one delete
-        statement, each built once), so under load a commit is shared instead of paid per
-        REGISTER. The per-aor lock keeps at most one pending change per aor."""
-        fut = asyncio.get_running_loop().create_future()
-        self._pending.append((aor, removes, upserts, fut))
+    def _apply(self, w: _Write) -> None:
+        """This node's copy of the aor's bindings, once the change is durable."""
+        if w.after:
+            self.pbx.contacts[w.aor] = w.after
+        else:
+            self.pbx.contacts.pop(w.aor, None)
+        self._generation[w.aor] = self._generation.get(w.aor, 0) + 1
+
+    def _ok(self, w: _Write) -> Message:
+        now = w.now
+        out = [_SERVER, *[("Contact", f"<{b.uri}>;expires={max(0, b.expires_at - now)}") for b in w.after.values()]]
+        out.append(("Date", _date()))
+        return response_to(w.req, 200, headers=out)
+
+    def _enqueue(self, w: _Write) -> None:
+        """Group commit: every REGISTER decided while a commit is being prepared goes in the next one
+        (one transaction, one executemany per statement), so under load a commit is shared instead of
+        paid per REGISTER; a REGISTER is answered only once its changes are committed."""
+        self._pending.append(w)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
-        await fut
 
     async def _flush(self) -> None:
         while self._pending:
             await asyncio.sleep(0)  # let the REGISTERs already received join this batch
             batch, self._pending = self._pending, []
-            deletes = [{"k_aor": aor, "k_uri": uri} for aor, removes, _, _ in batch for uri in removes]
-            rows = [{"aor": aor, "uri": uri, **{k: getattr(b, k) for k in _STORED}}
-                    for aor, _, upserts, _ in batch for uri, b in upserts.items()]
             try:
                 async with self.db.transaction() as conn:
-                    upsert, remove = _statements(conn.dialect.name)
-                    if deletes:
-                        await conn.execute(remove, deletes)
-                    if rows:
-                        await conn.execute(upsert, rows)
+                    await _write(conn, batch)
             except Exception as e:  # every waiting REGISTER learns it (500), none is acknowledged
-                for *_, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(e)
+                for w in batch:
+                    if not w.fut.done():
+                        w.fut.set_exception(e)
+                    self._release(w.aor)
                 continue
-            for *_, fut in batch:
-                if not fut.done():
-                    fut.set_result(None)
+            self.pbx.view_cache.clear()
+            for w in batch:
+                try:
+                    self._apply(w)
+                    if not w.fut.done():
+                        w.fut.set_result(self._ok(w))
+                except Exception as e:  # noqa: BLE001 - the engine answers 500 and logs it
+                    if not w.fut.done():
+                        w.fut.set_exception(e)
+                self._release(w.aor)
 
     # ---- expiry sweep and reload -------------------------------------------------------------------------
     async def sweep(self) -> None:

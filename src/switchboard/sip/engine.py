@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import socket
@@ -28,8 +29,10 @@ from switchboard import __version__
 from switchboard.sip import transaction as tx_mod
 from switchboard.sip.message import Message, ParseError, frame, parse, response_to
 from switchboard.sip.transaction import (
+    TERMINATED,
     CancelTimer,
     ClientTransaction,
+    CompletedTable,
     Deliver,
     Send,
     ServerTransaction,
@@ -37,6 +40,7 @@ from switchboard.sip.transaction import (
     Terminated,
     TransactionTable,
     new_branch,
+    server_key,
 )
 
 log = logging.getLogger("switchboard.sip")
@@ -59,8 +63,6 @@ class Source:
         return f"{self.ip}:{self.port}"
 
 
-_TIMER_NAMES = ("A", "B", "D", "E", "F", "G", "H", "I", "J", "K")
-
 Handler = Callable[[Message, Source], "Message | None | Awaitable[Message | None]"]
 
 
@@ -70,6 +72,9 @@ def _with_received(req: Message, host: str, port: int) -> None:
         if n != "Via":
             continue
         top = v.split(",")[0] if "," in v and v.count("SIP/") > 1 else v
+        if top.endswith(";rport") and top.count("rport") == 1:  # the common case: one valueless rport, last
+            req.headers[i] = (n, f"{top}={port};received={host}{v[len(top):]}")
+            return
         params = top.split(";")
         sent_by = params[0].split()[-1] if params[0].split() else ""
         names = [p.strip().split("=")[0].lower() for p in params[1:]]
@@ -123,12 +128,17 @@ class SipEngine:
         self.handler = handler
         self.running = False
         self.stats: Counter[str] = Counter()
-        self.table = TransactionTable(max_size=50_000)
+        self.table = TransactionTable(max_size=50_000)  # live transactions
+        # completed non-INVITE server transactions over UDP, until timer J: their key, response bytes and
+        # peer only (see CompletedTable); a retransmitted request is answered from here
+        self.completed = CompletedTable(max_size=100_000)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._expiry: asyncio.TimerHandle | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
         self._out_conns: dict[tuple[str, int], asyncio.StreamWriter] = {}
-        self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
+        self._timers: dict[int, dict[str, asyncio.TimerHandle]] = {}  # transaction id -> its pending timers
         self._peers: dict[int, Source] = {}  # transaction id -> where its messages go
         self._waiters: dict[int, asyncio.Future] = {}  # client transaction id -> final response
         self._tasks: set[asyncio.Task] = set()
@@ -141,7 +151,7 @@ class SipEngine:
         except ParseError as e:
             self._malformed(data, source, e)
             return
-        if msg.is_request:
+        if msg.method is not None:
             _with_received(msg, source.ip, source.port)
             self._on_request(msg, source)
         else:
@@ -163,11 +173,22 @@ class SipEngine:
             log.debug("dropping unparsable SIP from %s: %s", source.address, err)
 
     def _on_request(self, msg: Message, source: Source) -> None:
-        existing = self.table.match_request(msg)
-        if existing is not None:
-            self.stats["retransmissions"] += 1
-            self._run(existing, existing.on_request(msg))
-            return
+        try:
+            key = server_key(msg)
+        except (ParseError, ValueError) as e:
+            key, bad = None, e
+        if key is not None:
+            existing = self.table.get_server(key)
+            if existing is not None:
+                self.stats["retransmissions"] += 1
+                self._run(existing, existing.on_request(msg))
+                return
+            if key in self.completed:  # figure 8, completed: answer with the final response again
+                payload = self.completed.get(key, self._now())
+                if payload is not None:
+                    self.stats["retransmissions"] += 1
+                    self._resend(key, payload)
+                    return
         if msg.method == "ACK":  # for a 2xx (no dialogs yet) or a transaction already gone
             return
         if msg.method == "CANCEL":
@@ -175,8 +196,11 @@ class SipEngine:
             status = 200 if target is not None else 481
             self._send(response_to(msg, status, headers=[("Server", USER_AGENT)]), source)
             return
+        if key is None:
+            self._malformed(msg.to_bytes(), source, bad)
+            return
         try:
-            tx = ServerTransaction(msg, reliable=source.transport != "UDP")
+            tx = ServerTransaction(msg, reliable=source.transport != "UDP", key=key)
         except (ValueError, ParseError) as e:
             self._malformed(msg.to_bytes(), source, e)
             return
@@ -205,11 +229,29 @@ class SipEngine:
         except Exception:  # never die on input
             log.exception("SIP handler failed for %s from %s", req.method, source.address)
             out = response_to(req, 500, headers=[("Server", USER_AGENT)])
-        if inspect.isawaitable(out):
+        if out is None:
+            return
+        if isinstance(out, Message):
+            self._answer(tx, out)
+        elif asyncio.isfuture(out):  # answered when it resolves: a callback, no task per request
+            out.add_done_callback(functools.partial(self._resolved, tx, req, source))
+        elif inspect.isawaitable(out):
             task = asyncio.ensure_future(self._finish(tx, req, source, out))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        elif out is not None:
+        else:
+            raise TypeError(f"the SIP handler returned {type(out).__name__}")
+
+    def _resolved(self, tx: ServerTransaction, req: Message, source: Source, fut: asyncio.Future) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            log.error("SIP handler failed for %s from %s", req.method, source.address, exc_info=exc)
+            out = response_to(req, 500, headers=[("Server", USER_AGENT)])
+        else:
+            out = fut.result()
+        if out is not None and tx in self.table:
             self._answer(tx, out)
 
     async def _finish(self, tx: ServerTransaction, req: Message, source: Source, pending) -> None:
@@ -229,62 +271,107 @@ class SipEngine:
 
     # ---- running transaction actions --------------------------------------------------------------
     def _run(self, tx, actions) -> None:
+        sent = None  # the bytes of this batch's last Send
         for action in actions:
-            if isinstance(action, Send):
-                self._send(action.message, self._peers.get(id(tx)), tx)
-            elif isinstance(action, StartTimer):
-                key = (id(tx), action.name)
-                old = self._timers.pop(key, None)
-                if old:
+            kind = action.__class__
+            if kind is Send:
+                sent = self._send(action.message, self._peers.get(id(tx)), tx)
+            elif kind is StartTimer:
+                if tx.state == TERMINATED:  # the Send before it failed
+                    continue
+                if action.name == "J" and action.delay > 0 and sent is not None:
+                    self._retire(tx, sent, action.delay)
+                    continue
+                timers = self._timers.get(id(tx))
+                if timers is None:
+                    timers = self._timers[id(tx)] = {}
+                old = timers.get(action.name)
+                if old is not None:
                     old.cancel()
-                loop = asyncio.get_running_loop()
-                self._timers[key] = loop.call_later(action.delay, self._fire, tx, action.name)
-            elif isinstance(action, CancelTimer):
-                handle = self._timers.pop((id(tx), action.name), None)
-                if handle:
+                loop = self._loop or asyncio.get_running_loop()
+                timers[action.name] = loop.call_later(action.delay, self._fire, tx, action.name)
+            elif kind is CancelTimer:
+                timers = self._timers.get(id(tx))
+                handle = timers.pop(action.name, None) if timers else None
+                if handle is not None:
                     handle.cancel()
-            elif isinstance(action, Deliver):
+            elif kind is Deliver:
                 if isinstance(tx, ServerTransaction):
                     self._dispatch(tx, action.message)
                 elif action.message.status is not None and action.message.status >= 200:
                     fut = self._waiters.get(id(tx))
                     if fut is not None and not fut.done():
                         fut.set_result(action.message)
-            elif isinstance(action, Terminated):
+            elif kind is Terminated:
                 self.table.remove(tx)
                 self._forget(tx)
 
+    def _retire(self, tx: ServerTransaction, data: bytes, delay: float) -> None:
+        """Timer J of a non-INVITE server transaction over UDP: keep only what its completed state
+        does (resend `data`, the final response, to its peer) in `completed` until J fires."""
+        peer = self._peers.get(id(tx))
+        self.table.remove(tx)
+        self._forget(tx)
+        if peer is not None:
+            now = self._now()
+            self.completed.add(tx.key, (data, peer.ip, peer.port), now + delay, now)
+
+    def _resend(self, key, payload) -> None:
+        data, ip, port = payload
+        try:
+            if self._udp is not None:
+                self._udp.sendto(data, (ip, port))
+                self.stats["sent"] += 1
+        except OSError as e:  # a transport error ends the transaction
+            log.debug("send to %s:%s failed: %s", ip, port, e)
+            self.completed.discard(key)
+
+    def _now(self) -> float:
+        return (self._loop or asyncio.get_running_loop()).time()
+
+    def _expire(self) -> None:
+        """Every second: drop completed transactions whose timer J fired (also when nothing arrives)."""
+        self.completed.expire(self._now())
+        if self.running and self._loop is not None:
+            self._expiry = self._loop.call_later(1.0, self._expire)
+
     def _fire(self, tx, name: str) -> None:
-        self._timers.pop((id(tx), name), None)
+        timers = self._timers.get(id(tx))
+        if timers is not None:
+            timers.pop(name, None)
         self._run(tx, tx.on_timer(name))
 
     def _forget(self, tx) -> None:
-        for name in _TIMER_NAMES:
-            handle = self._timers.pop((id(tx), name), None)
-            if handle:
+        timers = self._timers.pop(id(tx), None)
+        if timers:
+            for handle in timers.values():
                 handle.cancel()
         self._peers.pop(id(tx), None)
         fut = self._waiters.pop(id(tx), None)
         if fut is not None and not fut.done():
             fut.set_result(None)
 
-    def _send(self, msg: Message, dest: Source | None, tx=None) -> None:
+    def _send(self, msg: Message, dest: Source | None, tx=None) -> bytes | None:
+        """Serialise and transmit; the bytes sent, or None (no destination, or the transport failed)."""
         if dest is None:
-            return
+            return None
         data = msg.to_bytes()
         try:
             if dest.transport == "UDP":
-                if self._udp is not None:
-                    self._udp.sendto(data, (dest.ip, dest.port))
+                if self._udp is None:
+                    return None
+                self._udp.sendto(data, (dest.ip, dest.port))
             elif dest.writer is not None and not dest.writer.is_closing():
                 dest.writer.write(data)
             else:
                 raise ConnectionError("connection closed")
             self.stats["sent"] += 1
+            return data
         except (OSError, ConnectionError) as e:
             log.debug("send to %s failed: %s", dest.address, e)
             if tx is not None:
                 self._run(tx, tx.on_transport_error())
+            return None
 
     # ---- client requests ----------------------------------------------------------------------------
     def local_host_for(self, dest_ip: str) -> str:
@@ -403,14 +490,20 @@ class SipEngine:
         self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
         self.started_at = time.time()
         self.running = True
+        self._loop = loop
+        self._expiry = loop.call_later(1.0, self._expire)
 
     async def stop(self) -> None:
         self.running = False
         for task in list(self._tasks):
             task.cancel()
-        for handle in self._timers.values():
-            handle.cancel()
+        for timers in self._timers.values():
+            for handle in timers.values():
+                handle.cancel()
         self._timers.clear()
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self.completed.clear()
         if self._tcp is not None:
             self._tcp.close()
             for w in list(self._conns):

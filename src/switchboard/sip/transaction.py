@@ -55,6 +55,7 @@ responses and ACKs that no transaction matches to the TU core.
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 import secrets
 from collections import OrderedDict
@@ -427,11 +428,12 @@ class ServerTransaction(_Transaction):
         t2: float = T2,
         t4: float = T4,
         auto_trying: bool = True,
+        key: ServerKey | None = None,
     ) -> None:
         super().__init__(request, reliable, t1, t2, t4)
         if self.method == "ACK":
             raise ValueError("ACK does not create a server transaction")
-        self._key = server_key(request)
+        self._key = server_key(request) if key is None else key  # `key`: the caller's server_key(request)
         self.auto_trying = auto_trying
         self._interval = t1
         self._state = PROCEEDING if self.is_invite else TRYING
@@ -600,3 +602,71 @@ class TransactionTable:
 
     def __iter__(self) -> Iterator[Transaction]:
         return iter(list(self._items.values()))
+
+
+class CompletedTable:
+    """Non-INVITE server transactions in the completed state (§17.2.2, figure 8), kept compactly.
+
+    From its final response until timer J fires (64*T1 over unreliable transports), all a completed
+    non-INVITE server transaction does is answer each retransmission of its request with that same
+    final response (`ServerTransaction.on_request`); no ACK matches it and nothing else changes it.
+    So a driver may, once the final response is sent, record the transaction's key, what it needs to
+    resend the response (`payload`, opaque here: e.g. the bytes sent and the address) and when timer J
+    fires, and drop the transaction object. An entry is then a few immutable values the garbage
+    collector does not scan (tuples of strings, bytes and numbers) instead of a transaction with its
+    request, response and timers, and timer J costs no event-loop timer: entries expire lazily, in
+    deadline order, whenever one is added (`get` never returns an expired one).
+
+    Times are whatever clock the driver passes (`now`, `fires_at`). Bounded like `TransactionTable`:
+    beyond `max_size` the entries due first go, as if their timer J had fired."""
+
+    def __init__(self, max_size: int = 200_000) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1")
+        self.max_size = max_size
+        self._items: dict[ServerKey, tuple[float, object]] = {}  # key -> (timer J due, payload)
+        self._due: list[tuple[float, ServerKey]] = []  # heap of (due, key); stale pairs are skipped
+
+    def add(self, key: ServerKey, payload: object, fires_at: float, now: float) -> None:
+        """Record a transaction that just sent its final response; timer J fires at `fires_at`."""
+        self._items[key] = (fires_at, payload)
+        heapq.heappush(self._due, (fires_at, key))
+        self.expire(now)
+        while len(self._items) > self.max_size and self._due:
+            self._pop()
+
+    def get(self, key: ServerKey, now: float) -> object | None:
+        """The payload of the completed transaction `key` (timer J not yet fired), or None."""
+        item = self._items.get(key)
+        if item is None or item[0] <= now:
+            return None
+        return item[1]
+
+    def discard(self, key: ServerKey) -> None:
+        """End the transaction before timer J (e.g. the transport failed resending the response)."""
+        self._items.pop(key, None)
+
+    def expire(self, now: float) -> int:
+        """Drop the entries whose timer J has fired; how many went."""
+        due, n = self._due, 0
+        while due and due[0][0] <= now:
+            n += self._pop()
+        return n
+
+    def _pop(self) -> int:
+        fires_at, key = heapq.heappop(self._due)
+        item = self._items.get(key)
+        if item is not None and item[0] == fires_at:  # not replaced by a later entry under the same key
+            del self._items[key]
+            return 1
+        return 0
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._due.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items

@@ -154,6 +154,8 @@ async def carrier_call(coro):
         return await coro
     except CarrierError as e:
         raise Upstream(e.status, f"carrier: {e}") from None
+    except ValueError as e:  # the adapter refuses a lookup key it cannot send
+        raise Invalid(None, str(e)) from None
 
 
 def lookup_keys(data: dict, allowed: tuple[str, ...]) -> dict:
