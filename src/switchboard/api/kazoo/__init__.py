@@ -9,8 +9,16 @@ router = APIRouter(prefix="/v2")
 router.include_router(accounts.auth_api)
 router.include_router(accounts.accounts_api)
 router.include_router(accounts.accounts_read_api)
-for module_router in (support.carrier_api, support.devices_api, support.ports_api, support.ports_local_api,
-                      subscriptions.carrier_api, subscriptions.api, clusters.clusters_api, clusters.routing_api):
+for module_router in (
+    support.carrier_api,
+    support.devices_api,
+    support.ports_api,
+    support.ports_local_api,
+    subscriptions.carrier_api,
+    subscriptions.api,
+    clusters.clusters_api,
+    clusters.routing_api,
+):
     router.include_router(module_router, prefix="/support")
 
 __all__ = ["router", "owns"]

@@ -18,7 +18,7 @@ import uuid
 from fastapi import Request
 
 from switchboard.api.kazoo import envelope
-from switchboard.api.kazoo.routing import LoginRoute, MasterRoute, body, ctx, router
+from switchboard.api.kazoo.routing import BODIES, LoginRoute, MasterRoute, body, ctx, router
 from switchboard.domain.errors import Unauthenticated
 from switchboard.domain.kazoo import KazooInvalid
 from switchboard.store import repos
@@ -28,7 +28,7 @@ accounts_api = router("accounts")
 accounts_read_api = router("accounts", MasterRoute)
 
 
-@auth_api.put("/user_auth", status_code=201, summary="Get an auth token")
+@auth_api.put("/user_auth", status_code=201, summary="Get an auth token", openapi_extra=BODIES["user_auth"])
 async def user_auth(request: Request):
     services, conn, _ = ctx(request)
     data = envelope.data_of(await body(request))
@@ -37,13 +37,18 @@ async def user_auth(request: Request):
     creds, username, password = data.get("credentials"), data.get("username"), data.get("password")
     account_name = data.get("account_name")
     problems = []
-    for k, v in (("credentials", creds), ("username", username), ("password", password),
-                 ("account_name", account_name)):
+    for k, v in (
+        ("credentials", creds),
+        ("username", username),
+        ("password", password),
+        ("account_name", account_name),
+    ):
         if v is not None and not isinstance(v, str):
             problems.append((k, "type", "Value is not of type 'string'"))
     if not problems and not creds and not (username and password):
-        problems.append(("credentials", "required", "credentials (md5 of username:password) or username and "
-                                                    "password are required"))
+        problems.append(
+            ("credentials", "required", "credentials (md5 of username:password) or username and password are required")
+        )
     if problems:
         raise KazooInvalid(problems)
     account = None
@@ -65,13 +70,19 @@ async def user_auth(request: Request):
         await kazoo.set_credentials(conn, user.id, user.username, password)
     token, _ = await identity.issue_token(conn, user, issued_by="kazoo")
     request.state.kazoo_token = token
-    data = {"account_id": account["id"] if account else None, "owner_id": uuid.UUID(user.uuid).hex,
-            "account_name": account["name"] if account else None, "is_reseller": user.role == "super_master",
-            "reseller_id": None, "language": "en-us", "apps": []}
+    data = {
+        "account_id": account["id"] if account else None,
+        "owner_id": uuid.UUID(user.uuid).hex,
+        "account_name": account["name"] if account else None,
+        "is_reseller": user.role == "super_master",
+        "reseller_id": None,
+        "language": "en-us",
+        "apps": [],
+    }
     return envelope.respond(request, data, 201)
 
 
-@accounts_api.put("/accounts", status_code=201, summary="Create an account")
+@accounts_api.put("/accounts", status_code=201, summary="Create an account", openapi_extra=BODIES["account"])
 async def create_account(request: Request):
     services, conn, _ = ctx(request)
     data = envelope.data_of(await body(request))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from switchboard.api.kazoo import envelope
-from switchboard.api.kazoo.routing import body, ctx, router
+from switchboard.api.kazoo.routing import BODIES, body, ctx, router
 from switchboard.domain.kazoo import CARRIER_SBC, CUSTOMER_CLUSTER, MEDIA_SERVER
 
 clusters_api = router("clusters")
@@ -38,7 +38,9 @@ async def get_cluster(request: Request, cluster_id: str):
     return envelope.respond(request, services.kazoo.cluster_view(await services.kazoo.cluster(conn, cluster_id)))
 
 
-@clusters_api.put("/clusters/{cluster_id}", status_code=201, summary="Create a cluster document")
+@clusters_api.put(
+    "/clusters/{cluster_id}", status_code=201, summary="Create a cluster document", openapi_extra=BODIES["cluster"]
+)
 async def put_cluster(request: Request, cluster_id: str):
     services, conn, _ = ctx(request)
     data = envelope.data_of(await body(request))
@@ -88,21 +90,49 @@ def _routes(path: str, kind: str, *, id_in_path: bool) -> None:
         return envelope.respond(request, await services.kazoo.routing_delete(conn, kind, doc_id))
 
     one = f"/routing/{path}/{{doc_id}}"
-    routing_api.add_api_route(f"/routing/{path}", list_docs, methods=["GET"], summary=f"List routing {label}s",
-                              name=f"list_{kind}")
+    routing_api.add_api_route(
+        f"/routing/{path}", list_docs, methods=["GET"], summary=f"List routing {label}s", name=f"list_{kind}"
+    )
     routing_api.add_api_route(one, get_doc, methods=["GET"], summary=f"Get a routing {label}", name=f"get_{kind}")
     if id_in_path:
-        routing_api.add_api_route(one, create_with_id, methods=["PUT"], status_code=201,
-                                  summary=f"Create a routing {label}", name=f"create_{kind}")
+        routing_api.add_api_route(
+            one,
+            create_with_id,
+            methods=["PUT"],
+            status_code=201,
+            openapi_extra=BODIES["routing"],
+            summary=f"Create a routing {label}",
+            name=f"create_{kind}",
+        )
     else:
-        routing_api.add_api_route(f"/routing/{path}", create, methods=["PUT"], status_code=201,
-                                  summary=f"Create a routing {label}", name=f"create_{kind}")
-    routing_api.add_api_route(one, replace, methods=["POST"], summary=f"Update a routing {label}",
-                              name=f"replace_{kind}")
-    routing_api.add_api_route(one, patch, methods=["PATCH"], summary=f"Patch a routing {label}",
-                              name=f"patch_{kind}")
-    routing_api.add_api_route(one, remove, methods=["DELETE"], summary=f"Delete a routing {label}",
-                              name=f"delete_{kind}")
+        routing_api.add_api_route(
+            f"/routing/{path}",
+            create,
+            methods=["PUT"],
+            status_code=201,
+            openapi_extra=BODIES["routing"],
+            summary=f"Create a routing {label}",
+            name=f"create_{kind}",
+        )
+    routing_api.add_api_route(
+        one,
+        replace,
+        methods=["POST"],
+        openapi_extra=BODIES["routing"],
+        summary=f"Update a routing {label}",
+        name=f"replace_{kind}",
+    )
+    routing_api.add_api_route(
+        one,
+        patch,
+        methods=["PATCH"],
+        openapi_extra=BODIES["empty"],
+        summary=f"Patch a routing {label}",
+        name=f"patch_{kind}",
+    )
+    routing_api.add_api_route(
+        one, remove, methods=["DELETE"], summary=f"Delete a routing {label}", name=f"delete_{kind}"
+    )
 
 
 _routes("customer_clusters", CUSTOMER_CLUSTER, id_in_path=True)

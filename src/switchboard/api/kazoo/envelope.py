@@ -119,8 +119,14 @@ def render(exc: DomainError) -> tuple[int, str, dict, dict[str, str]]:
 def error_response(request: Request, exc: DomainError) -> Response:
     status, message, data, headers = render(exc)
     rid = request_id(request)
-    body = {"auth_token": auth_token(request), "data": data, "error": str(status), "message": message,
-            "request_id": rid, "status": "error"}
+    body = {
+        "auth_token": auth_token(request),
+        "data": data,
+        "error": str(status),
+        "message": message,
+        "request_id": rid,
+        "status": "error",
+    }
     return Response(orjson.dumps(body), status, media_type=JSON_TYPE, headers={"X-Request-ID": rid, **headers})
 
 
@@ -128,7 +134,7 @@ def parse_envelope(raw: bytes, *, required: bool = True) -> dict:
     """The request body as a JSON object (the whole envelope: `data` plus flags)."""
     if not raw.strip():
         if required:
-            raise Malformed("a JSON body is required: {\"data\": {...}}")
+            raise Malformed('a JSON body is required: {"data": {...}}')
         return {}
     try:
         body = reject_nul(orjson.loads(raw), raw)

@@ -49,8 +49,14 @@ class LoginRoute(DialectRoute):
     public = True
 
 
-TOKEN = Security(APIKeyHeader(name=auth.HEADER, auto_error=False, scheme_name="kazoo_auth_token",
-                              description="auth_token from PUT /v2/user_auth"))
+TOKEN = Security(
+    APIKeyHeader(
+        name=auth.HEADER,
+        auto_error=False,
+        scheme_name="kazoo_auth_token",
+        description="auth_token from PUT /v2/user_auth",
+    )
+)
 
 
 def router(tag: str, route_class=SuperRoute, *, token: bool = True) -> APIRouter:
@@ -171,5 +177,85 @@ def lookup_keys(data: dict, allowed: tuple[str, ...]) -> dict:
         if data.get(k):
             return {k: normalize_mdn(data[k]) if k == "mdn" else data[k].strip()}
     names = " or ".join(allowed)
-    raise KazooInvalid([(k, "required", f"Field is required when neither of the others is given ({names})")
-                        for k in allowed])
+    raise KazooInvalid(
+        [(k, "required", f"Field is required when neither of the others is given ({names})") for k in allowed]
+    )
+
+
+# ---- OpenAPI: request bodies (documentation; handlers read the raw body) ---------------------------
+_S, _B, _O = {"type": "string"}, {"type": "boolean"}, {"type": "object"}
+_SIP = {"type": "object", "properties": {"realm": _S, "username": _S, "password": _S}}
+_DEVICE = {
+    "type": "object",
+    "properties": {
+        "name": _S,
+        "voice": {"type": "object", "properties": {"protocol": _S, "sip": _SIP}},
+        "data": _O,
+        "model": _O,
+    },
+}
+
+
+def doc(data: dict | None = None, **flags: dict) -> dict:
+    """openapi_extra for a route taking KAZOO's envelope `{"data": {...}, flags...}`."""
+    schema = {"type": "object", "properties": {"data": data or _O, **flags}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+LOOKUP = {"type": "object", "properties": {"esn": _S, "sim": _S, "mdn": _S}}
+BODIES = {
+    "user_auth": doc(
+        {
+            "type": "object",
+            "properties": {
+                "credentials": {**_S, "description": "md5(username:password)"},
+                "account_name": _S,
+                "username": _S,
+                "password": _S,
+            },
+        }
+    ),
+    "account": doc({"type": "object", "required": ["name"], "properties": {"name": _S, "realm": _S}}),
+    "cluster": doc(
+        {
+            "type": "object",
+            "required": ["mvno_id", "api_url", "api_key"],
+            "properties": {
+                "mvno_id": _S,
+                "api_url": {**_S, "format": "uri"},
+                "api_key": _S,
+                "hosted_billing_account_id": _S,
+            },
+        }
+    ),
+    "device_import": doc({"type": "object", "properties": {"esn": _S, "mdn": _S, **_DEVICE["properties"]}}, carrier=_S),
+    "device_patch": doc(_DEVICE, recursive=_B),
+    "lookup": doc(LOOKUP, carrier=_S),
+    "sub_import": doc({"type": "object", "properties": {**LOOKUP["properties"], "device_data": _DEVICE}}, carrier=_S),
+    "sub_patch": doc(_O, recursive=_B),
+    "move": doc(
+        {
+            "type": "object",
+            "required": ["target_account_id"],
+            "properties": {"target_account_id": _S, "target_cluster_id": _S},
+        },
+        target_account_id=_S,
+        target_cluster_id=_S,
+    ),
+    "port_status": doc(
+        {
+            "type": "object",
+            "required": ["code"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "enum": ["unconfirmed", "submitted", "pending", "scheduled", "completed", "rejected", "canceled"],
+                },
+                "source": _S,
+                "message": _S,
+            },
+        }
+    ),
+    "empty": doc(_O),
+    "routing": doc({"type": "object", "required": ["name"], "properties": {"name": _S}}),
+}

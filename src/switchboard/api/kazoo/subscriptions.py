@@ -17,6 +17,7 @@ from fastapi import Request
 
 from switchboard.api.kazoo import envelope
 from switchboard.api.kazoo.routing import (
+    BODIES,
     SuperCarrierRoute,
     body,
     carrier_call,
@@ -40,27 +41,48 @@ def _view(request: Request, doc):
     return envelope.respond(request, services.kazoo.subscription_view(doc), carrier=doc.body.get("pvt_carrier_name"))
 
 
-@carrier_api.post("/subscriptions/lookup", summary="Lookup a carrier subscription")
+@carrier_api.post("/subscriptions/lookup", summary="Lookup a carrier subscription", openapi_extra=BODIES["lookup"])
 async def lookup(request: Request):
     services, _, _ = ctx(request)
     env = await body(request)
     keys = lookup_keys(envelope.data_of(env), ("esn", "sim", "mdn"))
     cluster = await cluster_of(request)
-    record = await carrier_call(carrier_client(request, cluster).subscription(**keys,
-                                                                                carrier=carrier_name(env, request)))
+    record = await carrier_call(
+        carrier_client(request, cluster).subscription(**keys, carrier=carrier_name(env, request))
+    )
     if record is None:
         raise CarrierMissing(next(iter(keys.values())))
     async with services.db.transaction(write=False) as conn:
         doc = await services.kazoo.subscription_in_db(conn, record)
-    carrier_data = {k: record.get(k) for k in ("esn", "mdn", "sim", "imsi", "plan", "features", "carrier",
-                                               "carrier_data", "activation_date", "suspended")}
-    data = {"carrier_data": carrier_data, "account_id": doc.account_id if doc else None,
-            "document": services.kazoo.subscription_document(doc) if doc else None}
+    carrier_data = {
+        k: record.get(k)
+        for k in (
+            "esn",
+            "mdn",
+            "sim",
+            "imsi",
+            "plan",
+            "features",
+            "carrier",
+            "carrier_data",
+            "activation_date",
+            "suspended",
+        )
+    }
+    data = {
+        "carrier_data": carrier_data,
+        "account_id": doc.account_id if doc else None,
+        "document": services.kazoo.subscription_document(doc) if doc else None,
+    }
     return envelope.respond(request, data)
 
 
-@carrier_api.put("/accounts/{account_id}/subscriptions/import", status_code=201,
-                 summary="Import an active subscription")
+@carrier_api.put(
+    "/accounts/{account_id}/subscriptions/import",
+    status_code=201,
+    openapi_extra=BODIES["sub_import"],
+    summary="Import an active subscription",
+)
 async def import_subscription(request: Request, account_id: str):
     services, _, _ = ctx(request)
     env = await body(request)
@@ -79,12 +101,19 @@ async def import_subscription(request: Request, account_id: str):
     if record is None:
         raise CarrierMissing(next(iter(keys.values())))
     async with services.db.transaction() as conn:
-        doc = await services.kazoo.import_subscription(conn, account_id, record, device_data,
-                                                       record.get("carrier") or carrier or "", cluster.id,
-                                                       cluster.body.get("mvno_id"))
+        doc = await services.kazoo.import_subscription(
+            conn,
+            account_id,
+            record,
+            device_data,
+            record.get("carrier") or carrier or "",
+            cluster.id,
+            cluster.body.get("mvno_id"),
+        )
     devices_changed(request)
-    return envelope.respond(request, services.kazoo.subscription_view(doc), 201,
-                            carrier=doc.body.get("pvt_carrier_name"))
+    return envelope.respond(
+        request, services.kazoo.subscription_view(doc), 201, carrier=doc.body.get("pvt_carrier_name")
+    )
 
 
 @api.delete("/accounts/{account_id}/subscriptions/{sub_id}", summary="Delete a subscription document")
@@ -97,18 +126,24 @@ async def delete_subscription(request: Request, account_id: str, sub_id: str):
     return _view(request, doc)
 
 
-@api.patch("/accounts/{account_id}/subscriptions/{sub_id}", summary="Patch a subscription document")
+@api.patch(
+    "/accounts/{account_id}/subscriptions/{sub_id}",
+    summary="Patch a subscription document",
+    openapi_extra=BODIES["sub_patch"],
+)
 async def patch_subscription(request: Request, account_id: str, sub_id: str):
     services, conn, _ = ctx(request)
     env = await body(request)
     recursive = flag(env, dict(request.query_params), "recursive")
-    doc = await services.kazoo.patch_subscription(conn, account_id, sub_id, envelope.data_of(env),
-                                                  recursive=recursive)
+    doc = await services.kazoo.patch_subscription(conn, account_id, sub_id, envelope.data_of(env), recursive=recursive)
     return _view(request, doc)
 
 
-@api.post("/accounts/{account_id}/subscriptions/{sub_id}/move",
-          summary="Move a subscription to a different account and/or cluster")
+@api.post(
+    "/accounts/{account_id}/subscriptions/{sub_id}/move",
+    openapi_extra=BODIES["move"],
+    summary="Move a subscription to a different account and/or cluster",
+)
 async def move_subscription(request: Request, account_id: str, sub_id: str):
     services, conn, _ = ctx(request)
     env = await body(request)

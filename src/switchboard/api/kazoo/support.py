@@ -34,6 +34,7 @@ from fastapi.responses import StreamingResponse
 
 from switchboard.api.kazoo import envelope
 from switchboard.api.kazoo.routing import (
+    BODIES,
     MasterCarrierRoute,
     MasterRoute,
     SuperCarrierRoute,
@@ -78,8 +79,12 @@ async def _carrier_record(request: Request, keys: dict, carrier: str | None):
     return cluster, record
 
 
-@carrier_api.put("/accounts/{account_id}/devices/import", status_code=201,
-                 summary="Import an already active device")
+@carrier_api.put(
+    "/accounts/{account_id}/devices/import",
+    status_code=201,
+    openapi_extra=BODIES["device_import"],
+    summary="Import an already active device",
+)
 async def import_device(request: Request, account_id: str):
     services, _, _ = ctx(request)
     env = await body(request)
@@ -91,8 +96,9 @@ async def import_device(request: Request, account_id: str):
         await services.kazoo.account(conn, account_id)
     cluster, record = await _carrier_record(request, keys, carrier)
     async with services.db.transaction() as conn:
-        doc = await services.kazoo.import_device(conn, account_id, data, record,
-                                                 record.get("carrier") or carrier or "", cluster.id)
+        doc = await services.kazoo.import_device(
+            conn, account_id, data, record, record.get("carrier") or carrier or "", cluster.id
+        )
     devices_changed(request)
     return envelope.respond(request, services.kazoo.device_view(doc), 201, carrier=doc.body.get("carrier"))
 
@@ -101,8 +107,9 @@ async def import_device(request: Request, account_id: str):
 async def device_by_mdn(request: Request, mdn: str):
     services, conn, _ = ctx(request)
     doc = await services.kazoo.device_by_mdn(conn, mdn)
-    return envelope.respond(request, services.kazoo.device_view(doc), carrier=doc.body.get("carrier"),
-                            account_id=doc.account_id)
+    return envelope.respond(
+        request, services.kazoo.device_view(doc), carrier=doc.body.get("carrier"), account_id=doc.account_id
+    )
 
 
 @carrier_api.get("/phone_numbers/{mdn}/subscription", summary="A phone number's subscription at the carrier")
@@ -125,7 +132,11 @@ async def _subscription(request: Request, keys: dict):
     return envelope.respond(request, view, carrier=record.get("carrier"))
 
 
-@devices_api.patch("/accounts/{account_id}/devices/{device_id}", summary="Patch a device document")
+@devices_api.patch(
+    "/accounts/{account_id}/devices/{device_id}",
+    summary="Patch a device document",
+    openapi_extra=BODIES["device_patch"],
+)
 async def patch_device(request: Request, account_id: str, device_id: str):
     services, conn, _ = ctx(request)
     env = await body(request)
@@ -217,9 +228,12 @@ async def audit_month(request: Request, month: str):
     return envelope.respond(request, await _usage(request, months, audit=True))
 
 
-@carrier_api.get("/usage/audit/{month}/csv", summary="Data usage across all accounts for one month, as CSV",
-                 response_class=StreamingResponse,
-                 responses={200: {"content": {"text/csv": {}}, "description": "month,account_id,mdn,bytes"}})
+@carrier_api.get(
+    "/usage/audit/{month}/csv",
+    summary="Data usage across all accounts for one month, as CSV",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "month,account_id,mdn,bytes"}},
+)
 async def audit_csv(request: Request, month: str):
     return await _audit_csv(request, month_range(None, None, month))
 
@@ -260,9 +274,11 @@ async def _audit_csv(request: Request, months: list[str]) -> StreamingResponse:
             log.warning("usage audit CSV cut short: %s", e)
 
     name = f"audit-{months[0]}" + (f"-{months[-1]}" if len(months) > 1 else "") + ".csv"
-    return StreamingResponse(stream(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                      "X-Request-ID": envelope.request_id(request)})
+    return StreamingResponse(
+        stream(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Request-ID": envelope.request_id(request)},
+    )
 
 
 # ---- ports ----------------------------------------------------------------------------------------------
@@ -275,11 +291,14 @@ async def ports_poll(request: Request):
     count, docs = await carrier_call(poll_ports(services.db, services.kazoo, client, cluster.id))
     if any(d.body.get("device_id") for d in docs):
         devices_changed(request)
-    return envelope.respond(request, {"cluster_id": cluster.id, "messages": count,
-                                      "ports": [services.kazoo.port_view(d) for d in docs]})
+    return envelope.respond(
+        request, {"cluster_id": cluster.id, "messages": count, "ports": [services.kazoo.port_view(d) for d in docs]}
+    )
 
 
-@ports_local_api.post("/ports/in/{port_id}/status", summary="Update a port-in document's status")
+@ports_local_api.post(
+    "/ports/in/{port_id}/status", summary="Update a port-in document's status", openapi_extra=BODIES["port_status"]
+)
 async def port_status(request: Request, port_id: str):
     services, conn, _ = ctx(request)
     data = envelope.data_of(await body(request))
