@@ -94,3 +94,14 @@ def test_validate_routing_documents():
 def test_gregorian_seconds():
     assert gregorian(0) == 62167219200
     assert gregorian(1_500_000_000) == 63_667_219_200
+
+
+def test_device_usage_policy_checks():
+    from switchboard.domain.kazoo import KazooService
+    from switchboard.domain.security import SecretBox
+
+    svc = KazooService(SecretBox(SecretBox.generate_key()))
+    svc.check_device_input({"data": {"caps": {"blocking": {"cap": 0}, "throttling": {"cap": 10, "rate": "256k"}}}})
+    with pytest.raises(KazooInvalid) as e:
+        svc.check_device_input({"data": {"blocking": {"cap": -1}, "throttling": {"cap": "x", "rate": "fast"}}})
+    assert {f for f, _, _ in e.value.rules} == {"data.blocking.cap", "data.throttling.cap", "data.throttling.rate"}

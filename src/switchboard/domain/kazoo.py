@@ -207,6 +207,24 @@ class Problems:
             self.add(path, "type", "Value is not of type 'boolean'")
 
 
+_RATE = re.compile(r"^\d+(\.\d+)?[kKmMgG]?$")
+
+
+def _caps(p: Problems, value: Any, path: str) -> None:
+    """Usage policies (`data.caps.blocking.cap`, `throttling.rate`, ... at any depth): a `cap` is a
+    number of bytes (integer >= 0), a `rate` a bit rate like "256k"."""
+    if not isinstance(value, dict):
+        return
+    for k, v in value.items():
+        where = f"{path}.{k}"
+        if k == "cap" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            p.add(where, "minimum", "Value must be a whole number of bytes, 0 or more")
+        elif k == "rate" and not (isinstance(v, str) and _RATE.match(v)):
+            p.add(where, "pattern", "Value must be a bit rate such as 64k, 256k or 1M")
+        elif isinstance(v, dict):
+            _caps(p, v, where)
+
+
 def _location(p: Problems, doc: dict) -> None:
     loc = p.obj(doc, "location", "location")
     if loc:
@@ -641,7 +659,7 @@ class KazooService:
             user = sip.get("username")
             if isinstance(user, str) and not re.match(r"^[A-Za-z0-9_.!~*'()&=+$,;?/-]+$", user):
                 p.add("voice.sip.username", "pattern", "must be a SIP user name (no spaces, '@' or ':')")
-        p.obj(body, "data", "data")
+        _caps(p, p.obj(body, "data", "data"), "data")
         p.obj(body, "model", "model")
         sub = p.obj(body, "subscription", "subscription")
         p.raise_any()
