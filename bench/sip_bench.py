@@ -18,6 +18,7 @@ import io
 import os
 import pstats
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -68,10 +69,41 @@ class Run:
     retransmissions: int
     elapsed: float
     per_call: int  # transactions per successful call
+    server_cpu: float = 0.0  # CPU seconds of the server's processes during the run
+    sipp_cpu: float = 0.0  # CPU seconds of sipp
 
     @property
     def tps(self) -> float:
         return self.successful * self.per_call / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def cpu_per_tx_us(self) -> float:
+        transactions = self.successful * self.per_call
+        return self.server_cpu / transactions * 1e6 if transactions else 0.0
+
+
+def tree_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its descendants (Linux /proc)."""
+    if pid is None:
+        return 0.0
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, total, grew = {pid}, 0.0, True
+    while grew:
+        grew = False
+        for child, (parent, _) in stats.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                grew = True
+    for member in tree:
+        total += stats.get(member, (0, 0.0))[1]
+    return total
 
 
 # ---- switchboard serve ----------------------------------------------------------------------------------
@@ -153,7 +185,9 @@ def sipp(port: int, scenario: str, workdir: Path, *, duration: float | None, con
     if duration is not None:
         extra += ["-timeout", f"{int(duration)}s"]
     args = sipp_args(port, scenario, inf=csv, keys={"expires": "3600"} if csv else None, extra=extra)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(args, capture_output=True, text=True, cwd=workdir, timeout=(duration or 120) + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # sipp is the child just waited for
     if out.returncode not in (0, 1) or not stat.exists():
         sys.exit(f"sipp failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-2000:]}")
     lines = [line for line in stat.read_text().splitlines() if line.strip()]
@@ -161,22 +195,33 @@ def sipp(port: int, scenario: str, workdir: Path, *, duration: float | None, con
     row = dict(zip(head, last, strict=False))
     return {"successful": int(row["SuccessfulCall(C)"]), "failed": int(row["FailedCall(C)"]),
             "retransmissions": int(row["Retransmissions(C)"]),
-            "elapsed": _epoch(row["CurrentTime"]) - _epoch(row["StartTime"])}
+            "elapsed": _epoch(row["CurrentTime"]) - _epoch(row["StartTime"]),
+            "sipp_cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime}
 
 
-def measure(target: str, port: int, workdir: Path, csv: Path, args) -> list[Run]:
+def sipp_measured(pid: int | None, *a, **kw) -> dict[str, float]:
+    """`sipp`, with the CPU seconds the server (process `pid` and its children) used meanwhile."""
+    before = tree_cpu(pid)
+    run = sipp(*a, **kw)
+    run["server_cpu"] = tree_cpu(pid) - before
+    return run
+
+
+def measure(target: str, port: int, workdir: Path, csv: Path, args, pid: int | None = None) -> list[Run]:
     users = args.users
     # unmeasured: every user registered once (bindings exist), and a short OPTIONS warm-up
     warm = sipp(port, "register_auth.xml", workdir, duration=None, concurrency=args.concurrency, calls=users, csv=csv,
                 label=f"{target}-warm")
     if warm["failed"] or warm["successful"] != users:
         print(f"warning: {target} warm-up registered {warm['successful']}/{users} ({warm['failed']} failed)")
-    reg = sipp(port, "register_auth.xml", workdir, duration=args.duration, concurrency=args.concurrency, csv=csv,
-               label=f"{target}-register")
-    opt = sipp(port, "options_uac.xml", workdir, duration=args.duration, concurrency=args.concurrency,
-               label=f"{target}-options")
-    return [Run("REGISTER+digest", target, reg["successful"], reg["failed"], reg["retransmissions"], reg["elapsed"], 2),
-            Run("OPTIONS", target, opt["successful"], opt["failed"], opt["retransmissions"], opt["elapsed"], 1)]
+    reg = sipp_measured(pid, port, "register_auth.xml", workdir, duration=args.duration,
+                        concurrency=args.concurrency, csv=csv, label=f"{target}-register")
+    opt = sipp_measured(pid, port, "options_uac.xml", workdir, duration=args.duration, concurrency=args.concurrency,
+                        label=f"{target}-options")
+    return [Run("REGISTER+digest", target, reg["successful"], reg["failed"], reg["retransmissions"], reg["elapsed"], 2,
+                reg["server_cpu"], reg["sipp_cpu"]),
+            Run("OPTIONS", target, opt["successful"], opt["failed"], opt["retransmissions"], opt["elapsed"], 1,
+                opt["server_cpu"], opt["sipp_cpu"])]
 
 
 # ---- report -----------------------------------------------------------------------------------------------
@@ -205,6 +250,12 @@ def print_table(ours: list[Run], kam: list[Run], args) -> None:
         ratio = o.tps / k.tps if k.tps else float("nan")
         print(f"{o.scenario:<18}{o.tps:>10.0f}{k.tps:>12.0f}{ratio:>8.2f}{o.failed + k.failed:>10}"
               f"{o.retransmissions + k.retransmissions:>9}{o.successful:>12}{k.successful:>11}")
+    print("\nCPU during each measurement (share of one core; per transaction: the server's CPU time / transactions):")
+    print(f"{'scenario':<18}{'target':<13}{'server cpu':>11}{'us/tx':>8}{'sipp cpu':>10}")
+    for r in [x for pair in zip(ours, kam, strict=True) for x in pair]:
+        share = r.server_cpu / r.elapsed * 100 if r.elapsed else 0.0
+        sipp_share = r.sipp_cpu / r.elapsed * 100 if r.elapsed else 0.0
+        print(f"{r.scenario:<18}{r.target:<13}{share:>10.0f}%{r.cpu_per_tx_us:>8.0f}{sipp_share:>9.0f}%")
     bad = [r for r in ours + kam if r.failed]
     for r in bad:
         print(f"FAILURES: {r.target} {r.scenario}: {r.failed} failed calls")
@@ -247,10 +298,10 @@ def main() -> None:
         serve.start()
         put = load_accounts(serve.url, users)
         print(f"pjsip.conf with {args.users} accounts loaded through jade in {put:.2f} s")
-        ours = measure("switchboard", serve.sip_port, tmp, csv, args)
+        ours = measure("switchboard", serve.sip_port, tmp, csv, args, pid=serve.proc.pid)
         serve.stop()
         kam.start()
-        theirs = measure("kamailio", kam.port, tmp, csv, args)
+        theirs = measure("kamailio", kam.port, tmp, csv, args, pid=kam.proc.pid)
         kam.stop()
 
         profile_run = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from switchboard.sip.digest import (
     ALGORITHMS,
+    MAX_HEADER,
     DigestClient,
     DigestError,
     DigestServer,
@@ -648,3 +650,77 @@ def test_verify_never_raises_on_mutated_headers(data):
 def test_verify_never_raises_on_random_fields(params):
     v = _FUZZ_SERVER.verify("REGISTER", authorization({k: v for k, v in params.items()}, unquoted=()), lookup)
     assert isinstance(v, Verdict) and not v.ok
+
+
+# --- parse_params against the plain element-by-element parser it replaced ------------------------------
+
+_REF_PARAM_RE = re.compile(
+    r"([A-Za-z0-9!#$%&'*+.^_`|~-]+)[ \t\r\n]*=[ \t\r\n]*"
+    r'(?:"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*)"'
+    r'|([^\x00-\x20\x7f",=\\]+))'
+)
+
+
+def _reference_parse_params(value: str):
+    """The former parse_params: one element at a time, separators checked between elements."""
+    if len(value) > MAX_HEADER:
+        raise DigestError("too long")
+    value.encode("utf-8")  # UnicodeEncodeError: refused below
+    head = re.compile(r"[ \t\r\n]*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?=[ \t\r\n]|$)").match(value)
+    if head is None:
+        raise DigestError("missing auth scheme")
+    params: dict[str, str] = {}
+    pos, end = head.end(), len(value)
+    while True:
+        sep = re.compile(r"[ \t\r\n,]*").match(value, pos)
+        pos = sep.end()
+        if pos == end:
+            return head.group(1), params
+        if params and "," not in sep.group():
+            raise DigestError("expected ','")
+        m = _REF_PARAM_RE.match(value, pos)
+        if m is None:
+            raise DigestError("bad auth-param")
+        key = m.group(1).lower()
+        if key in params:
+            raise DigestError("duplicate")
+        quoted = m.group(2)
+        params[key] = re.sub(r"\\(.)", lambda e: e.group(1), quoted, flags=re.DOTALL) if quoted is not None \
+            else m.group(3)
+        pos = m.end()
+
+
+def _outcome(fn, value):
+    try:
+        return fn(value)
+    except (DigestError, UnicodeEncodeError):
+        return "error"
+
+
+@settings(max_examples=1500)
+@given(st.text(alphabet='Digest usernamerealmnoncuriqopa=,"\\ \t\r\n01-/:@', max_size=120))
+def test_parse_params_agrees_with_the_element_by_element_parser(value):
+    assert _outcome(parse_params, value) == _outcome(_reference_parse_params, value)
+
+
+@pytest.mark.parametrize("value", [
+    'Digest username="bench00001",realm="switchboard",cnonce="6b8b4567",nc=00000001,qop=auth,'
+    'uri="sip:127.0.0.1:5060",nonce="AAABmrK2b8IKg7sZGOB7kJkLDZ0HrsjJh-3p6oBd6Ys",'
+    'response="1b6f0c7a2e0d2f5fd0f2e7b9a8d7c6b5",algorithm=MD5,opaque="xYz12345abcdEFGH"',
+    'Digest realm="a\\"b", nonce=x',
+    "Digest a=1 ,, b=2,",
+    "Digest a=1 b=2",
+    'Digest a="1"b=2',
+    "Digest a=1, @=2",
+    "Digest a=1, b",
+])
+def test_parse_params_agrees_on_typical_and_broken_headers(value):
+    assert _outcome(parse_params, value) == _outcome(_reference_parse_params, value)
+
+
+def test_random_pool_gives_fresh_bytes():
+    from switchboard.sip import rand
+
+    draws = [rand.token_bytes(8) for _ in range(2000)]  # crosses several 4 KiB pools
+    assert all(len(d) == 8 for d in draws) and len(set(draws)) == len(draws)
+    assert len(rand.token_hex(6)) == 12 and len(rand.token_bytes(5000)) == 5000

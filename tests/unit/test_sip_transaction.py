@@ -11,6 +11,7 @@ from switchboard.sip.transaction import (
     T4,
     CancelTimer,
     ClientTransaction,
+    CompletedTable,
     Deliver,
     Send,
     ServerTransaction,
@@ -645,3 +646,58 @@ def test_table_is_bounded_and_drops_oldest():
     assert table.remove(txs[4]) is False and table.remove(again) is True
     with pytest.raises(ValueError):
         TransactionTable(max_size=0)
+
+
+# --- completed non-INVITE server transactions, compact --------------------------------------------
+
+
+def test_completed_table_answers_until_timer_j_then_forgets():
+    table = CompletedTable(lifetime=32.0)
+    key = server_key(options())
+    table.add(key, (b"SIP/2.0 200 OK", "192.0.2.1", 5060), now=100.0)
+    assert key in table and len(table) == 1
+    assert table.get(key, now=131.9) == (b"SIP/2.0 200 OK", "192.0.2.1", 5060)
+    assert table.get(key, now=132.0) is None  # timer J fired: no longer answered from here
+    table.add(server_key(options(branch="z9hG4bKother")), "later", now=140.0)  # adding expires the old
+    assert key not in table and len(table) == 1
+    assert table.expire(now=172.0) == 1 and len(table) == 0
+
+
+def test_completed_table_replaced_key_and_discard():
+    table = CompletedTable(lifetime=10.0)
+    key = server_key(options())
+    table.add(key, "first", now=0.0)
+    table.add(key, "second", now=5.0)  # the same key again (a client reusing a branch)
+    assert table.expire(now=12.0) == 0  # the first entry's expiry does not remove the second
+    assert table.get(key, now=12.0) == "second"
+    table.discard(key)  # e.g. the transport failed resending
+    assert table.get(key, now=12.0) is None and len(table) == 0
+    assert table.expire(now=100.0) == 0
+
+
+def test_completed_table_is_bounded():
+    table = CompletedTable(lifetime=32.0, max_size=3)
+    keys = [server_key(options(branch=f"z9hG4bKc{i}")) for i in range(5)]
+    for i, key in enumerate(keys):
+        table.add(key, i, now=float(i))
+    assert len(table) == 3
+    assert [table.get(k, now=5.0) for k in keys] == [None, None, 2, 3, 4]
+    with pytest.raises(ValueError):
+        CompletedTable(max_size=0)
+    with pytest.raises(ValueError):
+        CompletedTable(lifetime=0)
+
+
+def test_server_key_given_by_the_caller_is_used():
+    req = options()
+    tx = ServerTransaction(req, reliable=False, key=server_key(req))
+    assert tx.key == server_key(req) == (BRANCH, "pc33.atlanta.com", "OPTIONS")
+
+
+def test_via_branch_parsing_edge_cases():
+    from switchboard.sip.transaction import _parse_via
+
+    assert _parse_via("SIP/2.0/UDP h:5060;rport;branch=z9hG4bKa ").branch == "z9hG4bKa"
+    assert _parse_via("SIP/2.0/udp H : 5060 ;BRANCH=z9hG4bKb;branch=x") == ("UDP", "h:5060", "z9hG4bKb")
+    assert _parse_via("SIP/2.0/UDP h;branch = z9hG4bKc;xbranch=1").branch == "z9hG4bKc"
+    assert _parse_via("SIP/2.0/UDP h;received=192.0.2.1").branch == ""

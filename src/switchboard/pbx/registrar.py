@@ -2,10 +2,10 @@
 the kazoo devices' `voice.sip` credentials (DEVICE_POLICY; a pjsip aor of the same name wins).
 
 A REGISTER names its address-of-record by the To URI's user part, which must be an aor of
-pjsip.conf (404 otherwise). The endpoint that lists the aor in `aors` authenticates it with its
-`auth` (digest, RFC 8760: SHA-256 and MD5 challenges, qop=auth, signed time-limited nonces,
-`stale=true`, nonce-count replay refused — see sip/digest.py); an endpoint without `auth` takes
-registrations unauthenticated, as Asterisk does. The digest username must be the auth's username.
+pjsip.conf or a kazoo device's SIP username (404 otherwise). The endpoint that lists the aor in
+`aors` authenticates it with its `auth` (digest, RFC 8760: SHA-256 and MD5 challenges, qop=auth,
+signed time-limited nonces, `stale=true`, nonce-count replay refused — see sip/digest.py); an
+endpoint without `auth` takes registrations unauthenticated, as Asterisk does. The digest username must be the auth's username.
 The challenge offers SHA-256 then MD5 unless the auth sets `supported_algorithms_uas` (see
 `algorithms_of`); `auth_type = md5` (an `md5_cred` instead of a password) offers MD5 only.
 
@@ -22,6 +22,11 @@ Bindings (aor policy from pjsip.conf, Asterisk's defaults):
 Bindings are stored in the database (sip_contacts) so they survive a restart and any node finds
 them; this node keeps a copy in memory for the views and for qualify, refreshed from the database
 by the expiry sweep (every few seconds), which also deletes expired bindings.
+
+A REGISTER that changes bindings is answered only once the change is committed: `handle` returns
+an engine `Deferred`, settled after the commit. Commits are grouped (see `_enqueue`): the REGISTERs
+decided together share one transaction. REGISTERs of one aor are decided one after the other, each
+on the bindings the previous one left. Challenges, refusals and queries are answered at once.
 
 Failed authentications are logged and counted per source address; past
 SWITCHBOARD_SIP_AUTH_FAILURES_PER_MINUTE a source gets 403 without a challenge for the rest of the
@@ -41,9 +46,10 @@ from email.utils import formatdate
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from switchboard.pbx.pjsip import AorPolicy
 from switchboard.pbx.runtime import Pbx
 from switchboard.sip import digest
-from switchboard.sip.engine import USER_AGENT, Source
+from switchboard.sip.engine import USER_AGENT, Deferred, Source
 from switchboard.sip.message import Message, response_to
 from switchboard.store import tables as t
 
@@ -163,16 +169,52 @@ def _statements(dialect: str) -> tuple:
     return stmts
 
 
+def _start_eagerly(coro, tasks: set) -> None:
+    """Run `coro` now, in this call, up to its first real suspension, as Python 3.12's eager tasks
+    do: an uncontended SQLite commit (the write lock free, statements run on this thread) finishes
+    here. If it does suspend, on the future it awaits, a task carries it on from there."""
+    try:
+        awaited = coro.send(None)
+    except StopIteration:
+        return
+    task = asyncio.ensure_future(_carry_on(coro, awaited))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _carry_on(coro, awaited) -> None:
+    """Drive a coroutine that `_start_eagerly` began, as its own task would have."""
+    while True:
+        try:
+            if awaited is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:  # the future it awaits; it reads the outcome itself when resumed
+                await asyncio.wait([awaited])
+        except asyncio.CancelledError as e:
+            try:
+                coro.throw(e)  # unwinds its `async with` blocks (rollback, lock release)
+            except (StopIteration, asyncio.CancelledError):
+                pass
+            raise
+        try:
+            awaited = coro.send(None)
+        except StopIteration:
+            return
+
+
 def _row(b: Binding) -> tuple:
     return (b.aor, b.uri, b.endpoint, b.call_id, b.cseq, b.user_agent, b.via_address, b.transport, b.path,
             b.expires_at, b.registered_at)
 
 
 def _write_sqlite(conn, deletes: list[tuple[str, str]], rows: list[tuple]) -> None:
+    """On the sqlite3 connection itself, inside the transaction the SQLAlchemy connection `conn` began
+    (and commits): executemany straight to the driver skips SQLAlchemy's per-statement bookkeeping."""
+    driver = conn.connection.driver_connection
     if deletes:
-        conn.exec_driver_sql(_SQLITE_DELETE, deletes)
+        driver.executemany(_SQLITE_DELETE, deletes)
     if rows:
-        conn.exec_driver_sql(_SQLITE_UPSERT, rows)
+        driver.executemany(_SQLITE_UPSERT, rows)
 
 
 async def _write(conn, batch: list) -> None:
@@ -219,10 +261,12 @@ class _Write:
     def __init__(self, aor: str, removes: set[str], upserts: dict[str, Binding], after: dict[str, Binding],
                  req: Message, now: int):
         self.aor, self.removes, self.upserts, self.after, self.req, self.now = aor, removes, upserts, after, req, now
-        self.fut: asyncio.Future | None = None
+        self.fut: Deferred | None = None
 
 
 _SERVER = ("Server", USER_AGENT)
+# kazoo devices (not in pjsip.conf): a few phones per device, the newest replacing the oldest
+DEVICE_POLICY = AorPolicy(name="kazoo-device", max_contacts=5, remove_existing=True)
 _NO_AUTH = object()  # an endpoint without auth: registers unauthenticated
 _date_cache: list = [0, ""]
 
@@ -249,8 +293,13 @@ class Registrar:
     _busy: dict[str, deque] = field(default_factory=dict)
     _pending: list = field(default_factory=list)  # _Writes awaiting the next commit
     _flusher: asyncio.Task | None = None
+    eager_batch: int = 6  # on SQLite, commit a group once it has this many REGISTERs (see _enqueue)
+    _committing: int = 0  # commits in progress (an eager commit waits for them: no nesting)
+    _tasks: set = field(default_factory=set)  # eager commits that had to wait for the write lock
     _accounts: dict = field(default_factory=dict)  # endpoint -> _Account | _NO_AUTH, for _accounts_of
     _accounts_of: object = None  # the PjsipConfig _accounts was read from
+    _device_accounts: dict = field(default_factory=dict)  # kazoo device username -> _Account
+    _devices_of: object = None  # the pbx.sip_devices dict _device_accounts was read from
 
     # ---- digest ------------------------------------------------------------------------------------
     def _server(self, realm: str, algorithms: tuple[str, ...]) -> digest.DigestServer:
@@ -268,6 +317,19 @@ class Registrar:
         acct = self._accounts.get(endpoint)
         if acct is None:
             acct = self._accounts[endpoint] = self._read_account(cfg, endpoint)
+        return acct
+
+    def _device_account(self, device) -> _Account:
+        """A kazoo device (pbx.runtime.DeviceAccount): digest with its voice.sip username and password
+        in its voice.sip realm (the registrar's realm when it has none), SHA-256 and MD5 offered; never
+        unauthenticated. Cached until the devices are reloaded (a reload makes a new dict)."""
+        if self.pbx.sip_devices is not self._devices_of:
+            self._device_accounts, self._devices_of = {}, self.pbx.sip_devices
+        acct = self._device_accounts.get(device.username)
+        if acct is None:
+            realm = device.realm or self.realm
+            acct = self._device_accounts[device.username] = _Account(
+                device.username, realm, self._server(realm, ("SHA-256", "MD5")), False, device.password)
         return acct
 
     def _read_account(self, cfg, endpoint: str):
@@ -305,19 +367,26 @@ class Registrar:
             return response_to(req, 501, "Registrar Not Loaded", headers=[_SERVER])
         cfg = self.pbx.pjsip()
         aor = uri_user(req.get("To"))
-        if cfg is None or aor is None or aor not in cfg.aors:
+        if aor is None:
             return response_to(req, 404, headers=[_SERVER])
-        endpoint = cfg.endpoint_for_aor(aor) or aor
+        device = None
+        if cfg is not None and aor in cfg.aors:
+            endpoint = cfg.endpoint_for_aor(aor) or aor
+        else:
+            device = self.pbx.sip_devices.get(aor)  # a kazoo device's voice.sip account
+            if device is None:
+                return response_to(req, 404, headers=[_SERVER])
+            endpoint = aor
         if self._failures and self._throttled(source.ip):
             log.warning("REGISTER from %s refused: too many failed authentications", source.ip)
             return response_to(req, 403, "Too Many Failed Authentications", headers=[_SERVER])
-        denied = self._authenticate(req, source, cfg, endpoint)
+        denied = self._authenticate(req, source, cfg, endpoint, device)
         if denied is not None:
             return denied
         return self._bind_soon(req, source, cfg, aor, endpoint)
 
-    def _authenticate(self, req: Message, source: Source, cfg, endpoint: str) -> Message | None:
-        acct = self._account(cfg, endpoint)
+    def _authenticate(self, req: Message, source: Source, cfg, endpoint: str, device=None) -> Message | None:
+        acct = self._account(cfg, endpoint) if device is None else self._device_account(device)
         if acct is _NO_AUTH:
             return None
         srv = acct.server
@@ -334,19 +403,19 @@ class Registrar:
         return response_to(req, 403, "Forbidden", headers=[_SERVER])
 
     def _bind_soon(self, req: Message, source: Source, cfg, aor: str, endpoint: str):
-        """The REGISTER's response, or a future of it that resolves once its changes are committed.
+        """The REGISTER's response, or a Deferred one that resolves once its changes are committed.
         REGISTERs of one aor are decided one after the other, each on the bindings the previous one
         left: one arriving while another of its aor awaits the commit waits for it (`_busy`)."""
         queue = self._busy.get(aor)
         if queue is not None:
-            fut = asyncio.get_running_loop().create_future()
+            fut = Deferred()
             queue.append((req, source, cfg, aor, endpoint, fut))
             return fut
         out = self._decide(req, source, cfg, aor, endpoint)
         if isinstance(out, Message):
             return out
         self._busy[aor] = deque()
-        out.fut = asyncio.get_running_loop().create_future()
+        out.fut = Deferred()
         self._enqueue(out)
         return out.fut
 
@@ -364,15 +433,13 @@ class Registrar:
         queue = self._busy.get(aor)
         while queue:
             req, source, cfg, aor, endpoint, fut = queue.popleft()
-            if fut.done():
-                continue
             try:
                 out = self._decide(req, source, cfg, aor, endpoint)
             except Exception as e:  # answered 500 by the engine, which logs it
-                fut.set_exception(e)
+                fut.fail(e)
                 continue
             if isinstance(out, Message):
-                fut.set_result(out)
+                fut.resolve(out)
                 continue
             out.fut = fut
             self._enqueue(out)
@@ -380,7 +447,7 @@ class Registrar:
         self._busy.pop(aor, None)
 
     def _bind(self, req: Message, source: Source, cfg, aor: str, endpoint: str) -> Message | _Write:
-        policy = cfg.aor_policy(aor)
+        policy = cfg.aor_policy(aor) if cfg is not None and aor in cfg.aors else DEVICE_POLICY
         call_id = req.get("Call-ID") or ""
         cseq, _ = req.cseq
         header_expires = _int(req.get("Expires"))
@@ -447,36 +514,54 @@ class Registrar:
         return response_to(w.req, 200, headers=out)
 
     def _enqueue(self, w: _Write) -> None:
-        """Group commit: every REGISTER decided while a commit is being prepared goes in the next one
-        (one transaction, one executemany per statement), so under load a commit is shared instead of
-        paid per REGISTER; a REGISTER is answered only once its changes are committed."""
+        """Group commit: the REGISTERs decided while a commit is being prepared share it (one
+        transaction, one executemany per statement), so under load a commit is paid per group, not
+        per REGISTER; a REGISTER is answered only once its changes are committed.
+
+        A group is whatever the event loop read in one turn, committed by the flusher task after it
+        all was handled, except that on SQLite a group is committed as soon as it has `eager_batch`
+        REGISTERs, right here: a burst of datagrams (a load generator's, or many phones') would
+        otherwise keep every REGISTER of it waiting until the last one is handled, and the first
+        answers out early let their senders go on while we work on the rest."""
         self._pending.append(w)
-        if self._flusher is None or self._flusher.done():
+        if len(self._pending) >= self.eager_batch and not self._committing and self.db.is_sqlite:
+            _start_eagerly(self._commit(), self._tasks)
+        elif self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
 
     async def _flush(self) -> None:
+        """Commit what is pending after the datagrams the event loop read in this turn were handled;
+        what is decided meanwhile (REGISTERs that waited for their aor) waits for one more turn, to
+        gather company, and goes in the next commit."""
         while self._pending:
-            await asyncio.sleep(0)  # let the REGISTERs already received join this batch
-            batch, self._pending = self._pending, []
-            try:
-                async with self.db.transaction() as conn:
-                    await _write(conn, batch)
-            except Exception as e:  # every waiting REGISTER learns it (500), none is acknowledged
-                for w in batch:
-                    if not w.fut.done():
-                        w.fut.set_exception(e)
-                    self._release(w.aor)
-                continue
-            self.pbx.view_cache.clear()
+            await self._commit()
+            if self._pending:
+                await asyncio.sleep(0)
+
+    async def _commit(self) -> None:
+        """Commit the pending changes, then answer their REGISTERs."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        self._committing += 1
+        try:
+            async with self.db.transaction() as conn:
+                await _write(conn, batch)
+        except Exception as e:  # every waiting REGISTER learns it (500), none is acknowledged
+            self._committing -= 1
             for w in batch:
-                try:
-                    self._apply(w)
-                    if not w.fut.done():
-                        w.fut.set_result(self._ok(w))
-                except Exception as e:  # noqa: BLE001 - the engine answers 500 and logs it
-                    if not w.fut.done():
-                        w.fut.set_exception(e)
+                w.fut.fail(e)
                 self._release(w.aor)
+            return
+        self._committing -= 1
+        self.pbx.view_cache.clear()
+        for w in batch:
+            try:
+                self._apply(w)
+                w.fut.resolve(self._ok(w))
+            except Exception as e:  # noqa: BLE001 - the engine answers 500 and logs it
+                w.fut.fail(e)
+            self._release(w.aor)
 
     # ---- expiry sweep and reload -------------------------------------------------------------------------
     async def sweep(self) -> None:

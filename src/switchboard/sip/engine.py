@@ -10,6 +10,19 @@ listening socket (so answers come back to it) or over a TCP connection the engin
 Malformed input: a request that cannot be parsed but whose request line and Via/From/To/Call-ID/
 CSeq can be salvaged gets 400 Bad Request; anything else is dropped and counted (`stats`). The
 engine never dies on input: a failing handler answers 500 and is logged.
+
+The handler answers with a Message, None, a `Deferred` (settled later, e.g. by the registrar once
+a binding is committed; answered at that moment, without a task) or any awaitable (run in a task).
+
+Non-INVITE server transactions (RFC 3261 figure 8), which are nearly all the traffic, are kept as
+cheaply as the figure allows. A request the handler answers at once with a final response goes from
+trying to completed in that one step (nothing else can happen in between): no transaction object is
+made, and over UDP the completed state is an entry of `completed` (transaction.CompletedTable: its
+key, the response bytes and the peer) that answers retransmissions until timer J; over TCP timer J
+is 0 and nothing is kept. A request answered later, or provisionally, gets a ServerTransaction in
+`table` to absorb retransmissions meanwhile; its final response over UDP moves it to `completed`
+too (`_retire`). Expiry is lazy (when entries are added, and every second): no event-loop timer per
+transaction, and nothing the garbage collector has to walk through.
 """
 
 from __future__ import annotations
@@ -63,7 +76,45 @@ class Source:
         return f"{self.ip}:{self.port}"
 
 
-Handler = Callable[[Message, Source], "Message | None | Awaitable[Message | None]"]
+class Deferred:
+    """A response a handler gives later, without a task and without waiting for another turn of the
+    event loop: the handler returns a Deferred and calls `resolve(response)` (None: no response) or
+    `fail(exception)` (answered 500) once it knows; the engine sends the response right then.
+    (An asyncio future works too, but its callbacks only run on the loop's next turn.)"""
+
+    __slots__ = ("_callback", "_outcome")
+
+    def __init__(self) -> None:
+        self._callback: Callable[[Message | None, BaseException | None], None] | None = None
+        self._outcome: tuple[Message | None, BaseException | None] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._outcome is not None
+
+    def resolve(self, response: Message | None) -> None:
+        self._settle((response, None))
+
+    def fail(self, exc: BaseException) -> None:
+        self._settle((None, exc))
+
+    def then(self, callback: Callable[[Message | None, BaseException | None], None]) -> None:
+        """Call `callback(response, exception)` once settled (now, if it already is)."""
+        if self._outcome is not None:
+            callback(*self._outcome)
+        else:
+            self._callback = callback
+
+    def _settle(self, outcome: tuple[Message | None, BaseException | None]) -> None:
+        if self._outcome is not None:
+            return
+        self._outcome = outcome
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback(*outcome)
+
+
+Handler = Callable[[Message, Source], "Message | None | Deferred | Awaitable[Message | None]"]
 
 
 def _with_received(req: Message, host: str, port: int) -> None:
@@ -103,18 +154,27 @@ def options_ok(req: Message) -> Message:
                                           ("Supported", "path, replaces")])
 
 
+_BLANK = (b"\r", b"\n", b"\0", b" ", b"")
+
+
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, engine: SipEngine):
         self.engine = engine
         self.transport: asyncio.DatagramTransport | None = None
+        self._sources: dict[tuple, Source] = {}  # peer address -> its (immutable) Source
 
     def connection_made(self, transport):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr):
-        if not data.strip(b"\r\n\0 "):  # keep-alive ping (RFC 5626 CRLF): nothing to answer
+        if data[:1] in _BLANK and not data.strip(b"\r\n\0 "):  # keep-alive (RFC 5626 CRLF): no answer
             return
-        self.engine.receive(data, Source(addr[0], addr[1], "UDP"))
+        source = self._sources.get(addr)
+        if source is None:
+            if len(self._sources) >= 10_000:
+                self._sources.clear()
+            source = self._sources[addr] = Source(addr[0], addr[1], "UDP")
+        self.engine.receive(data, source)
 
     def error_received(self, exc):  # ICMP unreachable etc.: the client transaction times out
         log.debug("UDP error: %s", exc)
@@ -131,7 +191,7 @@ class SipEngine:
         self.table = TransactionTable(max_size=50_000)  # live transactions
         # completed non-INVITE server transactions over UDP, until timer J: their key, response bytes and
         # peer only (see CompletedTable); a retransmitted request is answered from here
-        self.completed = CompletedTable(max_size=100_000)
+        self.completed = CompletedTable(64 * tx_mod.T1, max_size=100_000)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -184,7 +244,7 @@ class SipEngine:
                 self._run(existing, existing.on_request(msg))
                 return
             if key in self.completed:  # figure 8, completed: answer with the final response again
-                payload = self.completed.get(key, self._now())
+                payload = self.completed.get(key, time.monotonic())
                 if payload is not None:
                     self.stats["retransmissions"] += 1
                     self._resend(key, payload)
@@ -199,6 +259,9 @@ class SipEngine:
         if key is None:
             self._malformed(msg.to_bytes(), source, bad)
             return
+        if msg.method != "INVITE":
+            self._serve(msg, key, source)
+            return
         try:
             tx = ServerTransaction(msg, reliable=source.transport != "UDP", key=key)
         except (ValueError, ParseError) as e:
@@ -208,6 +271,26 @@ class SipEngine:
         for dropped in self.table.add(tx):
             self._forget(dropped)
         self._run(tx, tx.start())
+
+    def _serve(self, req: Message, key, source: Source) -> None:
+        """A new non-INVITE request (figure 8): its transaction delivers it to the TU at once. When the
+        TU answers at once with a final response, trying and completed follow each other in this one
+        step, with nothing else able to happen in between: the response is sent and, over UDP, the
+        completed state is recorded in `completed` (see _retire); over TCP timer J is 0, so the
+        transaction ends there. Only a request answered later (or provisionally) gets a
+        ServerTransaction object, in trying, to absorb retransmissions meanwhile."""
+        out = self._call_handler(req, source)
+        if isinstance(out, Message) and out.status is not None and out.status >= 200:
+            data = self._send(out, source)
+            if data is not None and source.transport == "UDP":
+                self.completed.add(key, (data, source.ip, source.port), time.monotonic())
+            return
+        tx = ServerTransaction(req, reliable=source.transport != "UDP", key=key)
+        tx.start()  # trying; its one action, Deliver(req), is what just happened
+        self._peers[id(tx)] = source
+        for dropped in self.table.add(tx):
+            self._forget(dropped)
+        self._follow(tx, req, source, out)
 
     def _on_response(self, msg: Message) -> None:
         tx = self.table.match_response(msg)
@@ -221,20 +304,27 @@ class SipEngine:
         source = self._peers.get(id(tx))
         if source is None:
             return
+        self._follow(tx, req, source, self._call_handler(req, source))
+
+    def _call_handler(self, req: Message, source: Source):
+        """What the TU answers: a Message, None, a Deferred or an awaitable (503 while the SIP stack
+        is unloaded; 500 when the handler fails)."""
         if not self.available():
-            self._answer(tx, response_to(req, 503, headers=[("Server", USER_AGENT), ("Retry-After", "60")]))
-            return
+            return response_to(req, 503, headers=[("Server", USER_AGENT), ("Retry-After", "60")])
         try:
-            out = self.handler(req, source) if self.handler else default_respond(req)
+            return self.handler(req, source) if self.handler else default_respond(req)
         except Exception:  # never die on input
             log.exception("SIP handler failed for %s from %s", req.method, source.address)
-            out = response_to(req, 500, headers=[("Server", USER_AGENT)])
+            return response_to(req, 500, headers=[("Server", USER_AGENT)])
+
+    def _follow(self, tx: ServerTransaction, req: Message, source: Source, out) -> None:
+        """Send the TU's answer through `tx`, now or once it is ready."""
         if out is None:
             return
         if isinstance(out, Message):
             self._answer(tx, out)
-        elif asyncio.isfuture(out):  # answered when it resolves: a callback, no task per request
-            out.add_done_callback(functools.partial(self._resolved, tx, req, source))
+        elif isinstance(out, Deferred):  # answered when it settles: a callback, no task per request
+            out.then(functools.partial(self._settled, tx, req, source))
         elif inspect.isawaitable(out):
             task = asyncio.ensure_future(self._finish(tx, req, source, out))
             self._tasks.add(task)
@@ -242,17 +332,16 @@ class SipEngine:
         else:
             raise TypeError(f"the SIP handler returned {type(out).__name__}")
 
-    def _resolved(self, tx: ServerTransaction, req: Message, source: Source, fut: asyncio.Future) -> None:
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None:
-            log.error("SIP handler failed for %s from %s", req.method, source.address, exc_info=exc)
-            out = response_to(req, 500, headers=[("Server", USER_AGENT)])
-        else:
-            out = fut.result()
-        if out is not None and tx in self.table:
-            self._answer(tx, out)
+    def _settled(self, tx: ServerTransaction, req: Message, source: Source, out: Message | None,
+                 exc: BaseException | None) -> None:
+        try:
+            if exc is not None:
+                log.error("SIP handler failed for %s from %s", req.method, source.address, exc_info=exc)
+                out = response_to(req, 500, headers=[("Server", USER_AGENT)])
+            if out is not None and tx in self.table:
+                self._answer(tx, out)
+        except Exception:  # never let a handler's caller (e.g. a registrar's commit loop) see our failure
+            log.exception("answering %s from %s failed", req.method, source.address)
 
     async def _finish(self, tx: ServerTransaction, req: Message, source: Source, pending) -> None:
         try:
@@ -279,8 +368,8 @@ class SipEngine:
             elif kind is StartTimer:
                 if tx.state == TERMINATED:  # the Send before it failed
                     continue
-                if action.name == "J" and action.delay > 0 and sent is not None:
-                    self._retire(tx, sent, action.delay)
+                if action.name == "J" and action.delay == self.completed.lifetime and sent is not None:
+                    self._retire(tx, sent)
                     continue
                 timers = self._timers.get(id(tx))
                 if timers is None:
@@ -306,15 +395,14 @@ class SipEngine:
                 self.table.remove(tx)
                 self._forget(tx)
 
-    def _retire(self, tx: ServerTransaction, data: bytes, delay: float) -> None:
+    def _retire(self, tx: ServerTransaction, data: bytes) -> None:
         """Timer J of a non-INVITE server transaction over UDP: keep only what its completed state
         does (resend `data`, the final response, to its peer) in `completed` until J fires."""
         peer = self._peers.get(id(tx))
         self.table.remove(tx)
         self._forget(tx)
         if peer is not None:
-            now = self._now()
-            self.completed.add(tx.key, (data, peer.ip, peer.port), now + delay, now)
+            self.completed.add(tx.key, (data, peer.ip, peer.port), time.monotonic())
 
     def _resend(self, key, payload) -> None:
         data, ip, port = payload
@@ -326,12 +414,9 @@ class SipEngine:
             log.debug("send to %s:%s failed: %s", ip, port, e)
             self.completed.discard(key)
 
-    def _now(self) -> float:
-        return (self._loop or asyncio.get_running_loop()).time()
-
     def _expire(self) -> None:
         """Every second: drop completed transactions whose timer J fired (also when nothing arrives)."""
-        self.completed.expire(self._now())
+        self.completed.expire(time.monotonic())
         if self.running and self._loop is not None:
             self._expiry = self._loop.call_later(1.0, self._expire)
 

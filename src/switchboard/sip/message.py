@@ -36,7 +36,8 @@ needs (request line, Via, From, To, Call-ID, CSeq), or None when no response is 
 from __future__ import annotations
 
 import re
-import secrets
+
+from switchboard.sip.rand import token_hex
 
 COMPACT = {
     "v": "Via",
@@ -615,7 +616,10 @@ def frame(buffer: bytes) -> tuple[bytes, bytes] | None:
 
 
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return token_hex(6)  # 48 random bits (RFC 3261 §19.3 asks for at least 32)
+
+
+_ECHOED = {"Via": 0, "From": 1, "To": 2, "Call-ID": 3, "CSeq": 4}  # copied into a response, in this order
 
 
 def response_to(
@@ -627,12 +631,18 @@ def response_to(
     to_tag: str | None = None,
 ) -> Message:
     """A response echoing the request's Via, From, To (+ tag), Call-ID and CSeq (§8.2.6)."""
-    out = Message(status=status, reason=reason or REASONS.get(status, ""))
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        for v in req.get_all(name):
-            if name == "To" and status > 100 and ";tag=" not in v.replace(" ", ""):
-                v = f"{v};tag={to_tag or new_tag()}"
-            out.headers.append((name, v))
-    out.headers += headers or []
-    out.body = body
-    return out
+    groups: tuple[list, ...] = ([], [], [], [], [])
+    echoed = _ECHOED.get
+    for item in req.headers:  # one pass, each value in its group
+        i = echoed(item[0])
+        if i is not None:
+            groups[i].append(item)
+    vias, froms, tos, call_ids, cseqs = groups
+    if status > 100:
+        for j, (n, v) in enumerate(tos):
+            if ";tag=" not in v.replace(" ", ""):
+                tos[j] = (n, f"{v};tag={to_tag or new_tag()}")
+    out = vias + froms + tos + call_ids + cseqs
+    if headers:
+        out += headers
+    return Message(status=status, reason=reason or REASONS.get(status, ""), headers=out, body=body)

@@ -50,19 +50,21 @@ INVITE did not, so the key is a little looser than §17.2.3 spells out, never st
 
 2xx handling follows RFC 3261 itself, not the RFC 6026 "Accepted" state: the driver passes 2xx
 responses and ACKs that no transaction matches to the TU core.
+
+`CompletedTable` keeps non-INVITE server transactions in their completed state compactly (key,
+response, deadline), for a driver that has many of them: see its docstring.
 """
 
 from __future__ import annotations
 
-import functools
-import heapq
 import re
-import secrets
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from switchboard.sip.message import Message, ParseError, response_to
+from switchboard.sip.rand import token_hex
 
 T1 = 0.5  # RTT estimate (s)
 T2 = 4.0  # maximum retransmit interval for non-INVITE requests and INVITE responses (s)
@@ -80,20 +82,20 @@ TERMINATED = "terminated"
 
 def new_branch() -> str:
     """A fresh RFC 3261 branch parameter: the magic cookie followed by 64 random bits in hex."""
-    return MAGIC_COOKIE + secrets.token_hex(8)
+    return MAGIC_COOKIE + token_hex(8)
 
 
 # --- actions -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Send:
     """Transmit `message` to the transaction's peer."""
 
     message: Message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StartTimer:
     """(Re)start the transaction's timer `name` to fire after `delay` seconds."""
 
@@ -101,21 +103,21 @@ class StartTimer:
     delay: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CancelTimer:
     """Cancel the transaction's timer `name` if it is pending."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deliver:
     """Pass `message` up to the transaction user."""
 
     message: Message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Terminated:
     """The transaction is over: "completed", "timeout" or "transport error"."""
 
@@ -134,8 +136,7 @@ class TransactionError(RuntimeError):
 _VIA = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([^\s/;]+)\s+([^;]+)", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class _Via:
+class _Via(NamedTuple):
     transport: str
     sent_by: str
     branch: str
@@ -157,16 +158,24 @@ def _top_via(msg: Message) -> _Via:
     return _parse_via(value)
 
 
-@functools.lru_cache(maxsize=1024)  # a request's Via is read for matching and again for its transaction
 def _parse_via(value: str) -> _Via:
     if "(" in value:
         value = re.sub(r"\([^)]*\)", "", value)  # comments
     m = _VIA.match(value)
     if m is None:
         raise ParseError(f"bad Via {value!r}")
-    sent_by = "".join(m.group(2).split()).lower()
-    params = _params(value[m.end() :])
-    return _Via(m.group(1).upper(), sent_by, params.get("branch", ""))
+    transport, sent_by = m.group(1, 2)
+    sent_by = ("".join(sent_by.split()) if " " in sent_by or "\t" in sent_by else sent_by).lower()
+    rest = value[m.end() :]
+    low = rest.lower()
+    start = low.find(";branch=")
+    if start >= 0 and low.count("branch") == 1 and rest.isascii():  # the usual case: no need to read every parameter
+        start += 8
+        end = rest.find(";", start)
+        branch = (rest[start:] if end < 0 else rest[start:end]).strip()
+    else:
+        branch = _params(rest).get("branch", "")
+    return _Via(transport.upper(), sent_by, branch)
 
 
 def _tag(value: str | None) -> str:
@@ -228,6 +237,9 @@ def _status(resp: Message) -> int:
 
 class _Transaction:
     """Timer bookkeeping shared by both sides: which timers run, and how to end."""
+
+    __slots__ = ("request", "reliable", "t1", "t2", "t4", "method", "is_invite", "last_response",
+                 "termination_reason", "_state", "_started", "_timers", "_key", "_table_slot", "_interval")
 
     def __init__(self, request: Message, reliable: bool, t1: float, t2: float, t4: float) -> None:
         if not request.is_request:
@@ -306,6 +318,8 @@ class ClientTransaction(_Transaction):
     `request` must carry a top Via with a branch (see `new_branch`); ACK is not sent in a client
     transaction of its own."""
 
+    __slots__ = ("timer_d", "ack")
+
     def __init__(
         self,
         request: Message,
@@ -323,6 +337,7 @@ class ClientTransaction(_Transaction):
             raise ValueError("the request's top Via has no branch parameter (use new_branch())")
         request.cseq  # noqa: B018 - validates the CSeq header early
         self._key = client_key(request)
+        self._table_slot = ("client", self._key)  # its place in a TransactionTable
         self.timer_d = timer_d
         self.ack: Message | None = None
         self._interval = t1
@@ -419,6 +434,8 @@ class ServerTransaction(_Transaction):
     """RFC 3261 §17.2.1 (INVITE) and §17.2.2 (non-INVITE) server transaction, created for a request
     that matched no existing transaction."""
 
+    __slots__ = ("auto_trying",)
+
     def __init__(
         self,
         request: Message,
@@ -434,6 +451,7 @@ class ServerTransaction(_Transaction):
         if self.method == "ACK":
             raise ValueError("ACK does not create a server transaction")
         self._key = server_key(request) if key is None else key  # `key`: the caller's server_key(request)
+        self._table_slot = ("server", self._key)  # its place in a TransactionTable
         self.auto_trying = auto_trying
         self._interval = t1
         self._state = PROCEEDING if self.is_invite else TRYING
@@ -530,7 +548,7 @@ class TransactionTable:
 
     @staticmethod
     def _slot(tx: Transaction) -> tuple[str, tuple[str, ...]]:
-        return ("client" if isinstance(tx, ClientTransaction) else "server"), tx.key
+        return tx._table_slot
 
     def add(self, tx: Transaction) -> list[Transaction]:
         """Store `tx`; return the transactions dropped to make room (or replaced under the same key)."""
@@ -596,9 +614,8 @@ class TransactionTable:
         return len(self._items)
 
     def __contains__(self, tx: object) -> bool:
-        if not isinstance(tx, ClientTransaction | ServerTransaction):
-            return False
-        return self._items.get(self._slot(tx)) is tx
+        slot = getattr(tx, "_table_slot", None)
+        return slot is not None and self._items.get(slot) is tx
 
     def __iter__(self) -> Iterator[Transaction]:
         return iter(list(self._items.values()))
@@ -610,30 +627,34 @@ class CompletedTable:
     From its final response until timer J fires (64*T1 over unreliable transports), all a completed
     non-INVITE server transaction does is answer each retransmission of its request with that same
     final response (`ServerTransaction.on_request`); no ACK matches it and nothing else changes it.
-    So a driver may, once the final response is sent, record the transaction's key, what it needs to
-    resend the response (`payload`, opaque here: e.g. the bytes sent and the address) and when timer J
-    fires, and drop the transaction object. An entry is then a few immutable values the garbage
-    collector does not scan (tuples of strings, bytes and numbers) instead of a transaction with its
-    request, response and timers, and timer J costs no event-loop timer: entries expire lazily, in
-    deadline order, whenever one is added (`get` never returns an expired one).
+    So a driver may, once the final response is sent, record the transaction's key and what it needs
+    to resend the response (`payload`, opaque here: e.g. the bytes sent and the address), and drop the
+    transaction object. An entry is then a few immutable values that the garbage collector does not
+    scan (tuples of strings, bytes and numbers) instead of a transaction with its request, response and
+    timers, and timer J costs no event-loop timer: every entry lives `lifetime` (timer J's duration,
+    the same for all), so entries expire in the order they were added, lazily, whenever one is added
+    (`get` never returns an expired one).
 
-    Times are whatever clock the driver passes (`now`, `fires_at`). Bounded like `TransactionTable`:
-    beyond `max_size` the entries due first go, as if their timer J had fired."""
+    Times are whatever monotonic clock the driver passes as `now`. Bounded like `TransactionTable`:
+    beyond `max_size` the oldest entries go, as if their timer J had fired."""
 
-    def __init__(self, max_size: int = 200_000) -> None:
+    def __init__(self, lifetime: float = 64 * T1, max_size: int = 200_000) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
+        if not lifetime > 0:
+            raise ValueError("lifetime must be positive")
+        self.lifetime = lifetime
         self.max_size = max_size
         self._items: dict[ServerKey, tuple[float, object]] = {}  # key -> (timer J due, payload)
-        self._due: list[tuple[float, ServerKey]] = []  # heap of (due, key); stale pairs are skipped
+        self._due: deque[tuple[float, ServerKey]] = deque()  # (due, key) in the order added
 
-    def add(self, key: ServerKey, payload: object, fires_at: float, now: float) -> None:
-        """Record a transaction that just sent its final response; timer J fires at `fires_at`."""
-        self._items[key] = (fires_at, payload)
-        heapq.heappush(self._due, (fires_at, key))
-        self.expire(now)
-        while len(self._items) > self.max_size and self._due:
-            self._pop()
+    def add(self, key: ServerKey, payload: object, now: float) -> None:
+        """Record a transaction that sends its final response at `now`; timer J fires at now + lifetime."""
+        due = now + self.lifetime
+        self._items[key] = (due, payload)
+        self._due.append((due, key))
+        if self._due[0][0] <= now or len(self._items) > self.max_size:
+            self.expire(now)
 
     def get(self, key: ServerKey, now: float) -> object | None:
         """The payload of the completed transaction `key` (timer J not yet fired), or None."""
@@ -647,19 +668,15 @@ class CompletedTable:
         self._items.pop(key, None)
 
     def expire(self, now: float) -> int:
-        """Drop the entries whose timer J has fired; how many went."""
-        due, n = self._due, 0
-        while due and due[0][0] <= now:
-            n += self._pop()
+        """Drop the entries whose timer J has fired, and the oldest beyond `max_size`; how many went."""
+        due, items, n = self._due, self._items, 0
+        while due and (due[0][0] <= now or len(items) > self.max_size):
+            fires_at, key = due.popleft()
+            item = items.get(key)
+            if item is not None and item[0] == fires_at:  # not replaced by a later entry under the same key
+                del items[key]
+                n += 1
         return n
-
-    def _pop(self) -> int:
-        fires_at, key = heapq.heappop(self._due)
-        item = self._items.get(key)
-        if item is not None and item[0] == fires_at:  # not replaced by a later entry under the same key
-            del self._items[key]
-            return 1
-        return 0
 
     def clear(self) -> None:
         self._items.clear()

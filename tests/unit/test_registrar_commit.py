@@ -1,0 +1,198 @@
+"""The registrar's durable binding, driven in-process on a real database (temporary SQLite, and
+PostgreSQL where it answers): a REGISTER is answered only once its binding is committed, in groups
+(one transaction for the REGISTERs decided together), REGISTERs of one aor one after the other, and a
+failed commit answers every REGISTER of its group with an error and acknowledges none."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy import select
+
+from switchboard.domain import pbxconf
+from switchboard.pbx.registrar import Registrar
+from switchboard.pbx.runtime import Loaded, Pbx
+from switchboard.sip.digest import DigestClient
+from switchboard.sip.engine import Deferred, Source
+from switchboard.sip.message import Message, parse
+from switchboard.store import tables as t
+from switchboard.store.db import Database
+from tests.conftest import PgDatabase, pg_reason
+from tests.sip_peers import pjsip_account
+
+USERS = [f"u{i:03d}" for i in range(40)]
+SOURCE = Source("192.0.2.7", 5062, "UDP")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def reg(request, tmp_path):
+    pg = None
+    if request.param == "postgres":
+        if reason := await asyncio.to_thread(pg_reason):
+            pytest.skip(reason)
+        pg = await asyncio.to_thread(PgDatabase)
+        db = Database(pg.url)
+    else:
+        db = Database(f"sqlite:///{tmp_path}/r.db")
+    await db.migrate()
+    pbx = Pbx()
+    text = "".join(pjsip_account(u, None, max_contacts=2) for u in USERS)  # no auth: REGISTERs bind at once
+    text += pjsip_account("alice", "alice-secret", max_contacts=1, remove_existing="yes")
+    pbx.config["pjsip"] = Loaded(pbxconf.validate_text("pjsip", text), time.time_ns())
+    registrar = Registrar(pbx, db, b"k" * 32, failures_per_minute=1000)
+    try:
+        yield registrar
+    finally:
+        await db.close()
+        if pg is not None:
+            await asyncio.to_thread(pg.drop)
+
+
+def register(user: str, n: int = 1, *, port: int = 5062, expires: int = 600, auth: str | None = None) -> Message:
+    lines = ["REGISTER sip:registrar.test SIP/2.0",
+             f"Via: SIP/2.0/UDP 192.0.2.7:{port};branch=z9hG4bK{user}x{n}x{port};rport",
+             f"From: <sip:{user}@registrar.test>;tag=t{n}", f"To: <sip:{user}@registrar.test>",
+             f"Call-ID: call-{user}-{port}", f"CSeq: {n} REGISTER",
+             f"Contact: <sip:{user}@192.0.2.7:{port}>", f"Expires: {expires}"]
+    if auth:
+        lines.append(f"Authorization: {auth}")
+    return parse(("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode())
+
+
+async def stored(registrar: Registrar) -> dict[str, list[str]]:
+    c = t.sip_contacts.c
+    async with registrar.db.transaction(write=False) as conn:
+        rows = (await conn.execute(select(c.aor, c.uri))).all()
+    out: dict[str, list[str]] = {}
+    for aor, uri in rows:
+        out.setdefault(aor, []).append(uri)
+    return out
+
+
+async def until_done(*answers) -> None:
+    """Until every Deferred among `answers` is settled (on PostgreSQL a commit takes round trips)."""
+    deadline = time.monotonic() + 10
+    while not all(not isinstance(a, Deferred) or a.done for a in answers):
+        assert time.monotonic() < deadline, "a REGISTER was never answered"
+        await asyncio.sleep(0.002)
+
+
+async def settle(*answers) -> list[Message]:
+    """The responses, once every Deferred among `answers` is settled."""
+    await until_done(*answers)
+    out = []
+    for a in answers:
+        if isinstance(a, Deferred):
+            got: list = []
+            a.then(lambda resp, exc, got=got: got.append((resp, exc)))
+            resp, exc = got[0]
+            if exc is not None:
+                raise exc
+            a = resp
+        out.append(a)
+    return out
+
+
+async def test_a_register_is_answered_after_its_binding_is_committed(reg):
+    answer = reg.handle(register("u000"), SOURCE)
+    assert isinstance(answer, Deferred) and not answer.done  # nothing answered before the commit
+    assert await stored(reg) == {}
+    [ok] = await settle(answer)
+    assert ok.status == 200 and ok.get("Contact") == "<sip:u000@192.0.2.7:5062>;expires=600"
+    assert await stored(reg) == {"u000": ["sip:u000@192.0.2.7:5062"]}
+    assert list(reg.pbx.contacts["u000"]) == ["sip:u000@192.0.2.7:5062"]
+
+
+async def test_a_burst_is_committed_in_groups_sqlite_eagerly(reg):
+    n = reg.eager_batch * 2 + 1
+    answers = [reg.handle(register(u), SOURCE) for u in USERS[:n]]
+    if reg.db.is_sqlite:  # each full group was committed and answered within the REGISTER that filled it
+        done = [a.done for a in answers]
+        assert done == [True] * (2 * reg.eager_batch) + [False]
+        assert len(await stored(reg)) == 2 * reg.eager_batch
+    else:  # PostgreSQL: one commit after the burst, by the flusher task
+        assert not any(a.done for a in answers)
+    responses = await settle(*answers)
+    assert [r.status for r in responses] == [200] * n
+    assert sorted(await stored(reg)) == sorted(USERS[:n])
+
+
+async def test_an_eager_commit_waits_for_another_writer(reg):
+    if not reg.db.is_sqlite:
+        pytest.skip("eager commits are a SQLite matter")
+    release = asyncio.Event()
+    holding = asyncio.Event()
+
+    async def other_writer():
+        async with reg.db.transaction():
+            holding.set()
+            await release.wait()
+
+    writer = asyncio.ensure_future(other_writer())
+    await holding.wait()
+    answers = [reg.handle(register(u), SOURCE) for u in USERS[: reg.eager_batch]]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not any(a.done for a in answers)  # the commit waits for the write lock, in a task
+    release.set()
+    await writer
+    assert [r.status for r in await settle(*answers)] == [200] * reg.eager_batch
+    assert sorted(await stored(reg)) == sorted(USERS[: reg.eager_batch])
+
+
+async def test_registers_of_one_aor_are_decided_one_after_the_other(reg):
+    first = reg.handle(register("u001", 1, port=5070), SOURCE)
+    second = reg.handle(register("u001", 1, port=5071), SOURCE)  # another contact, same aor
+    third = reg.handle(register("u001", 2, port=5070, expires=0), SOURCE)  # removes the first contact
+    assert isinstance(second, Deferred) and isinstance(third, Deferred)
+    a, b, c = await settle(first, second, third)
+    assert a.get_all("Contact") == ["<sip:u001@192.0.2.7:5070>;expires=600"]
+    assert sorted(b.get_all("Contact")) == ["<sip:u001@192.0.2.7:5070>;expires=600",
+                                            "<sip:u001@192.0.2.7:5071>;expires=600"]
+    assert c.get_all("Contact") == ["<sip:u001@192.0.2.7:5071>;expires=600"]
+    assert await stored(reg) == {"u001": ["sip:u001@192.0.2.7:5071"]}
+
+
+async def test_a_failed_commit_acknowledges_no_register_of_its_group(reg, monkeypatch):
+    from switchboard.pbx import registrar as registrar_module
+
+    async def broken(conn, batch):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(registrar_module, "_write", broken)
+    answers = [reg.handle(register(u), SOURCE) for u in USERS[:3]]
+    await until_done(*answers)
+    for a in answers:
+        got: list = []
+        a.then(lambda resp, exc, got=got: got.append((resp, exc)))
+        assert got and got[0][0] is None and str(got[0][1]) == "disk full"  # the engine answers 500
+    assert reg.pbx.contacts == {} and reg._busy == {}
+    monkeypatch.undo()
+    [ok] = await settle(reg.handle(register("u000", 2), SOURCE))  # the aor is free again
+    assert ok.status == 200 and await stored(reg) == {"u000": ["sip:u000@192.0.2.7:5062"]}
+
+
+async def test_a_query_and_refusals_are_answered_at_once(reg):
+    [ok] = await settle(reg.handle(register("u002"), SOURCE))
+    query = parse(register("u002", 2).to_bytes().replace(b"Contact: <sip:u002@192.0.2.7:5062>\r\n", b""))
+    answer = reg.handle(query, SOURCE)
+    assert isinstance(answer, Message) and answer.status == 200
+    assert answer.get("Contact") == ok.get("Contact")
+    assert reg.handle(register("nobody"), SOURCE).status == 404
+    assert reg.handle(register("u002", 3, expires=5), SOURCE).status == 423
+
+
+async def test_digest_challenge_then_authenticated_register(reg):
+    challenge = reg.handle(register("alice"), SOURCE)
+    assert challenge.status == 401
+    auth = DigestClient("alice", "alice-secret").authorize(
+        "REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate"))
+    [ok] = await settle(reg.handle(register("alice", 2, auth=auth), SOURCE))
+    assert ok.status == 200
+    replay = reg.handle(register("alice", 3, auth=auth), SOURCE)  # same nonce and nc
+    assert replay.status == 401 and "stale=true" in replay.get("WWW-Authenticate")
+    wrong = DigestClient("alice", "nope").authorize("REGISTER", "sip:registrar.test",
+                                                    challenge.get_all("WWW-Authenticate"))
+    assert reg.handle(register("alice", 4, auth=wrong), SOURCE).status == 403

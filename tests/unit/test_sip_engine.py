@@ -1,0 +1,160 @@
+"""The asyncio engine over real UDP on loopback: non-INVITE server transactions (RFC 3261 §17.2.2,
+figure 8) as the engine keeps them — a request the application answers at once goes straight to
+the completed state (`SipEngine.completed`), one it answers later (`Deferred`) waits in trying —
+and what a retransmitted request gets in each case."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import types
+
+import pytest
+
+from switchboard.sip import engine as engine_module
+from switchboard.sip.engine import Deferred, SipEngine, options_ok
+from switchboard.sip.message import Message, parse, response_to
+
+
+def options(branch: str = "z9hG4bKengine1", cseq: int = 1) -> bytes:
+    return ("OPTIONS sip:engine.test SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch={branch};rport\r\n"
+            "From: <sip:tester@engine.test>;tag=abc\r\nTo: <sip:engine.test>\r\n"
+            f"Call-ID: {branch}@engine.test\r\nCSeq: {cseq} OPTIONS\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n").encode()
+
+
+class Peer:
+    """A UDP socket talking to the engine."""
+
+    def __init__(self, port: int):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = port
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, ("127.0.0.1", self.port))
+
+    async def recv(self, timeout: float = 2.0) -> bytes | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                return self.sock.recv(65535)
+            except BlockingIOError:
+                await asyncio.sleep(0.005)
+        return None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+async def setup():
+    calls: list[Message] = []
+    answers: dict[str, object] = {}
+
+    def handler(req: Message, source):
+        calls.append(req)
+        answer = answers.get(req.method or "")
+        return answer(req) if callable(answer) else answer
+
+    eng = SipEngine("127.0.0.1", 0, handler=handler)
+    await eng.start()
+    peer = Peer(eng.port)
+    try:
+        yield eng, peer, calls, answers
+    finally:
+        peer.close()
+        await eng.stop()
+
+
+async def test_a_request_answered_at_once_is_completed_and_retransmissions_get_the_same_bytes(setup):
+    eng, peer, calls, answers = setup
+    answers["OPTIONS"] = options_ok
+    peer.send(options())
+    first = await peer.recv()
+    assert parse(first).status == 200
+    assert len(eng.table) == 0 and len(eng.completed) == 1  # no transaction object: the completed state
+    peer.send(options())  # a retransmission
+    assert await peer.recv() == first
+    assert len(calls) == 1 and eng.stats["retransmissions"] == 1
+    peer.send(options(branch="z9hG4bKengine2"))  # a new transaction
+    assert parse(await peer.recv()).status == 200 and len(calls) == 2
+
+
+async def test_timer_j_ends_the_completed_state(setup, monkeypatch):
+    eng, peer, calls, answers = setup
+    answers["OPTIONS"] = options_ok
+    now = [1000.0]
+    monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    peer.send(options())
+    first = await peer.recv()
+    now[0] += eng.completed.lifetime - 0.001  # just before timer J (64*T1)
+    peer.send(options())
+    assert await peer.recv() == first and len(calls) == 1
+    now[0] += 0.002  # timer J fired: the same request is a new transaction
+    peer.send(options())
+    again = await peer.recv()
+    assert again is not None and len(calls) == 2
+    eng.completed.expire(now[0] + eng.completed.lifetime)
+    assert len(eng.completed) == 0
+
+
+async def test_a_request_answered_later_waits_in_trying_and_absorbs_retransmissions(setup):
+    eng, peer, calls, answers = setup
+    pending = Deferred()
+    answers["OPTIONS"] = pending
+    peer.send(options())
+    await asyncio.sleep(0.05)
+    assert len(eng.table) == 1 and len(calls) == 1
+    peer.send(options())  # trying: nothing sent yet, absorbed
+    assert await peer.recv(timeout=0.2) is None
+    pending.resolve(options_ok(calls[0]))
+    first = await peer.recv()
+    assert parse(first).status == 200
+    assert len(eng.table) == 0 and len(eng.completed) == 1
+    peer.send(options())
+    assert await peer.recv() == first and len(calls) == 1
+
+
+async def test_a_provisional_answer_keeps_the_transaction(setup):
+    eng, peer, calls, answers = setup
+    answers["OPTIONS"] = lambda req: response_to(req, 100)
+    peer.send(options())
+    assert parse(await peer.recv()).status == 100
+    assert len(eng.table) == 1
+    peer.send(options())  # proceeding: the 100 again
+    assert parse(await peer.recv()).status == 100 and len(calls) == 1
+
+
+async def test_failures_are_answered_500(setup):
+    eng, peer, calls, answers = setup
+    failing = Deferred()
+    answers["OPTIONS"] = failing
+    peer.send(options())
+    await asyncio.sleep(0.05)
+    failing.fail(RuntimeError("database down"))
+    assert parse(await peer.recv()).status == 500
+
+    def broken(req):
+        raise ValueError("bug")
+
+    answers["OPTIONS"] = broken
+    peer.send(options(branch="z9hG4bKengine3"))
+    assert parse(await peer.recv()).status == 500
+
+
+def test_deferred_calls_back_once_whenever_it_is_settled():
+    got = []
+    early = Deferred()
+    early.resolve(None)
+    early.then(lambda resp, exc: got.append(("early", resp, exc)))
+    late = Deferred()
+    late.then(lambda resp, exc: got.append(("late", resp, exc)))
+    assert not late.done
+    err = RuntimeError("x")
+    late.fail(err)
+    late.resolve(None)  # settled already: ignored
+    assert got == [("early", None, None), ("late", None, err)] and late.done
