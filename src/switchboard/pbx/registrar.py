@@ -5,8 +5,8 @@ A REGISTER names its address-of-record by the To URI's user part, which must be 
 pjsip.conf or a kazoo device's SIP username (404 otherwise). The endpoint that lists the aor in
 `aors` authenticates it with its `auth` (digest, RFC 8760: SHA-256 and MD5 challenges, qop=auth,
 signed time-limited nonces, `stale=true`, nonce-count replay refused — see sip/digest.py); an
-endpoint without `auth` takes registrations unauthenticated, as Asterisk does. The digest username must be the auth's username.
-The challenge offers SHA-256 then MD5 unless the auth sets `supported_algorithms_uas` (see
+endpoint without `auth` takes registrations unauthenticated, as Asterisk does. The digest
+username must be the auth's username. The challenge offers SHA-256 then MD5 unless the auth sets `supported_algorithms_uas` (see
 `algorithms_of`); `auth_type = md5` (an `md5_cred` instead of a password) offers MD5 only.
 
 Bindings (aor policy from pjsip.conf, Asterisk's defaults):
