@@ -6,8 +6,9 @@ pjsip.conf or a kazoo device's SIP username (404 otherwise). The endpoint that l
 `aors` authenticates it with its `auth` (digest, RFC 8760: SHA-256 and MD5 challenges, qop=auth,
 signed time-limited nonces, `stale=true`, nonce-count replay refused — see sip/digest.py); an
 endpoint without `auth` takes registrations unauthenticated, as Asterisk does. The digest
-username must be the auth's username. The challenge offers SHA-256 then MD5 unless the auth sets `supported_algorithms_uas` (see
-`algorithms_of`); `auth_type = md5` (an `md5_cred` instead of a password) offers MD5 only.
+username must be the auth's username. The challenge offers SHA-256 then MD5 unless the auth sets
+`supported_algorithms_uas` (see `algorithms_of`); `auth_type = md5` (an `md5_cred` instead of a
+password) offers MD5 only.
 
 Bindings (aor policy from pjsip.conf, Asterisk's defaults):
 - expiry from the Contact's `expires` parameter, else the Expires header, else
