@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
+import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -174,6 +175,23 @@ def reject_nul(data: Any, raw: bytes) -> Any:
     SQLite it would differ from PostgreSQL), so such a body is malformed: 400 in every dialect."""
     if b"\\u0000" in raw and _has_nul(data):
         raise Malformed("the body contains a U+0000 (NUL) character")
+    return data
+
+
+def parse_json_object(raw: bytes, *, required: bool = True,
+                      missing: str = "a JSON object body is required") -> dict:
+    """A request body as a JSON object (providers, probe, kazoo): empty → {} (or 400 `missing` when
+    required); not JSON, not an object, or holding U+0000 → 400."""
+    if not raw.strip():
+        if required:
+            raise Malformed(missing)
+        return {}
+    try:
+        data = reject_nul(orjson.loads(raw), raw)
+    except orjson.JSONDecodeError:
+        raise Malformed("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Malformed("the body must be a JSON object")
     return data
 
 

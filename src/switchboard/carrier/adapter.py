@@ -49,6 +49,7 @@ import httpx
 import orjson
 
 from switchboard import __version__
+from switchboard.domain.validation import e164
 
 log = logging.getLogger("switchboard.carrier")
 
@@ -57,7 +58,6 @@ MAX_BACKOFF = 2.0  # seconds: the longest single pause between two attempts
 MAX_USAGE_PAGE = 10_000  # the carrier API's largest `limit` for usage pages
 PORT_PAGE_SIZE = 1000  # port messages asked for per request (the carrier API's maximum)
 _MONTH = re.compile(r"^\d{4}(0[1-9]|1[0-2])$")
-_MDN_FORMATTING = re.compile(r"[\s().-]")
 
 
 class CarrierError(Exception):
@@ -85,19 +85,7 @@ class CarrierRejected(CarrierError):
     status = 502
 
 
-def normalize_mdn(value: Any) -> str | None:
-    """An MDN in E.164 (`+` and 7 to 15 digits), or None when `value` is not a phone number.
-    Spaces, dots, dashes and parentheses are dropped; ten digits without `+` are a US number."""
-    if not isinstance(value, str):
-        return None
-    text = _MDN_FORMATTING.sub("", value.strip())
-    plus = text.startswith("+")
-    digits = text[1:] if plus else text
-    if not (digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 15):
-        return None
-    if not plus and len(digits) == 10:
-        digits = "1" + digits
-    return "+" + digits
+normalize_mdn = e164  # an MDN in E.164, or None when the carrier sent no phone number
 
 
 def _optional_str(record: dict, key: str) -> str | None:

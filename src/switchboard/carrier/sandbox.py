@@ -92,7 +92,6 @@ import contextlib
 import hmac
 import logging
 import os
-import re
 import signal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -120,6 +119,7 @@ from pydantic import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__
+from switchboard.domain.validation import e164
 
 log = logging.getLogger("switchboard.carrier.sandbox")
 
@@ -130,21 +130,16 @@ USAGE_LIMIT_DEFAULT, USAGE_LIMIT_MAX = 1000, 10_000
 PORT_LIMIT_DEFAULT, PORT_LIMIT_MAX = 100, 1000
 MAX_BYTES = 2**63 - 1
 MAX_DELAY = 300.0
-_MDN_FORMATTING = re.compile(r"[\s().-]")
 _ERROR_CODES = {400: "invalid", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 409: "conflict"}
 
 
 def normalize_mdn(value: str) -> str:
     """The E.164 form of a phone number (`+` and 7 to 15 digits); formatting characters are
     dropped and ten digits without `+` are a US number. ValueError when it is not a number."""
-    text = _MDN_FORMATTING.sub("", value.strip())
-    plus = text.startswith("+")
-    digits = text[1:] if plus else text
-    if not (digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 15):
+    number = e164(value)
+    if number is None:
         raise ValueError("not a phone number: 7 to 15 digits, optionally with a leading +")
-    if not plus and len(digits) == 10:
-        digits = "1" + digits
-    return "+" + digits
+    return number
 
 
 # ---- the data model (data file, admin bodies, answers) ------------------------------------------------

@@ -83,18 +83,12 @@ class IdentityService:
         self.on_password_set: list = []
 
     # ---- authentication -------------------------------------------------------------------
-    def check_rate(self, source: str) -> None:
-        """429 (RateLimited) when this source failed too often in the last minute."""
-        self._check_rate(source)
-
-    def record_failure(self, source: str) -> None:
-        self._record_failure(source)
-
     async def _password_set(self, conn: AsyncConnection, user: User, password: str) -> None:
         for fn in self.on_password_set:
             await fn(conn, user.id, user.username, password)
 
-    def _check_rate(self, source: str) -> None:
+    def check_rate(self, source: str) -> None:
+        """429 (RateLimited) when this source failed too often in the last minute."""
         window = self._failures.get(source)
         if not window:
             return
@@ -104,7 +98,7 @@ class IdentityService:
         if len(window) >= self._failures_per_minute:
             raise RateLimited(max(1, int(60 - (now - window[0])) + 1))
 
-    def _record_failure(self, source: str) -> None:
+    def record_failure(self, source: str) -> None:
         if len(self._failures) > 50_000:  # bound memory under a spray of sources
             self._failures.clear()
         self._failures.setdefault(source, deque()).append(time.monotonic())
@@ -114,7 +108,7 @@ class IdentityService:
         """Check a username/password; remembers a success for a short time under an HMAC of the
         credentials. The entry is only trusted while the user's stored hash is unchanged and the
         user is active, so a password change or cancellation takes effect at once on every node."""
-        self._check_rate(source)
+        self.check_rate(source)
         key = self._box.mac(username.lower(), password)
         cached = self._cache.get(key)
         if cached is not None:
@@ -128,7 +122,7 @@ class IdentityService:
         user = await repos.user_by_username(conn, username)
         ok = await security.verify_password_async(user.password_hash if user else None, password)
         if not ok or user is None or not user.active:
-            self._record_failure(source)
+            self.record_failure(source)
             raise Unauthenticated("invalid username or password")
         if self._cache_seconds > 0:
             self._cache[key] = (user.id, user.password_hash, time.monotonic() + self._cache_seconds)

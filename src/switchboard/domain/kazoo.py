@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchboard.domain.entities import utcnow
 from switchboard.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from switchboard.domain.security import SecretBox
+from switchboard.domain.validation import e164
 from switchboard.store import tables as t
 
 GREGORIAN_OFFSET = 62167219200  # seconds from 0000-01-01 to 1970-01-01 (KAZOO's calendar)
@@ -92,15 +93,10 @@ def normalize_mdn(value: Any, field: str = "mdn") -> str:
     """An MDN in E.164 (+ and digits); formatting characters are dropped."""
     if not isinstance(value, str) or not value.strip():
         raise invalid(field, "type", "must be a phone number (string)")
-    text = value.strip()
-    digits = re.sub(r"[\s().-]", "", text)
-    plus = digits.startswith("+")
-    digits = digits.lstrip("+")
-    if not digits.isascii() or not digits.isdigit() or not 7 <= len(digits) <= 15:
+    number = e164(value)
+    if number is None:
         raise invalid(field, "pattern", "must be a phone number: 7 to 15 digits, optionally with a leading +")
-    if not plus and len(digits) == 10:
-        digits = "1" + digits
-    return "+" + digits
+    return number
 
 
 def check_id(value: str, kind: str) -> str:
@@ -533,10 +529,9 @@ class KazooService:
         doc = await get_doc(conn, CLUSTER, check_id(cluster_id, CLUSTER))
         if doc.body.get("pvt_master"):
             raise Forbidden("the master cluster cannot be deleted")
-        for kind in (SUBSCRIPTION,):
-            for d in await find_docs(conn, kind):
-                if d.body.get("pvt_cluster_id") == cluster_id:
-                    raise Conflict("id", f"the cluster holds subscriptions (e.g. {d.id}); move them first")
+        for d in await find_docs(conn, SUBSCRIPTION):
+            if d.body.get("pvt_cluster_id") == cluster_id:
+                raise Conflict("id", f"the cluster holds subscriptions (e.g. {d.id}); move them first")
         await _delete(conn, doc)
         await conn.execute(delete(t.kazoo_port_cursors).where(t.kazoo_port_cursors.c.cluster_id == cluster_id))
         return self.cluster_view(doc)
@@ -737,7 +732,7 @@ class KazooService:
         body = self._device_body(body, None)
         keys = _keys(DEVICE, body)
         await self._unique(conn, DEVICE, mdn=keys["mdn"], esn=keys["esn"], sip_username=keys["sip_username"])
-        sub = await self._subscription_for(conn, record)
+        sub = await self.subscription_in_db(conn, record)
         if sub is not None and sub.account_id != account_id:
             raise Conflict("mdn", f"{record.get('mdn')} is a subscription of account {sub.account_id}")
         device_id = new_id()
@@ -782,7 +777,8 @@ class KazooService:
         b["_id"] = doc.id
         return b
 
-    async def _subscription_for(self, conn: AsyncConnection, record: dict) -> Doc | None:
+    async def subscription_in_db(self, conn: AsyncConnection, record: dict) -> Doc | None:
+        """The subscription document of a carrier record (by MDN, then ESN, then SIM), if imported."""
         for col, key in ((_D.mdn, "mdn"), (_D.esn, "esn"), (_D.sim, "sim")):
             v = record.get(key)
             if v:
@@ -790,9 +786,6 @@ class KazooService:
                 if found:
                     return found[0]
         return None
-
-    async def subscription_in_db(self, conn: AsyncConnection, record: dict) -> Doc | None:
-        return await self._subscription_for(conn, record)
 
     async def _insert_subscription(self, conn: AsyncConnection, account_id: str, record: dict, carrier: str,
                                    cluster_id: str, mvno: str | None = None) -> Doc:
@@ -814,7 +807,7 @@ class KazooService:
                                   device_data: dict | None, carrier: str, cluster_id: str,
                                   mvno: str | None) -> Doc:
         await self.account(conn, account_id)
-        existing = await self._subscription_for(conn, record)
+        existing = await self.subscription_in_db(conn, record)
         if existing is not None:
             raise Conflict("mdn", f"the subscription is already imported as {existing.id} "
                                   f"(account {existing.account_id})")

@@ -125,3 +125,22 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
             field = str(loc[0]) if loc else None
             problems.append((field, _message(err)))
         raise Invalid(problems=problems) from None
+
+
+_MDN_FORMATTING = re.compile(r"[\s().-]")
+
+
+def e164(value: Any) -> str | None:
+    """A phone number (MDN) in E.164 (`+` and 7 to 15 digits), or None when `value` is not one.
+    Spaces, dots, dashes and parentheses are dropped; ten digits without `+` are a North American
+    number (+1). The one rule for the kazoo model, the carrier adapter and the sandbox carrier."""
+    if not isinstance(value, str):
+        return None
+    text = _MDN_FORMATTING.sub("", value.strip())
+    plus = text.startswith("+")
+    digits = text[1:] if plus else text
+    if not (digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 15):
+        return None
+    if not plus and len(digits) == 10:
+        digits = "1" + digits
+    return "+" + digits

@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import HttpStatus, reject_nul
+from switchboard.api.common import HttpStatus, parse_json_object
 from switchboard.domain.errors import (
     Conflict,
     DomainError,
@@ -48,6 +48,7 @@ from switchboard.domain.errors import (
     Unauthenticated,
     Upstream,
 )
+from switchboard.domain.kazoo import invalid
 
 JSON_TYPE = "application/json"
 PREFIX = "/v2"
@@ -132,17 +133,7 @@ def error_response(request: Request, exc: DomainError) -> Response:
 
 def parse_envelope(raw: bytes, *, required: bool = True) -> dict:
     """The request body as a JSON object (the whole envelope: `data` plus flags)."""
-    if not raw.strip():
-        if required:
-            raise Malformed('a JSON body is required: {"data": {...}}')
-        return {}
-    try:
-        body = reject_nul(orjson.loads(raw), raw)
-    except orjson.JSONDecodeError:
-        raise Malformed("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise Malformed("the body must be a JSON object")
-    return body
+    return parse_json_object(raw, required=required, missing='a JSON body is required: {"data": {...}}')
 
 
 def data_of(envelope: dict, *, required: bool = True) -> dict:
@@ -154,7 +145,5 @@ def data_of(envelope: dict, *, required: bool = True) -> dict:
         return {k: v for k, v in envelope.items() if k not in ("carrier", "recursive", "verb")}
     data = envelope["data"]
     if not isinstance(data, dict):
-        e = Invalid("data", "Value is not of type 'object'")
-        e.rules = [("data", "type", "Value is not of type 'object'")]
-        raise e
+        raise invalid("data", "type", "Value is not of type 'object'")
     return data

@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader
 from switchboard.api.common import DialectRoute, after_commit, read_body
 from switchboard.api.kazoo import auth, envelope
 from switchboard.domain.errors import Invalid, Upstream
-from switchboard.domain.kazoo import Doc, KazooInvalid, normalize_mdn
+from switchboard.domain.kazoo import CarrierMissing, Doc, KazooInvalid, normalize_mdn
 
 CLUSTER_HEADER = "X-Kazoo-Cluster-ID"
 
@@ -259,3 +259,12 @@ BODIES = {
     "empty": doc(_O),
     "routing": doc({"type": "object", "required": ["name"], "properties": {"name": _S}}),
 }
+
+
+async def carrier_record(request: Request, keys: dict, carrier: str | None) -> tuple[Doc, dict]:
+    """(cluster, the carrier's subscription record) for one lookup key; none at the carrier → 404."""
+    cluster = await cluster_of(request)
+    record = await carrier_call(carrier_client(request, cluster).subscription(**keys, carrier=carrier))
+    if record is None:
+        raise CarrierMissing(next(iter(keys.values())))
+    return cluster, record

@@ -20,17 +20,15 @@ from switchboard.api.kazoo.routing import (
     BODIES,
     SuperCarrierRoute,
     body,
-    carrier_call,
-    carrier_client,
     carrier_name,
-    cluster_of,
+    carrier_record,
     ctx,
     devices_changed,
     flag,
     lookup_keys,
     router,
 )
-from switchboard.domain.kazoo import CarrierMissing, invalid
+from switchboard.domain.kazoo import invalid
 
 api = router("subscriptions")
 carrier_api = router("subscriptions", SuperCarrierRoute)
@@ -46,12 +44,7 @@ async def lookup(request: Request):
     services, _, _ = ctx(request)
     env = await body(request)
     keys = lookup_keys(envelope.data_of(env), ("esn", "sim", "mdn"))
-    cluster = await cluster_of(request)
-    record = await carrier_call(
-        carrier_client(request, cluster).subscription(**keys, carrier=carrier_name(env, request))
-    )
-    if record is None:
-        raise CarrierMissing(next(iter(keys.values())))
+    _, record = await carrier_record(request, keys, carrier_name(env, request))
     async with services.db.transaction(write=False) as conn:
         doc = await services.kazoo.subscription_in_db(conn, record)
     carrier_data = {
@@ -95,11 +88,8 @@ async def import_subscription(request: Request, account_id: str):
         services.kazoo.check_device_input(device_data)
     async with services.db.transaction(write=False) as conn:
         await services.kazoo.account(conn, account_id)
-    cluster = await cluster_of(request)
     carrier = carrier_name(env, request)
-    record = await carrier_call(carrier_client(request, cluster).subscription(**keys, carrier=carrier))
-    if record is None:
-        raise CarrierMissing(next(iter(keys.values())))
+    cluster, record = await carrier_record(request, keys, carrier)
     async with services.db.transaction() as conn:
         doc = await services.kazoo.import_subscription(
             conn,

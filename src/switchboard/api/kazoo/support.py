@@ -43,6 +43,7 @@ from switchboard.api.kazoo.routing import (
     carrier_client,
     carrier_name,
     carrier_pages,
+    carrier_record,
     cluster_of,
     ctx,
     devices_changed,
@@ -53,7 +54,6 @@ from switchboard.api.kazoo.routing import (
 from switchboard.domain.errors import Invalid, Upstream
 from switchboard.domain.kazoo import (
     PORT,
-    CarrierMissing,
     KazooInvalid,
     check_id,
     get_doc,
@@ -68,15 +68,6 @@ devices_api = router("devices")
 carrier_api = router("carrier", SuperCarrierRoute)
 ports_api = router("ports", MasterCarrierRoute)
 ports_local_api = router("ports", MasterRoute)
-
-
-async def _carrier_record(request: Request, keys: dict, carrier: str | None):
-    cluster = await cluster_of(request)
-    client = carrier_client(request, cluster)
-    record = await carrier_call(client.subscription(**keys, carrier=carrier))
-    if record is None:
-        raise CarrierMissing(next(iter(keys.values())))
-    return cluster, record
 
 
 @carrier_api.put(
@@ -94,7 +85,7 @@ async def import_device(request: Request, account_id: str):
     services.kazoo.check_device_input(data)
     async with services.db.transaction(write=False) as conn:
         await services.kazoo.account(conn, account_id)
-    cluster, record = await _carrier_record(request, keys, carrier)
+    cluster, record = await carrier_record(request, keys, carrier)
     async with services.db.transaction() as conn:
         doc = await services.kazoo.import_device(
             conn, account_id, data, record, record.get("carrier") or carrier or "", cluster.id
@@ -126,7 +117,7 @@ async def subscription_by_esn(request: Request, esn: str):
 
 async def _subscription(request: Request, keys: dict):
     services, _, _ = ctx(request)
-    _, record = await _carrier_record(request, keys, carrier_name({}, request))
+    _, record = await carrier_record(request, keys, carrier_name({}, request))
     view = services.kazoo.subscription_of(record)
     view.pop("activation_date", None)
     return envelope.respond(request, view, carrier=record.get("carrier"))
@@ -156,11 +147,11 @@ def _months(request: Request, month: str | None) -> list[str]:
     return month_range(q.get("from"), q.get("to"), month or q.get("month"))
 
 
-def _mdn(raw: str) -> str:
-    try:
-        return normalize_mdn(raw)
-    except Invalid:
-        return raw
+async def _owners(services, page: list[tuple[str, int]]) -> dict[str, str]:
+    """mdn -> account id for one page of the carrier's usage (the adapter gives E.164 MDNs and
+    whole byte counts)."""
+    async with services.db.transaction(write=False) as conn:
+        return await services.kazoo.owners_of(conn, [m for m, _ in page])
 
 
 async def _usage(request: Request, months: list[str], *, audit: bool) -> dict:
@@ -172,10 +163,8 @@ async def _usage(request: Request, months: list[str], *, audit: bool) -> dict:
     for month in months:
         month_total = 0
         async for page in carrier_pages(client.usage(month)):
-            rows = [(_mdn(m), int(b)) for m, b in page if isinstance(b, int) and b >= 0]
-            async with services.db.transaction(write=False) as conn:
-                owners = await services.kazoo.owners_of(conn, [m for m, _ in rows])
-            for mdn, used in rows:
+            owners = await _owners(services, page)
+            for mdn, used in page:
                 owner = owners.get(mdn)
                 if audit:
                     bucket = accounts.setdefault(owner or "unknown_account", {})
@@ -255,10 +244,8 @@ async def _audit_csv(request: Request, months: list[str]) -> StreamingResponse:
         return buf.getvalue().encode()
 
     async def rows(month: str, page):
-        clean = [(_mdn(m), int(b)) for m, b in page if isinstance(b, int) and b >= 0]
-        async with services.db.transaction(write=False) as conn:
-            owners = await services.kazoo.owners_of(conn, [m for m, _ in clean])
-        return b"".join(line(month, owners.get(m, "unknown_account"), m, b) for m, b in clean)
+        owners = await _owners(services, page)
+        return b"".join(line(month, owners.get(m, "unknown_account"), m, b) for m, b in page)
 
     async def stream():
         yield line("month", "account_id", "mdn", "bytes")

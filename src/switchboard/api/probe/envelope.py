@@ -13,11 +13,10 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import error_status, reject_nul
+from switchboard.api.common import error_status, parse_json_object
 from switchboard.domain.errors import (
     DomainError,
     Invalid,
-    Malformed,
     Unauthenticated,
 )
 
@@ -54,14 +53,4 @@ def error_response(request: Request, exc: DomainError) -> Response:
 
 def parse_object(raw: bytes, *, required: bool = True) -> dict:
     """The request body as a JSON object; empty → {} (or 400 when required); anything else → 400."""
-    if not raw.strip():
-        if required:
-            raise Malformed("a JSON object body is required")
-        return {}
-    try:
-        data = reject_nul(orjson.loads(raw), raw)
-    except orjson.JSONDecodeError:
-        raise Malformed("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise Malformed("the body must be a JSON object")
-    return data
+    return parse_json_object(raw, required=required)
