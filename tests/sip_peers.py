@@ -306,7 +306,7 @@ class Jade:
 
 def pjsip_account(name: str, password: str | None, *, algorithms: str | None = "md5", **aor: Any) -> str:
     """pjsip.conf text for one account: endpoint + auth (none when password is None) + aor named
-    `name`. `algorithms` is the auth's supported_algorithms_uas (None: the default SHA-256, MD5).
+    `name`. `algorithms` is the auth's supported_algorithms_uas (None: not set, so Asterisk's default, md5).
     aor options default to max_contacts = 1; pass e.g. maximum_expiration=120, remove_existing="yes"."""
     aor = {"max_contacts": 1, **aor}
     lines = [f"[{name}]", "type = endpoint", "context = default", "disallow = all", "allow = ulaw", f"aors = {name}"]

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from switchboard import __version__
 from switchboard.api import jade, kazoo, probe, providers, spear
 from switchboard.api.common import HttpStatus, validation_to_invalid
+from switchboard.api.forwarded import TrustedProxies, parse_networks
 from switchboard.api.jade import envelope as jade_envelope
 from switchboard.api.kazoo import envelope as kazoo_envelope
 from switchboard.api.probe import envelope as probe_envelope
@@ -40,9 +41,10 @@ from switchboard.domain.pbxconf import ConfigService
 from switchboard.domain.results import ResultService
 from switchboard.domain.security import SecretBox
 from switchboard.domain.social import BuddyService, ChatService, ContactService
+from switchboard.domain.throttle import FailureThrottle, Limits
 from switchboard.domain.trunks import TrunkService
 from switchboard.pbx.qualify import Qualifier
-from switchboard.pbx.registrar import Registrar
+from switchboard.pbx.registrar import DEFAULT_ALGORITHMS, Registrar, parse_algorithms
 from switchboard.pbx.runtime import Pbx
 from switchboard.pbx.sipapp import SipApp
 from switchboard.pbx.trunkreg import TrunkRegistrar
@@ -72,6 +74,7 @@ class Services:
     results: ResultService = field(default_factory=ResultService)
     kazoo: KazooService | None = None
     kazoo_clients: dict = field(default_factory=dict)  # CarrierClient per cluster (api/kazoo/routing.py)
+    sip_throttle: FailureThrottle = field(default_factory=FailureThrottle)  # the registrar's digest failures
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -80,12 +83,17 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     db = Database(settings.database_url)
     if migrate:
         await db.migrate()
-    identity = IdentityService(box, cache_seconds=settings.basic_auth_cache_seconds,
-                               failures_per_minute=settings.auth_failures_per_minute)
+    s = settings
+    identity = IdentityService(box, cache_seconds=s.basic_auth_cache_seconds, limits=Limits(
+        per_pair=s.auth_failures_per_minute, per_source=s.auth_source_failures_per_minute,
+        per_account=s.auth_account_failures_per_minute, ban_seconds=s.auth_ban_seconds))
+    sip_throttle = FailureThrottle(Limits(
+        per_pair=s.sip_auth_failures_per_minute, per_source=s.sip_auth_source_failures_per_minute,
+        per_account=s.sip_auth_account_failures_per_minute, ban_seconds=s.sip_auth_ban_seconds))
     kazoo_service = KazooService(box)
     identity.on_password_set.append(kazoo_service.set_credentials)
     return Services(settings, db, box, identity, MonitoringService(), configs=ConfigService(box),
-                    trunks=TrunkService(box), kazoo=kazoo_service)
+                    trunks=TrunkService(box), kazoo=kazoo_service, sip_throttle=sip_throttle)
 
 
 async def bootstrap_admin(services: Services) -> None:
@@ -167,6 +175,22 @@ async def ensure_local_probe(services: Services) -> tuple[Server, str]:
         # start finds a key that does not match and rotates again
         _write_private(path, services.box.encrypt(orjson.dumps({"server_id": server.id, "key": key}).decode()))
     return server, key
+
+
+def tcp_connection_cap(configured: int) -> int:
+    """The SIP TCP connection cap, kept under half the process's descriptor limit (the rest is for
+    HTTP, the database and outbound connections), said in the log when it is lowered."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - platforms without getrlimit
+        return configured
+    if soft != resource.RLIM_INFINITY and configured > soft // 2:
+        log.warning("SIP TCP connection cap lowered from %d to %d (half of the %d file descriptors allowed)",
+                    configured, soft // 2, soft)
+        return max(1, soft // 2)
+    return configured
 
 
 def local_probe_url(settings: Settings) -> str:
@@ -258,9 +282,13 @@ async def serve(settings: Settings) -> None:
     await bootstrap_admin(services)
     sip_host, sip_port = settings.sip_host_port
     registrar = Registrar(services.pbx, services.db, services.box.mac("sip digest nonces"),
-                          realm=settings.sip_realm, failures_per_minute=settings.sip_auth_failures_per_minute)
+                          realm=settings.sip_realm, throttle=services.sip_throttle,
+                          algorithms=parse_algorithms(settings.sip_auth_algorithms) or DEFAULT_ALGORITHMS)
     services.sip = SipEngine(sip_host, sip_port, available=lambda: services.pbx.is_loaded("res_pjsip"),
-                             handler=SipApp(registrar))
+                             handler=SipApp(registrar), tcp_idle=settings.sip_tcp_idle_seconds,
+                             tcp_max_per_source=settings.sip_tcp_max_connections_per_source,
+                             tcp_max=tcp_connection_cap(settings.sip_tcp_max_connections),
+                             rate_limit=settings.sip_requests_per_second, tcp_bound=registrar.tcp_addresses)
     await registrar.sweep()
     await services.sip.start()
     background = [asyncio.ensure_future(registrar.run_sweeper()),
@@ -286,9 +314,13 @@ async def serve(settings: Settings) -> None:
                        version=__version__)
     background.append(asyncio.ensure_future(agent.run()))  # logs in once HTTP below is up
     host, port = settings.http_host_port
+    app = create_app(services)
+    trusted = parse_networks(settings.trusted_proxies)
+    # uvicorn's proxy_headers trusts 127.0.0.1 by default: off, only the operator's list is believed
     config = uvicorn.Config(
-        create_app(services), host=host, port=port, log_level=settings.log_level, access_log=False,
-        loop="none", http="httptools", lifespan="off", timeout_graceful_shutdown=15, server_header=False,
+        TrustedProxies(app, trusted) if trusted else app, host=host, port=port, log_level=settings.log_level,
+        access_log=False, loop="none", http="httptools", lifespan="off", timeout_graceful_shutdown=15,
+        server_header=False, proxy_headers=False,
     )
     server = _Server(config)
     log.info("switchboard %s: HTTP on %s:%d, SIP on %s:%d (udp+tcp), database %s", __version__, host, port,

@@ -33,13 +33,35 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # How long a verified HTTP Basic credential is remembered (seconds); 0 disables the cache.
     basic_auth_cache_seconds: float = Field(default=60.0, ge=0)
-    # Failed logins allowed per source address per minute before 429.
+    # Failed HTTP logins per minute before 429 (domain/throttle.py): per (source address, account);
+    # per source across accounts and per account across sources (0 = no limit of that kind; a source
+    # that logged in to an account before is exempt from those two); how long a ban lasts.
     auth_failures_per_minute: int = Field(default=20, ge=1)
+    auth_source_failures_per_minute: int = Field(default=100, ge=0)
+    auth_account_failures_per_minute: int = Field(default=100, ge=0)
+    auth_ban_seconds: float = Field(default=60.0, gt=0)
+    # HTTP: proxies whose X-Forwarded-For / Forwarded are believed (addresses or networks, comma
+    # separated); empty: those headers are ignored (api/forwarded.py)
+    trusted_proxies: str = ""
     log_level: str = "info"
     # SIP: digest realm of the registrar (an auth section's own `realm` wins)
     sip_realm: str = "switchboard"
-    # SIP: failed REGISTER authentications per source address per minute before 403 without a challenge
+    # SIP: digest algorithms offered where an auth section sets no `supported_algorithms_uas` (and to
+    # kazoo devices and unknown users), most preferred first; Asterisk's default is md5 alone
+    sip_auth_algorithms: str = "md5"
+    # SIP: failed digest authentications per minute before 403 (domain/throttle.py), as for HTTP:
+    # per (source, username), per source, per username; how long a ban lasts
     sip_auth_failures_per_minute: int = Field(default=30, ge=1)
+    sip_auth_source_failures_per_minute: int = Field(default=100, ge=0)
+    sip_auth_account_failures_per_minute: int = Field(default=100, ge=0)
+    sip_auth_ban_seconds: float = Field(default=300.0, gt=0)
+    # SIP: requests per second from one source address before the excess is dropped (0 = no limit)
+    sip_requests_per_second: float = Field(default=0.0, ge=0)
+    # SIP over TCP: connections closed after this many seconds without a byte from the peer unless a
+    # registration is bound to them; inbound connections at most per source address and in total
+    sip_tcp_idle_seconds: float = Field(default=300.0, gt=0)
+    sip_tcp_max_connections_per_source: int = Field(default=128, ge=1)
+    sip_tcp_max_connections: int = Field(default=4096, ge=1)
     # SIP: trunk registration retry back-off (seconds): first retry, then doubling up to the maximum
     trunk_retry_min: float = Field(default=5.0, gt=0)
     trunk_retry_max: float = Field(default=300.0, gt=0)
@@ -53,6 +75,22 @@ class Settings(BaseSettings):
     carrier_api_key: str | None = None
     # kazoo: how often the carrier's port messages are polled (seconds; 0 = only on POST /ports/poll)
     kazoo_port_poll_seconds: float = Field(default=300.0, ge=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        from switchboard.api.forwarded import parse_networks
+
+        parse_networks(v)
+        return v
+
+    @field_validator("sip_auth_algorithms")
+    @classmethod
+    def _algorithms(cls, v: str) -> str:
+        names = [a.strip().lower() for a in v.split(",") if a.strip()]
+        if not names or any(a not in ("md5", "sha-256", "sha256") for a in names):
+            raise ValueError("a comma separated list of md5, sha-256")
+        return v
 
     @field_validator("http_listen", "sip_listen")
     @classmethod

@@ -438,6 +438,9 @@ MATRIX = [
     R("GET", f"{V}/registries", ADMIN),
     R("GET", f"{V}/registries/", ADMIN, body={"account": "{ACCOUNT}"}),
     R("GET", f"{V}/registries/{{item}}", ADMIN, item="{ACCOUNT}"),
+    # authentication bans (not in jade's document; admin)
+    R("GET", f"{V}/admin/security/bans", ADMIN),
+    R("DELETE", f"{V}/admin/security/bans", ADMIN, params={"source": "192.0.2.250"}),
 ]
 # tested on their own below (they authenticate differently)
 SPECIAL = {("POST", f"{V}/admin/login"), ("DELETE", f"{V}/admin/login")}

@@ -1,7 +1,7 @@
 """The registrar against real peers on loopback: sipp and baresip register with digest (right and
 wrong password), a raw UDP client drives the binding rules (expiry clamping, 423, Expires: 0,
-`Contact: *`, max_contacts, 404, SHA-256 and nonce-count replay), sipp answers qualify OPTIONS,
-sipsak asks OPTIONS, and malformed input gets 400 or silence. The jade live views
+`Contact: *`, max_contacts, unknown names answered as known ones, SHA-256 and nonce-count
+replay), sipp answers qualify OPTIONS, sipsak asks OPTIONS, and malformed input gets 400 or silence. The jade live views
 (/admin/pjsip/contacts, /admin/pjsip/aors, /peers, /device_states) show what the registrar did.
 
 Runs against a server of its own (the rules need a pjsip.conf of their own, and failed
@@ -36,14 +36,15 @@ from tests.sip_peers import (
 SIPP_USERS = [(f"sipp{i}", f"sipp-pass-{i}") for i in range(1, 4)]
 
 PJSIP = "".join([
-    *(pjsip_account(u, p) for u, p in SIPP_USERS),
+    # as written for Asterisk: no supported_algorithms_uas, so MD5 alone is offered and stock sipp registers
+    *(pjsip_account(u, p, algorithms=None) for u, p in SIPP_USERS),
     pjsip_account("wrongpw", "right-pass"),
     pjsip_account("clamp", "clamp-pass", minimum_expiration=30, maximum_expiration=120),
     pjsip_account("unreg", "unreg-pass"),
     pjsip_account("wild", "wild-pass", max_contacts=3),
     pjsip_account("replace", "replace-pass", remove_existing="yes"),
     pjsip_account("strict", "strict-pass", remove_existing="no"),
-    pjsip_account("sha", "sha-pass", algorithms=None),
+    pjsip_account("sha", "sha-pass", algorithms="sha-256,md5"),
     pjsip_account("bare", "bare-pass"),
     pjsip_account("barebad", "barebad-pass"),
     pjsip_account("qual", "qual-pass", qualify_frequency=1, qualify_timeout=1),
@@ -248,10 +249,24 @@ def test_register_over_tcp(reg):
         assert not [x for x in jade.contacts("open") if x["via_address"] == f"127.0.0.1:{local}"]
 
 
-def test_unknown_aor_is_404(client):
-    resp = client.register("nobody-here", "x")
-    assert resp is not None and resp.status == 404, str(resp)
-    assert not resp.get_all("WWW-Authenticate")
+def _shape(resp) -> tuple:
+    """What a REGISTER's answer tells apart: status, reason, header names, challenge parameters."""
+    challenges = [re.sub(r'(nonce|opaque)="[^"]*"', r'\1=""', c) for c in resp.get_all("WWW-Authenticate")]
+    names = sorted({n.lower() for n, _ in resp.headers} - {"date"})
+    return resp.status, resp.reason, names, challenges
+
+
+def test_unknown_names_are_answered_as_known_ones(reg, client):
+    """Asterisk's artificial endpoint: a name that is no account is challenged like an account in the
+    default realm and refused only after the digest, with the same status and reason as a wrong password."""
+    for known, unknown in (("bare", "nobody-here"), ("sipp1", "no-such-user-2")):
+        first_known, first_unknown = client.register(known, None), client.register(unknown, None)
+        assert first_known.status == 401 and _shape(first_known) == _shape(first_unknown), \
+            (str(first_known), str(first_unknown))
+        assert "algorithm=MD5" in first_unknown.get("WWW-Authenticate")
+        wrong_known, wrong_unknown = client.register(known, "guess"), client.register(unknown, "guess")
+        assert wrong_known.status == 403 and _shape(wrong_known) == _shape(wrong_unknown), \
+            (str(wrong_known), str(wrong_unknown))
 
 
 def test_endpoint_without_auth_registers_unauthenticated(reg, client):
@@ -266,7 +281,7 @@ def test_sha256_digest_and_nonce_count_replay(reg, client):
     first = client.register("sha", None)  # no password: just look at the challenge
     assert first.status == 401, str(first)
     challenges = first.get_all("WWW-Authenticate")
-    assert len(challenges) == 2, challenges
+    assert len(challenges) == 2, challenges  # as configured: SHA-256 first, then MD5
     assert "algorithm=SHA-256" in challenges[0] and "algorithm=MD5" in challenges[1], challenges
     assert all('qop="auth"' in c for c in challenges), challenges
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from switchboard.domain import pbxconf
+from switchboard.domain.throttle import FailureThrottle, Limits
 from switchboard.pbx.registrar import Registrar
 from switchboard.pbx.runtime import Loaded, Pbx
 from switchboard.sip.digest import DigestClient
@@ -41,7 +42,7 @@ async def reg(request, tmp_path):
     text = "".join(pjsip_account(u, None, max_contacts=2) for u in USERS)  # no auth: REGISTERs bind at once
     text += pjsip_account("alice", "alice-secret", max_contacts=1, remove_existing="yes")
     pbx.config["pjsip"] = Loaded(pbxconf.validate_text("pjsip", text), time.time_ns())
-    registrar = Registrar(pbx, db, b"k" * 32, failures_per_minute=1000)
+    registrar = Registrar(pbx, db, b"k" * 32, throttle=FailureThrottle(Limits(per_pair=1000)))
     try:
         yield registrar
     finally:
@@ -180,7 +181,7 @@ async def test_a_query_and_refusals_are_answered_at_once(reg):
     answer = reg.handle(query, SOURCE)
     assert isinstance(answer, Message) and answer.status == 200
     assert answer.get("Contact") == ok.get("Contact")
-    assert reg.handle(register("nobody"), SOURCE).status == 404
+    assert reg.handle(register("nobody"), SOURCE).status == 401  # challenged like an account
     assert reg.handle(register("u002", 3, expires=5), SOURCE).status == 423
 
 

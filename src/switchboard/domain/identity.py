@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Literal
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchboard.domain import security
 from switchboard.domain.entities import ROLES, User, utcnow
 from switchboard.domain.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
+from switchboard.domain.throttle import FailureThrottle, Limits
 from switchboard.domain.validation import Input, RequiredText, validate
 from switchboard.store import repos
 from switchboard.store import tables as t
@@ -70,14 +71,14 @@ def _validated(model, data: dict, min_password: int):
 
 class IdentityService:
     def __init__(self, box: security.SecretBox, *, cache_seconds: float = 60.0,
-                 failures_per_minute: int = 20, cache_size: int = 10_000):
+                 failures_per_minute: int = 20, cache_size: int = 10_000, limits: Limits | None = None):
         self._box = box
         self._cache_seconds = cache_seconds
         self._cache_size = cache_size
         # HMAC(credentials) -> (user id, password hash seen, expiry): no argon2 per request
         self._cache: OrderedDict[bytes, tuple[int, str, float]] = OrderedDict()
-        self._failures_per_minute = failures_per_minute
-        self._failures: dict[str, deque[float]] = {}
+        # failed logins per (source, account), per source and per account (domain/throttle.py)
+        self.throttle = FailureThrottle(limits or Limits(per_pair=failures_per_minute))
         # called as fn(conn, user_id, username, password) whenever a password is set (the kazoo
         # dialect keeps a keyed hash of KAZOO's md5 credentials)
         self.on_password_set: list = []
@@ -87,28 +88,21 @@ class IdentityService:
         for fn in self.on_password_set:
             await fn(conn, user.id, user.username, password)
 
-    def check_rate(self, source: str) -> None:
-        """429 (RateLimited) when this source failed too often in the last minute."""
-        window = self._failures.get(source)
-        if not window:
-            return
-        now = time.monotonic()
-        while window and now - window[0] > 60:
-            window.popleft()
-        if len(window) >= self._failures_per_minute:
-            raise RateLimited(max(1, int(60 - (now - window[0])) + 1))
+    def check_rate(self, source: str, account: str) -> None:
+        """429 (RateLimited) while this source may not try this account (see domain/throttle.py)."""
+        wait = self.throttle.check(source, account.lower())
+        if wait is not None:
+            raise RateLimited(max(1, int(wait) + 1))
 
-    def record_failure(self, source: str) -> None:
-        if len(self._failures) > 50_000:  # bound memory under a spray of sources
-            self._failures.clear()
-        self._failures.setdefault(source, deque()).append(time.monotonic())
+    def record_failure(self, source: str, account: str) -> None:
+        self.throttle.failed(source, account.lower())
 
     async def authenticate_password(self, conn: AsyncConnection, username: str, password: str,
                                     source: str = "") -> User:
         """Check a username/password; remembers a success for a short time under an HMAC of the
         credentials. The entry is only trusted while the user's stored hash is unchanged and the
         user is active, so a password change or cancellation takes effect at once on every node."""
-        self.check_rate(source)
+        self.check_rate(source, username)
         key = self._box.mac(username.lower(), password)
         cached = self._cache.get(key)
         if cached is not None:
@@ -117,13 +111,15 @@ class IdentityService:
                 user = await repos.users.get(conn, user_id)
                 if user and user.active and user.password_hash == seen_hash \
                         and user.username_key == username.lower():
+                    self.throttle.succeeded(source, user.username_key)
                     return user
             self._cache.pop(key, None)
         user = await repos.user_by_username(conn, username)
         ok = await security.verify_password_async(user.password_hash if user else None, password)
         if not ok or user is None or not user.active:
-            self.record_failure(source)
+            self.record_failure(source, username)
             raise Unauthenticated("invalid username or password")
+        self.throttle.succeeded(source, user.username_key)
         if self._cache_seconds > 0:
             self._cache[key] = (user.id, user.password_hash, time.monotonic() + self._cache_seconds)
             if len(self._cache) > self._cache_size:

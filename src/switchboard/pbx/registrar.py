@@ -1,13 +1,18 @@
 """The registrar (RFC 3261 §10.3) for the accounts of pjsip.conf (endpoint + auth + aor) and
 the kazoo devices' `voice.sip` credentials (DEVICE_POLICY; a pjsip aor of the same name wins).
 
-A REGISTER names its address-of-record by the To URI's user part, which must be an aor of
-pjsip.conf or a kazoo device's SIP username (404 otherwise). The endpoint that lists the aor in
+A REGISTER names its address-of-record by the To URI's user part, an aor of pjsip.conf or a kazoo
+device's SIP username. A name that is neither is answered exactly as a known one would be (as
+Asterisk's artificial endpoint does): a challenge in the registrar's realm with the default
+algorithms, then 403 Forbidden after the digest, as for a wrong password; so no answer tells which
+names exist (an auth section with its own `realm` or algorithms is, by the operator's choice,
+challenged differently). The endpoint that lists the aor in
 `aors` authenticates it with its `auth` (digest, RFC 8760: SHA-256 and MD5 challenges, qop=auth,
 signed time-limited nonces, `stale=true`, nonce-count replay refused — see sip/digest.py); an
 endpoint without `auth` takes registrations unauthenticated, as Asterisk does. The digest
-username must be the auth's username. The challenge offers SHA-256 then MD5 unless the auth sets
-`supported_algorithms_uas` (see `algorithms_of`); `auth_type = md5` (an `md5_cred` instead of a
+username must be the auth's username. The challenge offers the auth's `supported_algorithms_uas`
+in order, else SWITCHBOARD_SIP_AUTH_ALGORITHMS (default `md5`, Asterisk's default: phones and sipp
+that answer the first challenge they see know MD5); `auth_type = md5` (an `md5_cred` instead of a
 password) offers MD5 only.
 
 Bindings (aor policy from pjsip.conf, Asterisk's defaults):
@@ -29,9 +34,10 @@ an engine `Deferred`, settled after the commit. Commits are grouped (see `_enque
 decided together share one transaction. REGISTERs of one aor are decided one after the other, each
 on the bindings the previous one left. Challenges, refusals and queries are answered at once.
 
-Failed authentications are logged and counted per source address; past
-SWITCHBOARD_SIP_AUTH_FAILURES_PER_MINUTE a source gets 403 without a challenge for the rest of the
-minute.
+Failed authentications are logged and counted by `domain.throttle.FailureThrottle` per (source
+address, aor), per source and per aor; a banned request (any name, known or not) gets 403 "Too Many
+Failed Authentications" without a challenge until the ban ends or an admin lifts it (jade
+`/admin/security/bans`).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from email.utils import formatdate
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from switchboard.domain.throttle import FailureThrottle
 from switchboard.pbx.pjsip import AorPolicy
 from switchboard.pbx.runtime import Pbx
 from switchboard.sip import digest
@@ -126,17 +133,23 @@ def contact_uri_and_params(contact: str) -> tuple[str, dict[str, str]]:
 _ALGORITHMS = {"md5": "MD5", "sha-256": "SHA-256", "sha256": "SHA-256"}
 
 
-def algorithms_of(auth: dict) -> tuple[str, ...]:
-    """The challenge's algorithms in preference order: the auth's `supported_algorithms_uas`
-    (Asterisk's option, e.g. `md5` for phones that only read the first challenge and know only
-    MD5, like SIPp), default SHA-256 then MD5 (RFC 8760 §2.4: most preferred first)."""
-    raw = auth.get("supported_algorithms_uas") or "sha-256,md5"
+def parse_algorithms(raw: str) -> tuple[str, ...]:
+    """'sha-256, md5' -> ("SHA-256", "MD5"): known names in order, duplicates and unknown names dropped."""
     out = []
     for name in raw.split(","):
         alg = _ALGORITHMS.get(name.strip().lower())
         if alg and alg not in out:
             out.append(alg)
-    return tuple(out) or ("SHA-256", "MD5")
+    return tuple(out)
+
+
+DEFAULT_ALGORITHMS = ("MD5",)  # Asterisk's default for supported_algorithms_uas
+
+
+def algorithms_of(auth: dict, default: tuple[str, ...] = DEFAULT_ALGORITHMS) -> tuple[str, ...]:
+    """The challenge's algorithms in preference order (RFC 8760 §2.4: most preferred first): the
+    auth's `supported_algorithms_uas` (Asterisk's option), else `default` (Asterisk's: md5)."""
+    return parse_algorithms(auth.get("supported_algorithms_uas") or "") or default
 
 
 def _int(value: str | None) -> int | None:
@@ -254,6 +267,15 @@ class _Account:
         return value
 
 
+class _Unknown(_Account):
+    """A name that is no account: challenged like one, matched by no digest."""
+
+    __slots__ = ()
+
+    def lookup(self, user: str, realm: str, algorithm: str) -> None:
+        return None
+
+
 class _Write:
     """One REGISTER's changes to its aor, from the moment they are decided until they are committed."""
 
@@ -286,9 +308,10 @@ class Registrar:
     db: object
     secret: bytes
     realm: str = "switchboard"
-    failures_per_minute: int = 30
+    # failed digests per (source, aor), per source, per aor (shared with the admin routes)
+    throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS  # offered where an auth names none
     _servers: dict[tuple[str, tuple[str, ...]], digest.DigestServer] = field(default_factory=dict)
-    _failures: dict[str, deque] = field(default_factory=dict)
     _generation: dict[str, int] = field(default_factory=dict)  # bumped by every bind, per aor
     # aor -> REGISTERs of it that arrived while an earlier one awaited its commit (served in order)
     _busy: dict[str, deque] = field(default_factory=dict)
@@ -330,8 +353,13 @@ class Registrar:
         if acct is None:
             realm = device.realm or self.realm
             acct = self._device_accounts[device.username] = _Account(
-                device.username, realm, self._server(realm, ("SHA-256", "MD5")), False, device.password)
+                device.username, realm, self._server(realm, self.algorithms), False, device.password)
         return acct
+
+    def _unknown_account(self) -> _Account:
+        """What a name that is no account is challenged with: the registrar's realm and default
+        algorithms, as an auth without realm or algorithms of its own; no digest ever matches."""
+        return _Unknown("", self.realm, self._server(self.realm, self.algorithms), False, "")
 
     def _read_account(self, cfg, endpoint: str):
         ep = cfg.endpoints.get(endpoint, {})
@@ -341,23 +369,12 @@ class Registrar:
         auth = cfg.auths[auth_name]
         realm = auth.get("realm") or self.realm
         md5_only = (auth.get("auth_type") or "userpass") == "md5"
-        srv = self._server(realm, ("MD5",) if md5_only else algorithms_of(auth))
+        srv = self._server(realm, ("MD5",) if md5_only else algorithms_of(auth, self.algorithms))
         secret = (auth.get("md5_cred") or "").lower() if md5_only else (auth.get("password") or "")
         return _Account(auth.get("username") or auth_name, realm, srv, md5_only, secret)
 
-    def _throttled(self, ip: str) -> bool:
-        window = self._failures.get(ip)
-        if not window:
-            return False
-        now = time.monotonic()
-        while window and now - window[0] > 60:
-            window.popleft()
-        return len(window) >= self.failures_per_minute
-
-    def _failed(self, ip: str, why: str, who: str | None) -> None:
-        if len(self._failures) > 50_000:
-            self._failures.clear()
-        self._failures.setdefault(ip, deque()).append(time.monotonic())
+    def _failed(self, ip: str, aor: str, why: str, who: str | None) -> None:
+        self.throttle.failed(ip, aor)
         log.warning("REGISTER authentication failed from %s for %r: %s", ip, who, why)
 
     # ---- REGISTER ------------------------------------------------------------------------------------
@@ -367,27 +384,27 @@ class Registrar:
         if not self.pbx.is_loaded("res_pjsip_registrar"):
             return response_to(req, 501, "Registrar Not Loaded", headers=[_SERVER])
         cfg = self.pbx.pjsip()
-        aor = uri_user(req.get("To"))
-        if aor is None:
-            return response_to(req, 404, headers=[_SERVER])
-        device = None
+        aor = uri_user(req.get("To")) or ""
+        if self.throttle.check(source.ip, aor) is not None:  # the same for every name, known or not
+            log.warning("REGISTER from %s for %r refused: too many failed authentications", source.ip, aor)
+            return response_to(req, 403, "Too Many Failed Authentications", headers=[_SERVER])
+        device = endpoint = None
         if cfg is not None and aor in cfg.aors:
             endpoint = cfg.endpoint_for_aor(aor) or aor
-        else:
-            device = self.pbx.sip_devices.get(aor)  # a kazoo device's voice.sip account
-            if device is None:
-                return response_to(req, 404, headers=[_SERVER])
+            acct = self._account(cfg, endpoint)
+        elif aor and (device := self.pbx.sip_devices.get(aor)) is not None:  # a kazoo device's voice.sip account
             endpoint = aor
-        if self._failures and self._throttled(source.ip):
-            log.warning("REGISTER from %s refused: too many failed authentications", source.ip)
-            return response_to(req, 403, "Too Many Failed Authentications", headers=[_SERVER])
-        denied = self._authenticate(req, source, cfg, endpoint, device)
+            acct = self._device_account(device)
+        else:
+            acct = self._unknown_account()
+        denied = self._authenticate(req, source, acct, aor)
         if denied is not None:
             return denied
+        if endpoint is None:  # cannot happen: no digest matches an unknown name
+            return response_to(req, 403, "Forbidden", headers=[_SERVER])
         return self._bind_soon(req, source, cfg, aor, endpoint)
 
-    def _authenticate(self, req: Message, source: Source, cfg, endpoint: str, device=None) -> Message | None:
-        acct = self._account(cfg, endpoint) if device is None else self._device_account(device)
+    def _authenticate(self, req: Message, source: Source, acct, aor: str) -> Message | None:
         if acct is _NO_AUTH:
             return None
         srv = acct.server
@@ -396,11 +413,12 @@ class Registrar:
             return response_to(req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge()]])
         verdict = srv.verify(req.method or "REGISTER", header, acct.lookup)
         if verdict.ok:
+            self.throttle.succeeded(source.ip, aor)
             return None
         if verdict.stale:
             return response_to(req, 401, headers=[_SERVER, *[("WWW-Authenticate", c)
                                                              for c in srv.challenge(stale=True)]])
-        self._failed(source.ip, verdict.reason, verdict.username)
+        self._failed(source.ip, aor, verdict.reason, verdict.username)
         return response_to(req, 403, "Forbidden", headers=[_SERVER])
 
     def _bind_soon(self, req: Message, source: Source, cfg, aor: str, endpoint: str):
@@ -563,6 +581,11 @@ class Registrar:
             except Exception as e:  # noqa: BLE001 - the engine answers 500 and logs it
                 w.fut.fail(e)
             self._release(w.aor)
+
+    def tcp_addresses(self) -> set[str]:
+        """The "ip:port" of the TCP connections registrations are bound to (kept open by the engine)."""
+        return {b.via_address for bindings in self.pbx.contacts.values() for b in bindings.values()
+                if b.transport == "TCP"}
 
     # ---- expiry sweep and reload -------------------------------------------------------------------------
     async def sweep(self) -> None:

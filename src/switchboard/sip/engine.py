@@ -11,6 +11,13 @@ Malformed input: a request that cannot be parsed but whose request line and Via/
 CSeq can be salvaged gets 400 Bad Request; anything else is dropped and counted (`stats`). The
 engine never dies on input: a failing handler answers 500 and is logged.
 
+Limits: inbound TCP connections are capped per source address and in total (a connection past a
+cap is closed at once, before it is read); a connection that sends nothing for `tcp_idle` seconds
+is closed unless `tcp_bound()` names its address (a registration is bound to it, so the phone is
+reached through it); a TCP message larger than 64 KiB is answered 513 and the connection closed
+(its framing is lost). `rate_limit` (requests per second per source, 0 = none) drops the excess
+before parsing (sip/limits.py).
+
 The handler answers with a Message, None, a `Deferred` (settled later, e.g. by the registrar once
 a binding is committed; answered at that moment, without a task) or any awaitable (run in a task).
 
@@ -40,6 +47,7 @@ from dataclasses import dataclass, field
 
 from switchboard import __version__
 from switchboard.sip import transaction as tx_mod
+from switchboard.sip.limits import SourceRateLimit
 from switchboard.sip.message import Message, ParseError, frame, parse, response_to
 from switchboard.sip.transaction import (
     TERMINATED,
@@ -180,10 +188,24 @@ class _Udp(asyncio.DatagramProtocol):
         log.debug("UDP error: %s", exc)
 
 
+@dataclass(slots=True)
+class _Conn:
+    """An open TCP connection: where it goes, when the peer last sent a byte, who opened it."""
+
+    source: Source
+    last_rx: float
+    inbound: bool
+
+
 class SipEngine:
     def __init__(self, host: str, port: int, *, available: Callable[[], bool] = lambda: True,
-                 handler: Handler | None = None):
+                 handler: Handler | None = None, tcp_idle: float = 300.0, tcp_max_per_source: int = 128,
+                 tcp_max: int = 4096, rate_limit: float = 0.0,
+                 tcp_bound: Callable[[], set[str]] | None = None):
         self.host, self.port = host, port
+        self.tcp_idle, self.tcp_max_per_source, self.tcp_max = tcp_idle, tcp_max_per_source, tcp_max
+        self.tcp_bound = tcp_bound  # "ip:port" of the connections registrations are bound to
+        self._limiter = SourceRateLimit(rate_limit) if rate_limit > 0 else None
         self.available = available  # is the SIP stack (res_pjsip) loaded?
         self.handler = handler
         self.running = False
@@ -196,7 +218,9 @@ class SipEngine:
         self._expiry: asyncio.TimerHandle | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
-        self._conns: set[asyncio.StreamWriter] = set()
+        self._conns: dict[asyncio.StreamWriter, _Conn] = {}
+        self._inbound_per_ip: Counter[str] = Counter()
+        self._reaper: asyncio.TimerHandle | None = None
         self._out_conns: dict[tuple[str, int], asyncio.StreamWriter] = {}
         self._timers: dict[int, dict[str, asyncio.TimerHandle]] = {}  # transaction id -> its pending timers
         self._peers: dict[int, Source] = {}  # transaction id -> where its messages go
@@ -206,6 +230,9 @@ class SipEngine:
     # ---- receiving -----------------------------------------------------------------------------
     def receive(self, data: bytes, source: Source) -> None:
         self.stats["received"] += 1
+        if self._limiter is not None and not self._limiter.allow(source.ip, time.monotonic()):
+            self.stats["rate_limited"] += 1
+            return
         try:
             msg = parse(data)
         except ParseError as e:
@@ -539,19 +566,33 @@ class SipEngine:
     # ---- TCP ---------------------------------------------------------------------------------------
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         peer = writer.get_extra_info("peername")
-        await self._read_stream(reader, writer, Source(peer[0], peer[1], "TCP", writer))
+        ip = peer[0]
+        inbound = self._inbound_per_ip
+        if inbound[ip] >= self.tcp_max_per_source or inbound.total() >= self.tcp_max:
+            self.stats["tcp_refused"] += 1
+            log.debug("TCP connection from %s:%s refused: connection limit", ip, peer[1])
+            writer.transport.abort()  # the descriptor goes now, not after a close handshake
+            return
+        inbound[ip] += 1
+        try:
+            await self._read_stream(reader, writer, Source(ip, peer[1], "TCP", writer), inbound=True)
+        finally:
+            inbound[ip] -= 1
+            if inbound[ip] <= 0:
+                del inbound[ip]
 
-    async def _read_stream(self, reader, writer, source: Source) -> None:
-        self._conns.add(writer)
+    async def _read_stream(self, reader, writer, source: Source, *, inbound: bool = False) -> None:
+        conn = self._conns[writer] = _Conn(source, time.monotonic(), inbound)
         buffer = b""
         try:
             while chunk := await reader.read(65536):
+                conn.last_rx = time.monotonic()
                 buffer += chunk
                 while True:
                     try:
                         framed = frame(buffer)
-                    except ParseError:
-                        self.stats["dropped"] += 1
+                    except ParseError as e:  # framing lost: answer what can be answered (513, 400), then close
+                        self._malformed(buffer, source, e)
                         return
                     if framed is None:
                         break
@@ -561,11 +602,31 @@ class SipEngine:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self._conns.discard(writer)
+            self._conns.pop(writer, None)
             for key, w in list(self._out_conns.items()):
                 if w is writer:
                     del self._out_conns[key]
             writer.close()
+
+    def _reap_idle(self) -> None:
+        """Close the inbound connections idle for `tcp_idle` seconds, except those registrations are
+        bound to (the phone is reached through them); runs every few seconds."""
+        now = time.monotonic()
+        idle = [(w, c) for w, c in self._conns.items() if c.inbound and now - c.last_rx >= self.tcp_idle]
+        if idle:
+            bound = self.tcp_bound() if self.tcp_bound is not None else set()
+            for writer, conn in idle:
+                if conn.source.address in bound:
+                    continue
+                self.stats["tcp_idle_closed"] += 1
+                log.debug("closing idle TCP connection from %s", conn.source.address)
+                writer.transport.abort()
+        if self.running and self._loop is not None:
+            self._reaper = self._loop.call_later(min(5.0, max(0.05, self.tcp_idle / 4)), self._reap_idle)
+
+    @property
+    def tcp_connections(self) -> int:
+        return len(self._conns)
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -577,6 +638,7 @@ class SipEngine:
         self.running = True
         self._loop = loop
         self._expiry = loop.call_later(1.0, self._expire)
+        self._reap_idle()
 
     async def stop(self) -> None:
         self.running = False
@@ -588,6 +650,8 @@ class SipEngine:
         self._timers.clear()
         if self._expiry is not None:
             self._expiry.cancel()
+        if self._reaper is not None:
+            self._reaper.cancel()
         self.completed.clear()
         if self._tcp is not None:
             self._tcp.close()

@@ -55,16 +55,19 @@ async def user_auth(request: Request):
     if account_name:
         account = await kazoo.account_by_name(conn, account_name)
     if creds:
-        identity.check_rate(source)
+        # the md5 credentials name no account until they match one: they are their own throttle
+        # key (each wrong guess is a new one, so the per-source limit is what bounds guessing)
+        identity.check_rate(source, creds)
         user_id = await kazoo.user_id_by_credentials(conn, creds)
         user = await repos.users.get(conn, user_id) if user_id is not None else None
         if user is None or not user.active or (account_name and account is None):
-            identity.record_failure(source)
+            identity.record_failure(source, creds)
             raise Unauthenticated("invalid credentials")
+        identity.throttle.succeeded(source, creds.lower())
     else:
         user = await identity.authenticate_password(conn, username, password, source)
         if account_name and account is None:
-            identity.record_failure(source)
+            identity.record_failure(source, username)
             raise Unauthenticated("invalid credentials")
         # the md5 form works from now on for users created before it was kept
         await kazoo.set_credentials(conn, user.id, user.username, password)
