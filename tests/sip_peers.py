@@ -287,6 +287,12 @@ class Jade:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> Jade:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def call(self, method: str, path: str, **kw) -> httpx.Response:
         return self.http.request(method, "/v1" + path, **kw)
 

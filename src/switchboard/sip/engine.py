@@ -593,6 +593,7 @@ class SipEngine:
                         framed = frame(buffer)
                     except ParseError as e:  # framing lost: answer what can be answered (513, 400), then close
                         self._malformed(buffer, source, e)
+                        await self._lingering_close(reader, writer)
                         return
                     if framed is None:
                         break
@@ -607,6 +608,23 @@ class SipEngine:
                 if w is writer:
                     del self._out_conns[key]
             writer.close()
+
+    @staticmethod
+    async def _lingering_close(reader, writer, seconds: float = 2.0, limit: int = 1 << 20) -> None:
+        """Half-close after a last answer and discard what the peer still sends (for a while, up to
+        `limit` bytes): closing with unread input would reset the connection, and the peer could
+        lose the answer (a 513 for a message it is still sending)."""
+        with contextlib.suppress(OSError, RuntimeError, ConnectionError):
+            if writer.can_write_eof():
+                writer.write_eof()
+        deadline = time.monotonic() + seconds
+        discarded = 0
+        with contextlib.suppress(OSError, ConnectionError, TimeoutError, asyncio.IncompleteReadError):
+            while discarded < limit and (left := deadline - time.monotonic()) > 0:
+                chunk = await asyncio.wait_for(reader.read(65536), left)
+                if not chunk:
+                    break
+                discarded += len(chunk)
 
     def _reap_idle(self) -> None:
         """Close the inbound connections idle for `tcp_idle` seconds, except those registrations are
