@@ -371,5 +371,12 @@ def test_carrier_failures_are_502_504_and_write_nothing(kz, accounts, sandbox):
           json={"data": {"mvno_id": "x", "api_url": sandbox.url, "api_key": "wrong-key"}})
     Kazoo(kz.server, kz.token, cluster=cid).err("GET", f"/support/phone_numbers/{MDN}/subscription", 502,
                                                 "bad_gateway")
+    # the right key, then the mask sent back: the key is kept and the carrier still answers
+    kz.ok("PUT", f"/support/clusters/{cid}", json={"data": {"mvno_id": "x", "api_url": sandbox.url,
+                                                            "api_key": sandbox.api_key}})
+    shown = kz.ok("PUT", f"/support/clusters/{cid}", json={"data": {"mvno_id": "x", "api_url": sandbox.url,
+                                                                    "api_key": "********"}})["data"]
+    assert shown["api_key"] == "********"
+    Kazoo(kz.server, kz.token, cluster=cid).ok("GET", f"/support/phone_numbers/{MDN}/subscription")
     kz.ok("DELETE", f"/support/clusters/{cid}")
     assert _count_devices(kz, accounts) == before

@@ -14,9 +14,10 @@ Choices where the spec is silent (see also api/kazoo):
   strings get a `+`. `/phone_numbers/5550001111/device` and `/phone_numbers/+15550001111/device` name
   the same number.
 - **Secrets**: a device's `voice.sip.password` and a cluster's `api_key` are encrypted at rest
-  (SecretBox). A device shows its password as "********" ("********" sent back keeps it); a
-  cluster shows the encrypted `api_key` (the spec's `{ENCRYPTED_API_KEY}`), and sending that same
-  ciphertext back keeps the key.
+  (SecretBox) and shown as "********", like every other secret of every dialect; "********" sent
+  back keeps the stored value. (The spec's cluster example shows `{ENCRYPTED_API_KEY}`: a
+  placeholder, which we fill with the mask rather than ciphertext, so that nothing derived from the
+  key leaves the server.)
 - **Timestamps** shown in documents (`activation_date`, `last_manual_update`, `pvt_created`,
   `pvt_modified`) are KAZOO's Gregorian seconds (seconds since 0000-01-01).
 - **PATCH**: routing documents are deep-merged (the spec's customer-cluster example keeps the
@@ -475,8 +476,8 @@ class KazooService:
 
     @staticmethod
     def cluster_view(doc: Doc) -> dict:
-        out = {"id": doc.id, **{k: doc.body.get(k) for k in ("mvno_id", "api_url", "api_key",
-                                                               "hosted_billing_account_id")}}
+        out = {"id": doc.id, **{k: doc.body.get(k) for k in ("mvno_id", "api_url", "hosted_billing_account_id")}}
+        out["api_key"] = MASK if doc.body.get("api_key") else None
         for k, v in public(doc.body).items():
             out.setdefault(k, v)
         out["master"] = bool(doc.body.get("pvt_master"))
@@ -512,8 +513,10 @@ class KazooService:
         except NotFound:
             existing = None
         key = data["api_key"]
-        if existing is not None and key == existing.body.get("api_key"):
-            enc = key  # the ciphertext we showed, sent back: keep the key
+        if key == MASK:  # the mask we showed, sent back: keep the key
+            if existing is None or not existing.body.get("api_key"):
+                raise invalid("api_key", "required", "no key is stored yet: send the key itself")
+            enc = existing.body["api_key"]
         else:
             enc = self.box.encrypt(key)
         body = {k: v for k, v in data.items() if not k.startswith(("pvt_", "_")) and k != "id"}
