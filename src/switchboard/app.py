@@ -82,7 +82,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
     db = Database(settings.database_url)
     if migrate:
-        await db.migrate()
+        log.info("database %s: %s", db.engine.url.render_as_string(hide_password=True), await db.migrate())
     s = settings
     identity = IdentityService(box, cache_seconds=s.basic_auth_cache_seconds, limits=Limits(
         per_pair=s.auth_failures_per_minute, per_source=s.auth_source_failures_per_minute,
@@ -101,7 +101,8 @@ async def bootstrap_admin(services: Services) -> None:
     loads its modules' state and configuration from the database."""
     s = services.settings
     async with services.db.transaction() as conn:
-        generated = await services.identity.ensure_bootstrap_admin(conn, s.admin_username, s.admin_password)
+        created, generated = await services.identity.ensure_bootstrap_admin(conn, s.admin_username,
+                                                                            s.admin_password)
         await services.configs.ensure_defaults(conn)
         await services.kazoo.ensure_master_cluster(conn, s.kazoo_master_cluster_id, s.carrier_api_url,
                                                    s.carrier_api_key)
@@ -111,6 +112,9 @@ async def bootstrap_admin(services: Services) -> None:
     if generated:
         # printed once, on the start that created the account; only its argon2 hash is kept
         print(f"switchboard: created super user {s.admin_username!r} with password {generated}", flush=True)
+    elif created:
+        print(f"switchboard: created super user {s.admin_username!r} with the password of "
+              "SWITCHBOARD_ADMIN_PASSWORD", flush=True)
 
 
 LOCAL_PROBE_NAME = "local"
@@ -312,7 +316,6 @@ async def serve(settings: Settings) -> None:
     local, local_key = await ensure_local_probe(services)
     agent = ProbeAgent(local_probe_url(settings), local.id, local_key, spool_dir=settings.data_dir / PROBE_SPOOL_DIR,
                        version=__version__)
-    background.append(asyncio.ensure_future(agent.run()))  # logs in once HTTP below is up
     host, port = settings.http_host_port
     app = create_app(services)
     trusted = parse_networks(settings.trusted_proxies)
@@ -323,6 +326,14 @@ async def serve(settings: Settings) -> None:
         server_header=False, proxy_headers=False,
     )
     server = _Server(config)
+
+    async def run_local_probe() -> None:
+        """The built-in probe talks to our own HTTP listener: it starts once that listens."""
+        while not server.started:
+            await asyncio.sleep(0.05)
+        await agent.run()
+
+    background.append(asyncio.ensure_future(run_local_probe()))
     log.info("switchboard %s: HTTP on %s:%d, SIP on %s:%d (udp+tcp), database %s", __version__, host, port,
              sip_host, services.sip.port, services.db.engine.url.render_as_string(hide_password=True))
     try:

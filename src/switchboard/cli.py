@@ -68,7 +68,8 @@ def serve(**opts) -> None:
 @click.option("--key", required=True, envvar="SWITCHBOARD_PROBE_KEY", help="the agent key from server creation")
 @click.option("--spool", type=click.Path(file_okay=False), default="./probe-spool", show_default=True,
               help="directory that keeps results until the Switchboard acknowledged them")
-@click.option("--poll-seconds", type=float, default=30.0, show_default=True, help="how often to pull the tests")
+@click.option("--poll-seconds", type=float, default=2.0, show_default=True,
+              help="how often to ask for the tests (an unchanged list costs a bodiless 304)")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 def probe(url, server_id, key, spool, poll_seconds, log_level) -> None:
@@ -95,15 +96,14 @@ def migrate(database_url: str | None) -> None:
     """Bring the database schema up to date (serve also does this on start)."""
     from switchboard.store.db import Database
 
-    async def go():
+    async def go() -> str:
         db = Database(_settings(database_url=database_url).database_url)
         try:
-            await db.migrate()
+            return await db.migrate()
         finally:
             await db.close()
 
-    asyncio.run(go())
-    click.echo("database is up to date")
+    click.echo(f"database: {asyncio.run(go())}")
 
 
 @main.group()

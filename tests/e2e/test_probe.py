@@ -73,13 +73,14 @@ def setup_test(srv, admin: httpx.Client, ip: str) -> dict:
 
 
 class Probe:
-    def __init__(self, srv, server: dict, spool: Path, key: str | None = None):
+    def __init__(self, srv, server: dict, spool: Path, key: str | None = None, poll_seconds: float | None = 2):
         self.log_path = spool.parent / f"{spool.name}.log"
         self.spool = spool
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        poll = ["--poll-seconds", str(poll_seconds)] if poll_seconds is not None else []
         self.proc = subprocess.Popen(
             [str(BIN / "switchboard"), "probe", "--url", srv.url, "--server-id", str(server["id"]),
-             "--key", key or server["agent_key"], "--spool", str(spool), "--poll-seconds", "2",
+             "--key", key or server["agent_key"], "--spool", str(spool), *poll,
              "--log-level", "info"], stdout=self._log, stderr=subprocess.STDOUT)
 
     def log(self) -> str:
@@ -165,11 +166,39 @@ def test_probe_logs_in_runs_tests_and_reports(server, admin, tmp_path, responder
     assert "Traceback" not in probe.log(), probe.log()
 
 
+def test_a_new_test_runs_within_seconds_and_unchanged_lists_cost_a_304(server, admin, tmp_path, responder_ip):
+    """The agent's default poll (2 s, ETag): a test created while the probe runs gives its first
+    result within seconds (it came after about 23 s with a 30 s poll)."""
+    env = setup_test(server, admin, responder_ip)
+    sid, key, tid = env["server"]["id"], env["server"]["agent_key"], env["test"]["id"]
+    first = probe_call(server, sid, key, "GET", "/probe/v1/tests")
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and [t["id"] for t in first.json()["tests"]] == [tid]
+    again = probe_call(server, sid, key, "GET", "/probe/v1/tests", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    with server.client(env["user"]["username"], env["user"]["password"]) as c:  # the list changes
+        assert c.delete(env["base"]).status_code == 200
+        changed = probe_call(server, sid, key, "GET", "/probe/v1/tests", headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.json()["tests"] == [], changed.text
+        probe = Probe(server, env["server"], tmp_path / "spool", poll_seconds=None)  # the agent's default
+        try:
+            wait_for(lambda: "logged in" in probe.log(), 20, "login")
+            time.sleep(1)
+            r = c.post(f"/users/{env['user']['id']}/endpoints/{env['endpoint']['id']}/voip_tests", json={
+                "voip_test": {"server_id": sid, "interval_seconds": 5, "num_tests": 3, "interpacket_ms": 20}})
+            assert r.status_code == 201, r.text
+            created, new_id = time.monotonic(), r.json()["id"]
+            wait_for(lambda: stored_uuids(server, new_id), 15, "the new test's first result")
+            assert time.monotonic() - created < 12  # a 2 s poll, a first run within the 5 s interval, the send
+        finally:
+            probe.stop()
+
+
 def test_wrong_and_cancelled_keys_are_refused(server, admin):
     env = setup_test(server, admin, "192.0.2.1")
     sid, key = env["server"]["id"], env["server"]["agent_key"]
     r = probe_call(server, sid, key, json={"version": "9.9"})
-    assert r.status_code == 200 and r.json() == {"server_id": sid, "name": "probe-e2e", "poll_seconds": 30}
+    assert r.status_code == 200 and r.json() == {"server_id": sid, "name": "probe-e2e", "poll_seconds": 2}
     r = probe_call(server, sid, key, "GET", "/probe/v1/tests")
     assert r.status_code == 200
     assert [t["id"] for t in r.json()["tests"]] == [env["test"]["id"]]

@@ -23,13 +23,15 @@ async def env(tmp_path):
     await db.close()
 
 
-async def test_bootstrap_generates_a_password_once(tmp_path):
+async def test_bootstrap_generates_a_password_once_and_migrate_says_what_it_did(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/b.db")
-    await db.migrate()
+    assert (await db.migrate()).startswith("schema created (revision ")
+    assert (await db.migrate()).startswith("schema up to date (revision ")
     ids = IdentityService(SecretBox(SecretBox.generate_key()))
     async with db.transaction() as conn:
-        pw = await ids.ensure_bootstrap_admin(conn, "admin", None)
-        assert pw and await ids.ensure_bootstrap_admin(conn, "admin", None) is None
+        created, pw = await ids.ensure_bootstrap_admin(conn, "admin", None)
+        assert created and pw and await ids.ensure_bootstrap_admin(conn, "admin", None) == (False, None)
+        assert await ids.ensure_bootstrap_admin(conn, "other", "given-password-1") == (True, None)
         u = await ids.authenticate_password(conn, "admin", pw)
         assert u.role == "super_master" and u.password_hash != pw
     await db.close()

@@ -259,17 +259,17 @@ class IdentityService:
         return await repos.users.set_cancelled(conn, await self._target(conn, actor, user_id), False)
 
     async def ensure_bootstrap_admin(self, conn: AsyncConnection, username: str,
-                                     password: str | None) -> str | None:
-        """Create the super user on first start. Returns the generated password (to print once)
-        when none was configured; None when the user exists or the password was given."""
+                                     password: str | None) -> tuple[bool, str | None]:
+        """Create the super user on first start. Returns (created, the generated password to print
+        once, or None when the user existed or the password was given)."""
         if await repos.user_by_username(conn, username):
-            return None
+            return False, None
         generated = None
         if not password:
             password = generated = security.new_token()[:24]
         await self.create_user(conn, None, {"username": username, "password": password,
                                             "name": "Administrator", "role": "super_master"})
-        return generated
+        return True, generated
 
 
 __all__ = ["IdentityService", "ROLES", "UserCreate", "UserUpdate"]

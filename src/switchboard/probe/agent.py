@@ -4,12 +4,13 @@ them on schedule, and post the results in batches without losing or doubling any
 Flow:
 - **login** (`POST /probe/v1/login`, HTTP Basic `server_id:agent_key`), retried with exponential
   back-off (0.5 s doubling to 30 s) while the Switchboard is down or refuses the key;
-- **pull** (`GET /probe/v1/tests`) every `poll_seconds`: a new test gets a runner, a changed one
+- **pull** (`GET /probe/v1/tests`, with `If-None-Match`: an unchanged list is a bodiless 304) every
+  `poll_seconds` (2 s, so a new or changed test starts within seconds): a new test gets a runner, a changed one
   is restarted, one that disappeared (cancelled test, endpoint or server) is stopped. A failed pull
   keeps the tests that were running; a 401 (key rotated, server cancelled) stops them all and
   goes back to login;
 - **schedule**: one task per test. The first run is at now + an offset derived from the test id
-  (golden-ratio spread over min(interval, poll_seconds)), so a thousand tests do not fire
+  (golden-ratio spread over min(interval, 30 s)), so a thousand tests do not fire
   together; the next run is the previous *scheduled* time + `interval_seconds` (no drift: the
   time a run takes never shifts the schedule; slots missed while the loop was blocked are skipped,
   not run in a burst). Each run is its own task, so a long run never delays the next slot;
@@ -44,6 +45,7 @@ log = logging.getLogger("switchboard.probe.agent")
 
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
 GOLDEN = 0.6180339887498949
+SPREAD_SECONDS = 30.0  # first runs are spread over min(interval, this)
 
 
 class Unauthorized(Exception):
@@ -136,7 +138,7 @@ class Spool:
 
 class ProbeAgent:
     def __init__(self, url: str, server_id: int | str, key: str, *, spool_dir: str | Path, version: str,
-                 poll_seconds: float = 30, max_batch: int = 500, http_timeout: float = 15.0) -> None:
+                 poll_seconds: float = 2, max_batch: int = 500, http_timeout: float = 15.0) -> None:
         self.url = url.rstrip("/")
         self.server_id = str(server_id)
         self.key = key
@@ -146,6 +148,7 @@ class ProbeAgent:
         self.http_timeout = http_timeout
         self.spool = Spool(Path(spool_dir))
         self.tests: dict[int, TestSpec] = {}
+        self._etag: str | None = None  # of the last list pulled
         self._runners: dict[int, asyncio.Task] = {}
         self._runs: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
@@ -181,9 +184,17 @@ class ProbeAgent:
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
-    async def pull(self) -> list[TestSpec]:
-        r = await self._call("GET", "/probe/v1/tests")
+    async def pull(self) -> list[TestSpec] | None:
+        """The tests to run; None when they are unchanged since the last pull (304)."""
+        assert self._client is not None
+        headers = {"If-None-Match": self._etag} if self._etag else {}
+        r = await self._client.get("/probe/v1/tests", headers=headers)
+        if r.status_code == 401:
+            raise Unauthorized(r.text)
+        if r.status_code == 304:
+            return None
         r.raise_for_status()
+        self._etag = r.headers.get("etag")
         specs = []
         for item in r.json().get("tests", []):
             try:
@@ -206,7 +217,7 @@ class ProbeAgent:
                 self._runners[tid] = asyncio.ensure_future(self._schedule(spec))
 
     def first_offset(self, spec: TestSpec) -> float:
-        window = max(1.0, min(spec.interval_seconds, self.poll_seconds))
+        window = max(1.0, min(spec.interval_seconds, SPREAD_SECONDS))
         return ((spec.id * GOLDEN) % 1.0) * window
 
     async def _schedule(self, spec: TestSpec) -> None:
@@ -314,10 +325,13 @@ class ProbeAgent:
             await self.login()
             while True:
                 try:
-                    self.sync(await self.pull())
+                    specs = await self.pull()
+                    if specs is not None:
+                        self.sync(specs)
                 except Unauthorized:
                     log.error("the Switchboard refused this server's key: stopping its tests")
                     self.logged_in = False
+                    self._etag = None
                     self.sync([])
                     await self.login()
                     continue

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -103,12 +104,24 @@ class Database:
             with self.engine.connect() as conn, conn.begin():
                 yield _LoopConnection(conn)
 
-    async def migrate(self) -> None:
+    async def migrate(self) -> str:
+        """Bring the schema to the newest revision; returns what was done, for the log: "schema
+        created (revision R)", "schema migrated from A to B" or "schema up to date (revision R)"."""
+        def upgrade(sync_conn) -> tuple[str | None, str | None]:
+            before = MigrationContext.configure(sync_conn).get_current_revision()
+            command.upgrade(alembic_config(sync_conn), "head")
+            return before, MigrationContext.configure(sync_conn).get_current_revision()
+
         async with self.transaction() as conn:
             if not self.is_sqlite:
                 # several nodes may start at once: one migrates, the others wait for it
                 await conn.execute(text("SELECT pg_advisory_xact_lock(7305501)"))
-            await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), "head"))
+            before, after = await conn.run_sync(upgrade)
+        if before is None:
+            return f"schema created (revision {after})"
+        if before != after:
+            return f"schema migrated from revision {before} to {after}"
+        return f"schema up to date (revision {after})"
 
     async def ping(self) -> bool:
         try:

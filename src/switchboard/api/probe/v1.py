@@ -3,13 +3,18 @@
 - `POST /probe/v1/login` `{"version": "..."}` (optional) records the server's last login date (UTC),
   the client's address and the software version; answers `{"server_id", "name", "poll_seconds"}`.
 - `GET /probe/v1/tests` → `{"tests": [...]}`: the active tests assigned to this server (a
-  cancelled test, endpoint or owner drops out of the list; the agent stops running it).
+  cancelled test, endpoint or owner drops out of the list; the agent stops running it). The answer
+  carries an `ETag`; a request whose `If-None-Match` names it gets 304 and no body, so an agent can
+  ask every `poll_seconds` (2) and learn of a new or changed test within seconds for the price of
+  one indexed query.
 - `POST /probe/v1/results` `{"results": [...]}` → `{"stored": N}`: each item carries the agent's
   uuid, so a resent batch is stored once (N counts only the new ones)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Security
+import hashlib
+
+from fastapi import APIRouter, Request, Response, Security
 from fastapi.security import HTTPBasic
 
 from switchboard.api.common import DialectRoute, read_body
@@ -18,7 +23,7 @@ from switchboard.domain.entities import utcnow
 from switchboard.domain.errors import Invalid
 from switchboard.store import repos
 
-POLL_SECONDS = 30
+POLL_SECONDS = 2  # how often agents are told to ask for their tests (cheap: ETag / 304)
 MAX_RESULTS = 1000
 MAX_VERSION = 32
 TEST_FIELDS = ("id", "ip_address", "codec", "num_tests", "interpacket_ms", "interval_seconds")
@@ -93,7 +98,12 @@ async def tests(request: Request):
     found = await services.results.active_tests_for(conn, server)
     # plain str keys: orjson refuses str subclasses (SQLAlchemy quoted_name) as keys
     tests = [{str(getattr(k, "key", k)): v for k, v in item.items()} for item in found]
-    return envelope.respond({"tests": [{f: t.get(f) for f in TEST_FIELDS} for t in tests]})
+    response = envelope.respond({"tests": [{f: t.get(f) for f in TEST_FIELDS} for t in tests]})
+    etag = '"' + hashlib.blake2b(response.body, digest_size=12).hexdigest() + '"'
+    if etag in (request.headers.get("if-none-match") or "").replace(" ", "").split(","):
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return response
 
 
 @api.post("/probe/v1/results", summary="Post a batch of results", openapi_extra=_doc(
