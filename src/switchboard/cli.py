@@ -16,6 +16,15 @@ def _settings(**overrides) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # one line per HTTP request of the probe agents, and alembic's step-by-step chatter, only when debugging
+    # (start-up says what the migration did in one line)
+    if level.lower() != "debug":
+        for name in ("httpx", "alembic.runtime.migration"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 @click.group()
 @click.version_option(__version__, prog_name="switchboard")
 def main() -> None:
@@ -58,7 +67,7 @@ def serve(**opts) -> None:
     from switchboard.app import run
 
     settings = _settings(**opts)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(settings.log_level)
     run(settings)
 
 
@@ -76,7 +85,7 @@ def probe(url, server_id, key, spool, poll_seconds, log_level) -> None:
     """Run the probe-server software: run this server's VoIP tests and report their results."""
     from switchboard.probe.agent import ProbeAgent
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(log_level)
     agent = ProbeAgent(url, server_id, key, spool_dir=spool, version=__version__, poll_seconds=poll_seconds)
     try:
         import uvloop
