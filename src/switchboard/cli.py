@@ -258,7 +258,7 @@ def carrier_sandbox(listen, data_file, persist, log_level) -> None:
     from switchboard.carrier.sandbox import ConfigError
     from switchboard.carrier.sandbox import run as run_sandbox
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(log_level)
     try:
         run_sandbox(listen, Path(data_file), persist=persist, log_level=log_level)
     except ConfigError as e:
