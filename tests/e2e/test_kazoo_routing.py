@@ -208,14 +208,24 @@ def test_carrier_sbcs_and_media_servers_spec_examples(kz):
     assert kz.ok("POST", f"{media}/{ms2['id']}", json={"data": upd})["data"] == {"id": ms2["id"], **upd}
     mp = kz.ok("PATCH", f"{media}/{ms2['id']}", json={"data": {"top_ips": ["10.26.0.254", "10.26.0.253"]}})["data"]
     assert mp == {"id": ms2["id"], **upd, "top_ips": ["10.26.0.254", "10.26.0.253"]}
-    # deleting what another document names is 409; in the right order it works and returns the document
-    kz.err("DELETE", f"{sbcs}/{west}", 409, "conflict")
-    kz.err("DELETE", f"{media}/{ms['id']}", 409, "conflict")
-    assert kz.ok("DELETE", f"{media}/{ms2['id']}")["data"] == mp
-    kz.err("GET", f"{media}/{ms2['id']}", 404, "bad_identifier")
-    for sbc in (west, central, east):
-        assert kz.ok("DELETE", f"{sbcs}/{sbc}")["data"]["id"] == sbc
+    # deleting what other documents name removes those references: an SBC named by ms2's priority list
+    assert kz.ok("DELETE", f"{sbcs}/{west}")["data"]["id"] == west
+    assert kz.ok("GET", f"{media}/{ms2['id']}")["data"]["carrier_sbc_priority"] == {"sprint": [central, east]}
+    # the media server that central and east name: they lose their mobile_media_server
     assert kz.ok("DELETE", f"{media}/{ms['id']}")["data"]["id"] == ms["id"]
+    for sbc in (central, east):
+        assert "mobile_media_server" not in kz.ok("GET", f"{sbcs}/{sbc}")["data"]
+    # documents that name each other: a media server lists an SBC that names it; either goes first
+    both = kz.ok("PUT", media, 201, json={"data": _media_server([])})["data"]
+    sbc = kz.ok("PUT", sbcs, 201, json={"data": _sbc(both["id"], name="Mutual")})["data"]
+    kz.ok("PATCH", f"{media}/{both['id']}", json={"data": {"carrier_sbc_priority": {"sprint": [sbc["id"]]}}})
+    assert kz.ok("DELETE", f"{media}/{both['id']}")["data"]["id"] == both["id"]
+    assert "mobile_media_server" not in kz.ok("GET", f"{sbcs}/{sbc['id']}")["data"]
+    assert kz.ok("DELETE", f"{sbcs}/{sbc['id']}")["data"]["id"] == sbc["id"]
+    assert kz.ok("DELETE", f"{media}/{ms2['id']}")["data"]["carrier_sbc_priority"] == {"sprint": [central, east]}
+    kz.err("GET", f"{media}/{ms2['id']}", 404, "bad_identifier")
+    for sbc_id in (central, east):
+        assert kz.ok("DELETE", f"{sbcs}/{sbc_id}")["data"]["id"] == sbc_id
 
 
 def test_cluster_documents(kz):

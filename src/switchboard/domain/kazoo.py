@@ -571,14 +571,26 @@ class KazooService:
                         problems.add(f"carrier_sbc_priority.{carrier}.{i}", "not_found", f"{sbc} names no carrier SBC")
             problems.raise_any()
 
-    async def _referrers(self, conn: AsyncConnection, doc: Doc) -> list[str]:
+    async def _drop_references(self, conn: AsyncConnection, doc: Doc) -> None:
+        """Before `doc` goes: remove what names it from the other routing documents (an SBC's
+        `mobile_media_server` naming a deleted media server is removed; a deleted SBC leaves every
+        media server's `carrier_sbc_priority` lists). Documents that name each other could otherwise
+        never be deleted, and a reference to nothing would be reported as valid."""
         if doc.kind == MEDIA_SERVER:
-            return [d.id for d in await find_docs(conn, CARRIER_SBC) if d.body.get("mobile_media_server") == doc.id]
-        if doc.kind == CARRIER_SBC:
-            return [d.id for d in await find_docs(conn, MEDIA_SERVER)
-                    if any(doc.id in (ids if isinstance(ids, list) else [])
-                           for ids in (d.body.get("carrier_sbc_priority") or {}).values())]
-        return []
+            for d in await find_docs(conn, CARRIER_SBC):
+                if d.body.get("mobile_media_server") == doc.id:
+                    d.body = {k: v for k, v in d.body.items() if k != "mobile_media_server"}
+                    await _save(conn, d)
+        elif doc.kind == CARRIER_SBC:
+            for d in await find_docs(conn, MEDIA_SERVER):
+                priority = d.body.get("carrier_sbc_priority")
+                if not isinstance(priority, dict):
+                    continue
+                kept = {c: [i for i in ids if i != doc.id] if isinstance(ids, list) else ids
+                        for c, ids in priority.items()}
+                if kept != priority:
+                    d.body = {**d.body, "carrier_sbc_priority": kept}
+                    await _save(conn, d)
 
     @staticmethod
     def _clean(data: dict) -> dict:
@@ -624,9 +636,7 @@ class KazooService:
 
     async def routing_delete(self, conn: AsyncConnection, kind: str, ident: str) -> dict:
         doc = await get_doc(conn, kind, check_id(ident, kind))
-        refs = await self._referrers(conn, doc)
-        if refs:
-            raise Conflict("id", f"{kind} {ident} is referenced by {', '.join(sorted(refs))}")
+        await self._drop_references(conn, doc)
         await _delete(conn, doc)
         return self.routing_view(doc)
 

@@ -11,8 +11,10 @@ GET the list (a summary per document, as the spec's lists show) or one; PUT crea
 clusters take the id from the path and a taken id is 409; SBCs and media servers get a generated
 32-hex id) → 201; POST replaces; PATCH deep-merges (`null` deletes a key); DELETE answers the
 deleted document. An SBC's `mobile_media_server` and a media server's `carrier_sbc_priority`
-entries must name existing documents (400 with the field); deleting a document another one names
-is 409."""
+entries must name existing documents (400 with the field); deleting a document removes the
+references to it from the others in the same transaction (an SBC loses its `mobile_media_server`,
+media servers drop the SBC from their priority lists), so documents that name each other can be
+deleted in any order and no reference ever names nothing."""
 
 from __future__ import annotations
 
