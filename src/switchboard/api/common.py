@@ -4,7 +4,7 @@ authentication and its dialect's error rendering."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
 import orjson
@@ -15,11 +15,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from switchboard.domain.entities import User
-from switchboard.domain.errors import DomainError, Invalid, Malformed, TooLarge
+from switchboard.domain.errors import DomainError, Invalid, Malformed, TooLarge, Unsupported
 
 log = logging.getLogger("switchboard.api")
 
 MAX_BODY = 1 << 20  # 1 MiB: far above any document these APIs take
+
+# The media types (Content-Type, parameters aside) a route reads its body as; `*` stands for any
+# run of characters within the subtype. JSON_BODY is the default of every dialect: JSON, plus the
+# form type `curl -d` sends unless told otherwise (the specs' curl examples rely on it; the body
+# is still read as JSON). A body sent without a Content-Type is read as the route's default.
+JSON_BODY = ("application/json", "application/*+json", "application/x-www-form-urlencoded")
+XML_BODY = ("application/xml", "text/xml", "application/*+xml")
 
 
 class InternalError(DomainError):
@@ -75,6 +82,7 @@ class DialectRoute(APIRoute):
             services = request.app.state.services
             write = request.method not in ("GET", "HEAD", "OPTIONS")
             try:
+                reject_nul_query(request)
                 cl = request.headers.get("content-length")
                 if cl is not None and cl.isascii() and cl.isdigit() and int(cl) > MAX_BODY:
                     raise TooLarge("request body too large")
@@ -129,11 +137,50 @@ async def _run_after_commit(request: Request) -> None:
             log.exception("after-commit step failed for %s %s", request.method, request.url.path)
 
 
-async def read_body(request: Request) -> bytes:
+async def read_body(request: Request, accept: Sequence[str] = JSON_BODY) -> bytes:
+    """The request body: 413 over MAX_BODY; 415 when it is not empty and its Content-Type is none
+    of `accept` (see JSON_BODY). Every dialect reads its bodies here, so the rule is one."""
     body = await request.body()
     if len(body) > MAX_BODY:
         raise TooLarge("request body too large")
+    if body:
+        check_media_type(request.headers.get("content-type"), accept)
     return body
+
+
+def media_type(content_type: str | None) -> str:
+    """The `type/subtype` of a Content-Type value, lowercased, parameters dropped ("" for none)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def media_matches(media: str, patterns: Sequence[str]) -> bool:
+    """Is `media` (from media_type) one of `patterns` (`application/json`, `application/*+json`)?"""
+    for pattern in patterns:
+        if "*" in pattern:
+            head, _, tail = pattern.partition("*")
+            if len(media) > len(head) + len(tail) and media.startswith(head) and media.endswith(tail):
+                return True
+        elif media == pattern:
+            return True
+    return False
+
+
+def check_media_type(content_type: str | None, accept: Sequence[str]) -> None:
+    """415 (Unsupported) unless the Content-Type is absent or one of `accept`."""
+    media = media_type(content_type)
+    if media and not media_matches(media, accept):
+        shown = media if len(media) <= 100 and media.isprintable() else "this"
+        raise Unsupported(f"Content-Type {shown} is not accepted here; send {', '.join(accept)}")
+
+
+def reject_nul_query(request: Request) -> None:
+    """No text we store or compare may hold U+0000 (see reject_nul): a query parameter name or
+    value that does (`?name=%00`) is malformed, 400, on every route, before authentication."""
+    raw = request.scope.get("query_string", b"")
+    if (b"%00" in raw or b"\x00" in raw) and any(
+        "\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()
+    ):
+        raise Malformed("a query parameter contains a U+0000 (NUL) character")
 
 
 def parse_bool(value: str | None, field: str, default: bool) -> bool:
@@ -220,6 +267,8 @@ def error_status(exc: DomainError) -> tuple[int, str, dict[str, str]]:
             return 404, str(exc), {}
         case TooLarge():
             return 413, str(exc), {}
+        case Unsupported():
+            return 415, str(exc), {}
         case RateLimited():
             return 429, str(exc), {"Retry-After": str(exc.retry_after)}
         case HttpStatus():

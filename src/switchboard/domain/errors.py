@@ -68,6 +68,10 @@ class TooLarge(DomainError):
     """The request body is larger than a dialect accepts: HTTP 413."""
 
 
+class Unsupported(DomainError):
+    """The request body comes in a media type (Content-Type) the route does not take: HTTP 415."""
+
+
 class Upstream(DomainError):
     """Another service we depend on (a carrier's API) failed: 502, or 504 when it timed out."""
 

@@ -3,21 +3,23 @@ queue, pjsip): list the live file and its backups, show one, PUT the live one (v
 old text becomes a timestamped backup), DELETE a backup (the live file cannot be deleted).
 
 PUT takes `{"data": "<file text>"}` (the shape GET returns), or the raw text with
-Content-Type text/plain."""
+Content-Type text/plain (any other type jade does not read is a 415)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from switchboard.api.common import after_commit, read_body
+from switchboard.api.common import JSON_BODY, after_commit, media_type, read_body
 from switchboard.api.jade import envelope
 from switchboard.api.jade.routing import ctx, doc
 from switchboard.domain.errors import Invalid, Malformed
 
+FILE_BODY = (*JSON_BODY, "text/plain")
+
 
 async def file_text(request: Request) -> str:
-    raw = await read_body(request)
-    if "text/plain" in request.headers.get("content-type", ""):
+    raw = await read_body(request, FILE_BODY)
+    if media_type(request.headers.get("content-type")) == "text/plain":
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -6,8 +6,9 @@ same number as statuscode: the spec names the key but never a value, so one numb
 surprising choice). Lists are `result.list`, except where the spec's examples show a bare array
 (`/me/buddies`, `/me/chats`, chat messages).
 
-Request bodies are JSON whatever the Content-Type says: the spec's examples use `curl -d`, which
-sends `application/x-www-form-urlencoded`.
+Request bodies are JSON, sent as `application/json`, `application/*+json`, with no Content-Type,
+or as `application/x-www-form-urlencoded`: the spec's examples use `curl -d`, which sends that.
+Any other Content-Type with a body is a 415 (a configuration file may also come as text/plain).
 """
 
 from __future__ import annotations

@@ -29,12 +29,14 @@ def token_of(request: Request) -> str:
     token = token.strip()
     if len(token) > 256:
         raise Unauthenticated("invalid or expired token")
-    request.state.kazoo_token = token
     return token
 
 
 async def authenticate(request: Request, conn, services) -> User:
-    return await services.identity.authenticate_token(conn, token_of(request))
+    token = token_of(request)
+    user = await services.identity.authenticate_token(conn, token)
+    request.state.kazoo_token = token  # checked: the responses to this request may echo it
+    return user
 
 
 async def authenticate_super(request: Request, conn, services) -> User:

@@ -8,7 +8,7 @@ Success: `{"auth_token", "data", ...extra keys the spec shows (carrier, account_
 |---|---|---|
 | 400 | `validation error` | a field is invalid: `data.<field>.<rule>.message` (required, type, pattern, |
 |     |                    | enum, format, not_found, ...) |
-| 400 | `invalid request` | the body is not a JSON object, a parameter cannot be read |
+| 400 | `invalid request` | the body is not a JSON object, a parameter cannot be read (or holds U+0000) |
 | 401 | `invalid_credentials` | no, bad, expired or revoked `X-Auth-Token`; a failed `PUT /v2/user_auth` |
 | 403 | `forbidden` | the token's user lacks the route's authentication level; a protected document |
 | 404 | `bad_identifier` | an id names nothing (`data.cause` is the id) |
@@ -16,14 +16,20 @@ Success: `{"auth_token", "data", ...extra keys the spec shows (carrier, account_
 | 405 | `invalid_method` | the route has no such method |
 | 409 | `conflict` | a duplicate (id, MDN, ESN, SIP username) or a document still referenced |
 | 413 | `request_entity_too_large` | body over 1 MiB |
+| 415 | `unsupported_media_type` | a body whose Content-Type is not JSON (see below) |
 | 429 | `too_many_requests` | too many failed logins from one source (`Retry-After`) |
 | 500 | `unspecified_fault` | an unexpected failure (logged; never details) |
 | 502 | `bad_gateway` | the carrier's API failed or refused us |
 | 504 | `gateway_timeout` | the carrier's API did not answer in time |
 
 `request_id` is the client's `X-Request-ID` when it sends a sane one, else a fresh 32-hex id; it
-is also returned as the `X-Request-ID` header. Request bodies are JSON whatever the Content-Type
-(the spec's examples use `curl -d`); a body may be wrapped in `{"data": {...}}` (KAZOO's form) and
+is also returned as the `X-Request-ID` header. `auth_token` is the token this request was
+authenticated with (or the one a login issued), else the `X-Auth-Token` sent; a 401 never echoes
+a token: there it is "".
+
+Request bodies are JSON, sent as `application/json`, `application/*+json`, with no Content-Type,
+or as `application/x-www-form-urlencoded` (what the spec's `curl -d` examples send); any other
+Content-Type with a body is a 415. A body may be wrapped in `{"data": {...}}` (KAZOO's form) and
 envelope flags (`carrier`, `recursive`, ...) sit beside `data`."""
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from switchboard.domain.errors import (
     RateLimited,
     TooLarge,
     Unauthenticated,
+    Unsupported,
     Upstream,
 )
 from switchboard.domain.kazoo import invalid
@@ -69,6 +76,8 @@ def request_id(request: Request) -> str:
 
 
 def auth_token(request: Request) -> str:
+    """The token a response echoes (error_response: never on a 401): the one authentication
+    accepted (kazoo.auth sets `kazoo_token` only then) or a login issued, else the X-Auth-Token sent."""
     return getattr(request.state, "kazoo_token", None) or request.headers.get("x-auth-token") or ""
 
 
@@ -107,6 +116,8 @@ def render(exc: DomainError) -> tuple[int, str, dict, dict[str, str]]:
             return 409, "conflict", data, {}
         case TooLarge():
             return 413, "request_entity_too_large", {"message": str(exc)}, {}
+        case Unsupported():
+            return 415, "unsupported_media_type", {"message": str(exc)}, {}
         case RateLimited():
             return 429, "too_many_requests", {"message": str(exc)}, {"Retry-After": str(exc.retry_after)}
         case Upstream():
@@ -121,7 +132,7 @@ def error_response(request: Request, exc: DomainError) -> Response:
     status, message, data, headers = render(exc)
     rid = request_id(request)
     body = {
-        "auth_token": auth_token(request),
+        "auth_token": "" if status == 401 else auth_token(request),  # a refused token is never echoed
         "data": data,
         "error": str(status),
         "message": message,

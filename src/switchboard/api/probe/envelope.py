@@ -2,9 +2,10 @@
 
 - 400: unreadable JSON or a body that is not an object; 401: no, malformed or wrong credentials,
   or a cancelled server (with `WWW-Authenticate: Basic`); 403, 404, 405, 409 as usual;
-  413: body too large; 422: a field or result item that is invalid (for a results batch,
-  `error.refused` lists the indexes of the items at fault; the batch stored nothing); 429: rate limited;
-  500: an unexpected failure (never with details)."""
+  413: body too large; 415: a body whose Content-Type is not JSON (`application/json`,
+  `application/*+json`, none, or the form type `curl -d` sends); 422: a field or result item that
+  is invalid (for a results batch, `error.refused` lists the indexes of the items at fault; the
+  batch stored nothing); 429: rate limited; 500: an unexpected failure (never with details)."""
 
 from __future__ import annotations
 

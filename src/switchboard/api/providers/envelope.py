@@ -10,10 +10,12 @@ update and destroy). Errors are `{"error": {"code": N, "message": "..."}}` with 
 - 401: no `access_token`, one of the wrong length, or one that is unknown, expired or revoked;
   a login with a wrong username or password;
 - 403: a valid token whose user may not manage providers (not an admin);
-- 404/405: no such route / method; 413: body too large; 429: too many failed logins
-  (`Retry-After`); 500: an unexpected failure (never with details).
+- 404/405: no such route / method; 413: body too large; 415: a body whose Content-Type is not
+  JSON (below); 429: too many failed logins (`Retry-After`); 500: an unexpected failure (never
+  with details).
 
-Request bodies are JSON whatever the Content-Type says (the spec's samples use `curl -d`)."""
+Request bodies are JSON, sent as `application/json`, `application/*+json`, with no Content-Type,
+or as `application/x-www-form-urlencoded` (what the spec's `curl -d` samples send without `-H`)."""
 
 from __future__ import annotations
 

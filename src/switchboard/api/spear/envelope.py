@@ -6,13 +6,18 @@
   `type="integer|float|boolean|datetime"`, `nil="true"` for null, lists `<endpoints type="array">`,
   dates `YYYY-MM-DDTHH:MM:SSZ`.
 - Errors: 422 `{"errors": [...]}` / `<errors><error>...</error></errors>`; the same body for 400,
-  401, 403, 404, 413 and 429 so a client has one error shape to read.
+  401, 403, 404, 413, 415 and 429 so a client has one error shape to read.
 - Request bodies: JSON `{"endpoint": {...}}` (or the bare object), or XML `<endpoint>...</endpoint>`
-  with dashed or underscored names, parsed with defusedxml (no DTDs, no entity expansion).
+  with dashed or underscored names, parsed with defusedxml (no DTDs, no entity expansion), in the
+  encoding its declaration names (an unknown one, or bytes that do not decode: 400).
+  Content-Type: JSON (`application/json`, `application/*+json`) or XML (`application/xml`,
+  `text/xml`, `application/*+xml`); none at all reads XML when the body starts with `<` (or a byte
+  order mark), else JSON; any other with a body: 415.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -24,7 +29,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from fastapi import Request, Response
 
-from switchboard.api.common import HttpStatus, InternalError, reject_nul
+from switchboard.api.common import XML_BODY, HttpStatus, InternalError, media_matches, media_type, reject_nul
 from switchboard.domain.errors import (
     Conflict,
     DomainError,
@@ -35,12 +40,14 @@ from switchboard.domain.errors import (
     RateLimited,
     TooLarge,
     Unauthenticated,
+    Unsupported,
     full_messages,
 )
 
 XML_TYPE = "application/xml; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
 XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
+BODY_TYPES = ("application/json", "application/*+json", *XML_BODY)  # what a write route reads (else 415)
 
 Fields = Sequence[tuple[str, Any]]
 
@@ -140,6 +147,8 @@ def error_response(request: Request, exc: DomainError) -> Response:
             return errors_response(request, 404, ["Not found"])
         case TooLarge():
             return errors_response(request, 413, [str(exc)])
+        case Unsupported():
+            return errors_response(request, 415, [str(exc)])
         case RateLimited():
             return errors_response(request, 429, [str(exc)], {"Retry-After": str(exc.retry_after)})
         case HttpStatus():
@@ -172,16 +181,61 @@ def _xml_value(el) -> Any:
     return el.text or ""
 
 
+# `<?xml version="1.0" encoding="NAME"` at the very start (the bytes of an ASCII-compatible encoding)
+_DECLARED_ENCODING = re.compile(rb"""<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]{0,63})["']""")
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", *_UTF32_BOMS)  # UTF-8, -16, -32: JSON has none
+
+
+def _fromstring(source: bytes | str):
+    return fromstring(source, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+
+def _declared_encoding(body: bytes) -> str | None:
+    m = _DECLARED_ENCODING.match(body)
+    return m.group(1).decode("ascii") if m else None
+
+
+def _xml_root(body: bytes):
+    """The root element of an XML body, in the encoding its BOM or declaration names.
+
+    expat reads UTF-8, UTF-16 and (through Python's codecs) any single-byte encoding itself; a
+    multi-byte one (Shift_JIS, EUC-KR, GB18030, ...) it refuses with a ValueError, so that text is
+    decoded here and parsed as text (expat then ignores the declared name), as is UTF-32 (by its
+    BOM). An encoding Python does not know, or a codec that is no text encoding (rot13, base64),
+    raises LookupError; bytes that do not decode, UnicodeError: both, like any other unreadable
+    document, are the client's error (400), never a 500."""
+    try:
+        if body.startswith(_UTF32_BOMS):
+            return _fromstring(body.decode("utf-32"))
+        try:
+            return _fromstring(body)
+        except (DefusedXmlException, UnicodeError):
+            raise
+        except ValueError:  # "multi-byte encodings are not supported"
+            encoding = _declared_encoding(body)
+            if encoding is None:
+                raise
+            return _fromstring(body.decode(encoding))
+    except LookupError:
+        name = _declared_encoding(body)
+        raise Malformed("malformed XML: unknown or unsupported encoding" + (f" {name!r}" if name else "")) from None
+    except UnicodeError:
+        name = _declared_encoding(body)
+        raise Malformed("malformed XML: the body does not decode as " + (name or "its declared encoding")) from None
+    except (ParseError, ValueError) as e:
+        raise Malformed(f"malformed XML: {e}") from None
+
+
 def parse_body(body: bytes, content_type: str, item: str) -> dict[str, Any]:
-    """The object the client sent for `item` (e.g. 'endpoint'), keys in snake_case."""
+    """The object the client sent for `item` (e.g. 'endpoint'), keys in snake_case. The body's
+    Content-Type (one of BODY_TYPES, checked by the caller) picks XML or JSON; without one, a body
+    starting with `<` (or a byte order mark, which JSON never has) is XML."""
     if not body.strip():
         return {}
-    is_xml = "xml" in content_type.lower() or (not content_type and body.lstrip()[:1] == b"<")
-    if is_xml:
-        try:
-            root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-        except (ParseError, DefusedXmlException, ValueError) as e:
-            raise Malformed(f"malformed XML: {e}") from None
+    media = media_type(content_type)
+    if media_matches(media, XML_BODY) if media else (body.lstrip()[:1] == b"<" or body.startswith(_BOMS)):
+        root = _xml_root(body)
         if root.tag.replace("-", "_") != item:
             raise Malformed(f"expected a <{item.replace('_', '-')}> document, got <{root.tag}>")
         return {child.tag.replace("-", "_"): _xml_value(child) for child in root}

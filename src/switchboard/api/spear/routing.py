@@ -59,7 +59,8 @@ def status_of(status: str | None, deleted: str | None) -> str:
 
 
 async def body_of(request: Request, item: str) -> dict:
-    return envelope.parse_body(await read_body(request), request.headers.get("content-type", ""), item)
+    raw = await read_body(request, envelope.BODY_TYPES)
+    return envelope.parse_body(raw, request.headers.get("content-type", ""), item)
 
 
 def location(request: Request, path: str) -> dict[str, str]:
