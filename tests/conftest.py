@@ -20,6 +20,16 @@ import httpx
 import pytest
 
 PG_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# SWITCHBOARD_TEST_STRICT=1 (set by .ci/run): what would skip for a missing part (PostgreSQL, a SIP
+# tool) fails instead, so a green CI run cannot hide a suite that did not run
+STRICT = os.environ.get("SWITCHBOARD_TEST_STRICT") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """pytest.skip(reason); in strict mode a failure instead."""
+    if STRICT:
+        pytest.fail(f"SWITCHBOARD_TEST_STRICT=1, so this does not skip: {reason}", pytrace=False)
+    pytest.skip(reason)
 BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "admin-secret-1"
 
@@ -154,7 +164,7 @@ class Server:
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def backend(request) -> str:
     if request.param == "postgres" and (reason := pg_reason()):
-        pytest.skip(f"PostgreSQL run skipped: {reason}")
+        skip_or_fail(f"PostgreSQL run skipped: {reason}")
     return request.param
 
 

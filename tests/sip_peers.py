@@ -49,11 +49,11 @@ def missing(*tools: str) -> str | None:
 
 
 def skip_without(*tools: str) -> None:
-    """pytest.skip, with the reason, when one of the binaries is missing."""
+    """pytest.skip, with the reason, when one of the binaries is missing (a failure in strict mode)."""
     if (reason := missing(*tools)) is not None:
-        import pytest
+        from tests.conftest import skip_or_fail
 
-        pytest.skip(reason)
+        skip_or_fail(reason)
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from switchboard.probe.responder import Responder
-from tests.conftest import BIN, new_user
+from tests.conftest import BIN, new_user, skip_or_fail
 
 UUID_LINE = re.compile(r"result ([0-9a-f-]{36}) of test (\d+) spooled")
 
@@ -47,7 +47,7 @@ def responder_ip():
         except OSError:
             continue
     else:
-        pytest.skip("no free loopback address for port 5060")
+        skip_or_fail("no free loopback address for port 5060")
     yield ip
     loop.call_soon_threadsafe(resp.stop)
     loop.call_soon_threadsafe(loop.stop)

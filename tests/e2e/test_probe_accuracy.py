@@ -23,7 +23,7 @@ import threading
 import pytest
 
 from switchboard.probe.responder import Responder, expected_drops
-from tests.conftest import new_user
+from tests.conftest import new_user, skip_or_fail
 from tests.e2e.test_probe import Probe, wait_for
 from tests.sip_peers import SippUas, missing
 
@@ -87,7 +87,7 @@ def measured(server, tmp_path_factory):
             try:
                 probe = Probe(server, srv_row, tmp_path_factory.mktemp("accuracy") / "spool")
             except OSError as exc:
-                pytest.skip(f"cannot start `switchboard probe`: {exc}")
+                pytest.fail(f"cannot start `switchboard probe`: {exc}")  # a crashed process is a failure
 
             def results(name: str) -> list[dict]:
                 r = c.get(bases[name])
@@ -96,7 +96,7 @@ def measured(server, tmp_path_factory):
 
             def all_in():
                 if probe.proc.poll() is not None:
-                    pytest.skip(f"`switchboard probe` exited with {probe.proc.returncode}:\n{probe.log()}")
+                    pytest.fail(f"`switchboard probe` exited with {probe.proc.returncode}:\n{probe.log()}")
                 got = {name: results(name) for name in targets}
                 return got if all(got.values()) else None
 
@@ -146,7 +146,7 @@ def test_sipp_uas_endpoint_reads_clean(measured):
     loop adds up to a few ms per answer, the rest is headroom for a busy 2-core machine); MOS >= 4.3
     (G.711 on a clean path computes to about 4.41)."""
     if measured["sipp_missing"]:
-        pytest.skip(measured["sipp_missing"])
+        skip_or_fail(measured["sipp_missing"])
     results = measured["sipp"]["results"]
     assert results, "no result from the sipp endpoint"
     for res in results:

@@ -183,7 +183,7 @@ def scenario(server, tmp_path_factory):
         try:
             probe = Probe(server, srv_row, tmp_path_factory.mktemp("webhooks") / "spool")
         except OSError as exc:
-            pytest.skip(f"cannot start `switchboard probe`: {exc}")
+            pytest.fail(f"cannot start `switchboard probe`: {exc}")  # a crashed process is a failure
 
         def running() -> None:
             if probe.proc.poll() is not None:

@@ -20,7 +20,7 @@ from switchboard.sip.engine import Deferred, Source
 from switchboard.sip.message import Message, parse
 from switchboard.store import tables as t
 from switchboard.store.db import Database
-from tests.conftest import PgDatabase, pg_reason
+from tests.conftest import PgDatabase, pg_reason, skip_or_fail
 from tests.sip_peers import pjsip_account
 
 USERS = [f"u{i:03d}" for i in range(40)]
@@ -32,7 +32,7 @@ async def reg(request, tmp_path):
     pg = None
     if request.param == "postgres":
         if reason := await asyncio.to_thread(pg_reason):
-            pytest.skip(reason)
+            skip_or_fail(reason)
         pg = await asyncio.to_thread(PgDatabase)
         db = Database(pg.url)
     else:

@@ -18,7 +18,7 @@ from switchboard.domain.security import SecretBox
 from switchboard.domain.webhooks import clean_webhook_url, deliver_pending, set_webhook_url
 from switchboard.store import repos
 from switchboard.store.db import Database
-from tests.conftest import PgDatabase, pg_reason
+from tests.conftest import PgDatabase, pg_reason, skip_or_fail
 
 T0 = datetime(2024, 5, 1, 12, 0, 0)
 
@@ -28,7 +28,7 @@ async def env(request, tmp_path):
     pg = None
     if request.param == "postgres":
         if reason := await asyncio.to_thread(pg_reason):
-            pytest.skip(reason)
+            skip_or_fail(reason)
         pg = await asyncio.to_thread(PgDatabase)
         db = Database(pg.url)
     else:
