@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -90,15 +91,36 @@ class PgDatabase:
         asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
 
 
+LISTENING = re.compile(rb"switchboard: listening http=\S+:(\d+) sip=\S+:(\d+)")
+
+
+def reported_port(proc: subprocess.Popen, log_path: Path, offset: int, name: str, timeout: float = 20) -> int:
+    """The HTTP port a process started with port 0 says it got (`<name>: listening http=host:port`)."""
+    pattern = re.compile(re.escape(name).encode() + rb": listening http=\S+:(\d+)")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            m = pattern.search(f.read())
+        if m:
+            return int(m.group(1))
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{Path(log_path).read_text(errors='replace')}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not say which port it listens on:\n{Path(log_path).read_text(errors='replace')}")
+
+
 @dataclass
 class Server:
-    """A running `switchboard serve`."""
+    """A running `switchboard serve`. Its first start binds port 0 for HTTP and SIP and reads the
+    ports it got from its "listening" line (no free-port guess that another process could take
+    before serve binds it); a restart asks for the same ports again."""
 
     backend: str
     database_url: str
     data_dir: Path
-    http_port: int = field(default_factory=free_port)
-    sip_port: int = field(default_factory=free_port)
+    http_port: int = 0
+    sip_port: int = 0
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -129,12 +151,20 @@ class Server:
     def start(self, timeout: float = 30) -> Server:
         self.log_path = self.data_dir / "serve.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        offset = log.tell()
         self.proc = subprocess.Popen([str(BIN / "switchboard"), "serve"], env=self.env(),
                                      stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"serve exited with {self.proc.returncode}:\n{self.log()}")
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                m = LISTENING.search(f.read())
+            if m is None:
+                time.sleep(0.05)
+                continue
+            self.http_port, self.sip_port = int(m.group(1)), int(m.group(2))
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self

@@ -197,8 +197,9 @@ def tcp_connection_cap(configured: int) -> int:
     return configured
 
 
-def local_probe_url(settings: Settings) -> str:
-    host, port = settings.http_host_port
+def local_probe_url(settings: Settings, port: int) -> str:
+    """Our own HTTP listener's URL, for the built-in probe (`port`: the one actually bound)."""
+    host, _ = settings.http_host_port
     if host in ("0.0.0.0", ""):
         host = "127.0.0.1"
     elif host == "::":
@@ -314,8 +315,6 @@ async def serve(settings: Settings) -> None:
             services.db, services.kazoo, lambda cluster: client_for(services, cluster),
             settings.kazoo_port_poll_seconds)))
     local, local_key = await ensure_local_probe(services)
-    agent = ProbeAgent(local_probe_url(settings), local.id, local_key, spool_dir=settings.data_dir / PROBE_SPOOL_DIR,
-                       version=__version__)
     host, port = settings.http_host_port
     app = create_app(services)
     trusted = parse_networks(settings.trusted_proxies)
@@ -327,15 +326,21 @@ async def serve(settings: Settings) -> None:
     )
     server = _Server(config)
 
-    async def run_local_probe() -> None:
-        """The built-in probe talks to our own HTTP listener: it starts once that listens."""
+    async def once_listening() -> None:
+        """When HTTP listens: say where (port 0 in the settings means "any free port": the line below
+        tells which one each listener got, for whoever started us), then run the built-in probe,
+        which talks to our own HTTP listener."""
         while not server.started:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
+        http_port = next((s.getsockname()[1] for srv in server.servers for s in srv.sockets), port)
+        log.info("switchboard %s: HTTP on %s:%d, SIP on %s:%d (udp+tcp), database %s", __version__, host,
+                 http_port, sip_host, services.sip.port, services.db.engine.url.render_as_string(hide_password=True))
+        print(f"switchboard: listening http={host}:{http_port} sip={sip_host}:{services.sip.port}", flush=True)
+        agent = ProbeAgent(local_probe_url(settings, http_port), local.id, local_key,
+                           spool_dir=settings.data_dir / PROBE_SPOOL_DIR, version=__version__)
         await agent.run()
 
-    background.append(asyncio.ensure_future(run_local_probe()))
-    log.info("switchboard %s: HTTP on %s:%d, SIP on %s:%d (udp+tcp), database %s", __version__, host, port,
-             sip_host, services.sip.port, services.db.engine.url.render_as_string(hide_password=True))
+    background.append(asyncio.ensure_future(once_listening()))
     try:
         await server.serve()
     finally:

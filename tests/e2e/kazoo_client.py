@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN_PASSWORD, BIN, Server, free_port
+from tests.conftest import ADMIN_PASSWORD, BIN, Server, reported_port
 from tests.sip_peers import stop_process, wait_for
 
 ENVELOPE_OK = {"auth_token", "data", "request_id", "status"}
@@ -92,8 +92,8 @@ class CarrierSandbox:
 
     def __init__(self, workdir: Path, data: dict):
         self.workdir, self.data = workdir, data
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # until it starts: it binds port 0 and says which it got
+        self.url = ""
         self.api_key = data["api_key"]
         self.proc: subprocess.Popen | None = None
         self.log_path = workdir / "sandbox.log"
@@ -102,9 +102,12 @@ class CarrierSandbox:
         path = self.workdir / "carrier.json"
         path.write_text(json.dumps(self.data))
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        offset = log.tell()
         self.proc = subprocess.Popen([str(BIN / "switchboard"), "carrier-sandbox", "--listen",
                                       f"127.0.0.1:{self.port}", "--data", str(path)],
                                      stdout=log, stderr=subprocess.STDOUT)
+        self.port = reported_port(self.proc, self.log_path, offset, "carrier-sandbox")
+        self.url = f"http://127.0.0.1:{self.port}"
 
         def up() -> bool:
             try:

@@ -5,6 +5,7 @@ lookups, paging a month of a few thousand MDNs, port message polling with cursor
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import signal
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from switchboard.carrier import CarrierClient, CarrierRejected, CarrierTimeout, CarrierUnavailable
-from tests.conftest import BIN, free_port
+from tests.conftest import BIN, free_port, reported_port
 from tests.sip_peers import stop_process, wait_for
 
 SEED = json.loads((Path(__file__).parent.parent / "carrier_data.json").read_text())
@@ -54,16 +55,18 @@ def write_data(path: Path, **changes) -> Path:
     return path
 
 
+_starts = itertools.count(1)
+
+
 def start(data_file: Path, *extra: str) -> Sandbox:
-    port = free_port()
-    log_file = data_file.with_suffix(f".{port}.log")
+    log_file = data_file.with_suffix(f".{next(_starts)}.log")
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
             [
                 str(BIN / "switchboard"),
                 "carrier-sandbox",
                 "--listen",
-                f"127.0.0.1:{port}",
+                "127.0.0.1:0",  # it binds a free port itself and says which
                 "--data",
                 str(data_file),
                 "--log-level",
@@ -73,6 +76,11 @@ def start(data_file: Path, *extra: str) -> Sandbox:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    try:
+        port = reported_port(proc, log_file, 0, "carrier-sandbox")
+    except BaseException:
+        stop_process(proc, signal.SIGKILL)
+        raise
     box = Sandbox(proc, f"http://127.0.0.1:{port}", data_file, log_file)
 
     def up() -> bool:

@@ -44,7 +44,9 @@ USAGE = {
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
+def sandbox(backend, tmp_path_factory):
+    """A carrier per backend: the tests change its port messages, so a run on one backend must not
+    see what the other's did (whatever order the tests are run in)."""
     port_messages = [{"port_id": "port-" + secrets.token_hex(4), "mdn": "+15557770001", "esn": ESN,
                       "code": "submitted", "message": "port request received", "timestamp": 63750000000}]
     sb = CarrierSandbox(tmp_path_factory.mktemp("carrier"), {

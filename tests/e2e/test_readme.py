@@ -79,7 +79,12 @@ def test_the_readme_tour_works_typed_literally(tmp_path):
     assert "SWITCHBOARD_ADMIN_PASSWORD=change-me-now make run" in start
     tour = "\n".join(blocks[2:])
 
-    ports = {"8081": free_port(), "5060": free_port(), "8082": free_port(), "5070": free_port(),
+    server, _ = make_server("sqlite", tmp_path / "var", SWITCHBOARD_ADMIN_PASSWORD="change-me-now",
+                            SWITCHBOARD_LOG_LEVEL="info")
+    (tmp_path / "var").mkdir()
+    server.start()  # on ports it binds itself (0) and reports
+    # the ports of the programs the tour itself starts must be chosen before they start
+    ports = {"8081": server.http_port, "5060": server.sip_port, "8082": free_port(), "5070": free_port(),
              "8090": free_port()}
     for old, new in ports.items():
         tour = re.sub(rf"\b{old}\b", str(new), tour)  # as host:port and as a JSON "port"
@@ -90,11 +95,6 @@ def test_the_readme_tour_works_typed_literally(tmp_path):
     os.symlink(Path(sys.executable).parent.parent, work / ".venv")
     shutil.copy(ROOT / "tests" / "carrier_data.json", work / "tests" / "carrier_data.json")
 
-    server, _ = make_server("sqlite", tmp_path / "var", SWITCHBOARD_ADMIN_PASSWORD="change-me-now",
-                            SWITCHBOARD_LOG_LEVEL="info")
-    (tmp_path / "var").mkdir()
-    server.http_port, server.sip_port = ports["8081"], ports["5060"]
-    server.start()
     script = ("set -e -o pipefail\n"
               f"trap 'printf \"\\n{MARK}%s\\n{MARK[:-1]}END\\n\" \"$BASH_COMMAND\"' DEBUG\n" + tour)
     (work / "tour.sh").write_text(script)

@@ -843,11 +843,12 @@ def create_app(data: CarrierData, *, persist_path: Path | None = None) -> FastAP
 
 # ---- running it -------------------------------------------------------------------------------------------
 def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT` (`[v6]:PORT` for IPv6) -> (host, port); ConfigError when malformed."""
+    """`HOST:PORT` (`[v6]:PORT` for IPv6) -> (host, port); port 0 asks for any free port (the
+    sandbox then prints `carrier-sandbox: listening http=HOST:PORT`); ConfigError when malformed."""
     host, sep, port = text.strip().rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"--listen {text!r}: expected HOST:PORT")
     return host, int(port)
 
@@ -903,7 +904,20 @@ async def serve(
         port,
         f"; changes saved to {persist_path}" if persist_path else "",
     )
-    await _Server(config, data).serve()
+    server = _Server(config, data)
+
+    async def announce() -> None:
+        """Say which port HTTP got (`--listen host:0` asks for any free one)."""
+        while not server.started:
+            await asyncio.sleep(0.02)
+        got = next((s.getsockname()[1] for srv in server.servers for s in srv.sockets), port)
+        print(f"carrier-sandbox: listening http={host}:{got}", flush=True)
+
+    task = asyncio.ensure_future(announce())
+    try:
+        await server.serve()
+    finally:
+        task.cancel()
 
 
 def run(listen: str, data_file: Path, *, persist: bool = False, log_level: str = "info") -> None:

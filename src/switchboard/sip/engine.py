@@ -649,9 +649,18 @@ class SipEngine:
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self.port))
-        self.port = self._udp.get_extra_info("sockname")[1]  # port 0 -> the one the OS gave
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+        for attempt in range(20):  # port 0: UDP picks a free port, TCP must get the same number
+            self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self.port))
+            port = self._udp.get_extra_info("sockname")[1]
+            try:
+                self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)
+            except OSError:
+                self._udp.close()
+                if self.port != 0 or attempt == 19:
+                    raise
+                continue
+            self.port = port  # port 0 -> the one the OS gave
+            break
         self.started_at = time.time()
         self.running = True
         self._loop = loop
