@@ -20,6 +20,7 @@ test-deps:
 
 test: $(STAMP) test-deps
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -ra
 
 bench: $(STAMP) test-deps
@@ -33,6 +34,7 @@ probe-bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -25,14 +25,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from switchboard import __version__
 from switchboard.api import jade, kazoo, probe, providers, spear
 from switchboard.api.common import HttpStatus, validation_to_invalid
-from switchboard.api.forwarded import TrustedProxies, parse_networks
+from switchboard.api.forwarded import TrustedProxies
 from switchboard.api.jade import envelope as jade_envelope
 from switchboard.api.kazoo import envelope as kazoo_envelope
 from switchboard.api.probe import envelope as probe_envelope
 from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
-from switchboard.config import Settings
-from switchboard.domain import security
+from switchboard.config import Settings, parse_networks
+from switchboard.domain import repos, security
 from switchboard.domain.entities import Server, utcnow
 from switchboard.domain.identity import IdentityService
 from switchboard.domain.kazoo import KazooService
@@ -43,13 +43,12 @@ from switchboard.domain.security import SecretBox
 from switchboard.domain.social import BuddyService, ChatService, ContactService
 from switchboard.domain.throttle import FailureThrottle, Limits
 from switchboard.domain.trunks import TrunkService
-from switchboard.pbx.qualify import Qualifier
-from switchboard.pbx.registrar import DEFAULT_ALGORITHMS, Registrar, parse_algorithms
-from switchboard.pbx.runtime import Pbx
-from switchboard.pbx.sipapp import SipApp
-from switchboard.pbx.trunkreg import TrunkRegistrar
+from switchboard.engine.qualify import Qualifier
+from switchboard.engine.registrar import DEFAULT_ALGORITHMS, Registrar, parse_algorithms
+from switchboard.engine.runtime import Pbx
+from switchboard.engine.sipapp import SipApp
+from switchboard.engine.trunkreg import TrunkRegistrar
 from switchboard.sip.engine import SipEngine
-from switchboard.store import repos
 from switchboard.store import tables as t
 from switchboard.store.db import Database
 

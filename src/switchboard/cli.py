@@ -153,7 +153,7 @@ def user_create(username, password, role, name, email, database_url) -> None:
 def user_list(database_url) -> None:
     """List users."""
     from switchboard.app import build_services
-    from switchboard.store import repos
+    from switchboard.domain import repos
 
     async def go():
         services = await build_services(_settings(database_url=database_url))
@@ -175,8 +175,8 @@ def user_list(database_url) -> None:
 def user_passwd(username, password, database_url) -> None:
     """Set a user's password (their tokens are revoked)."""
     from switchboard.app import build_services
+    from switchboard.domain import repos
     from switchboard.domain.errors import DomainError
-    from switchboard.store import repos
 
     async def go():
         services = await build_services(_settings(database_url=database_url))

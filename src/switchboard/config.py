@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str | None) -> tuple[Network, ...]:
+    """'10.0.0.1, 192.168.0.0/16' -> networks; ValueError naming the bad entry (SWITCHBOARD_TRUSTED_PROXIES)."""
+    out = []
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {item!r}") from None
+    return tuple(out)
 
 
 def split_hostport(value: str, default_port: int) -> tuple[str, int]:
@@ -79,8 +96,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, v: str) -> str:
-        from switchboard.api.forwarded import parse_networks
-
         parse_networks(v)
         return v
 

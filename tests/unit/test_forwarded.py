@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.api.forwarded import client_address, parse_networks
+from switchboard.api.forwarded import client_address
+from switchboard.config import parse_networks
 
 PROXIES = parse_networks("10.0.0.1, 192.168.0.0/16")
 

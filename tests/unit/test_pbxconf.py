@@ -1,19 +1,20 @@
-"""Configuration-family rules: validation per file, secrets masked and restored, cfg option values."""
+"""The configuration service's rules: validation per file as Invalid, secrets masked and restored, cfg option values
+(the text rules themselves are tested in tests/unit/asterisk/)."""
 
 from __future__ import annotations
 
 import pytest
 
+from switchboard.asterisk import conf
+from switchboard.asterisk.conf import section_data
 from switchboard.domain.errors import Invalid
 from switchboard.domain.pbxconf import (
     DEFAULTS,
     data_options,
     mask_secrets,
     restore_secrets,
-    section_data,
     validate_text,
 )
-from switchboard.pbx import conf
 
 
 @pytest.mark.parametrize("family", ["dialplan", "pjsip", "queue", "park"])

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from switchboard.domain import repos
 from switchboard.domain.errors import Invalid
 from switchboard.domain.identity import IdentityService
 from switchboard.domain.monitoring import MonitoringService
 from switchboard.domain.results import BatchRefused, ResultService, summarize
 from switchboard.domain.security import SecretBox
 from switchboard.domain.webhooks import clean_webhook_url, deliver_pending, set_webhook_url
-from switchboard.store import repos
 from switchboard.store.db import Database
 from tests.conftest import PgDatabase, pg_reason, skip_or_fail
 

@@ -3,6 +3,8 @@ authentication and its dialect's error rendering."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
@@ -15,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from switchboard.domain.entities import User
-from switchboard.domain.errors import DomainError, Invalid, Malformed, TooLarge, Unsupported
+from switchboard.domain.errors import DomainError, Invalid, Malformed, TooLarge, Unauthenticated, Unsupported
 
 log = logging.getLogger("switchboard.api")
 
@@ -276,3 +278,19 @@ def error_status(exc: DomainError) -> tuple[int, str, dict[str, str]]:
         case Upstream():
             return exc.status, str(exc), {}
     return 500, "internal server error", {}
+
+
+def basic_credentials(request: Request) -> tuple[str, str]:
+    """HTTP Basic user name and password (spear on every call, jade's login); Unauthenticated if absent or malformed."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise Unauthenticated("HTTP Basic credentials required")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("malformed HTTP Basic credentials") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not username:
+        raise Unauthenticated("malformed HTTP Basic credentials")
+    return username, password

@@ -19,23 +19,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from switchboard.config import Network
 
 _FOR = re.compile(r'for\s*=\s*("?)([^";,]*)\1', re.IGNORECASE)
-
-
-def parse_networks(text: str | None) -> tuple[Network, ...]:
-    """'10.0.0.1, 192.168.0.0/16' -> networks; ValueError naming the bad entry."""
-    out = []
-    for item in (text or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            out.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {item!r}") from None
-    return tuple(out)
 
 
 def _address(value: str) -> str | None:

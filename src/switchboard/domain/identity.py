@@ -16,12 +16,11 @@ from typing import Literal
 from pydantic import EmailStr, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchboard.domain import security
+from switchboard.domain import repos, security
 from switchboard.domain.entities import ROLES, User, utcnow
 from switchboard.domain.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
 from switchboard.domain.throttle import FailureThrottle, Limits
 from switchboard.domain.validation import Input, RequiredText, validate
-from switchboard.store import repos
 from switchboard.store import tables as t
 
 RANK = {"super_master": 2, "master": 1, "admin": 1, "user": 0}

@@ -654,6 +654,18 @@ class KazooService:
         enc = doc.body.get("pvt_sip_password")
         return self.box.decrypt(enc) if enc else None
 
+    async def sip_accounts(self, conn: AsyncConnection) -> list[dict]:
+        """The devices' `voice.sip` accounts the registrar accepts: username, password, device_id, account_id,
+        realm. A device without a password is left out (it never registers unauthenticated)."""
+        out = []
+        for doc in await find_docs(conn, DEVICE, _D.sip_username.is_not(None)):
+            password = self.device_password(doc)
+            if password is not None:
+                sip = (doc.body.get("voice") or {}).get("sip") or {}
+                out.append({"username": _keys(DEVICE, doc.body)["sip_username"], "password": password,
+                            "device_id": doc.id, "account_id": doc.account_id, "realm": sip.get("realm") or None})
+        return out
+
     def _device_body(self, body: dict, old: dict | None) -> dict:
         """Validate a device body and move its SIP password into the encrypted private key."""
         p = Problems()

@@ -15,11 +15,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchboard.domain import security
+from switchboard.domain import repos, security
 from switchboard.domain.entities import Endpoint, Server, User, VoipTest, utcnow
 from switchboard.domain.errors import Forbidden, Invalid, NotFound
 from switchboard.domain.validation import Host, HostPort, Input, RequiredText, validate
-from switchboard.store import repos
 from switchboard.store import tables as t
 
 CODECS = ("G.711", "G.711a", "G.722", "G.729", "GSM", "iLBC", "Opus")

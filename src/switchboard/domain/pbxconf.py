@@ -3,9 +3,11 @@
 Each family has one *live* file (`extensions.conf`, `pjsip.conf`, `queues.conf`,
 `res_parking.conf`) and the backups a write leaves behind: every change keeps the previous text
 as `<file>.<RFC 3339 ns timestamp>` (e.g. `extensions.conf.2018-05-20T19:54:00.661266450Z`).
-A write is validated first (the dialplan by `pbx.dialplan.validate`, pjsip by `pbx.pjsip.load`,
-queues and parking by their own rules below); invalid text is refused with Invalid and nothing
-changes. The live file cannot be deleted; backups can; backups are read-only.
+A write is validated first by `asterisk.files.load` (the dialplan by `asterisk.dialplan.validate`,
+pjsip by `asterisk.pjsip.load`, queues and parking by `asterisk.queues` / `asterisk.parking`); invalid
+text is refused with Invalid and nothing changes. The text rules live in `switchboard.asterisk`; this
+module is the service that stores the files, their backups and their secrets. The live file cannot
+be deleted; backups can; backups are read-only.
 
 Section-level views (jade's cfg_parkinglots, cfg_queues, sdps, and the parkinglots PUT) are parsed
 from the live file and written back into it with `ConfFile.replace_section`/`remove_section`, so
@@ -22,7 +24,7 @@ values as "********". A PUT may send the masked form back: each masked value is 
 the live file's section of the same name and type (a masked value with nothing to restore is
 refused), so GET → edit → PUT never loses or reveals a secret.
 
-The async dialplan: adpmas (groups) and adps (rules) are records; `pbx.dialplan.compile_adpmas`
+The async dialplan: adpmas (groups) and adps (rules) are records; `asterisk.dialplan.compile_adpmas`
 turns them into one context per adpma (`adpma-<uuid>`, rules in sequence order), which the engine
 loads together with extensions.conf. An adp needs an existing adpma; deleting an adpma deletes
 its adps.
@@ -38,14 +40,14 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard.asterisk import conf, dialplan, files, pjsip
+from switchboard.asterisk.conf import section_data
+from switchboard.asterisk.files import FILES
+from switchboard.domain import repos
 from switchboard.domain.entities import rfc3339_ns
 from switchboard.domain.errors import Invalid, NotFound
 from switchboard.domain.security import SecretBox
-from switchboard.pbx import conf, dialplan, pjsip
-from switchboard.store import repos
 from switchboard.store import tables as t
-
-FILES = {"dialplan": "extensions.conf", "pjsip": "pjsip.conf", "queue": "queues.conf", "park": "res_parking.conf"}
 
 DEFAULTS = {
     "dialplan": """; Switchboard dialplan (Asterisk extensions.conf syntax)
@@ -87,126 +89,12 @@ parkingtime => 45
 """,
 }
 
-QUEUE_STRATEGIES = frozenset({"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear",
-                              "wrandom", "rrordered"})
-
-
-def _int(value: str, where: str, *, minimum: int = 0) -> int:
-    v = value.strip()
-    if not (v.isascii() and v.lstrip("-").isdigit()) or int(v) < minimum:
-        raise conf.ConfError(None, f"{where} must be an integer >= {minimum}, not {value!r}")
-    return int(v)
-
-
-def parse_parkpos(value: str, where: str) -> tuple[int, int]:
-    lo, sep, hi = value.strip().partition("-")
-    if not sep:
-        raise conf.ConfError(None, f"{where}: parkpos must be a range like 701-720, not {value!r}")
-    a, b = _int(lo, f"{where}: parkpos start"), _int(hi, f"{where}: parkpos end")
-    if a > b:
-        raise conf.ConfError(None, f"{where}: parkpos start {a} is after its end {b}")
-    return a, b
-
-
-def option_value(value: str) -> str:
-    """The value after `key =` / `key =>` without the arrow (what the engine uses)."""
-    v = value.strip()
-    return v[1:].strip() if v.startswith(">") else v
-
-
-def check_queues(cf: conf.ConfFile) -> None:
-    for name in cf.names():
-        if name == "general":
-            continue
-        opts = cf.resolved(name)
-        strategy = option_value(opts.get("strategy", "ringall")).lower()
-        if strategy not in QUEUE_STRATEGIES:
-            raise conf.ConfError(None, f"queue {name}: unknown strategy {strategy!r}")
-        for key in ("maxlen", "weight", "servicelevel", "timeout", "retry", "wrapuptime"):
-            if key in opts and option_value(opts[key]):
-                _int(option_value(opts[key]), f"queue {name}: {key}")
-        for member in cf.multi(name, "member"):
-            parts = [p.strip() for p in option_value(member).split(",")]
-            if not parts[0] or "/" not in parts[0]:
-                raise conf.ConfError(None, f"queue {name}: member {member!r} must start with TECH/resource")
-            if len(parts) > 1 and parts[1]:
-                _int(parts[1], f"queue {name}: member penalty")
-
-
-def check_parking(cf: conf.ConfFile) -> None:
-    for name in cf.names():
-        if name == "general":
-            continue
-        opts = cf.resolved(name)
-        if "parkpos" in opts:
-            parse_parkpos(option_value(opts["parkpos"]), f"parking lot {name}")
-        for key in ("parkingtime", "comebackdialtime"):
-            if key in opts and option_value(opts[key]):
-                _int(option_value(opts[key]), f"parking lot {name}: {key}")
-        findslot = option_value(opts.get("findslot", "first"))
-        if findslot not in ("first", "next"):
-            raise conf.ConfError(None, f"parking lot {name}: findslot must be first or next")
-
-
-def _section_options(cf: conf.ConfFile, sec: conf.Section, seen: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for base in sec.bases:
-        b = cf.get(base)
-        if b is None:
-            raise conf.ConfError(sec.start + 1, f"section {sec.name} inherits unknown template {base}")
-        if base in seen or base == sec.name:
-            raise conf.ConfError(sec.start + 1, f"template inheritance cycle through {base}")
-        out += _section_options(cf, b, (*seen, sec.name))
-    out += [(o.key, o.value.strip()) for o in sec.options]
-    return out
-
-
-def pjsip_sections(cf: conf.ConfFile):
-    """The (name, resolved options, repeated options) triples pbx.pjsip.load takes. A name may hold
-    several objects (an endpoint, an auth and an aor named alike), each its own section, so
-    templates are applied per section, not per name."""
-    out = []
-    for sec in cf.sections:
-        if sec.template:
-            continue
-        resolved: dict[str, str] = {}
-        multi: dict[str, list[str]] = {}
-        for k, v in _section_options(cf, sec):
-            resolved[k] = v
-            multi.setdefault(k, []).append(v)
-        out.append((sec.name, resolved, multi))
-    return out
-
-
 def validate_text(family: str, text: str) -> Any:
-    """Parse and check one family's file; returns what the engine loads. Raises Invalid."""
+    """Parse and check one family's file (asterisk.files.load); returns what the engine loads. Raises Invalid."""
     try:
-        if family == "dialplan":
-            return dialplan.validate(text)
-        cf = conf.parse(text)
-        if family == "pjsip":
-            return pjsip.load(pjsip_sections(cf))
-        if family == "queue":
-            check_queues(cf)
-        elif family == "park":
-            check_parking(cf)
-        return cf
+        return files.load(family, text)
     except (conf.ConfError, pjsip.PjsipError) as e:
         raise Invalid("data", f"invalid {FILES[family]}: {e}") from None
-
-
-def section_data(cf: conf.ConfFile, name: str) -> dict[str, Any]:
-    sec = cf.all(name)
-    data: dict[str, Any] = {}
-    for s in sec:
-        for o in s.options:
-            v = o.value.strip() if o.op == "=" else "> " + o.value.strip()
-            if o.key in data:
-                prev = data[o.key]
-                data[o.key] = [*prev, v] if isinstance(prev, list) else [prev, v]
-            else:
-                data[o.key] = v
-    return data
 
 
 def data_options(data: Any) -> list[tuple[str, str, str]]:

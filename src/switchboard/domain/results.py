@@ -34,10 +34,10 @@ from pydantic import Field, field_validator, model_validator
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard.domain import repos
 from switchboard.domain.entities import Server, utcnow
 from switchboard.domain.errors import Invalid
 from switchboard.domain.validation import Input, validate
-from switchboard.store import repos
 from switchboard.store import tables as t
 
 STREAK = 3  # consecutive bad results raise an alert; as many good ones clear it

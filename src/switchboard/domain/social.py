@@ -18,9 +18,9 @@ import orjson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard.domain import repos
 from switchboard.domain.entities import User, utcnow
 from switchboard.domain.errors import Conflict, Invalid, NotFound
-from switchboard.store import repos
 from switchboard.store import tables as t
 
 CONTACT_TYPES = ("pjsip_endpoint", "sip_peer")

@@ -24,9 +24,9 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard.domain import repos
 from switchboard.domain.entities import User, utcnow
 from switchboard.domain.errors import Invalid
-from switchboard.store import repos
 from switchboard.store import tables as t
 
 log = logging.getLogger("switchboard.webhooks")

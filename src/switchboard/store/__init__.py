@@ -1,1 +1,1 @@
-"""Storage: tables, repositories and migrations."""
+"""Storage: tables, migrations and the database (the repositories are domain.repos)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from switchboard.api.spear.auth import basic_credentials
+from switchboard.api.common import basic_credentials
 from switchboard.domain.entities import User
 from switchboard.domain.errors import Forbidden, Unauthenticated
 

@@ -4,7 +4,7 @@
   process start, reload the last configuration load, `current_calls` the live channel count,
   `max_file_handles` the process's open-file limit, `run_user`/`run_group` the process's.
   `ami_version` is "" (there is no AMI).
-- modules: see pbx/runtime.py. `load` is "Running" or "Not Running"; `size` is the byte size of
+- modules: see engine/runtime.py. `load` is "Running" or "Not Running"; `size` is the byte size of
   the module's implementation. POST loads, PUT reloads (re-reads its file), DELETE unloads; the
   choice is stored and survives a restart. Unknown module → 404.
 - channels: the engine's live calls; DELETE hangs one up; unknown id → 404.
@@ -66,7 +66,7 @@ async def systems_show(request: Request, detail: str):
 @api.get("/admin/core/modules", summary="The engine's modules")
 async def modules_list(request: Request):
     pbx = request.app.state.services.pbx
-    from switchboard.pbx.runtime import MODULES
+    from switchboard.engine.runtime import MODULES
 
     return envelope.listing([pbx.module_view(n) for n in MODULES])
 

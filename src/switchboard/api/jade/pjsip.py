@@ -1,5 +1,5 @@
 """jade PJSIP: pjsip.conf at file level, and the objects the engine loaded from it (endpoints,
-aors, auths, contacts, outbound registrations) with Asterisk's defaults (pbx/pjsip.py).
+aors, auths, contacts, outbound registrations) with Asterisk's defaults (asterisk/pjsip.py).
 Auth secrets show as "********" (never in clear). Contacts are the registrar's live state."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from fastapi import Request
 from switchboard.api.jade import envelope, trunks
 from switchboard.api.jade.configs import add_config_routes
 from switchboard.api.jade.routing import router
+from switchboard.asterisk import pjsip
 from switchboard.domain.errors import NotFound
-from switchboard.pbx import pjsip
 
 api = router("pjsip")
 add_config_routes(api, "/admin/pjsip", "pjsip", "pjsip.conf")

@@ -19,9 +19,9 @@ from fastapi import Request
 
 from switchboard.api.kazoo import envelope
 from switchboard.api.kazoo.routing import BODIES, LoginRoute, MasterRoute, body, ctx, router
+from switchboard.domain import repos
 from switchboard.domain.errors import Unauthenticated
 from switchboard.domain.kazoo import KazooInvalid
-from switchboard.store import repos
 
 auth_api = router("authentication", LoginRoute, token=False)
 accounts_api = router("accounts")

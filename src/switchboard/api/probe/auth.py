@@ -13,10 +13,9 @@ import hmac
 
 from fastapi import Request
 
-from switchboard.domain import security
+from switchboard.domain import repos, security
 from switchboard.domain.entities import Server
 from switchboard.domain.errors import Unauthenticated
-from switchboard.store import repos
 
 MAX_ID_DIGITS = 18
 

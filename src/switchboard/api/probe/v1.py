@@ -19,9 +19,9 @@ from fastapi.security import HTTPBasic
 
 from switchboard.api.common import DialectRoute, read_body
 from switchboard.api.probe import auth, envelope
+from switchboard.domain import repos
 from switchboard.domain.entities import utcnow
 from switchboard.domain.errors import Invalid
-from switchboard.store import repos
 
 POLL_SECONDS = 2  # how often agents are told to ask for their tests (cheap: ETag / 304)
 MAX_RESULTS = 1000

@@ -3,7 +3,7 @@ registrar, anything else → 501 until call handling exists."""
 
 from __future__ import annotations
 
-from switchboard.pbx.registrar import Registrar
+from switchboard.engine.registrar import Registrar
 from switchboard.sip.engine import ALLOW, USER_AGENT, Source, options_ok
 from switchboard.sip.message import Message, response_to
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from switchboard.pbx.pjsip import (
+from switchboard.asterisk.pjsip import (
     ALL_CODECS,
     Account,
     AorPolicy,

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 
-from switchboard.pbx.runtime import Pbx
+from switchboard.engine.runtime import Pbx
 from switchboard.sip.engine import USER_AGENT, SipEngine
 from switchboard.sip.message import Message, new_tag
 

@@ -1,4 +1,4 @@
-"""extensions.conf semantics on top of `switchboard.pbx.conf`: validation, a dialplan model, matching and lookup.
+"""extensions.conf semantics on top of `switchboard.asterisk.conf`: validation, a dialplan model, matching and lookup.
 
 * `validate(text)` parses and checks the file, returning a `Dialplan`. ``[general]`` and ``[globals]`` (any case)
   hold plain settings; every other section is a context. Template contexts ``[t](!)`` are checked but are not
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from switchboard.pbx.conf import WS, ConfError, Option, parse, render_section
+from switchboard.asterisk.conf import WS, ConfError, Option, parse, render_section
 
 __all__ = [
     "Context",

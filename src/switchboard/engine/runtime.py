@@ -16,19 +16,26 @@ until the call handling arrives (the SIP issues fill it), but the views already 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard.asterisk import conf, dialplan, pjsip
+from switchboard.asterisk.conf import option_value
+from switchboard.asterisk.files import FILES
+from switchboard.asterisk.parking import parse_parkpos
+from switchboard.domain import pbxconf
 from switchboard.domain.errors import NotFound
-from switchboard.pbx import conf, dialplan, pjsip
+from switchboard.domain.kazoo import KazooService
 from switchboard.store import tables as t
+
+log = logging.getLogger("switchboard.pbx")
 
 _PKG = Path(__file__).resolve().parent.parent
 
@@ -43,14 +50,16 @@ class ModuleInfo:
 
 MODULES: dict[str, ModuleInfo] = {m.name: m for m in (
     ModuleInfo("res_pjsip", "pjsip", "SIP stack and pjsip.conf objects", ("sip/engine.py", "sip/message.py",
-                                                                           "pbx/pjsip.py")),
-    ModuleInfo("chan_pjsip", "pjsip", "PJSIP channel driver (endpoints, peers, device states)", ("pbx/pjsip.py",)),
-    ModuleInfo("res_pjsip_registrar", "pjsip", "Registrar: REGISTER for aors", ("pbx/pjsip.py",)),
-    ModuleInfo("res_pjsip_outbound_registration", "pjsip", "Outbound (trunk) registration", ("pbx/pjsip.py",)),
+                                                                           "asterisk/pjsip.py")),
+    ModuleInfo("chan_pjsip", "pjsip", "PJSIP channel driver (endpoints, peers, device states)", ("asterisk/pjsip.py",)),
+    ModuleInfo("res_pjsip_registrar", "pjsip", "Registrar: REGISTER for aors", ("asterisk/pjsip.py",)),
+    ModuleInfo("res_pjsip_outbound_registration", "pjsip", "Outbound (trunk) registration", ("asterisk/pjsip.py",)),
     ModuleInfo("pbx_config", "dialplan", "Dialplan from extensions.conf and the async dialplan",
-               ("pbx/dialplan.py", "pbx/conf.py")),
-    ModuleInfo("app_queue", "queue", "Call queues from queues.conf", ("pbx/runtime.py", "pbx/conf.py")),
-    ModuleInfo("res_parking", "park", "Call parking lots from res_parking.conf", ("pbx/runtime.py", "pbx/conf.py")),
+               ("asterisk/dialplan.py", "asterisk/conf.py")),
+    ModuleInfo("app_queue", "queue", "Call queues from queues.conf",
+               ("engine/runtime.py", "asterisk/conf.py", "asterisk/queues.py")),
+    ModuleInfo("res_parking", "park", "Call parking lots from res_parking.conf",
+               ("engine/runtime.py", "asterisk/conf.py", "asterisk/parking.py")),
 )}
 
 _FEATURE_MODULES = {"pjsip": ("res_pjsip", "chan_pjsip"), "dialplan": ("pbx_config",), "queue": ("app_queue",),
@@ -96,7 +105,7 @@ class Pbx:
     parked_calls: dict[str, dict] = field(default_factory=dict)
     queue_entries: dict[str, dict] = field(default_factory=dict)
     agents: dict[str, dict] = field(default_factory=dict)
-    # registered contacts by aor and contact URI (pbx.registrar.Binding), kept by the registrar
+    # registered contacts by aor and contact URI (engine.registrar.Binding), kept by the registrar
     contacts: dict[str, dict] = field(default_factory=dict)
     # the trunks the engine runs (domain.trunks.Trunk by id), as of its last reload
     trunks: dict[int, object] = field(default_factory=dict)
@@ -109,22 +118,11 @@ class Pbx:
     # kazoo devices with `voice.sip` credentials: SIP accounts the registrar accepts, by username
     sip_devices: dict[str, DeviceAccount] = field(default_factory=dict)
 
-    async def load_devices(self, conn: AsyncConnection, kazoo) -> None:
+    async def load_devices(self, conn: AsyncConnection, kazoo: KazooService) -> None:
         """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start)."""
-        rows = (await conn.execute(select(t.kazoo_documents.c.id, t.kazoo_documents.c.account_id,
-                                          t.kazoo_documents.c.sip_username, t.kazoo_documents.c.body)
-                                   .where(t.kazoo_documents.c.kind == "device",
-                                          t.kazoo_documents.c.sip_username.is_not(None)))).all()
-        devices: dict[str, DeviceAccount] = {}
-        for r in rows:
-            body = orjson.loads(r.body)
-            enc = body.get("pvt_sip_password")
-            if not enc:
-                continue  # no password: a kazoo device never registers unauthenticated
-            sip = (body.get("voice") or {}).get("sip") or {}
-            devices[r.sip_username] = DeviceAccount(r.sip_username, kazoo.box.decrypt(enc), r.id, r.account_id,
-                                                    sip.get("realm") or None)
-        self.sip_devices = devices
+        self.sip_devices = {a["username"]: DeviceAccount(a["username"], a["password"], a["device_id"],
+                                                         a["account_id"], a["realm"])
+                            for a in await kazoo.sip_accounts(conn)}
         self.view_cache.clear()
 
     # ---- loading ----------------------------------------------------------------------------
@@ -139,18 +137,13 @@ class Pbx:
     async def load_family(self, conn: AsyncConnection, configs, family: str) -> None:
         """(Re)load one family from the database. The stored text was validated when written; a
         file that no longer loads (e.g. written by an older version) leaves the previous state."""
-        from switchboard.domain import pbxconf
-
         text, _ = await configs.live(conn, family)
         if family == "dialplan":
             text += "\n" + dialplan.compile_adpmas(await configs.adpmas(conn), await configs.adps(conn))
         try:
             value = pbxconf.validate_text(family, text)
         except Exception:  # noqa: BLE001 - keep running on the previous configuration
-            import logging
-
-            logging.getLogger("switchboard.pbx").exception("could not load %s; keeping the previous one",
-                                                           pbxconf.FILES[family])
+            log.exception("could not load %s; keeping the previous one", FILES[family])
             return
         self.config[family] = Loaded(value, time.time_ns())
         self.reloaded_ns = time.time_ns()
@@ -239,8 +232,6 @@ class Pbx:
 
     def parkinglots(self) -> list[dict]:
         """Loaded lots. Asterisk always has a `default` lot (701-750, 45 s) unless configured."""
-        from switchboard.domain.pbxconf import option_value, parse_parkpos
-
         cf, ns = self._conf("park")
         if cf is None:
             return []
@@ -258,8 +249,6 @@ class Pbx:
         return list(lots.values())
 
     def queues(self) -> list[dict]:
-        from switchboard.domain.pbxconf import option_value
-
         cf, ns = self._conf("queue")
         if cf is None:
             return []
@@ -278,8 +267,6 @@ class Pbx:
 
     def queue_members(self) -> list[dict]:
         """Static members from queues.conf (`member => interface[,penalty[,name[,state_interface[,ringinuse]]]]`)."""
-        from switchboard.domain.pbxconf import option_value
-
         cf, ns = self._conf("queue")
         if cf is None:
             return []
@@ -300,7 +287,7 @@ class Pbx:
 
     # ---- device state ---------------------------------------------------------------------------
     def contacts_of(self, aor: str) -> list:
-        """The live (unexpired) bindings of an aor (pbx.registrar.Binding), oldest first."""
+        """The live (unexpired) bindings of an aor (engine.registrar.Binding), oldest first."""
         bindings = self.contacts.get(aor)
         if not bindings:
             return []

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from switchboard.pbx.conf import ConfError, parse, render_section
-from switchboard.pbx.dialplan import (
+from switchboard.asterisk.conf import ConfError, parse, render_section
+from switchboard.asterisk.dialplan import (
     Dialplan,
     Step,
     compile_adpmas,

@@ -32,8 +32,8 @@ import logging
 import time
 
 from switchboard.domain.trunks import Trunk, TrunkService
-from switchboard.pbx.registrar import contact_uri_and_params, split_contacts
-from switchboard.pbx.runtime import Pbx
+from switchboard.engine.registrar import contact_uri_and_params, split_contacts
+from switchboard.engine.runtime import Pbx
 from switchboard.sip import digest
 from switchboard.sip.engine import USER_AGENT, SipEngine
 from switchboard.sip.message import Message, new_tag

@@ -25,7 +25,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["ConfError", "ConfFile", "Option", "Section", "parse", "render_section"]
+__all__ = ["ConfError", "ConfFile", "Option", "Section", "int_value", "option_value", "parse", "render_section",
+           "section_data"]
 
 WS = " \t\r\n\x0b\x0c"
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f\[\]]")
@@ -338,3 +339,33 @@ def render_section(
             raise ConfError(None, f"newline in the value of {key!r}")
         out.append(f"{key} {op} {_escape(value)}" if value else f"{key} {op}")
     return "\n".join(out) + "\n"
+
+
+# ---- option values, as the engine and the cfg views read them ------------------------------------------------
+def option_value(value: str) -> str:
+    """The value after `key =` / `key =>` without the arrow (what the engine uses)."""
+    v = value.strip()
+    return v[1:].strip() if v.startswith(">") else v
+
+
+def int_value(value: str, where: str, *, minimum: int = 0) -> int:
+    """An integer option (ASCII digits, optional minus) of at least `minimum`; ConfError naming `where` if not."""
+    v = value.strip()
+    if not (v.isascii() and v.lstrip("-").isdigit()) or int(v) < minimum:
+        raise ConfError(None, f"{where} must be an integer >= {minimum}, not {value!r}")
+    return int(v)
+
+
+def section_data(cf: ConfFile, name: str) -> dict[str, object]:
+    """A section's options as the cfg views show them: the text after the first `=` of each line, stripped
+    (`key => v` reads `"> v"`); a key repeated in the section (also across `[name](+)`) reads as a list."""
+    data: dict[str, object] = {}
+    for s in cf.all(name):
+        for o in s.options:
+            v = o.value.strip() if o.op == "=" else "> " + o.value.strip()
+            if o.key in data:
+                prev = data[o.key]
+                data[o.key] = [*prev, v] if isinstance(prev, list) else [prev, v]
+            else:
+                data[o.key] = v
+    return data

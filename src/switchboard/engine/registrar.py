@@ -53,9 +53,9 @@ from email.utils import formatdate
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from switchboard.asterisk.pjsip import AorPolicy
 from switchboard.domain.throttle import FailureThrottle
-from switchboard.pbx.pjsip import AorPolicy
-from switchboard.pbx.runtime import Pbx
+from switchboard.engine.runtime import Pbx
 from switchboard.sip import digest
 from switchboard.sip.engine import USER_AGENT, Deferred, Source
 from switchboard.sip.message import Message, response_to
@@ -344,7 +344,7 @@ class Registrar:
         return acct
 
     def _device_account(self, device) -> _Account:
-        """A kazoo device (pbx.runtime.DeviceAccount): digest with its voice.sip username and password
+        """A kazoo device (engine.runtime.DeviceAccount): digest with its voice.sip username and password
         in its voice.sip realm (the registrar's realm when it has none), SHA-256 and MD5 offered; never
         unauthenticated. Cached until the devices are reloaded (a reload makes a new dict)."""
         if self.pbx.sip_devices is not self._devices_of:

@@ -1,4 +1,7 @@
-"""Repositories: the only place the domain's records meet SQL (as SQLAlchemy expressions)."""
+"""Repositories: the only place the domain's records meet SQL (as SQLAlchemy expressions).
+
+They live in domain/, not store/: they build domain entities and raise domain errors (Conflict), and
+store/ (tables, migrations, the database) sits below domain/ (import-linter's layers contract)."""
 
 from __future__ import annotations
 

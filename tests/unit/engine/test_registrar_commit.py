@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from switchboard.domain import pbxconf
 from switchboard.domain.throttle import FailureThrottle, Limits
-from switchboard.pbx.registrar import Registrar
-from switchboard.pbx.runtime import Loaded, Pbx
+from switchboard.engine.registrar import Registrar
+from switchboard.engine.runtime import Loaded, Pbx
 from switchboard.sip.digest import DigestClient
 from switchboard.sip.engine import Deferred, Source
 from switchboard.sip.message import Message, parse
@@ -161,7 +161,7 @@ async def test_registers_of_one_aor_are_decided_one_after_the_other(reg):
 
 
 async def test_a_failed_commit_acknowledges_no_register_of_its_group(reg, monkeypatch):
-    from switchboard.pbx import registrar as registrar_module
+    from switchboard.engine import registrar as registrar_module
 
     async def broken(conn, batch):
         raise RuntimeError("disk full")

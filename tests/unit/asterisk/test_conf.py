@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard.pbx.conf import ConfError, ConfFile, Option, parse, render_section
+from switchboard.asterisk.conf import ConfError, ConfFile, Option, parse, render_section
 
 RES_PARKING = """\
 [general]

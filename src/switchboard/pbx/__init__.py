@@ -1,1 +1,0 @@
-"""PBX configuration models (Asterisk-compatible objects)."""
