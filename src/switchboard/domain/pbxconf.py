@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.domain.entities import rfc3339_ns
 from switchboard.domain.errors import Invalid, NotFound
-from switchboard.domain.security import SecretBox
+from switchboard.domain.security import MASK, SecretBox
 from switchboard.pbx import conf, dialplan, pjsip
 from switchboard.store import repos
 from switchboard.store import tables as t
@@ -224,7 +224,6 @@ def data_options(data: Any) -> list[tuple[str, str, str]]:
     return out
 
 
-MASK = "********"
 _SECRET_LINE = re.compile(r"^(\s*(?:password|md5_cred)\s*=>?\s*)((?:\\;|[^;\r\n])*?)(\s*(?:;.*)?)$",
                           re.IGNORECASE | re.MULTILINE)
 _SECRET_KEYS = ("password", "md5_cred")

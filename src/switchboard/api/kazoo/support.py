@@ -21,7 +21,7 @@
 - `POST /v2/support/ports/poll` (master): pulls the carrier's port messages now (the serve
   process also polls every SWITCHBOARD_KAZOO_PORT_POLL_SECONDS); answers the port documents changed.
 - `POST /v2/support/ports/in/{PORT_ID}/status` (master): sets a port's status by hand, with
-  `forced_update: true`; completed/canceled update the device (see domain/kazoo.py)."""
+  `forced_update: true`; completed/canceled update the device (see domain/kazoo/ports.py)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ from switchboard.api.kazoo.routing import (
     lookup_keys,
     router,
 )
+from switchboard.carrier.poller import poll_ports
 from switchboard.domain.errors import Invalid, Upstream
 from switchboard.domain.kazoo import (
     PORT,
@@ -59,7 +60,6 @@ from switchboard.domain.kazoo import (
     get_doc,
     month_range,
     normalize_mdn,
-    poll_ports,
 )
 
 log = logging.getLogger("switchboard.kazoo")
