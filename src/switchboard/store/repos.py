@@ -1,4 +1,9 @@
-"""Repositories: the only place the domain's records meet SQL (as SQLAlchemy expressions)."""
+"""Repositories of the shared records (users, tokens, servers, endpoints, VoIP tests, results,
+...): SQL as SQLAlchemy expressions, no SQL text.
+
+Not the only code that queries the database: the domain services in domain/pbxconf.py,
+results.py, social.py, trunks.py, webhooks.py and the domain/kazoo/ package, and pbx/registrar.py
+and pbx/runtime.py, build their own SQLAlchemy Core statements over store.tables."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Security
 from fastapi.security import APIKeyHeader
 
-from switchboard.api.common import DialectRoute, after_commit, read_body
+from switchboard.api.common import DialectRoute, DialectSpec, after_commit, json_body
 from switchboard.api.kazoo import auth, envelope
 from switchboard.carrier.adapter import CarrierClient, CarrierError
 from switchboard.domain.errors import Invalid, Upstream
@@ -17,20 +17,12 @@ from switchboard.domain.kazoo import CarrierMissing, Doc, KazooInvalid, normaliz
 CLUSTER_HEADER = "X-Kazoo-Cluster-ID"
 
 
-class _Kazoo:
-    name = "kazoo"
-    error_response = staticmethod(envelope.error_response)
-
-    def __init__(self, authenticate):
-        self.authenticate = authenticate
-
-
 class SuperRoute(DialectRoute):
-    dialect = _Kazoo(auth.authenticate_super)
+    dialect = DialectSpec("kazoo", envelope.error_response, auth.authenticate_super)
 
 
 class MasterRoute(DialectRoute):
-    dialect = _Kazoo(auth.authenticate_master)
+    dialect = DialectSpec("kazoo", envelope.error_response, auth.authenticate_master)
 
 
 class SuperCarrierRoute(SuperRoute):
@@ -44,7 +36,7 @@ class MasterCarrierRoute(MasterRoute):
 
 
 class LoginRoute(DialectRoute):
-    dialect = _Kazoo(auth.public)
+    dialect = DialectSpec("kazoo", envelope.error_response, auth.public)
     public = True
 
 
@@ -62,14 +54,9 @@ def router(tag: str, route_class=SuperRoute, *, token: bool = True) -> APIRouter
     return APIRouter(route_class=route_class, tags=[f"kazoo: {tag}"], dependencies=[TOKEN] if token else [])
 
 
-def ctx(request: Request):
-    """(services, connection, acting user) of this request."""
-    return request.app.state.services, getattr(request.state, "conn", None), getattr(request.state, "user", None)
-
-
 async def body(request: Request, *, required: bool = True) -> dict:
-    """The request's envelope (`{"data": ..., flags}`)."""
-    return envelope.parse_envelope(await read_body(request), required=required)
+    """The request's envelope (`{"data": ..., flags}`) as a JSON object."""
+    return await json_body(request, required=required, missing='a JSON body is required: {"data": {...}}')
 
 
 def flag(env: dict, query: dict, name: str, default: bool = False) -> bool:

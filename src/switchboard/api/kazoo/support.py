@@ -32,6 +32,7 @@ import logging
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from switchboard.api.common import ctx
 from switchboard.api.kazoo import envelope
 from switchboard.api.kazoo.routing import (
     BODIES,
@@ -45,7 +46,6 @@ from switchboard.api.kazoo.routing import (
     carrier_pages,
     carrier_record,
     cluster_of,
-    ctx,
     devices_changed,
     flag,
     lookup_keys,
