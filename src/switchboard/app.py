@@ -31,6 +31,8 @@ from switchboard.api.kazoo import envelope as kazoo_envelope
 from switchboard.api.probe import envelope as probe_envelope
 from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
+from switchboard.carrier.clients import CarrierClients
+from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks
 from switchboard.domain import repos, security
 from switchboard.domain.entities import Server, utcnow
@@ -72,7 +74,7 @@ class Services:
     trunks: TrunkService = field(default_factory=TrunkService)
     results: ResultService = field(default_factory=ResultService)
     kazoo: KazooService | None = None
-    kazoo_clients: dict = field(default_factory=dict)  # CarrierClient per cluster (api/kazoo/routing.py)
+    carrier_clients: CarrierClients | None = None  # a CarrierClient per kazoo cluster (carrier/clients.py)
     sip_throttle: FailureThrottle = field(default_factory=FailureThrottle)  # the registrar's digest failures
 
 
@@ -92,7 +94,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     kazoo_service = KazooService(box)
     identity.on_password_set.append(kazoo_service.set_credentials)
     return Services(settings, db, box, identity, MonitoringService(), configs=ConfigService(box),
-                    trunks=TrunkService(box), kazoo=kazoo_service, sip_throttle=sip_throttle)
+                    trunks=TrunkService(box), kazoo=kazoo_service, carrier_clients=CarrierClients(kazoo_service),
+                    sip_throttle=sip_throttle)
 
 
 async def bootstrap_admin(services: Services) -> None:
@@ -307,12 +310,8 @@ async def serve(settings: Settings) -> None:
 
     background.append(asyncio.ensure_future(run_webhook_worker(services.db, every=2.0)))
     if settings.kazoo_port_poll_seconds > 0:
-        from switchboard.api.kazoo.routing import client_for
-        from switchboard.domain.kazoo import run_port_poller
-
         background.append(asyncio.ensure_future(run_port_poller(
-            services.db, services.kazoo, lambda cluster: client_for(services, cluster),
-            settings.kazoo_port_poll_seconds)))
+            services.db, services.kazoo, services.carrier_clients.client_for, settings.kazoo_port_poll_seconds)))
     local, local_key = await ensure_local_probe(services)
     host, port = settings.http_host_port
     app = create_app(services)
@@ -349,9 +348,7 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(Exception):  # unregister trunks, but never hang the shutdown on it
             await asyncio.wait_for(trunk_reg.stop(), 5)
         await services.sip.stop()
-        for client in services.kazoo_clients.values():
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        await services.carrier_clients.aclose()
         await services.db.close()
         log.info("switchboard stopped")
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import orjson
 import pytest
 
-from switchboard.api.common import HttpStatus
+from switchboard.api.common import HttpStatus, parse_json_object
 from switchboard.api.jade import envelope as env
 from switchboard.api.jade.me import _message_of
 from switchboard.domain.errors import Conflict, Forbidden, Invalid, Malformed, NotFound, Unauthenticated
@@ -66,11 +66,11 @@ def test_errors_carry_status_in_body_and_http(exc, status):
 
 
 def test_bodies():
-    assert env.parse_object(b'{"a": 1}') == {"a": 1}
-    assert env.parse_object(b"", required=False) == {}
+    assert parse_json_object(b'{"a": 1}') == {"a": 1}
+    assert parse_json_object(b"", required=False) == {}
     for bad in (b"{", b"[1]", b"", b"\xff"):
         with pytest.raises(Malformed):
-            env.parse_object(bad)
+            parse_json_object(bad)
 
 
 def test_chat_message_forms():

@@ -1,12 +1,15 @@
 """What every dialect shares: the route class that gives each request its transaction, its
-authentication and its dialect's error rendering."""
+authentication and its dialect's error rendering (`DialectRoute`, bound to a dialect with
+`DialectSpec`); the request context (`ctx`); body reading and parsing (`read_body`,
+`json_body`, `parse_json_object`); the secret mask (`MASK`); and the authentication helpers
+(`token_authenticator`, `basic_credentials`, `password_login`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
 import orjson
@@ -17,7 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from switchboard.domain.entities import User
-from switchboard.domain.errors import DomainError, Invalid, Malformed, TooLarge, Unauthenticated, Unsupported
+from switchboard.domain.errors import DomainError, Forbidden, Invalid, Malformed, TooLarge, Unauthenticated, Unsupported
+from switchboard.domain.security import MASK  # what every dialect shows instead of a stored secret
 
 log = logging.getLogger("switchboard.api")
 
@@ -49,6 +53,14 @@ class Dialect(Protocol):
     async def authenticate(self, request: Request, conn, services) -> User: ...
 
     def error_response(self, request: Request, exc: DomainError) -> Response: ...
+
+
+class DialectSpec:
+    """A Dialect: its name, how it renders errors, and how a route class of it authenticates."""
+
+    def __init__(self, name: str, error_response: Callable[[Request, DomainError], Response],
+                 authenticate: Callable[[Request, Any, Any], Awaitable[Any]]):
+        self.name, self.error_response, self.authenticate = name, error_response, authenticate
 
 
 class _Rollback(Exception):
@@ -123,6 +135,13 @@ class DialectRoute(APIRoute):
         return route
 
 
+def ctx(request: Request) -> tuple[Any, Any, Any]:
+    """(services, connection, acting user) of this request; the connection is None in a handler
+    that opens its own transactions (own_transaction), the user None on a public route."""
+    state = request.state
+    return request.app.state.services, getattr(state, "conn", None), getattr(state, "user", None)
+
+
 def after_commit(request: Request, fn) -> None:
     """Run fn() (sync or async) once this request's transaction has committed (e.g. reload the
     engine's configuration)."""
@@ -185,6 +204,50 @@ def reject_nul_query(request: Request) -> None:
         raise Malformed("a query parameter contains a U+0000 (NUL) character")
 
 
+async def json_body(request: Request, *, required: bool = True,
+                    missing: str = "a JSON object body is required") -> dict:
+    """The request body (read_body) as a JSON object (parse_json_object)."""
+    return parse_json_object(await read_body(request), required=required, missing=missing)
+
+
+# ---- authentication helpers ------------------------------------------------------------------
+def token_authenticator(token_of: Callable[[Request], str], *, admin_only: str | None = None):
+    """An `authenticate` for a DialectSpec: the user of the identity service's token that
+    `token_of(request)` reads (401 when it is unknown, expired or revoked); with `admin_only`, a
+    user who is not an admin (admin, master, super_master) is refused 403 with that message."""
+
+    async def authenticate(request: Request, conn, services) -> User:
+        user = await services.identity.authenticate_token(conn, token_of(request))
+        if admin_only is not None and not user.is_admin:
+            raise Forbidden(admin_only)
+        return user
+
+    return authenticate
+
+
+def basic_credentials(request: Request) -> tuple[str, str]:
+    """(username, password) of the request's HTTP Basic Authorization header; 401 without one or
+    when it cannot be read."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise Unauthenticated("HTTP Basic credentials required")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("malformed HTTP Basic credentials") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not username:
+        raise Unauthenticated("malformed HTTP Basic credentials")
+    return username, password
+
+
+async def password_login(request: Request, conn, services, username: str, password: str) -> User:
+    """Check a username and password (throttled per client address by the identity service)."""
+    source = request.client.host if request.client else ""
+    return await services.identity.authenticate_password(conn, username, password, source)
+
+
 def parse_bool(value: str | None, field: str, default: bool) -> bool:
     """Query flags: absent -> default; bare (`?deleted`) or true/1/yes/on -> True."""
     if value is None:
@@ -206,7 +269,23 @@ def parse_id(value: str, kind: str) -> int:
     return int(value)
 
 
-__all__ = ["DialectRoute", "HttpStatus", "InternalError", "Malformed", "parse_bool", "parse_id", "read_body"]
+__all__ = [
+    "MASK",
+    "DialectRoute",
+    "DialectSpec",
+    "HttpStatus",
+    "InternalError",
+    "Malformed",
+    "basic_credentials",
+    "ctx",
+    "json_body",
+    "parse_bool",
+    "parse_id",
+    "parse_json_object",
+    "password_login",
+    "read_body",
+    "token_authenticator",
+]
 
 
 def _has_nul(value: Any) -> bool:
@@ -278,19 +357,3 @@ def error_status(exc: DomainError) -> tuple[int, str, dict[str, str]]:
         case Upstream():
             return exc.status, str(exc), {}
     return 500, "internal server error", {}
-
-
-def basic_credentials(request: Request) -> tuple[str, str]:
-    """HTTP Basic user name and password (spear on every call, jade's login); Unauthenticated if absent or malformed."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
-        raise Unauthenticated("HTTP Basic credentials required")
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthenticated("malformed HTTP Basic credentials") from None
-    username, sep, password = decoded.partition(":")
-    if not sep or not username:
-        raise Unauthenticated("malformed HTTP Basic credentials")
-    return username, password

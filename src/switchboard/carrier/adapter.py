@@ -30,8 +30,10 @@ Failures
 All are `CarrierError` subclasses whose `.status` is the HTTP status the kazoo dialect answers:
 `CarrierUnavailable` (502: unreachable, connection reset, 5xx after retries, a response that is not
 the expected JSON, a misconfigured `api_url`), `CarrierTimeout` (504: the last attempt timed out),
-`CarrierRejected` (502: the carrier refused our credentials). Any other refusal of the request
-(an unexpected 4xx) is a plain `CarrierError` (502). Messages name the carrier's URL (without
+`CarrierRejected` (502: the carrier refused our credentials), `CursorRefused` (502: a port message
+request that named a cursor was refused with an unexpected 4xx: the carrier's log was reset or the
+cursor is not its own; the poller reads the log again from the start). Any other refusal of the
+request (an unexpected 4xx) is a plain `CarrierError` (502). Messages name the carrier's URL (without
 user info, query or fragment) and never the API key, which is sent only in the `Authorization`
 header and never logged (user info in `api_url` is dropped, so it cannot replace the key).
 """
@@ -81,6 +83,13 @@ class CarrierTimeout(CarrierError):
 
 class CarrierRejected(CarrierError):
     """The carrier refused our credentials (401/403): the cluster's `api_key` is wrong."""
+
+    status = 502
+
+
+class CursorRefused(CarrierError):
+    """The carrier refused a port message request that named a cursor (an unexpected 4xx, such as
+    the sandbox's 400 for a cursor beyond its log): the cursor is no longer valid there."""
 
     status = 502
 
@@ -326,7 +335,8 @@ class CarrierClient:
             params = {"limit": str(PORT_PAGE_SIZE)}
             if cursor is not None:
                 params["after"] = cursor
-            body = self._body(await self._get("v1/port_messages", params), "port messages")
+            refused = CursorRefused if cursor is not None else CarrierError
+            body = self._body(await self._get("v1/port_messages", params), "port messages", refused=refused)
             messages, next_cursor, more = body.get("messages"), body.get("next_cursor"), body.get("has_more", False)
             if (
                 not isinstance(messages, list)
@@ -413,9 +423,16 @@ class CarrierClient:
         log.warning("carrier %s: %s on %s after %s", self.where, reason, path, tries)
         raise kind(f"the carrier API at {self.where} failed: {reason} ({tries})")
 
-    def _body(self, response: httpx.Response, what: str, *, not_found_ok: bool = False) -> dict | None:
+    def _body(
+        self,
+        response: httpx.Response,
+        what: str,
+        *,
+        not_found_ok: bool = False,
+        refused: type[CarrierError] = CarrierError,
+    ) -> dict | None:
         """The JSON object of a 200 answer; None for the carrier's own 404 "not_found" when
-        `not_found_ok`; else the CarrierError the status means."""
+        `not_found_ok`; else the CarrierError the status means (`refused` for an unexpected 4xx)."""
         status = response.status_code
         if status in (401, 403):
             raise CarrierRejected(
@@ -432,7 +449,7 @@ class CarrierClient:
                 f"the carrier API at {self.where} failed: HTTP {status} {self._error_text(response)}"
             )
         if status != 200:
-            raise CarrierError(
+            raise refused(
                 f"the carrier API at {self.where} refused the {what} request: "
                 f"HTTP {status} {self._error_text(response)}"
             )

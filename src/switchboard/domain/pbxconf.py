@@ -46,7 +46,7 @@ from switchboard.asterisk.files import FILES
 from switchboard.domain import repos
 from switchboard.domain.entities import rfc3339_ns
 from switchboard.domain.errors import Invalid, NotFound
-from switchboard.domain.security import SecretBox
+from switchboard.domain.security import MASK, SecretBox
 from switchboard.store import tables as t
 
 DEFAULTS = {
@@ -112,7 +112,6 @@ def data_options(data: Any) -> list[tuple[str, str, str]]:
     return out
 
 
-MASK = "********"
 _SECRET_LINE = re.compile(r"^(\s*(?:password|md5_cred)\s*=>?\s*)((?:\\;|[^;\r\n])*?)(\s*(?:;.*)?)$",
                           re.IGNORECASE | re.MULTILINE)
 _SECRET_KEYS = ("password", "md5_cred")

@@ -1,7 +1,12 @@
-"""Repositories: the only place the domain's records meet SQL (as SQLAlchemy expressions).
+"""Repositories of the shared records (users, tokens, servers, endpoints, VoIP tests, results,
+...): SQL as SQLAlchemy expressions, no SQL text. They live in domain/, not store/: they build
+domain entities and raise domain errors (Conflict), and store/ (tables, migrations, the database)
+sits below domain/ (import-linter's layers contract).
 
-They live in domain/, not store/: they build domain entities and raise domain errors (Conflict), and
-store/ (tables, migrations, the database) sits below domain/ (import-linter's layers contract)."""
+Not the only code that queries the database: the domain services in domain/pbxconf.py,
+results.py, social.py, trunks.py, webhooks.py and the domain/kazoo/ package, and
+engine/registrar.py and engine/runtime.py, build their own SQLAlchemy Core statements over
+store.tables."""
 
 from __future__ import annotations
 

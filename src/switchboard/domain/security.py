@@ -14,6 +14,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from cryptography.fernet import Fernet, InvalidToken
 
+MASK = "********"  # what every view shows instead of a stored secret; sent back, it keeps the secret
+
 _hasher = PasswordHasher()
 # A valid hash of a random password: verifying against it costs what a real check costs, so an
 # unknown username takes as long to refuse as a wrong password (no user enumeration by timing).

@@ -45,13 +45,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.domain.entities import utcnow
 from switchboard.domain.errors import Conflict, Invalid, NotFound
-from switchboard.domain.security import SecretBox
+from switchboard.domain.security import MASK, SecretBox  # MASK: what a view shows for a stored password
 from switchboard.domain.validation import is_host
 from switchboard.store import tables as t
 
 AUTH_MODES = ("IP_AUTH", "REGISTER_AUTH")
 PROTOCOLS = ("UDP", "TCP")
-MASK = "********"  # what a view shows for a stored password
 REREGISTER_MIN, REREGISTER_MAX, REREGISTER_DEFAULT = 30, 86400, 3600
 MAX_ITEMS = 100
 MAX_TEXT = 255

@@ -369,7 +369,7 @@ kazoo_documents = Table(
 )
 
 # KAZOO's `PUT /v2/user_auth` `credentials` = md5("username:password"): kept only as an HMAC of it
-# (SecretBox.mac), set whenever a password is set (see domain/kazoo.py).
+# (SecretBox.mac), set whenever a password is set (see domain/kazoo/accounts.py).
 kazoo_credentials = Table(
     "kazoo_credentials",
     metadata,

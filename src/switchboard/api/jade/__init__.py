@@ -2,14 +2,14 @@
 
 from fastapi import APIRouter
 
-from switchboard.api.jade import core, dialplan, live, me, park, pjsip, queue, security, trunks, users
+from switchboard.api.jade import auth, core, dialplan, live, me, park, pjsip, queue, security, trunks, users
 
 PREFIXES = ("/v1", "/admin", "/me", "/manager", "/agents", "/device_states", "/peers", "/registries")
 
 
 def _all() -> APIRouter:
     r = APIRouter()
-    for module_router in (users.login_api, users.logout_api, users.me_admin_api, users.api, me.api, dialplan.api,
+    for module_router in (auth.login_api, auth.logout_api, users.me_admin_api, users.api, me.api, dialplan.api,
                           park.api, queue.api, pjsip.api, trunks.api, core.api, live.api, security.api):
         r.include_router(module_router)
     return r

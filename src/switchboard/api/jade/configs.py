@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from switchboard.api.common import JSON_BODY, after_commit, media_type, read_body
+from switchboard.api.common import JSON_BODY, after_commit, ctx, json_body, media_type, parse_json_object, read_body
 from switchboard.api.jade import envelope
-from switchboard.api.jade.routing import ctx, doc
+from switchboard.api.jade.routing import doc
 from switchboard.domain.errors import Invalid, Malformed
 
 FILE_BODY = (*JSON_BODY, "text/plain")
@@ -24,7 +24,7 @@ async def file_text(request: Request) -> str:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
             raise Malformed("the body is not UTF-8 text") from None
-    data = envelope.parse_object(raw)
+    data = parse_json_object(raw)
     if not isinstance(data.get("data"), str):
         raise Invalid("data", "must be the file's text")
     return data["data"]
@@ -77,7 +77,7 @@ def add_section_routes(api: APIRouter, path: str, family: str, label: str) -> No
 
     async def create_section(request: Request):
         services, conn, _ = ctx(request)
-        data = envelope.parse_object(await read_body(request))
+        data = await json_body(request)
         from switchboard.domain.pbxconf import data_options
 
         await services.configs.put_section(conn, family, data.get("name"), data_options(data.get("data", {})),
@@ -91,7 +91,7 @@ def add_section_routes(api: APIRouter, path: str, family: str, label: str) -> No
 
     async def put_section(request: Request, detail: str):
         services, conn, _ = ctx(request)
-        data = envelope.parse_object(await read_body(request))
+        data = await json_body(request)
         from switchboard.domain.pbxconf import data_options
 
         options = data_options(data["data"] if isinstance(data.get("data"), dict) else

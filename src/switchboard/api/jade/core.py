@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from fastapi import Request
 
 from switchboard import __version__
-from switchboard.api.common import after_commit
+from switchboard.api.common import after_commit, ctx
 from switchboard.api.jade import envelope
-from switchboard.api.jade.routing import ctx, router
+from switchboard.api.jade.routing import router
 from switchboard.domain.errors import NotFound
 
 api = router("core")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from switchboard.api.common import ctx, json_body
 from switchboard.api.jade import envelope
 from switchboard.api.jade.configs import add_config_routes, reload_after
-from switchboard.api.jade.routing import body, ctx, doc, router
+from switchboard.api.jade.routing import doc, router
 from switchboard.domain.errors import Invalid
 
 api = router("dialplan")
@@ -34,7 +35,7 @@ async def adpmas_list(request: Request):
 @api.post("/admin/dialplan/adpmas", summary="Create an adpma: {name, detail}", openapi_extra=doc("adpma"))
 async def adpmas_create(request: Request):
     services, conn, _ = ctx(request)
-    await services.configs.create_adpma(conn, await body(request))
+    await services.configs.create_adpma(conn, await json_body(request))
     reload_after(request, "dialplan")
     return envelope.ok()
 
@@ -48,7 +49,7 @@ async def adpmas_show(request: Request, detail: str):
 @api.put("/admin/dialplan/adpmas/{detail}", summary="Update an adpma", openapi_extra=doc("adpma"))
 async def adpmas_update(request: Request, detail: str):
     services, conn, _ = ctx(request)
-    await services.configs.update_adpma(conn, detail, await body(request))
+    await services.configs.update_adpma(conn, detail, await json_body(request))
     reload_after(request, "dialplan")
     return envelope.ok()
 
@@ -71,7 +72,7 @@ async def adps_list(request: Request):
           openapi_extra=doc("adp"))
 async def adps_create(request: Request):
     services, conn, _ = ctx(request)
-    await services.configs.create_adp(conn, await body(request))
+    await services.configs.create_adp(conn, await json_body(request))
     reload_after(request, "dialplan")
     return envelope.ok()
 
@@ -85,7 +86,7 @@ async def adps_show(request: Request, detail: str):
 @api.put("/admin/dialplan/adps/{detail}", summary="Update an adp", openapi_extra=doc("adp_update"))
 async def adps_update(request: Request, detail: str):
     services, conn, _ = ctx(request)
-    await services.configs.update_adp(conn, detail, await body(request))
+    await services.configs.update_adp(conn, detail, await json_body(request))
     reload_after(request, "dialplan")
     return envelope.ok()
 
@@ -100,7 +101,7 @@ async def adps_delete(request: Request, detail: str):
 
 # ---- sdps: extensions.conf per context -------------------------------------------------------------
 async def _sdp_body(request: Request):
-    data = await body(request)
+    data = await json_body(request)
     items = data.get("data")
     if items is None:
         raise Invalid("data", 'is required: a list like [{"exten": "> 100,1,NoOp()"}]')

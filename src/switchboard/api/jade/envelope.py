@@ -20,13 +20,9 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import error_status, reject_nul
+from switchboard.api.common import error_status
 from switchboard.domain.entities import rfc3339_ns
-from switchboard.domain.errors import (
-    DomainError,
-    Invalid,
-    Malformed,
-)
+from switchboard.domain.errors import DomainError, Invalid
 
 API_VER = "0.1"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -66,9 +62,6 @@ def parse_timestamp(text: str) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + frac_ns
 
 
-MASK = "********"  # what a secret shows instead of its value
-
-
 def stamp(obj: Any) -> Any:
     """Render the `tm_*` instants of a result (datetimes or ns integers) in jade's form."""
     if isinstance(obj, list):
@@ -95,33 +88,8 @@ def listing(items: list, *, stamped: bool = False) -> Response:
     return respond({"list": items}, stamped=stamped)
 
 
-def _status_and_message(exc: DomainError) -> tuple[int, str, dict[str, str]]:
-    return error_status(exc)
-
-
 def error_response(request: Request, exc: DomainError) -> Response:
-    status, message, headers = _status_and_message(exc)
+    status, message, headers = error_status(exc)
     body = {"api_ver": API_VER, "statuscode": status, "timestamp": ns_timestamp(),
             "error": {"code": status, "message": message}}
     return Response(orjson.dumps(body), status, headers=headers or None, media_type=JSON_TYPE)
-
-
-def parse_json(raw: bytes, *, required: bool = True) -> Any:
-    """The request body as JSON; empty → None (or 400 when required); unreadable → 400."""
-    if not raw.strip():
-        if required:
-            raise Malformed("a JSON body is required")
-        return None
-    try:
-        return reject_nul(orjson.loads(raw), raw)
-    except orjson.JSONDecodeError:
-        raise Malformed("the body is not valid JSON") from None
-
-
-def parse_object(raw: bytes, *, required: bool = True) -> dict:
-    data = parse_json(raw, required=required)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise Malformed("the body must be a JSON object")
-    return data

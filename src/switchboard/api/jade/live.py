@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from switchboard.api.common import read_body
+from switchboard.api.common import json_body
 from switchboard.api.jade import envelope
 from switchboard.api.jade.routing import router
 from switchboard.domain.errors import Invalid, NotFound
@@ -24,7 +24,7 @@ api = router("live")
 
 
 async def _key(request: Request, key: str) -> str:
-    data = envelope.parse_object(await read_body(request), required=False)
+    data = await json_body(request, required=False)
     value = data.get(key) if data else request.query_params.get(key)
     if not isinstance(value, str) or not value:
         raise Invalid(key, f'is required: send {{"{key}": "..."}} as the body')

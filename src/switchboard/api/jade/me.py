@@ -14,9 +14,9 @@ import re
 import orjson
 from fastapi import Request
 
-from switchboard.api.common import read_body, reject_nul
+from switchboard.api.common import ctx, json_body, read_body, reject_nul
 from switchboard.api.jade import envelope
-from switchboard.api.jade.routing import body, ctx, doc, router
+from switchboard.api.jade.routing import doc, router
 from switchboard.api.jade.users import contact_view
 from switchboard.domain.errors import Invalid, Malformed
 
@@ -50,7 +50,7 @@ async def buddies_list(request: Request):
 @api.post("/me/buddies", summary="Add a buddy: {uuid_user, name?, detail?}", openapi_extra=doc("buddy"))
 async def buddies_create(request: Request):
     services, conn, user = ctx(request)
-    await services.buddies.create(conn, user, await body(request))
+    await services.buddies.create(conn, user, await json_body(request))
     return envelope.ok()
 
 
@@ -63,7 +63,7 @@ async def buddies_show(request: Request, detail: str):
 @api.put("/me/buddies/{detail}", summary="Update a buddy's name or detail", openapi_extra=doc("buddy_update"))
 async def buddies_update(request: Request, detail: str):
     services, conn, user = ctx(request)
-    await services.buddies.update(conn, user, detail, await body(request))
+    await services.buddies.update(conn, user, detail, await json_body(request))
     return envelope.ok()
 
 
@@ -84,7 +84,7 @@ async def chats_list(request: Request):
           openapi_extra=doc("chat"))
 async def chats_create(request: Request):
     services, conn, user = ctx(request)
-    await services.chats.create(conn, user, await body(request))
+    await services.chats.create(conn, user, await json_body(request))
     return envelope.ok()
 
 
@@ -97,7 +97,7 @@ async def chats_show(request: Request, detail: str):
 @api.put("/me/chats/{detail}", summary="Rename a chat or change its detail", openapi_extra=doc("chat_update"))
 async def chats_update(request: Request, detail: str):
     services, conn, user = ctx(request)
-    await services.chats.update(conn, user, detail, await body(request))
+    await services.chats.update(conn, user, detail, await json_body(request))
     return envelope.ok()
 
 

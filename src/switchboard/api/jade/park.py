@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from switchboard.api.common import read_body
+from switchboard.api.common import ctx, json_body
 from switchboard.api.jade import envelope
 from switchboard.api.jade.configs import add_config_routes, add_section_routes, reload_after
-from switchboard.api.jade.routing import ctx, doc, router
+from switchboard.api.jade.routing import doc, router
 from switchboard.domain.errors import NotFound
 from switchboard.domain.pbxconf import data_options
 
@@ -39,7 +39,7 @@ async def lots_show(request: Request, detail: str):
           openapi_extra=doc("section_update"))
 async def lots_put(request: Request, detail: str):
     services, conn, _ = ctx(request)
-    data = envelope.parse_object(await read_body(request))
+    data = await json_body(request)
     await services.configs.put_section(conn, "park", detail, data_options(data.get("data", data)
                                                                           if isinstance(data.get("data"), dict)
                                                                           else data))

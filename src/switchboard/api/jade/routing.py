@@ -1,73 +1,20 @@
-"""jade route classes and small request helpers.
+"""jade routers and the OpenAPI documentation of request bodies.
 
 Each resource module builds an APIRouter with `router(tag)` (admin permission) or
-`router(tag, me=True)` (any user); `api/jade/__init__.py` mounts every router twice, under `/v1`
-and bare, as jade serves both."""
+`router(tag, me=True)` (any user); the route classes are auth.py's, the request helpers (ctx,
+json_body) api.common's. `api/jade/__init__.py` mounts every router twice, under `/v1` and bare,
+as jade serves both."""
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Request, Security
-from fastapi.security import APIKeyQuery, HTTPBasic
-
-from switchboard.api.common import DialectRoute, read_body
-from switchboard.api.jade import auth, envelope
-
-
-class _Jade:
-    name = "jade"
-    error_response = staticmethod(envelope.error_response)
-
-    def __init__(self, authenticate):
-        self.authenticate = authenticate
-
-
-class JadeAdminRoute(DialectRoute):
-    dialect = _Jade(auth.authenticate_admin)
-
-
-class JadeUserRoute(DialectRoute):
-    dialect = _Jade(auth.authenticate_user)
-
-
-class JadeLoginRoute(DialectRoute):
-    """POST /admin/login authenticates with HTTP Basic instead of a token."""
-
-    dialect = _Jade(auth.login)
-
-
-# Documentation only (the route classes enforce): shows the authtoken in the OpenAPI document.
-TOKEN = Security(APIKeyQuery(name="authtoken", auto_error=False, scheme_name="jade_authtoken",
-                             description="uuid from POST /v1/admin/login"))
-BASIC = Security(HTTPBasic(auto_error=False, scheme_name="jade_login"))
+from switchboard.api.jade.auth import TOKEN, JadeAdminRoute, JadeUserRoute
 
 
 def router(tag: str, *, me: bool = False, route_class=None, dependencies=None) -> APIRouter:
     cls = route_class or (JadeUserRoute if me else JadeAdminRoute)
     return APIRouter(route_class=cls, tags=[f"jade: {tag}"], dependencies=dependencies or [TOKEN])
-
-
-def ctx(request: Request):
-    """(services, connection, acting user) of this request."""
-    return request.app.state.services, request.state.conn, request.state.user
-
-
-async def body(request: Request, *, required: bool = True) -> dict:
-    return envelope.parse_object(await read_body(request), required=required)
-
-
-async def raw_body(request: Request) -> bytes:
-    return await read_body(request)
-
-
-def pick(data: dict, key: str, kind: type | tuple[type, ...] = str, *, field: str | None = None) -> Any:
-    from switchboard.domain.errors import Invalid
-
-    value = data.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise Invalid(field or key, "has the wrong type")
-    return value
 
 
 _S = {"type": "string"}

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from switchboard.api.common import after_commit
+from switchboard.api.common import MASK, after_commit, ctx, json_body
 from switchboard.api.jade import envelope
-from switchboard.api.jade.routing import body, ctx, router
+from switchboard.api.jade.routing import router
 from switchboard.domain.errors import NotFound
 
 api = router("trunks")
@@ -24,7 +24,7 @@ def trunk_view(pbx, trunk) -> dict:
     state = pbx.trunk_states.get(trunk.id, {})
     return {"id": trunk.id, "uuid": trunk.uuid, "name": trunk.name, "auth_mode": trunk.auth_mode,
             "protocol": trunk.protocol, "require_register": trunk.require_register, "auth_id": trunk.auth_id,
-            "password": envelope.MASK if trunk.password_enc else "", "hostname": trunk.hostname, "port": trunk.port,
+            "password": MASK if trunk.password_enc else "", "hostname": trunk.hostname, "port": trunk.port,
             "outbound_server": trunk.outbound_server, "outbound_server_port": trunk.outbound_server_port,
             "reregister_interval": trunk.reregister_interval, "ips": list(trunk.ips),
             "provider_in_lan": trunk.provider_in_lan, "single_via_header": trunk.single_via_header,
@@ -67,7 +67,7 @@ async def trunks_list(request: Request):
 @api.post("/manager/trunks", summary="Create a trunk (the providers' fields)")
 async def trunks_create(request: Request):
     services, conn, _ = ctx(request)
-    await services.trunks.create(conn, await body(request))
+    await services.trunks.create(conn, await json_body(request))
     after_commit(request, services.pbx.trunks_changed())
     return envelope.ok()
 
@@ -81,7 +81,7 @@ async def trunks_show(request: Request, detail: str):
 async def trunks_update(request: Request, detail: str):
     services, conn, _ = ctx(request)
     trunk = await _find(request, detail)
-    await services.trunks.update(conn, trunk.id, await body(request))
+    await services.trunks.update(conn, trunk.id, await json_body(request))
     after_commit(request, services.pbx.trunks_changed())
     return envelope.ok()
 

@@ -1,5 +1,5 @@
-"""jade identity: login, the caller's own record, users (admin and manager views), permissions
-and users' contacts. One identity with every other dialect: a jade user is a row of the same
+"""jade identity (login and logout are in auth.py): the caller's own record, users (admin and
+manager views), permissions and users' contacts. One identity with every other dialect: a jade user is a row of the same
 users table, shown by its uuid.
 
 - Passwords are never returned: `password` shows "********" (the spec's examples echo the clear
@@ -20,9 +20,10 @@ import uuid as uuidlib
 
 from fastapi import Request
 
+from switchboard.api.common import MASK, ctx, json_body
 from switchboard.api.jade import envelope
 from switchboard.api.jade.auth import permissions_of
-from switchboard.api.jade.routing import BASIC, JadeLoginRoute, body, ctx, doc, router
+from switchboard.api.jade.routing import doc, router
 from switchboard.domain.entities import User
 from switchboard.domain.errors import Conflict, Invalid, NotFound
 
@@ -30,14 +31,12 @@ JADE_MIN_PASSWORD = 1
 PERMISSIONS = ("admin", "user")
 _NS = uuidlib.UUID("6f1c2a4e-5b1d-4b7e-9f3a-0c2d8e7f6a51")
 
-login_api = router("login", route_class=JadeLoginRoute, dependencies=[BASIC])
-logout_api = router("login", me=True)
 me_admin_api = router("users", me=True)
 api = router("users")
 
 
 def user_view(u: User, *, manager: bool = False) -> dict:
-    d = {"name": u.name, "password": envelope.MASK, "tm_create": u.created_at,
+    d = {"name": u.name, "password": MASK, "tm_create": u.created_at,
          "tm_update": u.updated_at if u.updated_at != u.created_at else None, "username": u.username, "uuid": u.uuid}
     if manager:
         d["context"] = u.context
@@ -47,7 +46,7 @@ def user_view(u: User, *, manager: bool = False) -> dict:
 
 def _user_fields(data: dict) -> dict:
     out = {k: data[k] for k in ("username", "name", "password", "context") if k in data}
-    if out.get("password") == envelope.MASK:
+    if out.get("password") == MASK:
         out.pop("password")
     return out
 
@@ -65,23 +64,6 @@ def _role_for(perms, current: str | None) -> str:
     return "user"
 
 
-# ---- login ------------------------------------------------------------------------------------
-@login_api.post("/admin/login", summary="Log in with HTTP Basic; returns result.authtoken")
-async def login(request: Request):
-    services, conn, user = ctx(request)
-    token, _ = await services.identity.issue_token(conn, user, issued_by="jade", form="uuid")
-    return envelope.respond({"authtoken": token})
-
-
-@logout_api.delete("/admin/login", summary="Revoke the authtoken given as ?authtoken=")
-async def logout(request: Request):
-    services, conn, _ = ctx(request)
-    from switchboard.api.jade.auth import token_of
-
-    await services.identity.revoke_token(conn, token_of(request))
-    return envelope.ok()
-
-
 # ---- the caller ---------------------------------------------------------------------------------
 @me_admin_api.get("/admin/info", summary="The caller's own user record")
 async def info(request: Request):
@@ -92,7 +74,7 @@ async def info(request: Request):
           openapi_extra=doc("user_update"))
 async def info_update(request: Request):
     services, conn, user = ctx(request)
-    data = _user_fields(await body(request))
+    data = _user_fields(await json_body(request))
     data.pop("context", None)
     await services.identity.update_user(conn, user, user.id, data, min_password=JADE_MIN_PASSWORD)
     return envelope.ok()
@@ -108,7 +90,8 @@ async def users_list(request: Request):
 @api.post("/admin/user/users", summary="Create a user", openapi_extra=doc("user"))
 async def users_create(request: Request):
     services, conn, user = ctx(request)
-    await services.identity.create_user(conn, user, _user_fields(await body(request)), min_password=JADE_MIN_PASSWORD)
+    await services.identity.create_user(conn, user, _user_fields(await json_body(request)),
+                                        min_password=JADE_MIN_PASSWORD)
     return envelope.ok()
 
 
@@ -122,7 +105,7 @@ async def users_show(request: Request, detail: str):
 async def users_update(request: Request, detail: str):
     services, conn, user = ctx(request)
     target = await services.identity.user_by_uuid(conn, user, detail)
-    await services.identity.update_user(conn, user, target.id, _user_fields(await body(request)),
+    await services.identity.update_user(conn, user, target.id, _user_fields(await json_body(request)),
                                         min_password=JADE_MIN_PASSWORD)
     return envelope.ok()
 
@@ -145,7 +128,7 @@ async def manager_list(request: Request):
 @api.post("/manager/users", summary="Create a user with context and permissions", openapi_extra=doc("manager_user"))
 async def manager_create(request: Request):
     services, conn, user = ctx(request)
-    data = await body(request)
+    data = await json_body(request)
     fields = _user_fields(data)
     if "permissions" in data:
         fields["role"] = _role_for(data["permissions"], None)
@@ -164,7 +147,7 @@ async def manager_show(request: Request, detail: str):
 async def manager_update(request: Request, detail: str):
     services, conn, user = ctx(request)
     target = await services.identity.user_by_uuid(conn, user, detail)
-    data = await body(request)
+    data = await json_body(request)
     fields = _user_fields(data)
     if "permissions" in data:
         role = _role_for(data["permissions"], target.role)
@@ -208,7 +191,7 @@ async def permissions_list(request: Request):
           openapi_extra=doc("permission"))
 async def permissions_create(request: Request):
     services, conn, user = ctx(request)
-    data = await body(request)
+    data = await json_body(request)
     perm, user_uuid = data.get("permission"), data.get("user_uuid")
     if perm not in PERMISSIONS:
         raise Invalid("permission", "must be admin or user")
@@ -251,7 +234,7 @@ def contact_view(request: Request, c: dict) -> dict:
             if auth_name in cfg.auths:
                 realm = cfg.auths[auth_name].get("realm") or realm
                 has_secret = bool(cfg.auths[auth_name].get("password") or cfg.auths[auth_name].get("md5_cred"))
-        info = {"id": c["target"], "password": envelope.MASK if has_secret else "",
+        info = {"id": c["target"], "password": MASK if has_secret else "",
                 "public_url": f"sip:{c['target']}@{host}", "realm": realm}
     return {"detail": c["detail"], "info": info, "name": c["name"], "target": c["target"],
             "tm_create": c["created_at"], "tm_update": c["updated_at"], "type": c["type"],
@@ -268,7 +251,7 @@ async def contacts_list(request: Request):
           openapi_extra=doc("contact"))
 async def contacts_create(request: Request):
     services, conn, _ = ctx(request)
-    await services.contacts.create(conn, await body(request))
+    await services.contacts.create(conn, await json_body(request))
     return envelope.ok()
 
 
@@ -281,7 +264,7 @@ async def contacts_show(request: Request, detail: str):
 @api.put("/admin/user/contacts/{detail}", summary="Update a contact", openapi_extra=doc("contact_update"))
 async def contacts_update(request: Request, detail: str):
     services, conn, _ = ctx(request)
-    await services.contacts.update(conn, detail, await body(request))
+    await services.contacts.update(conn, detail, await json_body(request))
     return envelope.ok()
 
 

@@ -17,8 +17,9 @@ import uuid
 
 from fastapi import Request
 
+from switchboard.api.common import ctx
 from switchboard.api.kazoo import envelope
-from switchboard.api.kazoo.routing import BODIES, LoginRoute, MasterRoute, body, ctx, router
+from switchboard.api.kazoo.routing import BODIES, LoginRoute, MasterRoute, body, router
 from switchboard.domain import repos
 from switchboard.domain.errors import Unauthenticated
 from switchboard.domain.kazoo import KazooInvalid

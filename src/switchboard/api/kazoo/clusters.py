@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from switchboard.api.common import ctx
 from switchboard.api.kazoo import envelope
-from switchboard.api.kazoo.routing import BODIES, body, ctx, router
+from switchboard.api.kazoo.routing import BODIES, body, router
 from switchboard.domain.kazoo import CARRIER_SBC, CUSTOMER_CLUSTER, MEDIA_SERVER
 
 clusters_api = router("clusters")

@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import HttpStatus, parse_json_object
+from switchboard.api.common import HttpStatus
 from switchboard.domain.errors import (
     Conflict,
     DomainError,
@@ -140,11 +140,6 @@ def error_response(request: Request, exc: DomainError) -> Response:
         "status": "error",
     }
     return Response(orjson.dumps(body), status, media_type=JSON_TYPE, headers={"X-Request-ID": rid, **headers})
-
-
-def parse_envelope(raw: bytes, *, required: bool = True) -> dict:
-    """The request body as a JSON object (the whole envelope: `data` plus flags)."""
-    return parse_json_object(raw, required=required, missing='a JSON body is required: {"data": {...}}')
 
 
 def data_of(envelope: dict, *, required: bool = True) -> dict:

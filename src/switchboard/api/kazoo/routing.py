@@ -3,35 +3,26 @@ talks to, carrier failures as 502/504)."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Request, Security
 from fastapi.security import APIKeyHeader
 
-from switchboard.api.common import DialectRoute, after_commit, read_body
+from switchboard.api.common import DialectRoute, DialectSpec, after_commit, json_body
 from switchboard.api.kazoo import auth, envelope
+from switchboard.carrier.adapter import CarrierClient, CarrierError
 from switchboard.domain.errors import Invalid, Upstream
 from switchboard.domain.kazoo import CarrierMissing, Doc, KazooInvalid, normalize_mdn
 
 CLUSTER_HEADER = "X-Kazoo-Cluster-ID"
 
 
-class _Kazoo:
-    name = "kazoo"
-    error_response = staticmethod(envelope.error_response)
-
-    def __init__(self, authenticate):
-        self.authenticate = authenticate
-
-
 class SuperRoute(DialectRoute):
-    dialect = _Kazoo(auth.authenticate_super)
+    dialect = DialectSpec("kazoo", envelope.error_response, auth.authenticate_super)
 
 
 class MasterRoute(DialectRoute):
-    dialect = _Kazoo(auth.authenticate_master)
+    dialect = DialectSpec("kazoo", envelope.error_response, auth.authenticate_master)
 
 
 class SuperCarrierRoute(SuperRoute):
@@ -45,7 +36,7 @@ class MasterCarrierRoute(MasterRoute):
 
 
 class LoginRoute(DialectRoute):
-    dialect = _Kazoo(auth.public)
+    dialect = DialectSpec("kazoo", envelope.error_response, auth.public)
     public = True
 
 
@@ -63,14 +54,9 @@ def router(tag: str, route_class=SuperRoute, *, token: bool = True) -> APIRouter
     return APIRouter(route_class=route_class, tags=[f"kazoo: {tag}"], dependencies=[TOKEN] if token else [])
 
 
-def ctx(request: Request):
-    """(services, connection, acting user) of this request."""
-    return request.app.state.services, getattr(request.state, "conn", None), getattr(request.state, "user", None)
-
-
 async def body(request: Request, *, required: bool = True) -> dict:
-    """The request's envelope (`{"data": ..., flags}`)."""
-    return envelope.parse_envelope(await read_body(request), required=required)
+    """The request's envelope (`{"data": ..., flags}`) as a JSON object."""
+    return await json_body(request, required=required, missing='a JSON body is required: {"data": {...}}')
 
 
 def flag(env: dict, query: dict, name: str, default: bool = False) -> bool:
@@ -103,33 +89,13 @@ async def cluster_of(request: Request) -> Doc:
         return await services.kazoo.cluster(conn, request.headers.get(CLUSTER_HEADER) or None)
 
 
-def carrier_client(request: Request, cluster: Doc):
-    return client_for(request.app.state.services, cluster)
-
-
-def client_for(services, cluster: Doc):
-    """The cluster's CarrierClient (kept per cluster, URL and key)."""
-    from switchboard.carrier.adapter import CarrierClient
-
-    creds = services.kazoo.carrier_credentials(cluster)
-    if creds is None:
-        raise Upstream(502, f"cluster {cluster.id} has no carrier API configured (api_url and api_key)")
-    url, key = creds
-    cache_key = (cluster.id, url, hashlib.sha256(key.encode()).hexdigest())
-    clients: dict = services.kazoo_clients
-    client = clients.get(cache_key)
-    if client is None:
-        for old in [k for k in clients if k[0] == cluster.id]:
-            # the cluster's URL or key changed: the old client is closed in the background
-            asyncio.ensure_future(clients.pop(old).aclose())
-        client = clients[cache_key] = CarrierClient(url, key)
-    return client
+def carrier_client(request: Request, cluster: Doc) -> CarrierClient:
+    """The cluster's CarrierClient (carrier.clients keeps one per cluster)."""
+    return request.app.state.services.carrier_clients.client_for(cluster)
 
 
 async def carrier_pages(pages):
     """Iterate the carrier's pages (an async iterator); failures become 502/504."""
-    from switchboard.carrier.adapter import CarrierError
-
     it = pages.__aiter__()
     while True:
         try:
@@ -154,8 +120,6 @@ def devices_changed(request: Request):
 
 async def carrier_call(coro):
     """Await a carrier call; its failures become 502/504 in the kazoo envelope."""
-    from switchboard.carrier.adapter import CarrierError
-
     try:
         return await coro
     except CarrierError as e:

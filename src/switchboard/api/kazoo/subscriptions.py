@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from switchboard.api.common import ctx
 from switchboard.api.kazoo import envelope
 from switchboard.api.kazoo.routing import (
     BODIES,
@@ -22,7 +23,6 @@ from switchboard.api.kazoo.routing import (
     body,
     carrier_name,
     carrier_record,
-    ctx,
     devices_changed,
     flag,
     lookup_keys,

@@ -21,7 +21,7 @@
 - `POST /v2/support/ports/poll` (master): pulls the carrier's port messages now (the serve
   process also polls every SWITCHBOARD_KAZOO_PORT_POLL_SECONDS); answers the port documents changed.
 - `POST /v2/support/ports/in/{PORT_ID}/status` (master): sets a port's status by hand, with
-  `forced_update: true`; completed/canceled update the device (see domain/kazoo.py)."""
+  `forced_update: true`; completed/canceled update the device (see domain/kazoo/ports.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ import logging
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from switchboard.api.common import ctx
 from switchboard.api.kazoo import envelope
 from switchboard.api.kazoo.routing import (
     BODIES,
@@ -45,12 +46,12 @@ from switchboard.api.kazoo.routing import (
     carrier_pages,
     carrier_record,
     cluster_of,
-    ctx,
     devices_changed,
     flag,
     lookup_keys,
     router,
 )
+from switchboard.carrier.poller import poll_ports
 from switchboard.domain.errors import Invalid, Upstream
 from switchboard.domain.kazoo import (
     PORT,
@@ -59,7 +60,6 @@ from switchboard.domain.kazoo import (
     get_doc,
     month_range,
     normalize_mdn,
-    poll_ports,
 )
 
 log = logging.getLogger("switchboard.kazoo")

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import error_status, parse_json_object
+from switchboard.api.common import error_status
 from switchboard.domain.errors import (
     DomainError,
     Invalid,
@@ -51,7 +51,3 @@ def error_response(request: Request, exc: DomainError) -> Response:
         error["refused"] = exc.indexes
     return Response(orjson.dumps({"error": error}), status, headers=headers or None, media_type=JSON_TYPE)
 
-
-def parse_object(raw: bytes, *, required: bool = True) -> dict:
-    """The request body as a JSON object; empty → {} (or 400 when required); anything else → 400."""
-    return parse_json_object(raw, required=required)

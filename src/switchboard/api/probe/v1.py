@@ -17,7 +17,7 @@ import hashlib
 from fastapi import APIRouter, Request, Response, Security
 from fastapi.security import HTTPBasic
 
-from switchboard.api.common import DialectRoute, read_body
+from switchboard.api.common import DialectRoute, DialectSpec, json_body
 from switchboard.api.probe import auth, envelope
 from switchboard.domain import repos
 from switchboard.domain.entities import utcnow
@@ -29,14 +29,8 @@ MAX_VERSION = 32
 TEST_FIELDS = ("id", "ip_address", "codec", "num_tests", "interpacket_ms", "interval_seconds")
 
 
-class _Probe:
-    name = "probe"
-    error_response = staticmethod(envelope.error_response)
-    authenticate = staticmethod(auth.authenticate_server)
-
-
 class ProbeRoute(DialectRoute):
-    dialect = _Probe()
+    dialect = DialectSpec("probe", envelope.error_response, auth.authenticate_server)
 
 
 # Documentation only (the route class enforces): shows HTTP Basic in the OpenAPI document.
@@ -80,7 +74,7 @@ def _doc(response: dict, body: dict | None = None) -> dict:
 async def login(request: Request):
     """Record the login (date, client address, software version) and tell the agent how often to poll."""
     conn, server = request.state.conn, request.state.user
-    data = envelope.parse_object(await read_body(request), required=False)
+    data = await json_body(request, required=False)
     version = data.get("version", server.version)
     if version is not None and (not isinstance(version, str) or len(version) > MAX_VERSION):
         raise Invalid("version", f"must be a string of at most {MAX_VERSION} characters")
@@ -113,7 +107,7 @@ async def tests(request: Request):
 async def results(request: Request):
     """Store results (idempotent by uuid: resending a batch stores nothing twice)."""
     services, conn, server = request.app.state.services, request.state.conn, request.state.user
-    data = envelope.parse_object(await read_body(request))
+    data = await json_body(request)
     items = data.get("results")
     if not isinstance(items, list):
         raise Invalid("results", "must be an array")

@@ -4,11 +4,11 @@ errors, auth.py for tokens and permissions, providers.py for the routes' choices
 
 from fastapi import APIRouter
 
-from switchboard.api.providers import account, providers
+from switchboard.api.providers import auth, providers
 from switchboard.api.providers.envelope import owns
 
 router = APIRouter()
-for r in (account.api, providers.api):
+for r in (auth.login_api, providers.api):
     router.include_router(r)
 
 __all__ = ["owns", "router"]

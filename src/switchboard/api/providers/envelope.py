@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from switchboard.api.common import error_status, parse_json_object
+from switchboard.api.common import error_status
 from switchboard.domain.errors import (
     Conflict,
     DomainError,
@@ -63,6 +63,40 @@ def error_response(request: Request, exc: DomainError) -> Response:
     return Response(orjson.dumps(body), status, headers=headers or None, media_type=JSON_TYPE)
 
 
-def parse_object(raw: bytes, *, required: bool = True) -> dict:
-    """The request body as a JSON object; empty → {} (or 400 when required); anything else → 400."""
-    return parse_json_object(raw, required=required)
+# ---- OpenAPI: the error body and the responses of a route ------------------------------------
+_S = {"type": "string"}
+_I = {"type": "integer"}
+ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": _I, "message": _S}}}}
+EMPTY = {"type": "object"}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def doc(
+    *, body: dict | None = None, response: dict | None = None, parameters: list | None = None, public: bool = False
+) -> dict:
+    """openapi_extra for a providers route (validation is the domain's and the handlers')."""
+    extra: dict[str, Any] = {
+        "responses": {
+            "200": {"description": "Successful operation", "content": _json(response or EMPTY)},
+            "400": {
+                "description": "Invalid request (" + INVALID_ID + " for an unknown id)",
+                "content": _json(ERROR),
+            },
+            "401": {
+                "description": "Missing, malformed or unknown access_token"
+                if not public
+                else "Wrong username or password",
+                "content": _json(ERROR),
+            },
+        }
+    }
+    if not public:
+        extra["responses"]["403"] = {"description": "Not an admin", "content": _json(ERROR)}
+    if body is not None:
+        extra["requestBody"] = {"required": True, "content": _json(body)}
+    if parameters:
+        extra["parameters"] = parameters
+    return extra

@@ -19,20 +19,11 @@ from typing import Any
 
 from fastapi import Request
 
+from switchboard.api.common import MASK, ctx, json_body
 from switchboard.api.providers import envelope
-from switchboard.api.providers.routing import (
-    PROVIDER,
-    PROVIDER_FIELDS,
-    after_commit,
-    body,
-    ctx,
-    doc,
-    provider_id,
-    query,
-    router,
-)
+from switchboard.api.providers.routing import PROVIDER, PROVIDER_FIELDS, after_commit, doc, provider_id, query, router
 from switchboard.domain.errors import Invalid
-from switchboard.domain.trunks import MASK, Trunk
+from switchboard.domain.trunks import Trunk
 
 api = router("providers")
 
@@ -80,7 +71,7 @@ async def _params(request: Request, *names: str) -> dict[str, Any]:
     """GET parameters from the query; those absent there from a JSON body, if one is sent."""
     found = {n: request.query_params[n] for n in names if n in request.query_params}
     if len(found) < len(names):
-        data = await body(request, required=False)
+        data = await json_body(request, required=False)
         found.update({n: data[n] for n in names if n not in found and data.get(n) is not None})
     return found
 
@@ -115,7 +106,7 @@ async def create(request: Request):
     """Add a provider. Required: name, auth_mode, protocol, hostname, port (and auth_id, password
     for REGISTER_AUTH); the other fields have defaults. `id` and `status` are ignored."""
     services, conn, _ = ctx(request)
-    trunk = await services.trunks.create(conn, await body(request))
+    trunk = await services.trunks.create(conn, await json_body(request))
     after_commit(request, services.pbx.trunks_changed())
     return envelope.respond({"id": trunk.id})
 
@@ -124,7 +115,7 @@ async def create(request: Request):
 async def update(request: Request):
     """Change the given fields of provider `id`; the others keep their values."""
     services, conn, _ = ctx(request)
-    data = await body(request)
+    data = await json_body(request)
     await services.trunks.update(conn, provider_id(data.get("id")), data)
     after_commit(request, services.pbx.trunks_changed())
     return envelope.respond({})
@@ -216,7 +207,7 @@ async def list_providers(request: Request):
 async def destroy(request: Request):
     """Delete provider `id` (the engine unregisters it); unknown id → 400 "Invalid provider ID supplied."."""
     services, conn, _ = ctx(request)
-    data = await body(request)
+    data = await json_body(request)
     await services.trunks.delete(conn, provider_id(data.get("id")))
     after_commit(request, services.pbx.trunks_changed())
     return envelope.respond({})

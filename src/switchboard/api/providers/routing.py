@@ -1,45 +1,17 @@
-"""providers route classes, request helpers and the OpenAPI documentation of bodies."""
+"""providers routers, request helpers and the OpenAPI documentation of bodies (the route classes
+are auth.py's, ctx and json_body api.common's, doc() envelope.py's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import APIRouter
 
-from switchboard.api.common import DialectRoute, after_commit, read_body
-from switchboard.api.providers import auth, envelope
+from switchboard.api.common import after_commit
+from switchboard.api.providers.auth import TOKEN, ProvidersAdminRoute
+from switchboard.api.providers.envelope import doc
 from switchboard.domain import trunks as model
 from switchboard.domain.errors import Invalid, NotFound
-
-
-class _Providers:
-    name = "providers"
-    error_response = staticmethod(envelope.error_response)
-
-    def __init__(self, authenticate):
-        self.authenticate = authenticate
-
-
-class ProvidersAdminRoute(DialectRoute):
-    dialect = _Providers(auth.authenticate_admin)
-
-
-class ProvidersLoginRoute(DialectRoute):
-    """POST /api/account/credentials/verify authenticates with the body's username and password."""
-
-    dialect = _Providers(auth.login)
-
-
-# Documentation only (the route classes enforce): shows the access_token header in the OpenAPI document.
-TOKEN = Security(
-    APIKeyHeader(
-        name=auth.HEADER,
-        auto_error=False,
-        scheme_name="providers_access_token",
-        description="token from POST /api/account/credentials/verify (32-64 characters)",
-    )
-)
 
 
 def router(tag: str, *, route_class=ProvidersAdminRoute, dependencies=None) -> APIRouter:
@@ -48,15 +20,6 @@ def router(tag: str, *, route_class=ProvidersAdminRoute, dependencies=None) -> A
         tags=[f"providers: {tag}"],
         dependencies=[TOKEN] if dependencies is None else dependencies,
     )
-
-
-def ctx(request: Request):
-    """(services, connection, acting user) of this request."""
-    return request.app.state.services, request.state.conn, request.state.user
-
-
-async def body(request: Request, *, required: bool = True) -> dict:
-    return envelope.parse_object(await read_body(request), required=required)
 
 
 MAX_ID = 2**63 - 1
@@ -82,7 +45,7 @@ def provider_id(value: Any, *, field: str = "id") -> int:
     return value
 
 
-__all__ = ["after_commit", "body", "ctx", "provider_id", "router", "TOKEN"]
+__all__ = ["after_commit", "doc", "provider_id", "query", "router", "TOKEN"]
 
 # ---- OpenAPI -----------------------------------------------------------------------------------
 _S = {"type": "string"}
@@ -149,41 +112,5 @@ PROVIDER_FIELDS: dict[str, dict] = {
     },
 }
 PROVIDER = {"type": "object", "properties": {"id": {**_I, "format": "int64"}, **PROVIDER_FIELDS}}
-ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": _I, "message": _S}}}}
-EMPTY = {"type": "object"}
-
-
-def _json(schema: dict) -> dict:
-    return {"application/json": {"schema": schema}}
-
-
-def doc(
-    *, body: dict | None = None, response: dict | None = None, parameters: list | None = None, public: bool = False
-) -> dict:
-    """openapi_extra for a providers route (validation is the domain's and the handlers')."""
-    extra: dict[str, Any] = {
-        "responses": {
-            "200": {"description": "Successful operation", "content": _json(response or EMPTY)},
-            "400": {
-                "description": "Invalid request (" + envelope.INVALID_ID + " for an unknown id)",
-                "content": _json(ERROR),
-            },
-            "401": {
-                "description": "Missing, malformed or unknown access_token"
-                if not public
-                else "Wrong username or password",
-                "content": _json(ERROR),
-            },
-        }
-    }
-    if not public:
-        extra["responses"]["403"] = {"description": "Not an admin", "content": _json(ERROR)}
-    if body is not None:
-        extra["requestBody"] = {"required": True, "content": _json(body)}
-    if parameters:
-        extra["parameters"] = parameters
-    return extra
-
-
 def query(name: str, schema: dict, description: str, *, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from switchboard.api.common import basic_credentials
+from switchboard.api.common import basic_credentials, password_login
 from switchboard.domain.entities import User
 
 
 async def authenticate(request: Request, conn, services) -> User:
     username, password = basic_credentials(request)
-    source = request.client.host if request.client else ""
-    return await services.identity.authenticate_password(conn, username, password, source)
+    return await password_login(request, conn, services, username, password)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from switchboard.api.common import parse_id
+from switchboard.api.common import ctx, parse_id
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render, render_list
-from switchboard.api.spear.routing import body_of, ctx, each, location, router, status_of, user_id_of
+from switchboard.api.spear.routing import body_of, each, location, router, status_of, user_id_of
 from switchboard.domain.entities import Endpoint
 
 api = router("endpoints")

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from fastapi import Query, Request
 
+from switchboard.api.common import ctx
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render_list
-from switchboard.api.spear.routing import ctx, router, user_id_of
+from switchboard.api.spear.routing import router, user_id_of
 from switchboard.api.spear.voip_tests import BASE, _ids
 from switchboard.domain.results import (
     ALERT_FIELDS,

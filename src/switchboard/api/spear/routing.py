@@ -1,22 +1,16 @@
-"""The spear route class and the small helpers every spear handler uses."""
+"""The spear route class and the small helpers every spear handler uses (`ctx` is api.common's)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from switchboard.api.common import DialectRoute, parse_bool, parse_id, read_body
+from switchboard.api.common import DialectRoute, DialectSpec, parse_bool, parse_id, read_body
 from switchboard.api.spear import auth, envelope
 from switchboard.domain.errors import Invalid
 
 
-class _Spear:
-    name = "spear"
-    authenticate = staticmethod(auth.authenticate)
-    error_response = staticmethod(envelope.error_response)
-
-
 class SpearRoute(DialectRoute):
-    dialect = _Spear()
+    dialect = DialectSpec("spear", envelope.error_response, auth.authenticate)
 
 
 class SpearPublicRoute(SpearRoute):
@@ -36,11 +30,6 @@ def each(api: APIRouter, methods: tuple[str, ...], path: str, **kw):
         return fn
 
     return register
-
-
-def ctx(request: Request):
-    """(services, connection, acting user) of this request."""
-    return request.app.state.services, request.state.conn, request.state.user
 
 
 def user_id_of(request: Request, value: str) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from switchboard.api.common import ctx
 from switchboard.api.spear import schemas as sc
 from switchboard.api.spear.envelope import render, render_list
-from switchboard.api.spear.routing import body_of, ctx, each, location, router, status_of, user_id_of
+from switchboard.api.spear.routing import body_of, each, location, router, status_of, user_id_of
 from switchboard.domain.entities import ADMIN_ROLES, User
 from switchboard.domain.errors import Forbidden, Invalid
 from switchboard.domain.webhooks import clean_webhook_url, set_webhook_url

@@ -35,7 +35,7 @@ from switchboard.carrier.sandbox import (
     parse_listen,
 )
 
-SEED_FILE = Path(__file__).parent.parent / "carrier_data.json"
+SEED_FILE = Path(__file__).parents[2] / "carrier_data.json"
 SEED = json.loads(SEED_FILE.read_text())
 KEY = SEED["api_key"]
 URL = "http://carrier.test"
