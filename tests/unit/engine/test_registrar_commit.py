@@ -97,10 +97,22 @@ async def settle(*answers) -> list[Message]:
 
 
 async def test_a_register_is_answered_after_its_binding_is_committed(reg):
-    answer = reg.handle(register("u000"), SOURCE)
-    assert isinstance(answer, Deferred) and not answer.done  # nothing answered before the commit
-    assert await stored(reg) == {}
-    [ok] = await settle(answer)
+    from switchboard.engine import registrar as registrar_module
+
+    write, seen = registrar_module._write, []
+
+    async def watched(conn, batch):  # what the answer looked like while its commit was being written
+        seen.append(answer.done)
+        await write(conn, batch)
+
+    registrar_module._write = watched
+    try:
+        answer = reg.handle(register("u000"), SOURCE)
+        assert isinstance(answer, Deferred) and not answer.done  # nothing answered before the commit
+        [ok] = await settle(answer)
+    finally:
+        registrar_module._write = write
+    assert seen == [False]
     assert ok.status == 200 and ok.get("Contact") == "<sip:u000@192.0.2.7:5062>;expires=600"
     assert await stored(reg) == {"u000": ["sip:u000@192.0.2.7:5062"]}
     assert list(reg.pbx.contacts["u000"]) == ["sip:u000@192.0.2.7:5062"]
