@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 
 from switchboard.sip import message as message_mod
 from switchboard.sip import transaction as tx_mod
+from switchboard.sip.dialog import UasInvite
 from switchboard.sip.headers import tag, with_received
 from switchboard.sip.message import Message, ParseError, parse, response_to
 from switchboard.sip.transaction import (
@@ -211,7 +212,9 @@ class Endpoint:
         method = msg.method
         if method == "ACK":  # for a 2xx (the TU core's: the dialog layer), or a transaction already gone
             if self.dialogs is not None:
-                return self.dialogs.on_ack(msg, now)
+                owner, actions = self.dialogs.on_ack(msg)
+                if owner is not None:
+                    return self.drive(owner, actions)
             self.stats["stray_acks"] += 1
             return []
         if key is None:
@@ -255,7 +258,7 @@ class Endpoint:
         tx = self.table.match_response(msg)
         if tx is None:
             if self.dialogs is not None and msg.status is not None and 200 <= msg.status < 300:
-                return self.dialogs.on_stray_2xx(msg, now)  # a retransmitted 2xx to an INVITE: re-ACK
+                return [DeliverResponse(msg, None)]  # a retransmitted 2xx to an INVITE: the TU core ACKs it
             self.stats["stray_responses"] += 1
             return []
         return self._run(tx, tx.on_response(msg), now)
@@ -302,6 +305,8 @@ class Endpoint:
 
     # ---- timers, failures, client transactions --------------------------------------------------------
     def timer(self, tx, name: str, now: float) -> list:
+        if isinstance(tx, UasInvite):  # a 2xx retransmission timer of the TU
+            return self.drive(tx, tx.on_timer(name))
         if tx not in self.table:
             return []
         return self._run(tx, tx.on_timer(name), now)
@@ -331,6 +336,41 @@ class Endpoint:
     def send_stateless(self, msg: Message, dest: Source) -> list:
         """A message sent outside any transaction (the ACK for a 2xx, a 2xx retransmitted by the TU)."""
         return [Transmit(msg.to_bytes(), dest)]
+
+    def answer_invite(self, uas: UasInvite, status: int, dest: Source, *, headers=None, body: bytes = b"") -> list:
+        """The TU's final answer to an INVITE it accepted as `uas` (sip/dialog.py), sent through its
+        server transaction; a 2xx ends that transaction (RFC 6026) and the TU retransmits it until the ACK
+        (timers "2xx" and "2xx-timeout" on `uas`; a `TransactionEnded(uas, "timeout")` means: send BYE)."""
+        resp, actions = uas.answer(status, headers, body, reliable=dest.transport != "UDP")
+        if status >= 300:
+            return self.drive(uas, actions, dest)
+        if self.dialogs is not None and uas.dialog is not None:
+            self.dialogs.add(uas.dialog)
+            self.dialogs.expect_ack(uas)
+        return self.drive(uas, actions, dest)
+
+    def drive(self, owner, actions: list, dest: Source | None = None) -> list:
+        """Actions of a dialog-layer object (`Send`, `StartTimer`, `CancelTimer`, `Terminated`, as in
+        transaction.py) as endpoint actions with `owner` as their transaction; `dest` is remembered as
+        where `owner`'s messages go."""
+        if dest is not None:
+            self._peers[id(owner)] = dest
+        else:
+            dest = self._peers.get(id(owner))
+        out: list = []
+        for action in actions:
+            kind = action.__class__
+            if kind is Send:
+                if dest is not None:
+                    out.append(Transmit(action.message.to_bytes(), dest, None))
+            elif kind is StartTimer:
+                out.append(SetTimer(owner, action.name, action.delay))
+            elif kind is CancelTimer:
+                out.append(ClearTimer(owner, action.name))
+            elif kind is Terminated:
+                self._peers.pop(id(owner), None)
+                out.append(TransactionEnded(owner, action.reason))
+        return out
 
     def abandon(self, tx) -> list:
         """The TU gives up on `tx` (e.g. stopped waiting): it goes, with its timers."""

@@ -225,7 +225,7 @@ class SipEngine:
                 self._deliver(action, now)
             elif kind is SetTimer:
                 tx = action.tx
-                if tx.state == TERMINATED:  # the Transmit before it failed
+                if getattr(tx, "state", None) == TERMINATED:  # the Transmit before it failed
                     continue
                 timers = self._timers.get(id(tx))
                 if timers is None:
