@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from switchboard.sip import message as message_mod
 from switchboard.sip import transaction as tx_mod
 from switchboard.sip.dialog import UasInvite
-from switchboard.sip.headers import tag, with_received
+from switchboard.sip.headers import MAGIC_COOKIE, parse_via, tag, with_received
 from switchboard.sip.message import Message, ParseError, parse, response_to
 from switchboard.sip.transaction import (
     COMPLETED,
@@ -165,6 +165,8 @@ class Endpoint:
         self.stats: Counter[str] = Counter()
         self.table = TransactionTable(max_size=max_transactions)
         self.completed = CompletedTable(64 * t1, max_size=max_completed)
+        self._live = self.table._items  # the tables' dicts, read directly on the per-request path
+        self._done = self.completed._items
         self.dialogs = dialogs  # a dialog.DialogTable, or None (no dialog layer: in-dialog requests go to the TU)
         self._peers: dict[int, Source] = {}  # transaction id -> where its messages go
         self._fresh: DeliverRequest | None = None  # delivered, not yet answered nor pending (fast path)
@@ -177,10 +179,32 @@ class Endpoint:
             msg = parse(data)
         except ParseError as e:
             return self.malformed(data, source, e)
-        if msg.method is not None:
-            with_received(msg, source.ip, source.port)
-            return self._on_request(msg, source, now)
-        return self._on_response(msg, now)
+        method = msg.method
+        if method is None:
+            return self._on_response(msg, now)
+        top = with_received(msg, source.ip, source.port)  # the top Via, as rewritten
+        # a request: this runs for every one, so what follows is written out here rather than called
+        try:  # server_key(msg), its usual case inlined
+            via = parse_via(top or "")
+            if via.branch.startswith(MAGIC_COOKIE):
+                key = (via.branch, via.sent_by, "INVITE" if method == "ACK" else method)
+            else:
+                key = server_key(msg)
+        except (ParseError, ValueError) as e:
+            return self._on_request(msg, source, now, None, e)
+        existing = self._live.get(("server", key))  # TransactionTable.get_server without the call
+        if existing is not None:
+            self.stats["retransmissions"] += 1
+            return self._run(existing, existing.on_request(msg), now)
+        done = self._done.get(key)  # figure 8, completed: answer with the final response again
+        if done is not None and done[0] > now:  # (CompletedTable.get: timer J not yet fired)
+            payload = done[1]
+            self.stats["retransmissions"] += 1
+            return [Transmit(payload[0], payload[1], key)]
+        if self.dialogs is None and method != "INVITE" and method != "ACK" and method != "CANCEL":
+            d = self._fresh = DeliverRequest(msg, source, key)  # a new non-INVITE request: figure 8
+            return [d]
+        return self._on_request(msg, source, now, key, None)
 
     def malformed(self, data: bytes, source: Source, err: Exception) -> list:
         msg = message_mod.salvage(data)
@@ -194,21 +218,8 @@ class Endpoint:
         self.stats["dropped"] += 1
         return []
 
-    def _on_request(self, msg: Message, source: Source, now: float) -> list:
-        try:
-            key = server_key(msg)
-        except (ParseError, ValueError) as e:
-            key, bad = None, e
-        if key is not None:
-            existing = self.table.get_server(key)
-            if existing is not None:
-                self.stats["retransmissions"] += 1
-                return self._run(existing, existing.on_request(msg), now)
-            if key in self.completed:  # figure 8, completed: answer with the final response again
-                payload = self.completed.get(key, now)
-                if payload is not None:
-                    self.stats["retransmissions"] += 1
-                    return [Transmit(payload[0], payload[1], key)]
+    def _on_request(self, msg: Message, source: Source, now: float, key, bad: Exception | None) -> list:
+        """A request that is neither a retransmission nor (without dialogs) a new non-INVITE one."""
         method = msg.method
         if method == "ACK":  # for a 2xx (the TU core's: the dialog layer), or a transaction already gone
             if self.dialogs is not None:
@@ -278,6 +289,21 @@ class Endpoint:
             return self._run(tx, tx.respond(resp), now)
         except TransactionError:
             return []
+
+    def respond_at_once(self, incoming: DeliverRequest, resp: Message, now: float) -> bytes | None:
+        """`respond` for the figure-8 fast path without action objects: when `resp` is final and
+        `incoming` (a non-INVITE request) was delivered by the last input, record the completed state
+        and return the bytes to send to `incoming.source` (a failure to send is `transport_error(
+        incoming.key, now)`); otherwise None and nothing done (use `respond`)."""
+        status = resp.status
+        if self._fresh is not incoming or status is None or status < 200 or incoming.tx is not None:
+            return None
+        self._fresh = None
+        data = resp.to_bytes()
+        source = incoming.source
+        if source.transport == "UDP":
+            self.completed.add(incoming.key, (data, source), now)
+        return data
 
     def pending(self, incoming: DeliverRequest) -> None:
         """The TU answers `incoming` later: give it a transaction (trying) to absorb retransmissions."""

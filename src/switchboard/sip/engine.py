@@ -177,6 +177,8 @@ class SipEngine:
         # the sans-I/O core: transactions, matching, CANCEL, malformed input, Via rewrite, timer J
         self.endpoint = Endpoint(server=USER_AGENT, max_transactions=50_000, max_completed=100_000)
         self.stats: Counter[str] = self.endpoint.stats
+        self._ep_receive = self.endpoint.receive  # bound once: the per-message path calls these
+        self._respond_at_once = self.endpoint.respond_at_once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -206,10 +208,19 @@ class SipEngine:
         if self._limiter is not None and not self._limiter.allow(source.ip, now):
             self.stats["rate_limited"] += 1
             return
-        actions = self.endpoint.receive(data, source, now)
-        if len(actions) == 1 and actions[0].__class__ is DeliverRequest:  # the common case: one new request
-            self._deliver(actions[0], now)
-        elif actions:
+        actions = self._ep_receive(data, source, now)
+        if len(actions) == 1:
+            incoming = actions[0]
+            if incoming.__class__ is DeliverRequest:  # the common case, one new request: _deliver written out
+                out = self._call_handler(incoming.message, source)
+                if out.__class__ is Message:
+                    sent = self._respond_at_once(incoming, out, now)  # figure 8 in one step
+                    if sent is not None:
+                        self._send(sent, source, incoming.key)
+                        return
+                self._follow(incoming, out, now)
+                return
+        if actions:
             self._execute(actions, now)
 
     def _malformed(self, data: bytes, source: Source, err: Exception) -> None:
@@ -252,22 +263,25 @@ class SipEngine:
                 log.debug("INVITE cancelled: %s", action.request.get("Call-ID"))
 
     def _transmit(self, action: Transmit) -> bool:
-        dest = action.dest
+        return self._send(action.data, action.dest, action.tx)
+
+    def _send(self, data: bytes, dest: Source, tx) -> bool:
         try:
             if dest.transport == "UDP":
                 if self._udp is None:
                     return False
-                self._udp.sendto(action.data, (dest.ip, dest.port))
+                self._udp.sendto(data, (dest.ip, dest.port))
             elif dest.writer is not None and not dest.writer.is_closing():
-                dest.writer.write(action.data)
+                dest.writer.write(data)
             else:
                 raise ConnectionError("connection closed")
             self.stats["sent"] += 1
             return True
         except (OSError, ConnectionError) as e:
             log.debug("send to %s failed: %s", dest.address, e)
-            if action.tx is not None:
-                self._execute(self.endpoint.transport_error(action.tx, time.monotonic()), time.monotonic())
+            if tx is not None:
+                now = time.monotonic()
+                self._execute(self.endpoint.transport_error(tx, now), now)
             return False
 
     def _fire(self, tx, name: str) -> None:
@@ -296,16 +310,19 @@ class SipEngine:
     def _deliver(self, incoming: DeliverRequest, now: float) -> None:
         """Call the application for a new request and answer through the endpoint: at once when the
         handler answers at once (the figure-8 fast path), or once its Deferred / awaitable settles."""
-        req, source = incoming.message, incoming.source
-        out = self._call_handler(req, source)
+        self._follow(incoming, self._call_handler(incoming.message, incoming.source), now)
+
+    def _follow(self, incoming: DeliverRequest, out, now: float) -> None:
+        """Answer `incoming` with what the handler gave: now, or once it settles."""
+        source = incoming.source
         if out is None:
             self.endpoint.pending(incoming)
         elif isinstance(out, Message):
-            actions = self.endpoint.respond(incoming, out, now)
-            if len(actions) == 1 and actions[0].__class__ is Transmit:
-                self._transmit(actions[0])
+            data = self.endpoint.respond_at_once(incoming, out, now)  # figure 8 in one step: no action objects
+            if data is not None:
+                self._send(data, source, incoming.key)
             else:
-                self._execute(actions, now)
+                self._execute(self.endpoint.respond(incoming, out, now), now)
         elif isinstance(out, Deferred):  # answered when it settles: a callback, no task per request
             self.endpoint.pending(incoming)
             out.then(functools.partial(self._settled, incoming))

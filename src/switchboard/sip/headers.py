@@ -56,6 +56,9 @@ class Via(NamedTuple):
     branch: str  # "" when absent
 
 
+_new_via = tuple.__new__
+
+
 def parse_via(value: str) -> Via:
     """One Via value -> Via(transport, sent-by, branch); ParseError when it is not a Via."""
     if "(" in value:
@@ -74,7 +77,7 @@ def parse_via(value: str) -> Via:
         branch = (rest[start:] if end < 0 else rest[start:end]).strip()
     else:
         branch = params(rest).get("branch", "")
-    return Via(transport.upper(), sent_by, branch)
+    return _new_via(Via, (transport.upper(), sent_by, branch))  # Via(...) without its Python-level __new__
 
 
 def top_via(msg: Message) -> Via:
@@ -90,16 +93,19 @@ def via_params(value: str) -> dict[str, str]:
     return params(rest)
 
 
-def with_received(req: Message, host: str, port: int) -> None:
+def with_received(req: Message, host: str, port: int) -> str | None:
     """RFC 3261 §18.2.1 `received` and RFC 3581 `rport` on the top Via of `req`, in place: `received`
-    when the sent-by host differs from `host` (or rport was asked for), `rport=port` when asked for."""
-    for i, (n, v) in enumerate(req.headers):
+    when the sent-by host differs from `host` (or rport was asked for), `rport=port` when asked for.
+    Returns the top Via value as it now is (None: the request has no Via)."""
+    headers = req.headers
+    for i, (n, v) in enumerate(headers):
         if n != "Via":
             continue
         top = v.split(",")[0] if "," in v and v.count("SIP/") > 1 else v
         if top.endswith(";rport") and top.count("rport") == 1:  # the common case: one valueless rport, last
-            req.headers[i] = (n, f"{top}={port};received={host}{v[len(top):]}")
-            return
+            new_top = f"{top}={port};received={host}"
+            headers[i] = (n, new_top if top is v else new_top + v[len(top):])
+            return new_top
         parts = top.split(";")
         sent_by = parts[0].split()[-1] if parts[0].split() else ""
         names = [p.strip().split("=")[0].lower() for p in parts[1:]]
@@ -109,9 +115,11 @@ def with_received(req: Message, host: str, port: int) -> None:
         elif sent_by.rsplit(":", 1)[0].strip("[]") != host:
             parts.append(f"received={host}")
         else:
-            return
-        req.headers[i] = (n, ";".join(parts) + v[len(top):])
-        return
+            return top
+        new_top = ";".join(parts)
+        headers[i] = (n, new_top + v[len(top):])
+        return new_top
+    return None
 
 
 # --- name-addr / addr-spec -------------------------------------------------------------------------------
