@@ -233,12 +233,11 @@ class UacInvite:
                     if self.cancel_wanted and not self.cancel_sent:
                         self.cancel_sent = True
                         actions.append(Send(build_cancel(self.invite)))
-                if to_tag and status > 100 and self.dialog is None or (self.dialog and self.dialog.state == EARLY
-                                                                       and self.dialog.remote_tag != to_tag):
-                    if to_tag and to_tag not in self.early and status > 100:
-                        self.early[to_tag] = Dialog.uac(self.invite, resp)
-                        if self.dialog is None:
-                            self.dialog = self.early[to_tag]
+                if to_tag and status > 100 and to_tag not in self.early and (
+                        self.dialog is None or self.dialog.state == EARLY):  # a (new) early dialog, §13.2.2.1
+                    early = self.early[to_tag] = Dialog.uac(self.invite, resp)
+                    if self.dialog is None:
+                        self.dialog = early
             return actions
         if status < 300:
             if self.dialog is not None and self.dialog.remote_tag == to_tag and self.dialog.state != EARLY:
