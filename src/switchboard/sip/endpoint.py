@@ -363,17 +363,36 @@ class Endpoint:
         """A message sent outside any transaction (the ACK for a 2xx, a 2xx retransmitted by the TU)."""
         return [Transmit(msg.to_bytes(), dest)]
 
-    def answer_invite(self, uas: UasInvite, status: int, dest: Source, *, headers=None, body: bytes = b"") -> list:
-        """The TU's final answer to an INVITE it accepted as `uas` (sip/dialog.py), sent through its
-        server transaction; a 2xx ends that transaction (RFC 6026) and the TU retransmits it until the ACK
-        (timers "2xx" and "2xx-timeout" on `uas`; a `TransactionEnded(uas, "timeout")` means: send BYE)."""
-        resp, actions = uas.answer(status, headers, body, reliable=dest.transport != "UDP")
+    def answer_invite(self, incoming: DeliverRequest, uas: UasInvite, status: int, now: float, *,
+                      headers=None, body: bytes = b"") -> list:
+        """The TU's final answer to the INVITE `incoming`, which it handles as `uas` (sip/dialog.py).
+
+        The response goes through the INVITE server transaction: a 3xx-6xx stays there (timers G/H,
+        the ACK absorbed); a 2xx ends it (RFC 6026 §7.1) and the TU takes over: `uas` retransmits the
+        2xx (timers "2xx" and "2xx-timeout" on `uas`) until the ACK arrives (matched through `dialogs`)
+        or 64*T1 passed (`TransactionEnded(uas, "timeout")`: the TU sends BYE). Over UDP the INVITE's
+        key is kept in `completed` meanwhile with the 2xx, so a retransmitted INVITE is answered with
+        the 2xx again instead of being a new request (the "Accepted" state of RFC 6026)."""
+        source = incoming.source
+        tx = self._hold(incoming) if incoming.tx is None else incoming.tx
+        if tx not in self.table:
+            return []
+        resp, actions = uas.answer(status, headers, body, reliable=source.transport != "UDP")
+        try:
+            out = self._run(tx, tx.respond(resp), now)
+        except TransactionError:
+            return []
         if status >= 300:
-            return self.drive(uas, actions, dest)
+            return out
+        if source.transport == "UDP":
+            sent = next((a.data for a in out if a.__class__ is Transmit), None)
+            if sent is not None:
+                self.completed.add(tx.key, (sent, source), now)
         if self.dialogs is not None and uas.dialog is not None:
             self.dialogs.add(uas.dialog)
             self.dialogs.expect_ack(uas)
-        return self.drive(uas, actions, dest)
+        out += self.drive(uas, [a for a in actions if a.__class__ is not Send], source)  # sent once above
+        return out
 
     def drive(self, owner, actions: list, dest: Source | None = None) -> list:
         """Actions of a dialog-layer object (`Send`, `StartTimer`, `CancelTimer`, `Terminated`, as in

@@ -227,9 +227,12 @@ def test_uas_2xx_is_retransmitted_until_the_ack_and_cseq_rule():
     ep = Endpoint(dialogs=DialogTable())
     [_, d] = ep.receive(request("INVITE", cseq=5), UDP, 1.0)
     uas = UasInvite(d.message, contact="<sip:sb@192.0.2.1>")
-    out = ep.answer_invite(uas, 200, d.source)
-    assert kinds(out) == ["Transmit", "SetTimer", "SetTimer"] and sent(out)[0].status == 200
+    out = ep.answer_invite(d, uas, 200, 1.0)
+    assert kinds(out) == ["Transmit", "TransactionEnded", "SetTimer", "SetTimer"] and sent(out)[0].status == 200
+    assert len(ep.table) == 0  # RFC 6026: the 2xx ends the INVITE server transaction; the TU retransmits
     to_tag = uas.dialog.local_tag
+    retransmitted_invite = ep.receive(request("INVITE", cseq=5), UDP, 1.2)
+    assert [m.status for m in sent(retransmitted_invite)] == [200]  # not a new INVITE: the 2xx again
     again = ep.timer(uas, "2xx", 1.5)
     assert sent(again)[0].status == 200 and again[1].delay == 1.0  # T1 doubling
     ack = ep.receive(request("ACK", branch="z9hG4bKack", cseq=5, to_tag=to_tag), UDP, 1.6)
@@ -244,6 +247,15 @@ def test_uas_2xx_is_retransmitted_until_the_ack_and_cseq_rule():
     assert bye.dialog.state == "terminated"
     ep.respond(bye, response_to(bye.message, 200), 3.0)
     assert sent(ep.receive(request("INFO", branch="z9hG4bKi3", cseq=8, to_tag=to_tag), UDP, 4.0))[0].status == 481
+
+
+def test_uas_non_2xx_answer_stays_in_the_invite_transaction():
+    ep = Endpoint(dialogs=DialogTable())
+    [_, d] = ep.receive(request("INVITE"), UDP, 1.0)
+    uas = UasInvite(d.message, contact="<sip:sb@192.0.2.1>")
+    out = ep.answer_invite(d, uas, 486, 1.0)
+    assert kinds(out) == ["Transmit", "SetTimer", "SetTimer"] and sent(out)[0].status == 486  # G, H
+    assert kinds(ep.receive(request("ACK"), UDP, 1.1)) == ["ClearTimer", "ClearTimer", "SetTimer"]
 
 
 def test_retransmitted_2xx_goes_to_the_tu_with_dialogs():
