@@ -48,8 +48,11 @@ Request-URI, the top Via's transport/sent-by/branch and the method (ACK again co
 To tag is left out of that key on purpose: the ACK for a non-2xx carries the tag of our response, the
 INVITE did not, so the key is a little looser than §17.2.3 spells out, never stricter.
 
-2xx handling follows RFC 3261 itself, not the RFC 6026 "Accepted" state: the driver passes 2xx
-responses and ACKs that no transaction matches to the TU core.
+2xx handling: an INVITE transaction ends on a 2xx, on both sides; what RFC 6026 adds is done above
+this module: the endpoint (endpoint.py) keeps the answered INVITE's key with its 2xx for 64*T1 (the
+"Accepted" state: a retransmitted INVITE gets the 2xx, not a new transaction) and passes 2xx responses
+and ACKs that no transaction matches to the TU core (dialog.py: 2xx retransmission until the ACK, the
+ACK for a 2xx).
 
 `CompletedTable` keeps non-INVITE server transactions in their completed state compactly (key,
 response, deadline), for a driver that has many of them: see its docstring.
