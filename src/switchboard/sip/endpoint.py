@@ -170,11 +170,15 @@ class Endpoint:
         self.dialogs = dialogs  # a dialog.DialogTable, or None (no dialog layer: in-dialog requests go to the TU)
         self._peers: dict[int, Source] = {}  # transaction id -> where its messages go
         self._fresh: DeliverRequest | None = None  # delivered, not yet answered nor pending (fast path)
+        self._spill: list = []  # TransactionEnded for transactions dropped while making one for a request
 
     # ---- network input ---------------------------------------------------------------------------------
     def receive(self, data: bytes, source: Source, now: float) -> list:
         if self._fresh is not None:
             self._hold(self._fresh)
+            if self._spill:
+                spill, self._spill = self._spill, []
+                return spill + self.receive(data, source, now)
         try:
             msg = parse(data)
         except ParseError as e:
@@ -283,12 +287,13 @@ class Endpoint:
                 self._fresh = None  # figure 8 in one step: trying -> completed, no transaction object
                 return self._answer_now(incoming.message, incoming.key, incoming.source, resp, now)
             tx = self._hold(incoming)
+        spill, self._spill = self._spill, []
         if tx not in self.table:
-            return []
+            return spill
         try:
-            return self._run(tx, tx.respond(resp), now)
+            return spill + self._run(tx, tx.respond(resp), now)
         except TransactionError:
-            return []
+            return spill
 
     def respond_at_once(self, incoming: DeliverRequest, resp: Message, now: float) -> bytes | None:
         """`respond` for the figure-8 fast path without action objects: when `resp` is final and
@@ -305,10 +310,13 @@ class Endpoint:
             self.completed.add(incoming.key, (data, source), now)
         return data
 
-    def pending(self, incoming: DeliverRequest) -> None:
-        """The TU answers `incoming` later: give it a transaction (trying) to absorb retransmissions."""
+    def pending(self, incoming: DeliverRequest) -> list:
+        """The TU answers `incoming` later: give it a transaction (trying) to absorb retransmissions. The
+        actions returned end the transactions dropped to make room (the table is bounded)."""
         if incoming.tx is None:
             self._hold(incoming)
+        spill, self._spill = self._spill, []
+        return spill
 
     def _hold(self, incoming: DeliverRequest) -> ServerTransaction:
         if self._fresh is incoming:
@@ -320,7 +328,9 @@ class Endpoint:
         tx.start()  # trying; its one action, Deliver(req), is what already happened
         incoming.tx = tx
         self._peers[id(tx)] = source
-        self._dropped(self.table.add(tx))
+        for dropped in self.table.add(tx):
+            self._peers.pop(id(dropped), None)
+            self._spill.append(TransactionEnded(dropped, "dropped"))
         return tx
 
     def _answer_now(self, req: Message, key, source: Source, resp: Message, now: float) -> list:
@@ -375,13 +385,15 @@ class Endpoint:
         the 2xx again instead of being a new request (the "Accepted" state of RFC 6026)."""
         source = incoming.source
         tx = self._hold(incoming) if incoming.tx is None else incoming.tx
+        spill, self._spill = self._spill, []
         if tx not in self.table:
-            return []
+            return spill
         resp, actions = uas.answer(status, headers, body, reliable=source.transport != "UDP")
         try:
             out = self._run(tx, tx.respond(resp), now)
         except TransactionError:
             return []
+        out = spill + out
         if status >= 300:
             return out
         if source.transport == "UDP":
@@ -437,10 +449,6 @@ class Endpoint:
             self._peers.pop(id(dropped), None)
             out.append(TransactionEnded(dropped, "dropped"))
         return out
-
-    def _dropped(self, dropped: list) -> None:
-        for tx in dropped:
-            self._peers.pop(id(tx), None)  # timers the driver still holds fire into nothing (not in the table)
 
     def _run(self, tx, actions, now: float) -> list:
         out: list = []

@@ -316,7 +316,7 @@ class SipEngine:
         """Answer `incoming` with what the handler gave: now, or once it settles."""
         source = incoming.source
         if out is None:
-            self.endpoint.pending(incoming)
+            self._execute(self.endpoint.pending(incoming), now)
         elif isinstance(out, Message):
             data = self.endpoint.respond_at_once(incoming, out, now)  # figure 8 in one step: no action objects
             if data is not None:
@@ -324,15 +324,15 @@ class SipEngine:
             else:
                 self._execute(self.endpoint.respond(incoming, out, now), now)
         elif isinstance(out, Deferred):  # answered when it settles: a callback, no task per request
-            self.endpoint.pending(incoming)
+            self._execute(self.endpoint.pending(incoming), now)
             out.then(functools.partial(self._settled, incoming))
         elif inspect.isawaitable(out):
-            self.endpoint.pending(incoming)
+            self._execute(self.endpoint.pending(incoming), now)
             task = asyncio.ensure_future(self._finish(incoming, out))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
-            self.endpoint.pending(incoming)
+            self._execute(self.endpoint.pending(incoming), now)
             raise TypeError(f"the SIP handler returned {type(out).__name__}")
 
     def _call_handler(self, req: Message, source: Source):

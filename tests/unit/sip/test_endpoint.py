@@ -264,3 +264,16 @@ def test_retransmitted_2xx_goes_to_the_tu_with_dialogs():
             b"To: <sip:b@x>;tag=2\r\nCall-ID: g@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
     [d] = ep.receive(resp, UDP, 1.0)
     assert isinstance(d, DeliverResponse) and d.tx is None
+
+
+def test_a_full_table_drops_the_oldest_and_says_so():
+    ep = Endpoint(max_transactions=1)
+    [d1] = ep.receive(request(branch="z9hG4bKf1"), UDP, 1.0)
+    assert ep.pending(d1) == []
+    [d2] = ep.receive(request(branch="z9hG4bKf2"), UDP, 1.0)
+    [ended] = ep.pending(d2)
+    assert isinstance(ended, TransactionEnded) and ended.tx is d1.tx and ended.reason == "dropped"
+    assert ep.respond(d1, response_to(d1.message, 200), 1.1) == []  # its transaction is gone
+    [d3] = ep.receive(request(branch="z9hG4bKf3"), UDP, 1.2)
+    out = ep.receive(request(branch="z9hG4bKf4"), UDP, 1.2)  # d3 never answered nor pending: held, d2 dropped
+    assert kinds(out) == ["TransactionEnded", "DeliverRequest"] and out[0].tx is d2.tx and d3.tx is not None
