@@ -1,9 +1,12 @@
 """The SIP engine's asyncio side: UDP and TCP on one port. The only code that touches sockets.
 
-It drives the sans-I/O parts: bytes in → `message.parse` → the transaction layer
-(`transaction.py`: retransmissions, timers A–K, absorbing retransmitted requests) → the
-application (`handler`, e.g. the registrar) → responses out the way the request came (UDP: to the
-source address, RFC 3581 symmetric response with `received`/`rport` on the top Via; TCP: the same
+It is a thin driver of the sans-I/O `endpoint.Endpoint` (see its docstring for the routing rules:
+transactions, CANCEL, stray ACKs, malformed input, Via received/rport, timer J): bytes from a
+socket go in with the clock (`time.monotonic()`), and the actions that come out are carried out
+here — `Transmit` on the UDP socket or the TCP connection, `SetTimer`/`ClearTimer` with
+`loop.call_later`, `DeliverRequest` by calling the application (`handler`, e.g. the registrar), and
+`DeliverResponse`/`TransactionEnded` by settling whoever waits in `request`. Responses go out the
+way the request came (UDP: to the source address, RFC 3581 symmetric response; TCP: the same
 connection). Client requests (`request`) go through client transactions too, over UDP from the
 listening socket (so answers come back to it) or over a TCP connection the engine opens and reads.
 
@@ -22,14 +25,11 @@ The handler answers with a Message, None, a `Deferred` (settled later, e.g. by t
 a binding is committed; answered at that moment, without a task) or any awaitable (run in a task).
 
 Non-INVITE server transactions (RFC 3261 figure 8), which are nearly all the traffic, are kept as
-cheaply as the figure allows. A request the handler answers at once with a final response goes from
-trying to completed in that one step (nothing else can happen in between): no transaction object is
-made, and over UDP the completed state is an entry of `completed` (transaction.CompletedTable: its
-key, the response bytes and the peer) that answers retransmissions until timer J; over TCP timer J
-is 0 and nothing is kept. A request answered later, or provisionally, gets a ServerTransaction in
-`table` to absorb retransmissions meanwhile; its final response over UDP moves it to `completed`
-too (`_retire`). Expiry is lazy (when entries are added, and every second): no event-loop timer per
-transaction, and nothing the garbage collector has to walk through.
+cheaply as the figure allows (the endpoint's fast path): a request the handler answers at once with
+a final response makes no transaction object; over UDP its completed state is an entry of
+`completed` until timer J. The engine answers synchronously whenever the handler does, so the
+fast path applies; a Deferred or an awaitable makes the request `pending` (a transaction in
+`table`). Expiry of `completed` is lazy (when entries are added, and every second).
 """
 
 from __future__ import annotations
@@ -43,45 +43,31 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from switchboard import __version__
 from switchboard.sip import transaction as tx_mod
-from switchboard.sip.limits import SourceRateLimit
-from switchboard.sip.message import Message, ParseError, frame, parse, response_to
-from switchboard.sip.transaction import (
-    TERMINATED,
-    CancelTimer,
-    ClientTransaction,
-    CompletedTable,
-    Deliver,
-    Send,
-    ServerTransaction,
-    StartTimer,
-    Terminated,
-    TransactionTable,
-    new_branch,
-    server_key,
+from switchboard.sip.endpoint import (
+    Cancelled,
+    ClearTimer,
+    DeliverRequest,
+    DeliverResponse,
+    Endpoint,
+    SetTimer,
+    Source,
+    TransactionEnded,
+    Transmit,
 )
+from switchboard.sip.headers import with_received as _with_received  # noqa: F401  (kept importable here)
+from switchboard.sip.message import Message, ParseError, frame, response_to
+from switchboard.sip.transaction import TERMINATED, CompletedTable, TransactionTable, new_branch
 
 log = logging.getLogger("switchboard.sip")
 
 USER_AGENT = f"Switchboard/{__version__}"
 ALLOW = "OPTIONS, REGISTER"  # what we answer today (calls arrive with the call issues)
 
-
-@dataclass(frozen=True)
-class Source:
-    """Where a message came from, and how to answer it."""
-
-    ip: str
-    port: int
-    transport: str  # "UDP" | "TCP"
-    writer: asyncio.StreamWriter | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def address(self) -> str:
-        return f"{self.ip}:{self.port}"
+__all__ = ["ALLOW", "USER_AGENT", "Deferred", "Handler", "SipEngine", "Source", "default_respond", "options_ok"]
 
 
 class Deferred:
@@ -123,29 +109,6 @@ class Deferred:
 
 
 Handler = Callable[[Message, Source], "Message | None | Deferred | Awaitable[Message | None]"]
-
-
-def _with_received(req: Message, host: str, port: int) -> None:
-    """RFC 3261 §18.2.1 `received` and RFC 3581 `rport` on the top Via."""
-    for i, (n, v) in enumerate(req.headers):
-        if n != "Via":
-            continue
-        top = v.split(",")[0] if "," in v and v.count("SIP/") > 1 else v
-        if top.endswith(";rport") and top.count("rport") == 1:  # the common case: one valueless rport, last
-            req.headers[i] = (n, f"{top}={port};received={host}{v[len(top):]}")
-            return
-        params = top.split(";")
-        sent_by = params[0].split()[-1] if params[0].split() else ""
-        names = [p.strip().split("=")[0].lower() for p in params[1:]]
-        if "rport" in names:
-            params = [f"rport={port}" if p.strip().lower() == "rport" else p for p in params]
-            params.append(f"received={host}")
-        elif sent_by.rsplit(":", 1)[0].strip("[]") != host:
-            params.append(f"received={host}")
-        else:
-            return
-        req.headers[i] = (n, ";".join(params) + v[len(top):])
-        return
 
 
 def default_respond(req: Message) -> Message | None:
@@ -205,15 +168,17 @@ class SipEngine:
         self.host, self.port = host, port
         self.tcp_idle, self.tcp_max_per_source, self.tcp_max = tcp_idle, tcp_max_per_source, tcp_max
         self.tcp_bound = tcp_bound  # "ip:port" of the connections registrations are bound to
+        from switchboard.sip.limits import SourceRateLimit
+
         self._limiter = SourceRateLimit(rate_limit) if rate_limit > 0 else None
         self.available = available  # is the SIP stack (res_pjsip) loaded?
         self.handler = handler
         self.running = False
-        self.stats: Counter[str] = Counter()
-        self.table = TransactionTable(max_size=50_000)  # live transactions
-        # completed non-INVITE server transactions over UDP, until timer J: their key, response bytes and
-        # peer only (see CompletedTable); a retransmitted request is answered from here
-        self.completed = CompletedTable(64 * tx_mod.T1, max_size=100_000)
+        # the sans-I/O core: transactions, matching, CANCEL, malformed input, Via rewrite, timer J
+        self.endpoint = Endpoint(server=USER_AGENT, max_transactions=50_000, max_completed=100_000)
+        self.stats: Counter[str] = self.endpoint.stats
+        self._ep_receive = self.endpoint.receive  # bound once: the per-message path calls these
+        self._respond_at_once = self.endpoint.respond_at_once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -223,115 +188,152 @@ class SipEngine:
         self._reaper: asyncio.TimerHandle | None = None
         self._out_conns: dict[tuple[str, int], asyncio.StreamWriter] = {}
         self._timers: dict[int, dict[str, asyncio.TimerHandle]] = {}  # transaction id -> its pending timers
-        self._peers: dict[int, Source] = {}  # transaction id -> where its messages go
         self._waiters: dict[int, asyncio.Future] = {}  # client transaction id -> final response
         self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def table(self) -> TransactionTable:
+        """Live transactions (the endpoint's)."""
+        return self.endpoint.table
+
+    @property
+    def completed(self) -> CompletedTable:
+        """Completed non-INVITE server transactions over UDP, until timer J (the endpoint's)."""
+        return self.endpoint.completed
 
     # ---- receiving -----------------------------------------------------------------------------
     def receive(self, data: bytes, source: Source) -> None:
         self.stats["received"] += 1
-        if self._limiter is not None and not self._limiter.allow(source.ip, time.monotonic()):
+        now = time.monotonic()
+        if self._limiter is not None and not self._limiter.allow(source.ip, now):
             self.stats["rate_limited"] += 1
             return
-        try:
-            msg = parse(data)
-        except ParseError as e:
-            self._malformed(data, source, e)
-            return
-        if msg.method is not None:
-            _with_received(msg, source.ip, source.port)
-            self._on_request(msg, source)
-        else:
-            self._on_response(msg)
+        actions = self._ep_receive(data, source, now)
+        if len(actions) == 1:
+            incoming = actions[0]
+            if incoming.__class__ is DeliverRequest:  # the common case, one new request: _deliver written out
+                out = self._call_handler(incoming.message, source)
+                if out.__class__ is Message:
+                    sent = self._respond_at_once(incoming, out, now)  # figure 8 in one step
+                    if sent is not None:
+                        self._send(sent, source, incoming.key)
+                        return
+                self._follow(incoming, out, now)
+                return
+        if actions:
+            self._execute(actions, now)
 
     def _malformed(self, data: bytes, source: Source, err: Exception) -> None:
-        from switchboard.sip import message
+        self._execute(self.endpoint.malformed(data, source, err), time.monotonic())
 
-        salvage = getattr(message, "salvage", None)
-        msg = salvage(data) if salvage else None
-        if msg is not None and msg.is_request and msg.method != "ACK":
-            self.stats["bad_request"] += 1
-            _with_received(msg, source.ip, source.port)
-            status = getattr(err, "status", 400)  # 505 wrong SIP version, 513 too large, else 400
-            reason = f"Bad Request ({err})"[:120] if status == 400 else None
-            self._send(response_to(msg, status, reason, headers=[("Server", USER_AGENT)]), source)
-        else:
-            self.stats["dropped"] += 1
-            log.debug("dropping unparsable SIP from %s: %s", source.address, err)
+    # ---- carrying out the endpoint's actions ------------------------------------------------------
+    def _execute(self, actions: list, now: float) -> None:
+        for action in actions:
+            kind = action.__class__
+            if kind is Transmit:
+                self._transmit(action)
+            elif kind is DeliverRequest:
+                self._deliver(action, now)
+            elif kind is SetTimer:
+                tx = action.tx
+                if getattr(tx, "state", None) == TERMINATED:  # the Transmit before it failed
+                    continue
+                timers = self._timers.get(id(tx))
+                if timers is None:
+                    timers = self._timers[id(tx)] = {}
+                old = timers.get(action.name)
+                if old is not None:
+                    old.cancel()
+                loop = self._loop or asyncio.get_running_loop()
+                timers[action.name] = loop.call_later(action.delay, self._fire, tx, action.name)
+            elif kind is ClearTimer:
+                timers = self._timers.get(id(action.tx))
+                handle = timers.pop(action.name, None) if timers else None
+                if handle is not None:
+                    handle.cancel()
+            elif kind is DeliverResponse:
+                status = action.message.status
+                if status is not None and status >= 200:
+                    fut = self._waiters.get(id(action.tx))
+                    if fut is not None and not fut.done():
+                        fut.set_result(action.message)
+            elif kind is TransactionEnded:
+                self._forget(action.tx)
+            elif kind is Cancelled:
+                log.debug("INVITE cancelled: %s", action.request.get("Call-ID"))
 
-    def _on_request(self, msg: Message, source: Source) -> None:
+    def _transmit(self, action: Transmit) -> bool:
+        return self._send(action.data, action.dest, action.tx)
+
+    def _send(self, data: bytes, dest: Source, tx) -> bool:
         try:
-            key = server_key(msg)
-        except (ParseError, ValueError) as e:
-            key, bad = None, e
-        if key is not None:
-            existing = self.table.get_server(key)
-            if existing is not None:
-                self.stats["retransmissions"] += 1
-                self._run(existing, existing.on_request(msg))
-                return
-            if key in self.completed:  # figure 8, completed: answer with the final response again
-                payload = self.completed.get(key, time.monotonic())
-                if payload is not None:
-                    self.stats["retransmissions"] += 1
-                    self._resend(key, payload)
-                    return
-        if msg.method == "ACK":  # for a 2xx (no dialogs yet) or a transaction already gone
-            return
-        if msg.method == "CANCEL":
-            target = self.table.cancel_target(msg)
-            status = 200 if target is not None else 481
-            self._send(response_to(msg, status, headers=[("Server", USER_AGENT)]), source)
-            return
-        if key is None:
-            self._malformed(msg.to_bytes(), source, bad)
-            return
-        if msg.method != "INVITE":
-            self._serve(msg, key, source)
-            return
-        try:
-            tx = ServerTransaction(msg, reliable=source.transport != "UDP", key=key)
-        except (ValueError, ParseError) as e:
-            self._malformed(msg.to_bytes(), source, e)
-            return
-        self._peers[id(tx)] = source
-        for dropped in self.table.add(tx):
-            self._forget(dropped)
-        self._run(tx, tx.start())
+            if dest.transport == "UDP":
+                if self._udp is None:
+                    return False
+                self._udp.sendto(data, (dest.ip, dest.port))
+            elif dest.writer is not None and not dest.writer.is_closing():
+                dest.writer.write(data)
+            else:
+                raise ConnectionError("connection closed")
+            self.stats["sent"] += 1
+            return True
+        except (OSError, ConnectionError) as e:
+            log.debug("send to %s failed: %s", dest.address, e)
+            if tx is not None:
+                now = time.monotonic()
+                self._execute(self.endpoint.transport_error(tx, now), now)
+            return False
 
-    def _serve(self, req: Message, key, source: Source) -> None:
-        """A new non-INVITE request (figure 8): its transaction delivers it to the TU at once. When the
-        TU answers at once with a final response, trying and completed follow each other in this one
-        step, with nothing else able to happen in between: the response is sent and, over UDP, the
-        completed state is recorded in `completed` (see _retire); over TCP timer J is 0, so the
-        transaction ends there. Only a request answered later (or provisionally) gets a
-        ServerTransaction object, in trying, to absorb retransmissions meanwhile."""
-        out = self._call_handler(req, source)
-        if isinstance(out, Message) and out.status is not None and out.status >= 200:
-            data = self._send(out, source)
-            if data is not None and source.transport == "UDP":
-                self.completed.add(key, (data, source.ip, source.port), time.monotonic())
-            return
-        tx = ServerTransaction(req, reliable=source.transport != "UDP", key=key)
-        tx.start()  # trying; its one action, Deliver(req), is what just happened
-        self._peers[id(tx)] = source
-        for dropped in self.table.add(tx):
-            self._forget(dropped)
-        self._follow(tx, req, source, out)
+    def _fire(self, tx, name: str) -> None:
+        timers = self._timers.get(id(tx))
+        if timers is not None:
+            timers.pop(name, None)
+        now = time.monotonic()
+        self._execute(self.endpoint.timer(tx, name, now), now)
 
-    def _on_response(self, msg: Message) -> None:
-        tx = self.table.match_response(msg)
-        if tx is None:
-            self.stats["stray_responses"] += 1
-            return
-        self._run(tx, tx.on_response(msg))
+    def _forget(self, tx) -> None:
+        timers = self._timers.pop(id(tx), None)
+        if timers:
+            for handle in timers.values():
+                handle.cancel()
+        fut = self._waiters.pop(id(tx), None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _expire(self) -> None:
+        """Every second: drop completed transactions whose timer J fired (also when nothing arrives)."""
+        self.endpoint.expire(time.monotonic())
+        if self.running and self._loop is not None:
+            self._expiry = self._loop.call_later(1.0, self._expire)
 
     # ---- the application --------------------------------------------------------------------------
-    def _dispatch(self, tx: ServerTransaction, req: Message) -> None:
-        source = self._peers.get(id(tx))
-        if source is None:
-            return
-        self._follow(tx, req, source, self._call_handler(req, source))
+    def _deliver(self, incoming: DeliverRequest, now: float) -> None:
+        """Call the application for a new request and answer through the endpoint: at once when the
+        handler answers at once (the figure-8 fast path), or once its Deferred / awaitable settles."""
+        self._follow(incoming, self._call_handler(incoming.message, incoming.source), now)
+
+    def _follow(self, incoming: DeliverRequest, out, now: float) -> None:
+        """Answer `incoming` with what the handler gave: now, or once it settles."""
+        source = incoming.source
+        if out is None:
+            self._execute(self.endpoint.pending(incoming), now)
+        elif isinstance(out, Message):
+            data = self.endpoint.respond_at_once(incoming, out, now)  # figure 8 in one step: no action objects
+            if data is not None:
+                self._send(data, source, incoming.key)
+            else:
+                self._execute(self.endpoint.respond(incoming, out, now), now)
+        elif isinstance(out, Deferred):  # answered when it settles: a callback, no task per request
+            self._execute(self.endpoint.pending(incoming), now)
+            out.then(functools.partial(self._settled, incoming))
+        elif inspect.isawaitable(out):
+            self._execute(self.endpoint.pending(incoming), now)
+            task = asyncio.ensure_future(self._finish(incoming, out))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._execute(self.endpoint.pending(incoming), now)
+            raise TypeError(f"the SIP handler returned {type(out).__name__}")
 
     def _call_handler(self, req: Message, source: Source):
         """What the TU answers: a Message, None, a Deferred or an awaitable (503 while the SIP stack
@@ -344,146 +346,33 @@ class SipEngine:
             log.exception("SIP handler failed for %s from %s", req.method, source.address)
             return response_to(req, 500, headers=[("Server", USER_AGENT)])
 
-    def _follow(self, tx: ServerTransaction, req: Message, source: Source, out) -> None:
-        """Send the TU's answer through `tx`, now or once it is ready."""
-        if out is None:
-            return
-        if isinstance(out, Message):
-            self._answer(tx, out)
-        elif isinstance(out, Deferred):  # answered when it settles: a callback, no task per request
-            out.then(functools.partial(self._settled, tx, req, source))
-        elif inspect.isawaitable(out):
-            task = asyncio.ensure_future(self._finish(tx, req, source, out))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        else:
-            raise TypeError(f"the SIP handler returned {type(out).__name__}")
-
-    def _settled(self, tx: ServerTransaction, req: Message, source: Source, out: Message | None,
-                 exc: BaseException | None) -> None:
+    def _settled(self, incoming: DeliverRequest, out: Message | None, exc: BaseException | None) -> None:
+        req, source = incoming.message, incoming.source
         try:
             if exc is not None:
                 log.error("SIP handler failed for %s from %s", req.method, source.address, exc_info=exc)
                 out = response_to(req, 500, headers=[("Server", USER_AGENT)])
-            if out is not None and tx in self.table:
-                self._answer(tx, out)
+            if out is not None:
+                self._answer(incoming, out)
         except Exception:  # never let a handler's caller (e.g. a registrar's commit loop) see our failure
             log.exception("answering %s from %s failed", req.method, source.address)
 
-    async def _finish(self, tx: ServerTransaction, req: Message, source: Source, pending) -> None:
+    async def _finish(self, incoming: DeliverRequest, pending) -> None:
+        req, source = incoming.message, incoming.source
         try:
             out = await pending
         except Exception:
             log.exception("SIP handler failed for %s from %s", req.method, source.address)
             out = response_to(req, 500, headers=[("Server", USER_AGENT)])
-        if out is not None and tx in self.table:
-            self._answer(tx, out)
+        if out is not None:
+            self._answer(incoming, out)
 
-    def _answer(self, tx: ServerTransaction, resp: Message) -> None:
-        try:
-            self._run(tx, tx.respond(resp))
-        except tx_mod.TransactionError:
-            log.debug("late response for a finished transaction %r", tx)
-
-    # ---- running transaction actions --------------------------------------------------------------
-    def _run(self, tx, actions) -> None:
-        sent = None  # the bytes of this batch's last Send
-        for action in actions:
-            kind = action.__class__
-            if kind is Send:
-                sent = self._send(action.message, self._peers.get(id(tx)), tx)
-            elif kind is StartTimer:
-                if tx.state == TERMINATED:  # the Send before it failed
-                    continue
-                if action.name == "J" and action.delay == self.completed.lifetime and sent is not None:
-                    self._retire(tx, sent)
-                    continue
-                timers = self._timers.get(id(tx))
-                if timers is None:
-                    timers = self._timers[id(tx)] = {}
-                old = timers.get(action.name)
-                if old is not None:
-                    old.cancel()
-                loop = self._loop or asyncio.get_running_loop()
-                timers[action.name] = loop.call_later(action.delay, self._fire, tx, action.name)
-            elif kind is CancelTimer:
-                timers = self._timers.get(id(tx))
-                handle = timers.pop(action.name, None) if timers else None
-                if handle is not None:
-                    handle.cancel()
-            elif kind is Deliver:
-                if isinstance(tx, ServerTransaction):
-                    self._dispatch(tx, action.message)
-                elif action.message.status is not None and action.message.status >= 200:
-                    fut = self._waiters.get(id(tx))
-                    if fut is not None and not fut.done():
-                        fut.set_result(action.message)
-            elif kind is Terminated:
-                self.table.remove(tx)
-                self._forget(tx)
-
-    def _retire(self, tx: ServerTransaction, data: bytes) -> None:
-        """Timer J of a non-INVITE server transaction over UDP: keep only what its completed state
-        does (resend `data`, the final response, to its peer) in `completed` until J fires."""
-        peer = self._peers.get(id(tx))
-        self.table.remove(tx)
-        self._forget(tx)
-        if peer is not None:
-            self.completed.add(tx.key, (data, peer.ip, peer.port), time.monotonic())
-
-    def _resend(self, key, payload) -> None:
-        data, ip, port = payload
-        try:
-            if self._udp is not None:
-                self._udp.sendto(data, (ip, port))
-                self.stats["sent"] += 1
-        except OSError as e:  # a transport error ends the transaction
-            log.debug("send to %s:%s failed: %s", ip, port, e)
-            self.completed.discard(key)
-
-    def _expire(self) -> None:
-        """Every second: drop completed transactions whose timer J fired (also when nothing arrives)."""
-        self.completed.expire(time.monotonic())
-        if self.running and self._loop is not None:
-            self._expiry = self._loop.call_later(1.0, self._expire)
-
-    def _fire(self, tx, name: str) -> None:
-        timers = self._timers.get(id(tx))
-        if timers is not None:
-            timers.pop(name, None)
-        self._run(tx, tx.on_timer(name))
-
-    def _forget(self, tx) -> None:
-        timers = self._timers.pop(id(tx), None)
-        if timers:
-            for handle in timers.values():
-                handle.cancel()
-        self._peers.pop(id(tx), None)
-        fut = self._waiters.pop(id(tx), None)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
-
-    def _send(self, msg: Message, dest: Source | None, tx=None) -> bytes | None:
-        """Serialise and transmit; the bytes sent, or None (no destination, or the transport failed)."""
-        if dest is None:
-            return None
-        data = msg.to_bytes()
-        try:
-            if dest.transport == "UDP":
-                if self._udp is None:
-                    return None
-                self._udp.sendto(data, (dest.ip, dest.port))
-            elif dest.writer is not None and not dest.writer.is_closing():
-                dest.writer.write(data)
-            else:
-                raise ConnectionError("connection closed")
-            self.stats["sent"] += 1
-            return data
-        except (OSError, ConnectionError) as e:
-            log.debug("send to %s failed: %s", dest.address, e)
-            if tx is not None:
-                self._run(tx, tx.on_transport_error())
-            return None
+    def _answer(self, incoming: DeliverRequest, resp: Message) -> None:
+        now = time.monotonic()
+        actions = self.endpoint.respond(incoming, resp, now)
+        if not actions:
+            log.debug("late response for a finished transaction %r", incoming.tx)
+        self._execute(actions, now)
 
     # ---- client requests ----------------------------------------------------------------------------
     def local_host_for(self, dest_ip: str) -> str:
@@ -515,21 +404,18 @@ class SipEngine:
             dest = Source(ip, port, "TCP", writer)
         else:
             dest = Source(ip, port, "UDP")
-        tx = ClientTransaction(msg, reliable=transport != "UDP", t1=t1)
+        now = time.monotonic()
         fut = asyncio.get_running_loop().create_future()
+        tx, actions = self.endpoint.send_request(msg, dest, now, t1=t1)
         self._waiters[id(tx)] = fut
-        self._peers[id(tx)] = dest
-        for dropped in self.table.add(tx):
-            self._forget(dropped)
-        self._run(tx, tx.start())
+        self._execute(actions, now)
         try:
             return await asyncio.wait_for(fut, timeout) if timeout else await fut
         except TimeoutError:
             return None
         finally:
-            if tx in self.table:
-                self.table.remove(tx)
-                self._forget(tx)
+            self._execute(self.endpoint.abandon(tx), time.monotonic())
+            self._forget(tx)
 
     async def _resolve(self, host: str) -> str | None:
         try:

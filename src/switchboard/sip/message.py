@@ -1,8 +1,8 @@
 """SIP messages, sans I/O (RFC 3261 §7): `parse(bytes) -> Message`, `Message.to_bytes()`.
 
 No sockets here: the transports hand bytes in and take bytes out, so this is tested and
-fuzzed on its own (tests/unit/test_sip_message.py, and the RFC 4475 torture messages in
-tests/unit/test_sip_torture.py).
+fuzzed on its own (tests/unit/sip/test_message.py, and the RFC 4475 torture messages in
+tests/unit/sip/test_torture.py).
 
 Parsing is built for speed: the work per message is a handful of C-level string operations and
 a fixed number of Python steps per header line.

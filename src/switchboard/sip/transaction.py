@@ -48,8 +48,11 @@ Request-URI, the top Via's transport/sent-by/branch and the method (ACK again co
 To tag is left out of that key on purpose: the ACK for a non-2xx carries the tag of our response, the
 INVITE did not, so the key is a little looser than §17.2.3 spells out, never stricter.
 
-2xx handling follows RFC 3261 itself, not the RFC 6026 "Accepted" state: the driver passes 2xx
-responses and ACKs that no transaction matches to the TU core.
+2xx handling: an INVITE transaction ends on a 2xx, on both sides; what RFC 6026 adds is done above
+this module: the endpoint (endpoint.py) keeps the answered INVITE's key with its 2xx for 64*T1 (the
+"Accepted" state: a retransmitted INVITE gets the 2xx, not a new transaction) and passes 2xx responses
+and ACKs that no transaction matches to the TU core (dialog.py: 2xx retransmission until the ACK, the
+ACK for a 2xx).
 
 `CompletedTable` keeps non-INVITE server transactions in their completed state compactly (key,
 response, deadline), for a driver that has many of them: see its docstring.
@@ -57,12 +60,11 @@ response, deadline), for a driver that has many of them: see its docstring.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
 
+from switchboard.sip.headers import MAGIC_COOKIE, Via, params, parse_via, tag, top_via
 from switchboard.sip.message import Message, ParseError, response_to
 from switchboard.sip.rand import token_hex
 
@@ -70,7 +72,6 @@ T1 = 0.5  # RTT estimate (s)
 T2 = 4.0  # maximum retransmit interval for non-INVITE requests and INVITE responses (s)
 T4 = 5.0  # maximum time a message stays in the network (s)
 TIMER_D = 32.0  # wait for response retransmissions after a non-2xx to an INVITE, unreliable transports (s)
-MAGIC_COOKIE = "z9hG4bK"
 
 CALLING = "calling"
 TRYING = "trying"
@@ -133,57 +134,12 @@ class TransactionError(RuntimeError):
 
 # --- header helpers ----------------------------------------------------------------------------
 
-_VIA = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([^\s/;]+)\s+([^;]+)", re.IGNORECASE)
-
-
-class _Via(NamedTuple):
-    transport: str
-    sent_by: str
-    branch: str
-
-
-def _params(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for part in text.split(";"):
-        name, _, value = part.partition("=")
-        if name.strip():
-            out.setdefault(name.strip().lower(), value.strip())
-    return out
-
-
-def _top_via(msg: Message) -> _Via:
-    value = msg.get("Via")
-    if value is None:
-        raise ParseError("no Via header")
-    return _parse_via(value)
-
-
-def _parse_via(value: str) -> _Via:
-    if "(" in value:
-        value = re.sub(r"\([^)]*\)", "", value)  # comments
-    m = _VIA.match(value)
-    if m is None:
-        raise ParseError(f"bad Via {value!r}")
-    transport, sent_by = m.group(1, 2)
-    sent_by = ("".join(sent_by.split()) if " " in sent_by or "\t" in sent_by else sent_by).lower()
-    rest = value[m.end() :]
-    low = rest.lower()
-    start = low.find(";branch=")
-    if start >= 0 and low.count("branch") == 1 and rest.isascii():  # the usual case: no need to read every parameter
-        start += 8
-        end = rest.find(";", start)
-        branch = (rest[start:] if end < 0 else rest[start:end]).strip()
-    else:
-        branch = _params(rest).get("branch", "")
-    return _Via(transport.upper(), sent_by, branch)
-
-
-def _tag(value: str | None) -> str:
-    """The tag parameter of a From/To value (parameters inside <...> belong to the URI)."""
-    if not value:
-        return ""
-    tail = value[value.rindex(">") + 1 :] if ">" in value else value.partition(";")[2]
-    return _params(tail).get("tag", "")
+# the header helpers live in headers.py; these names stay for callers of this module
+_Via = Via
+_params = params
+_parse_via = parse_via
+_top_via = top_via
+_tag = tag
 
 
 ClientKey = tuple[str, str]

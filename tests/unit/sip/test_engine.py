@@ -158,3 +158,39 @@ def test_deferred_calls_back_once_whenever_it_is_settled():
     late.fail(err)
     late.resolve(None)  # settled already: ignored
     assert got == [("early", None, None), ("late", None, err)] and late.done
+
+
+def invite_bytes(method: str = "INVITE", branch: str = "z9hG4bKinv") -> bytes:
+    return (f"{method} sip:bob@engine.test SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch={branch};rport\r\n"
+            "From: <sip:alice@engine.test>;tag=abc\r\nTo: <sip:bob@engine.test>\r\n"
+            f"Call-ID: inv@engine.test\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
+            "Contact: <sip:alice@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+async def test_invite_gets_100_then_the_handlers_answer_and_the_ack_is_absorbed(setup):
+    eng, peer, calls, answers = setup
+    answers["INVITE"] = lambda req: response_to(req, 501)
+    peer.send(invite_bytes())
+    assert parse(await peer.recv()).status == 100
+    final = parse(await peer.recv())
+    assert final.status == 501 and len(eng.table) == 1  # completed: timer G retransmits until the ACK
+    ack = invite_bytes("ACK").replace(b"To: <sip:bob@engine.test>", f"To: {final.get('To')}".encode())
+    peer.send(ack)
+    await asyncio.sleep(0.05)
+    assert eng.table and next(iter(eng.table)).state == "confirmed" and len(calls) == 1
+
+
+async def test_cancel_of_a_pending_invite_is_200_and_the_invite_487(setup):
+    eng, peer, calls, answers = setup
+    pending = Deferred()
+    answers["INVITE"] = pending
+    peer.send(invite_bytes())
+    assert parse(await peer.recv()).status == 100
+    peer.send(invite_bytes("CANCEL"))
+    got = sorted([parse(await peer.recv()), parse(await peer.recv())], key=lambda m: m.status)
+    assert [(m.status, m.cseq[1]) for m in got] == [(200, "CANCEL"), (487, "INVITE")]
+    pending.resolve(response_to(calls[0], 200))  # too late: nothing more is sent
+    assert await peer.recv(timeout=0.2) is None
+    peer.send(invite_bytes("CANCEL", branch="z9hG4bKother"))
+    assert parse(await peer.recv()).status == 481

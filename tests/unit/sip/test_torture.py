@@ -64,7 +64,7 @@ import pytest
 
 from switchboard.sip.message import ParseError, frame, parse, response_to, salvage
 
-DATA = Path(__file__).parent / "data" / "rfc4475"
+DATA = Path(__file__).parent.parent / "data" / "rfc4475"
 
 VALID = ["wsinv", "intmeth", "esc01", "escnull", "esc02", "lwsdisp", "longreq", "dblreq", "semiuri",
          "transports", "mpart01", "unreason", "noreason"]  # fmt: skip

@@ -1,0 +1,279 @@
+"""The sans-I/O endpoint's routing decisions, without sockets: bytes and a clock in, actions out."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchboard.sip.dialog import DialogTable, UasInvite
+from switchboard.sip.endpoint import (
+    Cancelled,
+    ClearTimer,
+    DeliverRequest,
+    DeliverResponse,
+    Endpoint,
+    SetTimer,
+    Source,
+    TransactionEnded,
+    Transmit,
+)
+from switchboard.sip.message import Message, parse, response_to
+from switchboard.sip.transaction import COMPLETED, CONFIRMED, ServerTransaction
+
+UDP = Source("192.0.2.7", 5070, "UDP")
+TCP = Source("192.0.2.7", 40000, "TCP", writer=object())
+
+
+def request(method: str = "OPTIONS", branch: str = "z9hG4bKep1", cseq: int = 1, *, to_tag: str = "",
+            via: str | None = None, call_id: str = "c1@ep.test") -> bytes:
+    to = "<sip:ep.test>" + (f";tag={to_tag}" if to_tag else "")
+    via = via or f"SIP/2.0/UDP 192.0.2.7:5070;branch={branch};rport"
+    return (f"{method} sip:ep.test SIP/2.0\r\nVia: {via}\r\n"
+            f"From: <sip:alice@ep.test>;tag=ft\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
+            f"CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContact: <sip:alice@192.0.2.7:5070>\r\n"
+            "Content-Length: 0\r\n\r\n").encode()
+
+
+def kinds(actions) -> list[str]:
+    return [type(a).__name__ for a in actions]
+
+
+def sent(actions) -> list[Message]:
+    return [parse(a.data) for a in actions if isinstance(a, Transmit)]
+
+
+@pytest.fixture
+def ep():
+    return Endpoint(server="test")
+
+
+def test_new_request_is_delivered_and_answered_on_the_fast_path(ep):
+    [d] = ep.receive(request(), UDP, 10.0)
+    assert isinstance(d, DeliverRequest) and d.tx is None and d.message.method == "OPTIONS"
+    out = ep.respond(d, response_to(d.message, 200), 10.0)
+    assert kinds(out) == ["Transmit"] and out[0].dest is UDP and sent(out)[0].status == 200
+    assert len(ep.table) == 0 and len(ep.completed) == 1  # no transaction object: the completed entry
+
+
+def test_retransmitted_request_gets_the_same_bytes_until_timer_j(ep):
+    [d] = ep.receive(request(), UDP, 10.0)
+    [first] = ep.respond(d, response_to(d.message, 200), 10.0)
+    again = ep.receive(request(), UDP, 11.0)
+    assert kinds(again) == ["Transmit"] and again[0].data == first.data and ep.stats["retransmissions"] == 1
+    after_j = ep.receive(request(), UDP, 10.0 + ep.completed.lifetime + 0.01)
+    assert kinds(after_j) == ["DeliverRequest"]  # timer J fired: a new transaction
+
+
+def test_tcp_keeps_no_completed_state(ep):
+    [d] = ep.receive(request(), TCP, 1.0)
+    out = ep.respond(d, response_to(d.message, 200), 1.0)
+    assert out[0].dest is TCP and len(ep.completed) == 0 and len(ep.table) == 0
+
+
+def test_answer_later_waits_in_trying_and_absorbs_retransmissions(ep):
+    [d] = ep.receive(request(), UDP, 1.0)
+    ep.pending(d)
+    assert isinstance(d.tx, ServerTransaction) and len(ep.table) == 1
+    assert ep.receive(request(), UDP, 1.1) == []  # trying: nothing to resend
+    out = ep.respond(d, response_to(d.message, 200), 1.2)
+    assert kinds(out) == ["Transmit", "TransactionEnded"]  # completed over UDP: moved to the completed table
+    assert len(ep.table) == 0 and len(ep.completed) == 1
+    assert ep.receive(request(), UDP, 1.3)[0].data == out[0].data
+
+
+def test_next_input_before_an_answer_makes_the_request_pending(ep):
+    [d] = ep.receive(request(), UDP, 1.0)
+    [d2] = ep.receive(request(branch="z9hG4bKep2"), UDP, 1.0)  # the TU did not answer d at once
+    assert d.tx is not None and d2.tx is None
+    assert ep.receive(request(), UDP, 1.1) == []
+
+
+def test_provisional_then_final(ep):
+    [d] = ep.receive(request(), UDP, 1.0)
+    out = ep.respond(d, response_to(d.message, 100), 1.0)
+    assert sent(out)[0].status == 100 and len(ep.table) == 1
+    assert sent(ep.receive(request(), UDP, 1.1))[0].status == 100  # proceeding: resend the provisional
+
+
+def test_cancel_matching_an_invite_gets_200_and_the_invite_487(ep):
+    invite = ep.receive(request("INVITE"), UDP, 1.0)
+    assert kinds(invite) == ["Transmit", "DeliverRequest"] and sent(invite)[0].status == 100
+    out = ep.receive(request("CANCEL"), UDP, 1.1)
+    statuses = [m.status for m in sent(out)]
+    assert statuses == [200, 487]
+    assert sent(out)[0].cseq[1] == "CANCEL" and sent(out)[1].cseq[1] == "INVITE"
+    assert any(isinstance(a, Cancelled) for a in out)
+    tx = invite[1].tx
+    assert tx.state == COMPLETED
+    assert ep.respond(invite[1], response_to(invite[1].message, 200), 1.2) == []  # too late: 487 went
+    # the CANCEL's retransmission gets the same 200
+    assert sent(ep.receive(request("CANCEL"), UDP, 1.3))[0].status == 200
+
+
+def test_cancel_matching_nothing_gets_481(ep):
+    out = ep.receive(request("CANCEL"), UDP, 1.0)
+    assert [m.status for m in sent(out)] == [481]
+
+
+def test_ack_for_a_non_2xx_is_absorbed_by_the_invite_transaction(ep):
+    [_, d] = ep.receive(request("INVITE"), UDP, 1.0)
+    out = ep.respond(d, response_to(d.message, 486), 1.0)
+    assert kinds(out) == ["Transmit", "SetTimer", "SetTimer"]  # G and H
+    ack = ep.receive(request("ACK"), UDP, 1.2)
+    assert kinds(ack) == ["ClearTimer", "ClearTimer", "SetTimer"]  # G, H cancelled; I started
+    assert d.tx.state == CONFIRMED and ep.stats["stray_acks"] == 0
+
+
+def test_stray_ack_is_dropped_and_counted(ep):
+    assert ep.receive(request("ACK", branch="z9hG4bKnew"), UDP, 1.0) == []
+    assert ep.stats["stray_acks"] == 1
+
+
+@pytest.mark.parametrize(("data", "status"), [
+    (request().replace(b"CSeq: 1 OPTIONS", b"CSeq: x OPTIONS"), 400),
+    (request().replace(b"OPTIONS sip:ep.test SIP/2.0", b"OPTIONS sip:ep.test SIP/7.0"), 505),
+])
+def test_malformed_requests_are_answered(ep, data, status):
+    [out] = ep.receive(data, UDP, 1.0)
+    assert out.data.startswith(f"SIP/2.0 {status} ".encode()) and ep.stats["bad_request"] == 1
+    assert b"rport=5070;received=192.0.2.7" in out.data and out.dest is UDP
+
+
+def test_too_large_is_513(ep):
+    from switchboard.sip.message import ParseError
+
+    out = ep.malformed(request(), TCP, ParseError("message too large", 513))
+    assert sent(out)[0].status == 513
+
+
+@pytest.mark.parametrize("data", [b"garbage\r\n\r\n", request("ACK").replace(b"CSeq: 1 ACK", b"CSeq: x ACK"),
+                                  b"SIP/2.0 200 OK\r\nVia: nonsense\r\n\r\n"])
+def test_unsalvageable_input_is_dropped(ep, data):
+    assert ep.receive(data, UDP, 1.0) == [] and ep.stats["dropped"] == 1
+
+
+def test_via_gets_received_and_rport(ep):
+    via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKnat;rport"
+    [d] = ep.receive(request(via=via), UDP, 1.0)
+    assert d.message.get("Via") == "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKnat;rport=5070;received=192.0.2.7"
+    [d] = ep.receive(request(via="SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKnat2"), UDP, 1.0)
+    assert d.message.get("Via").endswith(";received=192.0.2.7") and "rport" not in d.message.get("Via")
+    [d] = ep.receive(request(via="SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bKsame"), UDP, 1.0)
+    assert "received" not in d.message.get("Via")  # sent-by is the source already
+
+
+def test_timer_j_of_a_pending_transaction(ep):
+    [d] = ep.receive(request(), TCP, 1.0)
+    ep.pending(d)
+    out = ep.respond(d, response_to(d.message, 200), 1.0)
+    assert kinds(out) == ["Transmit", "SetTimer"] and out[1].name == "J" and out[1].delay == 0
+    assert kinds(ep.timer(d.tx, "J", 1.0)) == ["TransactionEnded"] and len(ep.table) == 0
+    assert ep.timer(d.tx, "J", 1.0) == []  # a late timer: nothing
+
+
+def test_completed_entries_expire(ep):
+    [d] = ep.receive(request(), UDP, 1.0)
+    ep.respond(d, response_to(d.message, 200), 1.0)
+    assert ep.expire(1.0 + ep.completed.lifetime) == 1 and len(ep.completed) == 0
+
+
+def test_responses_are_routed_to_client_transactions_and_strays_counted(ep):
+    req = Message(method="OPTIONS", uri="sip:peer.test", headers=[
+        ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcli;rport"), ("From", "<sip:me@x>;tag=1"),
+        ("To", "<sip:peer.test>"), ("Call-ID", "cli@x"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")])
+    tx, out = ep.send_request(req, UDP, 1.0)
+    assert kinds(out) == ["Transmit", "SetTimer", "SetTimer"]  # E, F
+    resp = response_to(req, 200).to_bytes()
+    got = ep.receive(resp, UDP, 1.1)
+    assert [type(a) for a in got] == [ClearTimer, ClearTimer, DeliverResponse, SetTimer]  # E, F; K
+    assert got[2].tx is tx and got[2].message.status == 200
+    assert ep.receive(resp, UDP, 1.2) == []  # completed: absorbed
+    assert kinds(ep.timer(tx, "K", 6.0)) == ["TransactionEnded"]
+    assert ep.receive(resp, UDP, 6.1) == [] and ep.stats["stray_responses"] == 1
+
+
+def test_client_timeout_and_abandon(ep):
+    req = Message(method="OPTIONS", uri="sip:peer.test", headers=[
+        ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcl2"), ("From", "<sip:me@x>;tag=1"),
+        ("To", "<sip:peer.test>"), ("Call-ID", "cl2@x"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")])
+    tx, _ = ep.send_request(req, UDP, 1.0)
+    assert kinds(ep.timer(tx, "E", 1.5)) == ["Transmit", "SetTimer"]
+    ended = ep.timer(tx, "F", 33.0)
+    assert isinstance(ended[-1], TransactionEnded) and ended[-1].reason == "timeout"
+    assert ep.abandon(tx) == []
+    tx2, _ = ep.send_request(Message(method="OPTIONS", uri="sip:p", headers=[
+        ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcl3"), *req.headers[1:]]), UDP, 1.0)
+    assert kinds(ep.abandon(tx2)) == ["TransactionEnded"] and len(ep.table) == 0
+
+
+def test_transport_error_on_the_fast_path_forgets_the_completed_entry(ep):
+    [d] = ep.receive(request(), UDP, 1.0)
+    [t] = ep.respond(d, response_to(d.message, 200), 1.0)
+    ep.transport_error(t.tx, 1.0)
+    assert len(ep.completed) == 0
+
+
+# --- with the dialog layer attached ------------------------------------------------------------------------
+
+def test_in_dialog_request_matching_no_dialog_gets_481():
+    ep = Endpoint(dialogs=DialogTable())
+    out = ep.receive(request("BYE", to_tag="nope"), UDP, 1.0)
+    assert [m.status for m in sent(out)] == [481]
+    assert sent(ep.receive(request("BYE", to_tag="nope"), UDP, 1.1))[0].status == 481  # retransmission
+    # without the dialog layer, the TU gets it (today's behaviour)
+    assert kinds(Endpoint().receive(request("BYE", to_tag="nope"), UDP, 1.0)) == ["DeliverRequest"]
+
+
+def test_uas_2xx_is_retransmitted_until_the_ack_and_cseq_rule():
+    ep = Endpoint(dialogs=DialogTable())
+    [_, d] = ep.receive(request("INVITE", cseq=5), UDP, 1.0)
+    uas = UasInvite(d.message, contact="<sip:sb@192.0.2.1>")
+    out = ep.answer_invite(d, uas, 200, 1.0)
+    assert kinds(out) == ["Transmit", "TransactionEnded", "SetTimer", "SetTimer"] and sent(out)[0].status == 200
+    assert len(ep.table) == 0  # RFC 6026: the 2xx ends the INVITE server transaction; the TU retransmits
+    to_tag = uas.dialog.local_tag
+    retransmitted_invite = ep.receive(request("INVITE", cseq=5), UDP, 1.2)
+    assert [m.status for m in sent(retransmitted_invite)] == [200]  # not a new INVITE: the 2xx again
+    again = ep.timer(uas, "2xx", 1.5)
+    assert sent(again)[0].status == 200 and again[1].delay == 1.0  # T1 doubling
+    ack = ep.receive(request("ACK", branch="z9hG4bKack", cseq=5, to_tag=to_tag), UDP, 1.6)
+    assert kinds(ack) == ["ClearTimer", "ClearTimer", "TransactionEnded"] and uas.retransmit.acked
+    # in-dialog: a lower CSeq -> 500, a higher one goes to the TU with its dialog
+    low = ep.receive(request("INFO", branch="z9hG4bKi1", cseq=4, to_tag=to_tag), UDP, 2.0)
+    assert sent(low)[0].status == 500
+    [ok] = ep.receive(request("INFO", branch="z9hG4bKi2", cseq=6, to_tag=to_tag), UDP, 2.0)
+    assert isinstance(ok, DeliverRequest) and ok.dialog is uas.dialog
+    ep.respond(ok, response_to(ok.message, 200), 2.0)
+    [bye] = ep.receive(request("BYE", branch="z9hG4bKb", cseq=7, to_tag=to_tag), UDP, 3.0)
+    assert bye.dialog.state == "terminated"
+    ep.respond(bye, response_to(bye.message, 200), 3.0)
+    assert sent(ep.receive(request("INFO", branch="z9hG4bKi3", cseq=8, to_tag=to_tag), UDP, 4.0))[0].status == 481
+
+
+def test_uas_non_2xx_answer_stays_in_the_invite_transaction():
+    ep = Endpoint(dialogs=DialogTable())
+    [_, d] = ep.receive(request("INVITE"), UDP, 1.0)
+    uas = UasInvite(d.message, contact="<sip:sb@192.0.2.1>")
+    out = ep.answer_invite(d, uas, 486, 1.0)
+    assert kinds(out) == ["Transmit", "SetTimer", "SetTimer"] and sent(out)[0].status == 486  # G, H
+    assert kinds(ep.receive(request("ACK"), UDP, 1.1)) == ["ClearTimer", "ClearTimer", "SetTimer"]
+
+
+def test_retransmitted_2xx_goes_to_the_tu_with_dialogs():
+    ep = Endpoint(dialogs=DialogTable())
+    resp = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKgone\r\nFrom: <sip:a@x>;tag=1\r\n"
+            b"To: <sip:b@x>;tag=2\r\nCall-ID: g@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    [d] = ep.receive(resp, UDP, 1.0)
+    assert isinstance(d, DeliverResponse) and d.tx is None
+
+
+def test_a_full_table_drops_the_oldest_and_says_so():
+    ep = Endpoint(max_transactions=1)
+    [d1] = ep.receive(request(branch="z9hG4bKf1"), UDP, 1.0)
+    assert ep.pending(d1) == []
+    [d2] = ep.receive(request(branch="z9hG4bKf2"), UDP, 1.0)
+    [ended] = ep.pending(d2)
+    assert isinstance(ended, TransactionEnded) and ended.tx is d1.tx and ended.reason == "dropped"
+    assert ep.respond(d1, response_to(d1.message, 200), 1.1) == []  # its transaction is gone
+    [d3] = ep.receive(request(branch="z9hG4bKf3"), UDP, 1.2)
+    out = ep.receive(request(branch="z9hG4bKf4"), UDP, 1.2)  # d3 never answered nor pending: held, d2 dropped
+    assert kinds(out) == ["TransactionEnded", "DeliverRequest"] and out[0].tx is d2.tx and d3.tx is not None
