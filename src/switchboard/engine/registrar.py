@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -58,12 +57,12 @@ from switchboard.domain.throttle import FailureThrottle
 from switchboard.engine.runtime import Pbx
 from switchboard.sip import digest
 from switchboard.sip.engine import USER_AGENT, Deferred, Source
+from switchboard.sip.headers import contact_uri_and_params, split_contacts, uri_user
 from switchboard.sip.message import Message, response_to
 from switchboard.store import tables as t
 
 log = logging.getLogger("switchboard.registrar")
 
-_URI_USER = re.compile(r"sips?:([^@;>]+)@", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -82,52 +81,6 @@ class Binding:
     status: str = "Unknown"  # Reachable | Unreachable | Unknown (qualify)
     rtt_usec: int | None = None
     next_qualify: float = 0.0
-
-
-def uri_user(value: str | None) -> str | None:
-    m = _URI_USER.search(value or "")
-    return m.group(1) if m else None
-
-
-def split_contacts(values: list[str]) -> list[str]:
-    """Contact header values → one string per contact (commas outside <> and quotes split)."""
-    out: list[str] = []
-    for value in values:
-        if "," not in value:  # one contact: the common case
-            out.append(value.strip())
-            continue
-        cur, angle, quote = [], False, False
-        for ch in value:
-            if ch == '"' and not angle:
-                quote = not quote
-            elif ch == "<" and not quote:
-                angle = True
-            elif ch == ">" and not quote:
-                angle = False
-            if ch == "," and not angle and not quote:
-                out.append("".join(cur).strip())
-                cur = []
-            else:
-                cur.append(ch)
-        out.append("".join(cur).strip())
-    return [c for c in out if c]
-
-
-def contact_uri_and_params(contact: str) -> tuple[str, dict[str, str]]:
-    """`"Name" <sip:u@h;transport=tcp>;expires=60;q=0.5` → ("sip:u@h;transport=tcp", {expires: 60, q: 0.5})."""
-    if "<" in contact:
-        start, end = contact.index("<"), contact.find(">")
-        uri = contact[start + 1:end if end > start else None].strip()
-        rest = contact[end + 1:] if end > start else ""
-    else:
-        uri, _, rest = contact.partition(";")
-        uri, rest = uri.strip(), ";" + rest if rest else ""
-    params = {}
-    for p in rest.split(";"):
-        k, _, v = p.strip().partition("=")
-        if k:
-            params[k.lower()] = v.strip().strip('"')
-    return uri, params
 
 
 _ALGORITHMS = {"md5": "MD5", "sha-256": "SHA-256", "sha256": "SHA-256"}

@@ -32,10 +32,10 @@ import logging
 import time
 
 from switchboard.domain.trunks import Trunk, TrunkService
-from switchboard.engine.registrar import contact_uri_and_params, split_contacts
 from switchboard.engine.runtime import Pbx
 from switchboard.sip import digest
 from switchboard.sip.engine import USER_AGENT, SipEngine
+from switchboard.sip.headers import contact_uri_and_params, split_contacts
 from switchboard.sip.message import Message, new_tag
 
 log = logging.getLogger("switchboard.trunks")

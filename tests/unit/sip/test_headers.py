@@ -59,7 +59,7 @@ def test_uri_params():
     assert uri_params("sip:r@p") == {}
 
 
-# --- the registrar's helpers (pbx/registrar.py) ----------------------------------------------------------
+# --- Contact and To helpers (the registrar's and trunk registration's) ------------------------------------
 
 def test_split_contacts():
     assert split_contacts(["<sip:a@h>;q=1, <sip:b@h>"]) == ["<sip:a@h>;q=1", "<sip:b@h>"]
@@ -88,16 +88,6 @@ _contact = st.from_regex(r'(("[a-z ,]{0,6}" )?<sip:[a-z]{1,5}@[a-z]{1,5}(;[a-z]{
 def test_split_contacts_round_trip(contacts):
     assert split_contacts([", ".join(contacts)]) == contacts
 
-
-def test_same_behaviour_as_the_registrar():
-    from switchboard.pbx import registrar
-
-    samples = ['"Name" <sip:u@h;transport=tcp>;expires=60;q=0.5', "sip:u@h;expires=30", "<sip:u@h",
-               '"a,b" <sip:x@y>, <sip:z@w;q=1,2>;expires=1', "*"]
-    for s in samples:
-        assert contact_uri_and_params(s) == registrar.contact_uri_and_params(s)
-        assert uri_user(s) == registrar.uri_user(s)
-    assert split_contacts(samples) == registrar.split_contacts(samples)
 
 
 # --- Via received / rport ----------------------------------------------------------------------------------
