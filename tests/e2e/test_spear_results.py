@@ -1,5 +1,5 @@
 """Spear results, summary and alerts (read side) against a real server; the test schedule field
-and users' webhook_url. Ingestion itself is covered in-process by tests/unit/test_results.py."""
+and users' webhook_url. Ingestion itself is covered in-process by tests/unit/domain/test_results.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """RFC 4475 (SIP Torture Test Messages) §3.1, run through `switchboard.sip.message`.
 
-The messages live in tests/unit/data/rfc4475/<name>.sip, binary-exact: CRLF line ends, the RFC's
+The messages live in tests/unit/sip/data/rfc4475/<name>.sip, binary-exact: CRLF line ends, the RFC's
 <allOneLine> lines joined, <hex> octets and <repeat> runs expanded. Each message with a body was
 checked against its own Content-Length (the 553-octet multipart of mpart01 included).
 
@@ -64,7 +64,7 @@ import pytest
 
 from switchboard.sip.message import ParseError, frame, parse, response_to, salvage
 
-DATA = Path(__file__).parent.parent / "data" / "rfc4475"
+DATA = Path(__file__).parent / "data" / "rfc4475"
 
 VALID = ["wsinv", "intmeth", "esc01", "escnull", "esc02", "lwsdisp", "longreq", "dblreq", "semiuri",
          "transports", "mpart01", "unreason", "noreason"]  # fmt: skip
