@@ -124,13 +124,26 @@ def parse_wrk(name: str, output: str) -> Result:
         sys.exit(f"could not parse wrk output for {name}:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return Result(name, float(rps[1]), to_ms(p99[1]), int(non_2xx[1]) if non_2xx else 0,
-                  sum(map(int, sock.groups())) if sock else 0)
+    return Result(
+        name,
+        float(rps[1]),
+        to_ms(p99[1]),
+        int(non_2xx[1]) if non_2xx else 0,
+        sum(map(int, sock.groups())) if sock else 0,
+    )
 
 
 def wrk(name: str, url: str, args, accept: str = "application/json", script: Path | None = None) -> Result:
-    cmd = ["wrk", "-t1", f"-c{args.connections}", "--latency",
-           "-H", f"Authorization: {AUTH}", "-H", f"Accept: {accept}"]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{args.connections}",
+        "--latency",
+        "-H",
+        f"Authorization: {AUTH}",
+        "-H",
+        f"Accept: {accept}",
+    ]
     if script:
         cmd += ["-s", str(script)]
     if args.warmup:
@@ -155,14 +168,17 @@ def log_problems(log: Path) -> Counter[str]:
 
 
 def print_table(results: list[Result], base: Result, args) -> None:
-    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s (warm-up {args.warmup}s) on {os.cpu_count()} "
-          "cores; wrk and the server share the machine, so absolute figures are machine-bound.")
+    print(
+        f"\nwrk -t1 -c{args.connections} -d{args.duration}s (warm-up {args.warmup}s) on {os.cpu_count()} "
+        "cores; wrk and the server share the machine, so absolute figures are machine-bound."
+    )
     print("Ratios are against the baseline from this same run: req/s x (higher is better), p99 x (lower).\n")
-    print(f"{'scenario':<28}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}{'sock err':>10}"
-          f"{'req/s x':>10}{'p99 x':>9}")
+    print(f"{'scenario':<28}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}{'sock err':>10}{'req/s x':>10}{'p99 x':>9}")
     for r in results:
-        print(f"{r.name:<28}{r.rps:>10.1f}{r.p99_ms:>10.2f}{r.non_2xx:>9}{r.socket_errors:>10}"
-              f"{r.rps / base.rps:>10.3f}{r.p99_ms / base.p99_ms:>9.2f}")
+        print(
+            f"{r.name:<28}{r.rps:>10.1f}{r.p99_ms:>10.2f}{r.non_2xx:>9}{r.socket_errors:>10}"
+            f"{r.rps / base.rps:>10.3f}{r.p99_ms / base.p99_ms:>9.2f}"
+        )
 
 
 def main() -> None:
@@ -206,11 +222,17 @@ def main() -> None:
 
         # jade: a token, and a pjsip.conf with ENDPOINTS endpoints (each with its auth and aor)
         token = request(f"{api}/v1/admin/login", {})["result"]["authtoken"]
-        conf = "".join(f"[ep{n}]\ntype=endpoint\nauth=ep{n}\naors=ep{n}\ncontext=demo\n\n"
-                       f"[ep{n}]\ntype=auth\nusername=ep{n}\npassword=secret{n}\n\n"
-                       f"[ep{n}]\ntype=aor\nmax_contacts=1\n\n" for n in range(1, ENDPOINTS + 1))
-        put = urllib.request.Request(f"{api}/v1/admin/pjsip/configurations/pjsip.conf?authtoken={token}",
-                                     json.dumps({"data": conf}).encode(), method="PUT")
+        conf = "".join(
+            f"[ep{n}]\ntype=endpoint\nauth=ep{n}\naors=ep{n}\ncontext=demo\n\n"
+            f"[ep{n}]\ntype=auth\nusername=ep{n}\npassword=secret{n}\n\n"
+            f"[ep{n}]\ntype=aor\nmax_contacts=1\n\n"
+            for n in range(1, ENDPOINTS + 1)
+        )
+        put = urllib.request.Request(
+            f"{api}/v1/admin/pjsip/configurations/pjsip.conf?authtoken={token}",
+            json.dumps({"data": conf}).encode(),
+            method="PUT",
+        )
         urllib.request.urlopen(put, timeout=10).close()
         pjsip_url = f"{api}/v1/admin/pjsip/endpoints?authtoken={token}"
         count = len(request(pjsip_url)["result"]["list"])

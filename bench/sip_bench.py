@@ -174,14 +174,38 @@ def _epoch(field: str) -> float:
     return float(field.split("\t")[-1])
 
 
-def sipp(port: int, scenario: str, workdir: Path, *, duration: float | None, concurrency: int, calls: int | None = None,
-         csv: Path | None = None, label: str = "run") -> dict[str, float]:
+def sipp(
+    port: int,
+    scenario: str,
+    workdir: Path,
+    *,
+    duration: float | None,
+    concurrency: int,
+    calls: int | None = None,
+    csv: Path | None = None,
+    label: str = "run",
+) -> dict[str, float]:
     """One sipp UAC run; its final cumulative statistics (from -trace_stat)."""
     stat = workdir / f"{label}-stat.csv"
     stat.unlink(missing_ok=True)
-    extra = ["-r", "1000000", "-l", str(concurrency), "-m", str(calls or 1_000_000_000), "-recv_timeout", "5000",
-             "-trace_stat", "-stf", str(stat), "-fd", "1",
-             "-trace_err", "-error_file", str(workdir / f"{label}-err.log")]
+    extra = [
+        "-r",
+        "1000000",
+        "-l",
+        str(concurrency),
+        "-m",
+        str(calls or 1_000_000_000),
+        "-recv_timeout",
+        "5000",
+        "-trace_stat",
+        "-stf",
+        str(stat),
+        "-fd",
+        "1",
+        "-trace_err",
+        "-error_file",
+        str(workdir / f"{label}-err.log"),
+    ]
     if duration is not None:
         extra += ["-timeout", f"{int(duration)}s"]
     args = sipp_args(port, scenario, inf=csv, keys={"expires": "3600"} if csv else None, extra=extra)
@@ -193,10 +217,13 @@ def sipp(port: int, scenario: str, workdir: Path, *, duration: float | None, con
     lines = [line for line in stat.read_text().splitlines() if line.strip()]
     head, last = lines[0].split(";"), lines[-1].split(";")
     row = dict(zip(head, last, strict=False))
-    return {"successful": int(row["SuccessfulCall(C)"]), "failed": int(row["FailedCall(C)"]),
-            "retransmissions": int(row["Retransmissions(C)"]),
-            "elapsed": _epoch(row["CurrentTime"]) - _epoch(row["StartTime"]),
-            "sipp_cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime}
+    return {
+        "successful": int(row["SuccessfulCall(C)"]),
+        "failed": int(row["FailedCall(C)"]),
+        "retransmissions": int(row["Retransmissions(C)"]),
+        "elapsed": _epoch(row["CurrentTime"]) - _epoch(row["StartTime"]),
+        "sipp_cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+    }
 
 
 def sipp_measured(pid: int | None, *a, **kw) -> dict[str, float]:
@@ -210,18 +237,61 @@ def sipp_measured(pid: int | None, *a, **kw) -> dict[str, float]:
 def measure(target: str, port: int, workdir: Path, csv: Path, args, pid: int | None = None) -> list[Run]:
     users = args.users
     # unmeasured: every user registered once (bindings exist), and a short OPTIONS warm-up
-    warm = sipp(port, "register_auth.xml", workdir, duration=None, concurrency=args.concurrency, calls=users, csv=csv,
-                label=f"{target}-warm")
+    warm = sipp(
+        port,
+        "register_auth.xml",
+        workdir,
+        duration=None,
+        concurrency=args.concurrency,
+        calls=users,
+        csv=csv,
+        label=f"{target}-warm",
+    )
     if warm["failed"] or warm["successful"] != users:
         print(f"warning: {target} warm-up registered {warm['successful']}/{users} ({warm['failed']} failed)")
-    reg = sipp_measured(pid, port, "register_auth.xml", workdir, duration=args.duration,
-                        concurrency=args.concurrency, csv=csv, label=f"{target}-register")
-    opt = sipp_measured(pid, port, "options_uac.xml", workdir, duration=args.duration, concurrency=args.concurrency,
-                        label=f"{target}-options")
-    return [Run("REGISTER+digest", target, reg["successful"], reg["failed"], reg["retransmissions"], reg["elapsed"], 2,
-                reg["server_cpu"], reg["sipp_cpu"]),
-            Run("OPTIONS", target, opt["successful"], opt["failed"], opt["retransmissions"], opt["elapsed"], 1,
-                opt["server_cpu"], opt["sipp_cpu"])]
+    reg = sipp_measured(
+        pid,
+        port,
+        "register_auth.xml",
+        workdir,
+        duration=args.duration,
+        concurrency=args.concurrency,
+        csv=csv,
+        label=f"{target}-register",
+    )
+    opt = sipp_measured(
+        pid,
+        port,
+        "options_uac.xml",
+        workdir,
+        duration=args.duration,
+        concurrency=args.concurrency,
+        label=f"{target}-options",
+    )
+    return [
+        Run(
+            "REGISTER+digest",
+            target,
+            reg["successful"],
+            reg["failed"],
+            reg["retransmissions"],
+            reg["elapsed"],
+            2,
+            reg["server_cpu"],
+            reg["sipp_cpu"],
+        ),
+        Run(
+            "OPTIONS",
+            target,
+            opt["successful"],
+            opt["failed"],
+            opt["retransmissions"],
+            opt["elapsed"],
+            1,
+            opt["server_cpu"],
+            opt["sipp_cpu"],
+        ),
+    ]
 
 
 # ---- report -----------------------------------------------------------------------------------------------
@@ -240,16 +310,24 @@ def log_problems(text: str) -> Counter[str]:
 
 
 def print_table(ours: list[Run], kam: list[Run], args) -> None:
-    print(f"\nsipp closed loop: {args.concurrency} calls in flight, {args.duration} s per measurement, "
-          f"{args.users} users; {os.cpu_count()} cores shared by sipp, the server and Kamailio.")
-    print("transactions/s = successful calls x transactions per call (REGISTER+digest: 2, OPTIONS: 1) / elapsed;"
-          " ratio = ours / kamailio.\n")
-    print(f"{'scenario':<18}{'ours/s':>10}{'kamailio/s':>12}{'ratio':>8}{'failures':>10}{'retrans':>9}"
-          f"{'ours calls':>12}{'kam calls':>11}")
+    print(
+        f"\nsipp closed loop: {args.concurrency} calls in flight, {args.duration} s per measurement, "
+        f"{args.users} users; {os.cpu_count()} cores shared by sipp, the server and Kamailio."
+    )
+    print(
+        "transactions/s = successful calls x transactions per call (REGISTER+digest: 2, OPTIONS: 1) / elapsed;"
+        " ratio = ours / kamailio.\n"
+    )
+    print(
+        f"{'scenario':<18}{'ours/s':>10}{'kamailio/s':>12}{'ratio':>8}{'failures':>10}{'retrans':>9}"
+        f"{'ours calls':>12}{'kam calls':>11}"
+    )
     for o, k in zip(ours, kam, strict=True):
         ratio = o.tps / k.tps if k.tps else float("nan")
-        print(f"{o.scenario:<18}{o.tps:>10.0f}{k.tps:>12.0f}{ratio:>8.2f}{o.failed + k.failed:>10}"
-              f"{o.retransmissions + k.retransmissions:>9}{o.successful:>12}{k.successful:>11}")
+        print(
+            f"{o.scenario:<18}{o.tps:>10.0f}{k.tps:>12.0f}{ratio:>8.2f}{o.failed + k.failed:>10}"
+            f"{o.retransmissions + k.retransmissions:>9}{o.successful:>12}{k.successful:>11}"
+        )
     print("\nCPU during each measurement (share of one core; per transaction: the server's CPU time / transactions):")
     print(f"{'scenario':<18}{'target':<13}{'server cpu':>11}{'us/tx':>8}{'sipp cpu':>10}")
     for r in [x for pair in zip(ours, kam, strict=True) for x in pair]:
@@ -263,14 +341,16 @@ def print_table(ours: list[Run], kam: list[Run], args) -> None:
 
 def print_profile(path: Path, run: dict[str, float], top: int) -> None:
     tps = run["successful"] * 2 / run["elapsed"] if run["elapsed"] else 0
-    print(f"\ncProfile of `switchboard serve` during a REGISTER+digest run ({run['elapsed']:.1f} s, "
-          f"{run['successful']} calls, {tps:.0f} transactions/s under the profiler, {run['failed']} failed):")
+    print(
+        f"\ncProfile of `switchboard serve` during a REGISTER+digest run ({run['elapsed']:.1f} s, "
+        f"{run['successful']} calls, {tps:.0f} transactions/s under the profiler, {run['failed']} failed):"
+    )
     for key, n in (("cumulative", top), ("tottime", 15)):
         out = io.StringIO()
         stats = pstats.Stats(str(path), stream=out)
         stats.strip_dirs().sort_stats(key).print_stats(n)
         text = out.getvalue()
-        body = text[text.find("   ncalls"):] if "   ncalls" in text else text
+        body = text[text.find("   ncalls") :] if "   ncalls" in text else text
         print(f"\n-- top {n} by {key} --")
         print(body.rstrip())
 
@@ -309,8 +389,15 @@ def main() -> None:
         if args.profile_duration > 0:
             serve.start(profile_to=prof, log_name="serve-profiled.log")
             serve.signal(signal.SIGUSR1)
-            profile_run = sipp(serve.sip_port, "register_auth.xml", tmp, duration=args.profile_duration,
-                               concurrency=args.concurrency, csv=csv, label="profiled-register")
+            profile_run = sipp(
+                serve.sip_port,
+                "register_auth.xml",
+                tmp,
+                duration=args.profile_duration,
+                concurrency=args.concurrency,
+                csv=csv,
+                label="profiled-register",
+            )
             serve.signal(signal.SIGUSR2)
             with contextlib.suppress(AssertionError):
                 wait_for(prof.exists, 10, what="the profile")

@@ -17,8 +17,13 @@ from pathlib import Path
 
 
 def _load(rev: str, path: str, name: str, replace: tuple[tuple[str, str], ...] = ()):
-    src = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent, text=True).stdout
+    src = subprocess.run(
+        ["git", "show", f"{rev}:{path}"],
+        capture_output=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        text=True,
+    ).stdout
     for old, new in replace:
         src = src.replace(old, new)
     mod = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader=None))
@@ -30,18 +35,29 @@ def _load(rev: str, path: str, name: str, replace: tuple[tuple[str, str], ...] =
 def load_baseline(rev: str):
     """The engine and transaction modules as they were at `rev` (message.py is shared: unchanged)."""
     _load(rev, "src/switchboard/sip/transaction.py", "baseline_transaction")
-    return _load(rev, "src/switchboard/sip/engine.py", "baseline_engine",
-                 (("from switchboard.sip import transaction as tx_mod", "import baseline_transaction as tx_mod"),
-                  ("switchboard.sip.transaction", "baseline_transaction")))
+    return _load(
+        rev,
+        "src/switchboard/sip/engine.py",
+        "baseline_engine",
+        (
+            ("from switchboard.sip import transaction as tx_mod", "import baseline_transaction as tx_mod"),
+            ("switchboard.sip.transaction", "baseline_transaction"),
+        ),
+    )
 
 
 def messages(n: int) -> list[bytes]:
-    return [(f"REGISTER sip:bench.test SIP/2.0\r\n"
-             f"Via: SIP/2.0/UDP 10.1.2.3:5062;branch=z9hG4bK{i:08x}bench;rport\r\n"
-             f"Max-Forwards: 70\r\nFrom: <sip:u{i % 500}@bench.test>;tag={i:06x}\r\nTo: <sip:u{i % 500}@bench.test>\r\n"
-             f"Call-ID: {i:08x}@bench\r\nCSeq: {i + 1} REGISTER\r\n"
-             f"Contact: <sip:u{i % 500}@10.1.2.3:5062;transport=udp>;expires=300\r\n"
-             "User-Agent: bench\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n").encode() for i in range(n)]
+    return [
+        (
+            f"REGISTER sip:bench.test SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 10.1.2.3:5062;branch=z9hG4bK{i:08x}bench;rport\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:u{i % 500}@bench.test>;tag={i:06x}\r\nTo: <sip:u{i % 500}@bench.test>\r\n"
+            f"Call-ID: {i:08x}@bench\r\nCSeq: {i + 1} REGISTER\r\n"
+            f"Contact: <sip:u{i % 500}@10.1.2.3:5062;transport=udp>;expires=300\r\n"
+            "User-Agent: bench\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        for i in range(n)
+    ]
 
 
 class _Stub:

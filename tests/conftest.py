@@ -31,6 +31,8 @@ def skip_or_fail(reason: str) -> None:
     if STRICT:
         pytest.fail(f"SWITCHBOARD_TEST_STRICT=1, so this does not skip: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
 BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "admin-secret-1"
 
@@ -131,20 +133,22 @@ class Server:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "SWITCHBOARD_DATABASE_URL": self.database_url,
-            "SWITCHBOARD_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
-            "SWITCHBOARD_SIP_LISTEN": f"127.0.0.1:{self.sip_port}",
-            "SWITCHBOARD_DATA_DIR": str(self.data_dir),
-            "SWITCHBOARD_ADMIN_USERNAME": "admin",
-            "SWITCHBOARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            # the suites make many failed logins from 127.0.0.1 on purpose; the throttle's own tests
-            # (tests/e2e/test_security.py) run servers with the default limits
-            "SWITCHBOARD_AUTH_FAILURES_PER_MINUTE": "100000",
-            "SWITCHBOARD_AUTH_SOURCE_FAILURES_PER_MINUTE": "0",
-            "SWITCHBOARD_AUTH_ACCOUNT_FAILURES_PER_MINUTE": "0",
-            "SWITCHBOARD_LOG_LEVEL": "warning",
-        })
+        env.update(
+            {
+                "SWITCHBOARD_DATABASE_URL": self.database_url,
+                "SWITCHBOARD_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+                "SWITCHBOARD_SIP_LISTEN": f"127.0.0.1:{self.sip_port}",
+                "SWITCHBOARD_DATA_DIR": str(self.data_dir),
+                "SWITCHBOARD_ADMIN_USERNAME": "admin",
+                "SWITCHBOARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                # the suites make many failed logins from 127.0.0.1 on purpose; the throttle's own tests
+                # (tests/e2e/test_security.py) run servers with the default limits
+                "SWITCHBOARD_AUTH_FAILURES_PER_MINUTE": "100000",
+                "SWITCHBOARD_AUTH_SOURCE_FAILURES_PER_MINUTE": "0",
+                "SWITCHBOARD_AUTH_ACCOUNT_FAILURES_PER_MINUTE": "0",
+                "SWITCHBOARD_LOG_LEVEL": "warning",
+            }
+        )
         env.update(self.extra_env)
         return env
 
@@ -152,8 +156,9 @@ class Server:
         self.log_path = self.data_dir / "serve.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         offset = log.tell()
-        self.proc = subprocess.Popen([str(BIN / "switchboard"), "serve"], env=self.env(),
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(BIN / "switchboard"), "serve"], env=self.env(), stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -245,8 +250,14 @@ _counter = iter(range(1, 10**9))
 def new_user(admin: httpx.Client, category: str = "Normal", **fields) -> dict:
     """Create a user through the API; returns its JSON plus the password used."""
     n = next(_counter)
-    body = {"username": f"user{n}_{secrets.token_hex(3)}", "password": f"pw-{n}-secret", "name": f"User {n}",
-            "email": f"user{n}@example.com", "category": category, **fields}
+    body = {
+        "username": f"user{n}_{secrets.token_hex(3)}",
+        "password": f"pw-{n}-secret",
+        "name": f"User {n}",
+        "email": f"user{n}@example.com",
+        "category": category,
+        **fields,
+    }
     r = admin.post("/users", json={"user": body})
     assert r.status_code == 201, r.text
     return {**r.json(), "password": body["password"]}

@@ -81,8 +81,9 @@ def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 
         time.sleep(interval)
 
 
-def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 10,
-                 group: bool = False) -> int | None:
+def stop_process(
+    proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 10, group: bool = False
+) -> int | None:
     """Signal one process we started (or its own process group, `group`), wait, SIGKILL if it lingers."""
     if proc is None or proc.poll() is not None:
         return proc.returncode if proc else None
@@ -103,8 +104,18 @@ def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeo
 
 
 # ---- SIP messages over a raw UDP socket -------------------------------------------------------------
-_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
-            "c": "content-type", "e": "content-encoding", "k": "supported", "s": "subject"}
+_COMPACT = {
+    "v": "via",
+    "f": "from",
+    "t": "to",
+    "i": "call-id",
+    "m": "contact",
+    "l": "content-length",
+    "c": "content-type",
+    "e": "content-encoding",
+    "k": "supported",
+    "s": "subject",
+}
 
 
 @dataclass
@@ -165,8 +176,9 @@ class SipUdpClient:
     loss, waits for the final response of its transaction, answers digest challenges with
     switchboard's DigestClient (SHA-256 preferred, MD5 otherwise)."""
 
-    def __init__(self, server_port: int, server_host: str = "127.0.0.1", local_port: int = 0,
-                 user_agent: str = "sip-peers-test"):
+    def __init__(
+        self, server_port: int, server_host: str = "127.0.0.1", local_port: int = 0, user_agent: str = "sip-peers-test"
+    ):
         self.server = (server_host, server_port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", local_port))
@@ -198,22 +210,34 @@ class SipUdpClient:
             return None
         return SipMessage.parse(data)
 
-    def build(self, method: str, uri: str, headers: Iterable[tuple[str, str]] = (), *, to: str | None = None,
-              from_: str | None = None, call_id: str | None = None, cseq: int | None = None,
-              branch: str | None = None, body: str = "") -> tuple[bytes, str]:
+    def build(
+        self,
+        method: str,
+        uri: str,
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        to: str | None = None,
+        from_: str | None = None,
+        call_id: str | None = None,
+        cseq: int | None = None,
+        branch: str | None = None,
+        body: str = "",
+    ) -> tuple[bytes, str]:
         """A request's bytes and its branch."""
         if cseq is None:
             self.cseq += 1
             cseq = self.cseq
         branch = branch or new_branch()
-        lines = [f"{method} {uri} SIP/2.0",
-                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport",
-                 "Max-Forwards: 70",
-                 f"From: <{from_ or 'sip:probe@127.0.0.1'}>;tag={self.tag}",
-                 f"To: <{to or uri}>",
-                 f"Call-ID: {call_id or self.call_id}",
-                 f"CSeq: {cseq} {method}",
-                 f"User-Agent: {self.user_agent}"]
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport",
+            "Max-Forwards: 70",
+            f"From: <{from_ or 'sip:probe@127.0.0.1'}>;tag={self.tag}",
+            f"To: <{to or uri}>",
+            f"Call-ID: {call_id or self.call_id}",
+            f"CSeq: {cseq} {method}",
+            f"User-Agent: {self.user_agent}",
+        ]
         lines += [f"{n}: {v}" for n, v in headers]
         lines.append(f"Content-Length: {len(body.encode())}")
         return ("\r\n".join(lines) + "\r\n\r\n" + body).encode(), branch
@@ -234,8 +258,9 @@ class SipUdpClient:
                 return msg
         return None
 
-    def request(self, method: str, uri: str, headers: Iterable[tuple[str, str]] = (), timeout: float = 5.0,
-                **kw) -> SipMessage | None:
+    def request(
+        self, method: str, uri: str, headers: Iterable[tuple[str, str]] = (), timeout: float = 5.0, **kw
+    ) -> SipMessage | None:
         data, branch = self.build(method, uri, headers, **kw)
         return self.transaction(data, branch, timeout)
 
@@ -243,10 +268,18 @@ class SipUdpClient:
         host, port = self.server
         return self.request("OPTIONS", f"sip:{user}@{host}:{port}", timeout=timeout)
 
-    def register(self, user: str, password: str | None = None, *, contacts: Iterable[str] | None = None,
-                 expires: int | None = 60, headers: Iterable[tuple[str, str]] = (),
-                 authorization: str | None = None, digest: DigestClient | None = None,
-                 timeout: float = 5.0) -> SipMessage | None:
+    def register(
+        self,
+        user: str,
+        password: str | None = None,
+        *,
+        contacts: Iterable[str] | None = None,
+        expires: int | None = 60,
+        headers: Iterable[tuple[str, str]] = (),
+        authorization: str | None = None,
+        digest: DigestClient | None = None,
+        timeout: float = 5.0,
+    ) -> SipMessage | None:
         """REGISTER `user` (the aor) with the given Contact values (default: this socket) and Expires
         (None: no Expires header). A 401 is answered once with digest credentials when a password is
         given; `authorization` sends that Authorization value as is (no challenge round)."""
@@ -263,8 +296,9 @@ class SipUdpClient:
             return resp
         client = digest or DigestClient(user, password)
         self.last_authorization = client.authorize("REGISTER", uri, resp.get_all("WWW-Authenticate"))
-        return self.request("REGISTER", uri, base + [("Authorization", self.last_authorization)], to=aor,
-                            from_=aor, timeout=timeout)
+        return self.request(
+            "REGISTER", uri, base + [("Authorization", self.last_authorization)], to=aor, from_=aor, timeout=timeout
+        )
 
 
 def sip_options_status(port: int, timeout: float = 2.0) -> int | None:
@@ -318,8 +352,14 @@ def pjsip_account(name: str, password: str | None, *, algorithms: str | None = "
     lines = [f"[{name}]", "type = endpoint", "context = default", "disallow = all", "allow = ulaw", f"aors = {name}"]
     if password is not None:
         lines.append(f"auth = {name}-auth")
-        lines += ["", f"[{name}-auth]", "type = auth", "auth_type = userpass", f"username = {name}",
-                  f"password = {password}"]
+        lines += [
+            "",
+            f"[{name}-auth]",
+            "type = auth",
+            "auth_type = userpass",
+            f"username = {name}",
+            f"password = {password}",
+        ]
         if algorithms:
             lines.append(f"supported_algorithms_uas = {algorithms}")
     lines += ["", f"[{name}]", "type = aor"] + [f"{k} = {v}" for k, v in aor.items()]
@@ -359,8 +399,10 @@ request_route {{
     sl_send_reply("404", "Not Here");
 }}
 """
-_KAM_REGISTER_LOG = ('        xlog("L_NOTICE", "REGISTER from $fu expires=$hdr(Expires) proto=$pr '
-                     'auth=$(hdr(Authorization){s.len})\\n");\n')
+_KAM_REGISTER_LOG = (
+    '        xlog("L_NOTICE", "REGISTER from $fu expires=$hdr(Expires) proto=$pr '
+    'auth=$(hdr(Authorization){s.len})\\n");\n'
+)
 _KAM_REGISTER_RE = re.compile(r"REGISTER from (\S+) expires=(\S*) proto=(\w+) auth=(\d*)")
 
 
@@ -394,17 +436,26 @@ class Kamailio:
         return self.workdir / f"kamailio-{self.port}.log"
 
     def config(self) -> str:
-        return KAMAILIO_CFG.format(children=self.children, port=self.port, modules=KAMAILIO_MODULES,
-                                   password=self.password, log_register=_KAM_REGISTER_LOG if self.log_registers else "")
+        return KAMAILIO_CFG.format(
+            children=self.children,
+            port=self.port,
+            modules=KAMAILIO_MODULES,
+            password=self.password,
+            log_register=_KAM_REGISTER_LOG if self.log_registers else "",
+        )
 
     def start(self, timeout: float = 15) -> Kamailio:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.cfg_path.write_text(self.config())
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         # own session: stop() signals the whole group (the main process and the children it forks)
-        self.proc = subprocess.Popen([which("kamailio") or KAMAILIO_BIN, "-f", str(self.cfg_path), "-DD", "-E"],
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [which("kamailio") or KAMAILIO_BIN, "-f", str(self.cfg_path), "-DD", "-E"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -441,8 +492,9 @@ class Kamailio:
 
     def registers(self) -> list[KamRegister]:
         """The REGISTERs it received (with log_registers), oldest first."""
-        return [KamRegister(m[1], m[2], m[3], bool(m[4] and m[4] != "0"))
-                for m in _KAM_REGISTER_RE.finditer(self.log())]
+        return [
+            KamRegister(m[1], m[2], m[3], bool(m[4] and m[4] != "0")) for m in _KAM_REGISTER_RE.finditer(self.log())
+        ]
 
 
 # ---- sipp -------------------------------------------------------------------------------------------
@@ -457,8 +509,10 @@ class SippResult:
 
     @property
     def text(self) -> str:
-        return f"rc={self.returncode} successful={self.successful} failed={self.failed}\n" \
-               f"{self.stdout[-3000:]}\n{self.stderr[-2000:]}"
+        return (
+            f"rc={self.returncode} successful={self.successful} failed={self.failed}\n"
+            f"{self.stdout[-3000:]}\n{self.stderr[-2000:]}"
+        )
 
 
 def _screen_counter(text: str, name: str) -> int:
@@ -467,13 +521,34 @@ def _screen_counter(text: str, name: str) -> int:
     return int(found[-1]) if found else 0
 
 
-def sipp_args(port: int, scenario: str | Path, *, local_port: int | None = None, inf: Path | None = None,
-              keys: dict[str, str] | None = None, transport: str = "u1", extra: Iterable[str] = ()) -> list[str]:
+def sipp_args(
+    port: int,
+    scenario: str | Path,
+    *,
+    local_port: int | None = None,
+    inf: Path | None = None,
+    keys: dict[str, str] | None = None,
+    transport: str = "u1",
+    extra: Iterable[str] = (),
+) -> list[str]:
     scenario = Path(scenario)
     if not scenario.is_absolute():
         scenario = SIPP_DIR / scenario
-    args = ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-i", "127.0.0.1",
-            "-p", str(local_port or free_port()), "-mp", str(free_port()), "-t", transport, "-nostdin"]
+    args = [
+        "sipp",
+        f"127.0.0.1:{port}",
+        "-sf",
+        str(scenario),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(local_port or free_port()),
+        "-mp",
+        str(free_port()),
+        "-t",
+        transport,
+        "-nostdin",
+    ]
     if inf is not None:
         args += ["-inf", str(inf)]
     for k, v in (keys or {}).items():
@@ -481,12 +556,30 @@ def sipp_args(port: int, scenario: str | Path, *, local_port: int | None = None,
     return args + list(extra)
 
 
-def run_sipp(port: int, scenario: str | Path, workdir: Path, *, calls: int = 1, rate: float | None = None,
-             limit: int | None = None, timeout: float = 30, extra: Iterable[str] = (), **kw) -> SippResult:
+def run_sipp(
+    port: int,
+    scenario: str | Path,
+    workdir: Path,
+    *,
+    calls: int = 1,
+    rate: float | None = None,
+    limit: int | None = None,
+    timeout: float = 30,
+    extra: Iterable[str] = (),
+    **kw,
+) -> SippResult:
     """Run a sipp UAC scenario against 127.0.0.1:port to completion (`calls` calls; `rate` calls/s
     and `limit` simultaneous calls when given); counts come from its final statistics screen."""
-    mine = ["-m", str(calls), "-timeout", f"{int(timeout)}s", "-timeout_error",
-            "-trace_err", "-error_file", str(workdir / "sipp-errors.log")]
+    mine = [
+        "-m",
+        str(calls),
+        "-timeout",
+        f"{int(timeout)}s",
+        "-timeout_error",
+        "-trace_err",
+        "-error_file",
+        str(workdir / "sipp-errors.log"),
+    ]
     if rate is not None:
         mine += ["-r", str(rate)]
     if limit is not None:
@@ -495,8 +588,14 @@ def run_sipp(port: int, scenario: str | Path, workdir: Path, *, calls: int = 1, 
     started = time.monotonic()
     out = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 15, cwd=workdir)
     elapsed = time.monotonic() - started
-    return SippResult(out.returncode, out.stdout, out.stderr, _screen_counter(out.stdout, "Successful call"),
-                      _screen_counter(out.stdout, "Failed call"), elapsed)
+    return SippResult(
+        out.returncode,
+        out.stdout,
+        out.stderr,
+        _screen_counter(out.stdout, "Successful call"),
+        _screen_counter(out.stdout, "Failed call"),
+        elapsed,
+    )
 
 
 def write_users_csv(path: Path, users: Iterable[tuple[str, str]]) -> Path:
@@ -519,8 +618,13 @@ class SippUas:
         args[1:2] = []  # a UAS has no remote host
         self.log_path = self.workdir / f"sipp-uas-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.proc = subprocess.Popen(args + ["-trace_err", "-error_file", str(self.workdir / "sipp-uas-errors.log")],
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir)
+        self.proc = subprocess.Popen(
+            args + ["-trace_err", "-error_file", str(self.workdir / "sipp-uas-errors.log")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+        )
         log.close()
         time.sleep(0.3)
         if self.proc.poll() is not None:
@@ -554,12 +658,18 @@ class Baresip:
             f"sip_listen\t127.0.0.1:{self.listen_port}\n"
             f"module_path\t{BARESIP_MODULES}\n"
             "module\tg711.so\n"
-            "module_app\taccount.so\n")
+            "module_app\taccount.so\n"
+        )
         (self.workdir / "accounts").write_text(self.account + "\n")
         self.log_path = self.workdir / "baresip.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.proc = subprocess.Popen([which("baresip") or "baresip", "-f", str(self.workdir)], stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir)
+        self.proc = subprocess.Popen(
+            [which("baresip") or "baresip", "-f", str(self.workdir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+        )
         log.close()
         return self
 

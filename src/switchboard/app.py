@@ -85,17 +85,38 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     if migrate:
         log.info("database %s: %s", db.engine.url.render_as_string(hide_password=True), await db.migrate())
     s = settings
-    identity = IdentityService(box, cache_seconds=s.basic_auth_cache_seconds, limits=Limits(
-        per_pair=s.auth_failures_per_minute, per_source=s.auth_source_failures_per_minute,
-        per_account=s.auth_account_failures_per_minute, ban_seconds=s.auth_ban_seconds))
-    sip_throttle = FailureThrottle(Limits(
-        per_pair=s.sip_auth_failures_per_minute, per_source=s.sip_auth_source_failures_per_minute,
-        per_account=s.sip_auth_account_failures_per_minute, ban_seconds=s.sip_auth_ban_seconds))
+    identity = IdentityService(
+        box,
+        cache_seconds=s.basic_auth_cache_seconds,
+        limits=Limits(
+            per_pair=s.auth_failures_per_minute,
+            per_source=s.auth_source_failures_per_minute,
+            per_account=s.auth_account_failures_per_minute,
+            ban_seconds=s.auth_ban_seconds,
+        ),
+    )
+    sip_throttle = FailureThrottle(
+        Limits(
+            per_pair=s.sip_auth_failures_per_minute,
+            per_source=s.sip_auth_source_failures_per_minute,
+            per_account=s.sip_auth_account_failures_per_minute,
+            ban_seconds=s.sip_auth_ban_seconds,
+        )
+    )
     kazoo_service = KazooService(box)
     identity.on_password_set.append(kazoo_service.set_credentials)
-    return Services(settings, db, box, identity, MonitoringService(), configs=ConfigService(box),
-                    trunks=TrunkService(box), kazoo=kazoo_service, carrier_clients=CarrierClients(kazoo_service),
-                    sip_throttle=sip_throttle)
+    return Services(
+        settings,
+        db,
+        box,
+        identity,
+        MonitoringService(),
+        configs=ConfigService(box),
+        trunks=TrunkService(box),
+        kazoo=kazoo_service,
+        carrier_clients=CarrierClients(kazoo_service),
+        sip_throttle=sip_throttle,
+    )
 
 
 async def bootstrap_admin(services: Services) -> None:
@@ -103,11 +124,11 @@ async def bootstrap_admin(services: Services) -> None:
     loads its modules' state and configuration from the database."""
     s = services.settings
     async with services.db.transaction() as conn:
-        created, generated = await services.identity.ensure_bootstrap_admin(conn, s.admin_username,
-                                                                            s.admin_password)
+        created, generated = await services.identity.ensure_bootstrap_admin(conn, s.admin_username, s.admin_password)
         await services.configs.ensure_defaults(conn)
-        await services.kazoo.ensure_master_cluster(conn, s.kazoo_master_cluster_id, s.carrier_api_url,
-                                                   s.carrier_api_key)
+        await services.kazoo.ensure_master_cluster(
+            conn, s.kazoo_master_cluster_id, s.carrier_api_url, s.carrier_api_key
+        )
     async with services.db.transaction(write=False) as conn:
         await services.pbx.load_all(conn, services.configs)
         await services.pbx.load_devices(conn, services.kazoo)
@@ -115,8 +136,10 @@ async def bootstrap_admin(services: Services) -> None:
         # printed once, on the start that created the account; only its argon2 hash is kept
         print(f"switchboard: created super user {s.admin_username!r} with password {generated}", flush=True)
     elif created:
-        print(f"switchboard: created super user {s.admin_username!r} with the password of "
-              "SWITCHBOARD_ADMIN_PASSWORD", flush=True)
+        print(
+            f"switchboard: created super user {s.admin_username!r} with the password of SWITCHBOARD_ADMIN_PASSWORD",
+            flush=True,
+        )
 
 
 LOCAL_PROBE_NAME = "local"
@@ -158,24 +181,38 @@ async def ensure_local_probe(services: Services) -> tuple[Server, str]:
         if isinstance(saved.get("server_id"), int):
             server = await repos.servers.get(conn, saved["server_id"])
         if server is None:
-            server = await repos.servers.first(conn, c.name == LOCAL_PROBE_NAME, c.private.is_(False),
-                                               c.owner_id.is_(None))
+            server = await repos.servers.first(
+                conn, c.name == LOCAL_PROBE_NAME, c.private.is_(False), c.owner_id.is_(None)
+            )
         key = saved.get("key") if server is not None and saved.get("server_id") == server.id else None
         if isinstance(key, str) and server is not None and server.agent_key_hash == security.token_digest(key):
             return server, key
         key = security.new_token()
         now = utcnow()
         if server is None:
-            server = await repos.servers.insert(conn, {
-                "name": LOCAL_PROBE_NAME, "ip_address": host, "region": None,
-                "description": "built-in probe server of this Switchboard", "private": False, "owner_id": None,
-                "version": None, "agent_key_hash": security.token_digest(key), "last_login_date": None,
-                "last_login_ip": None, "created_at": now, "updated_at": now, "deleted_at": None,
-            })
+            server = await repos.servers.insert(
+                conn,
+                {
+                    "name": LOCAL_PROBE_NAME,
+                    "ip_address": host,
+                    "region": None,
+                    "description": "built-in probe server of this Switchboard",
+                    "private": False,
+                    "owner_id": None,
+                    "version": None,
+                    "agent_key_hash": security.token_digest(key),
+                    "last_login_date": None,
+                    "last_login_ip": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "deleted_at": None,
+                },
+            )
             log.info("created the built-in probe server %r (id %d)", LOCAL_PROBE_NAME, server.id)
         else:
-            server = await repos.servers.update(conn, server.id, {"agent_key_hash": security.token_digest(key),
-                                                                  "updated_at": now})
+            server = await repos.servers.update(
+                conn, server.id, {"agent_key_hash": security.token_digest(key), "updated_at": now}
+            )
             log.info("rotated the agent key of the built-in probe server (id %d)", server.id)
         # written before the commit: if writing fails nothing changes; if the commit fails, the next
         # start finds a key that does not match and rotates again
@@ -193,8 +230,12 @@ def tcp_connection_cap(configured: int) -> int:
     except (ImportError, OSError, ValueError):  # pragma: no cover - platforms without getrlimit
         return configured
     if soft != resource.RLIM_INFINITY and configured > soft // 2:
-        log.warning("SIP TCP connection cap lowered from %d to %d (half of the %d file descriptors allowed)",
-                    configured, soft // 2, soft)
+        log.warning(
+            "SIP TCP connection cap lowered from %d to %d (half of the %d file descriptors allowed)",
+            configured,
+            soft // 2,
+            soft,
+        )
         return max(1, soft // 2)
     return configured
 
@@ -211,13 +252,16 @@ def local_probe_url(settings: Settings, port: int) -> str:
 
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(
-        title="Switchboard", version=__version__, docs_url="/docs", redoc_url=None,
+        title="Switchboard",
+        version=__version__,
+        docs_url="/docs",
+        redoc_url=None,
         openapi_url="/openapi.json",
         description="Switchboard management service. Dialects: VoIP Spear monitoring (HTTP Basic; "
-                    "JSON, or Rails-style XML with Accept/Content-Type application/xml); jade PBX "
-                    "gateway (`?authtoken=` from POST /v1/admin/login; every /v1 route is also served "
-                    "bare); PortSIP providers (`access_token` header); KAZOO support API under /v2 "
-                    "(`X-Auth-Token` from PUT /v2/user_auth).",
+        "JSON, or Rails-style XML with Accept/Content-Type application/xml); jade PBX "
+        "gateway (`?authtoken=` from POST /v1/admin/login; every /v1 route is also served "
+        "bare); PortSIP providers (`access_token` header); KAZOO support API under /v2 "
+        "(`X-Auth-Token` from PUT /v2/user_auth).",
     )
     app.state.services = services
     app.include_router(spear.router)
@@ -232,11 +276,14 @@ def create_app(services: Services) -> FastAPI:
         """200 once HTTP, the database and the SIP engine are all up; 503 otherwise."""
         db_ok = await services.db.ping()
         sip_ok = services.sip is not None and services.sip.running
-        body = {"status": "ok" if db_ok and sip_ok else "unavailable", "version": __version__,
-                "database": "ok" if db_ok else "down", "sip": "ok" if sip_ok else "down",
-                "uptime_seconds": round(time.time() - services.started_at, 1)}
-        return Response(orjson.dumps(body), 200 if body["status"] == "ok" else 503,
-                        media_type="application/json")
+        body = {
+            "status": "ok" if db_ok and sip_ok else "unavailable",
+            "version": __version__,
+            "database": "ok" if db_ok else "down",
+            "sip": "ok" if sip_ok else "down",
+            "uptime_seconds": round(time.time() - services.started_at, 1),
+        }
+        return Response(orjson.dumps(body), 200 if body["status"] == "ok" else 503, media_type="application/json")
 
     # Requests that match no route (404) or no method (405) get the error body of the dialect
     # that owns the path: jade owns its prefixes, providers /api, probe /probe, spear the rest.
@@ -288,21 +335,40 @@ async def serve(settings: Settings) -> None:
     services = await build_services(settings)
     await bootstrap_admin(services)
     sip_host, sip_port = settings.sip_host_port
-    registrar = Registrar(services.pbx, services.db, services.box.mac("sip digest nonces"),
-                          realm=settings.sip_realm, throttle=services.sip_throttle,
-                          algorithms=parse_algorithms(settings.sip_auth_algorithms) or DEFAULT_ALGORITHMS)
-    services.sip = SipEngine(sip_host, sip_port, available=lambda: services.pbx.is_loaded("res_pjsip"),
-                             handler=SipApp(registrar), tcp_idle=settings.sip_tcp_idle_seconds,
-                             tcp_max_per_source=settings.sip_tcp_max_connections_per_source,
-                             tcp_max=tcp_connection_cap(settings.sip_tcp_max_connections),
-                             rate_limit=settings.sip_requests_per_second, tcp_bound=registrar.tcp_addresses)
+    registrar = Registrar(
+        services.pbx,
+        services.db,
+        services.box.mac("sip digest nonces"),
+        realm=settings.sip_realm,
+        throttle=services.sip_throttle,
+        algorithms=parse_algorithms(settings.sip_auth_algorithms) or DEFAULT_ALGORITHMS,
+    )
+    services.sip = SipEngine(
+        sip_host,
+        sip_port,
+        available=lambda: services.pbx.is_loaded("res_pjsip"),
+        handler=SipApp(registrar),
+        tcp_idle=settings.sip_tcp_idle_seconds,
+        tcp_max_per_source=settings.sip_tcp_max_connections_per_source,
+        tcp_max=tcp_connection_cap(settings.sip_tcp_max_connections),
+        rate_limit=settings.sip_requests_per_second,
+        tcp_bound=registrar.tcp_addresses,
+    )
     await registrar.sweep()
     await services.sip.start()
-    background = [asyncio.ensure_future(registrar.run_sweeper()),
-                  asyncio.ensure_future(Qualifier(services.pbx, services.sip).run())]
-    trunk_reg = TrunkRegistrar(services.pbx, services.sip, services.db, services.trunks,
-                               retry_min=settings.trunk_retry_min, retry_max=settings.trunk_retry_max,
-                               qualify_interval=settings.trunk_qualify_interval)
+    background = [
+        asyncio.ensure_future(registrar.run_sweeper()),
+        asyncio.ensure_future(Qualifier(services.pbx, services.sip).run()),
+    ]
+    trunk_reg = TrunkRegistrar(
+        services.pbx,
+        services.sip,
+        services.db,
+        services.trunks,
+        retry_min=settings.trunk_retry_min,
+        retry_max=settings.trunk_retry_max,
+        qualify_interval=settings.trunk_qualify_interval,
+    )
     services.pbx.on_trunks_changed.append(trunk_reg.reload)
     await trunk_reg.reload()
     from switchboard.domain.webhooks import run_webhook_worker
@@ -310,17 +376,30 @@ async def serve(settings: Settings) -> None:
 
     background.append(asyncio.ensure_future(run_webhook_worker(services.db, every=2.0)))
     if settings.kazoo_port_poll_seconds > 0:
-        background.append(asyncio.ensure_future(run_port_poller(
-            services.db, services.kazoo, services.carrier_clients.client_for, settings.kazoo_port_poll_seconds)))
+        background.append(
+            asyncio.ensure_future(
+                run_port_poller(
+                    services.db, services.kazoo, services.carrier_clients.client_for, settings.kazoo_port_poll_seconds
+                )
+            )
+        )
     local, local_key = await ensure_local_probe(services)
     host, port = settings.http_host_port
     app = create_app(services)
     trusted = parse_networks(settings.trusted_proxies)
     # uvicorn's proxy_headers trusts 127.0.0.1 by default: off, only the operator's list is believed
     config = uvicorn.Config(
-        TrustedProxies(app, trusted) if trusted else app, host=host, port=port, log_level=settings.log_level,
-        access_log=False, loop="none", http="httptools", lifespan="off", timeout_graceful_shutdown=15,
-        server_header=False, proxy_headers=False,
+        TrustedProxies(app, trusted) if trusted else app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,
+        loop="none",
+        http="httptools",
+        lifespan="off",
+        timeout_graceful_shutdown=15,
+        server_header=False,
+        proxy_headers=False,
     )
     server = _Server(config)
 
@@ -331,11 +410,23 @@ async def serve(settings: Settings) -> None:
         while not server.started:
             await asyncio.sleep(0.02)
         http_port = next((s.getsockname()[1] for srv in server.servers for s in srv.sockets), port)
-        log.info("switchboard %s: HTTP on %s:%d, SIP on %s:%d (udp+tcp), database %s", __version__, host,
-                 http_port, sip_host, services.sip.port, services.db.engine.url.render_as_string(hide_password=True))
+        log.info(
+            "switchboard %s: HTTP on %s:%d, SIP on %s:%d (udp+tcp), database %s",
+            __version__,
+            host,
+            http_port,
+            sip_host,
+            services.sip.port,
+            services.db.engine.url.render_as_string(hide_password=True),
+        )
         print(f"switchboard: listening http={host}:{http_port} sip={sip_host}:{services.sip.port}", flush=True)
-        agent = ProbeAgent(local_probe_url(settings, http_port), local.id, local_key,
-                           spool_dir=settings.data_dir / PROBE_SPOOL_DIR, version=__version__)
+        agent = ProbeAgent(
+            local_probe_url(settings, http_port),
+            local.id,
+            local_key,
+            spool_dir=settings.data_dir / PROBE_SPOOL_DIR,
+            version=__version__,
+        )
         await agent.run()
 
     background.append(asyncio.ensure_future(once_listening()))

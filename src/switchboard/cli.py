@@ -75,12 +75,23 @@ def serve(**opts) -> None:
 @click.option("--url", required=True, envvar="SWITCHBOARD_PROBE_URL", help="the Switchboard's HTTP URL")
 @click.option("--server-id", required=True, type=int, envvar="SWITCHBOARD_PROBE_SERVER_ID", help="this server's id")
 @click.option("--key", required=True, envvar="SWITCHBOARD_PROBE_KEY", help="the agent key from server creation")
-@click.option("--spool", type=click.Path(file_okay=False), default="./probe-spool", show_default=True,
-              help="directory that keeps results until the Switchboard acknowledged them")
-@click.option("--poll-seconds", type=float, default=2.0, show_default=True,
-              help="how often to ask for the tests (an unchanged list costs a bodiless 304)")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True)
+@click.option(
+    "--spool",
+    type=click.Path(file_okay=False),
+    default="./probe-spool",
+    show_default=True,
+    help="directory that keeps results until the Switchboard acknowledged them",
+)
+@click.option(
+    "--poll-seconds",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="how often to ask for the tests (an unchanged list costs a bodiless 304)",
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
 def probe(url, server_id, key, spool, poll_seconds, log_level) -> None:
     """Run the probe-server software: run this server's VoIP tests and report their results."""
     from switchboard.probe.agent import ProbeAgent
@@ -136,8 +147,9 @@ def user_create(username, password, role, name, email, database_url) -> None:
         services = await build_services(_settings(database_url=database_url))
         try:
             async with services.db.transaction() as conn:
-                u = await services.identity.create_user(conn, None, {
-                    "username": username, "password": password, "role": role, "name": name, "email": email})
+                u = await services.identity.create_user(
+                    conn, None, {"username": username, "password": password, "role": role, "name": name, "email": email}
+                )
             click.echo(f"created user {u.username} (id {u.id}, role {u.role})")
         except DomainError as e:
             click.echo(f"error: {e}", err=True)
@@ -186,8 +198,9 @@ def user_passwd(username, password, database_url) -> None:
                 if u is None:
                     raise click.ClickException(f"no user {username!r}")
                 system = await repos.users.first(conn, repos.t.users.c.role == "super_master") or u
-                await services.identity.update_user(conn, system if system.is_super else u, u.id,
-                                                    {"password": password})
+                await services.identity.update_user(
+                    conn, system if system.is_super else u, u.id, {"password": password}
+                )
             click.echo(f"password changed for {username}")
         except DomainError as e:
             raise click.ClickException(str(e)) from None
@@ -245,11 +258,17 @@ def account_list(database_url) -> None:
 
 @main.command("carrier-sandbox")
 @click.option("--listen", default="127.0.0.1:8090", show_default=True, help="HOST:PORT of the carrier API")
-@click.option("--data", "data_file", required=True, type=click.Path(dir_okay=False, exists=True),
-              help="JSON data file: api_key, carrier, subscriptions, usage, port_messages")
+@click.option(
+    "--data",
+    "data_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="JSON data file: api_key, carrier, subscriptions, usage, port_messages",
+)
 @click.option("--persist", is_flag=True, help="write admin API changes back to the data file")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
 def carrier_sandbox(listen, data_file, persist, log_level) -> None:
     """Run a stand-alone carrier (MVNO) API for the kazoo dialect, seeded from a JSON file.
     Its HTTP API is documented at /docs and in switchboard.carrier.sandbox."""

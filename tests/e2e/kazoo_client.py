@@ -22,9 +22,24 @@ ENVELOPE_ERR = {"auth_token", "data", "error", "message", "request_id", "status"
 def cli_user(server: Server, role: str) -> tuple[str, str]:
     """A user of `role` created with the CLI against the server's database; (username, password)."""
     name, password = f"kz-{role}-{secrets.token_hex(3)}", f"pw-{secrets.token_hex(6)}"
-    subprocess.run([str(BIN / "switchboard"), "user", "create", name, "--password", password, "--role", role,
-                    "--database-url", server.database_url], check=True, capture_output=True, env=server.env(),
-                   timeout=60)
+    subprocess.run(
+        [
+            str(BIN / "switchboard"),
+            "user",
+            "create",
+            name,
+            "--password",
+            password,
+            "--role",
+            role,
+            "--database-url",
+            server.database_url,
+        ],
+        check=True,
+        capture_output=True,
+        env=server.env(),
+        timeout=60,
+    )
     return name, password
 
 
@@ -61,8 +76,9 @@ class Kazoo:
         h.update(extra)
         return h
 
-    def call(self, method: str, path: str, *, auth: bool = True, headers: dict | None = None,
-             **kw: Any) -> httpx.Response:
+    def call(
+        self, method: str, path: str, *, auth: bool = True, headers: dict | None = None, **kw: Any
+    ) -> httpx.Response:
         return self.http.request(method, path, headers={**self.headers(auth), **(headers or {})}, **kw)
 
     def ok(self, method: str, path: str, status: int = 200, **kw: Any) -> dict:
@@ -103,16 +119,22 @@ class CarrierSandbox:
         path.write_text(json.dumps(self.data))
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         offset = log.tell()
-        self.proc = subprocess.Popen([str(BIN / "switchboard"), "carrier-sandbox", "--listen",
-                                      f"127.0.0.1:{self.port}", "--data", str(path)],
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(BIN / "switchboard"), "carrier-sandbox", "--listen", f"127.0.0.1:{self.port}", "--data", str(path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.port = reported_port(self.proc, self.log_path, offset, "carrier-sandbox")
         self.url = f"http://127.0.0.1:{self.port}"
 
         def up() -> bool:
             try:
-                return httpx.get(self.url + "/v1/usage", timeout=1,
-                                 headers={"Authorization": f"Bearer {self.api_key}"}).status_code == 200
+                return (
+                    httpx.get(
+                        self.url + "/v1/usage", timeout=1, headers={"Authorization": f"Bearer {self.api_key}"}
+                    ).status_code
+                    == 200
+                )
             except httpx.HTTPError:
                 return False
 
@@ -123,8 +145,9 @@ class CarrierSandbox:
         stop_process(self.proc)
 
     def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        r = httpx.request(method, self.url + "/v1/admin" + path, timeout=10,
-                          headers={"Authorization": f"Bearer {self.api_key}"}, **kw)
+        r = httpx.request(
+            method, self.url + "/v1/admin" + path, timeout=10, headers={"Authorization": f"Bearer {self.api_key}"}, **kw
+        )
         assert r.status_code < 300, r.text
         return r
 
@@ -132,6 +155,9 @@ class CarrierSandbox:
 def use_carrier(k: Kazoo, sandbox: CarrierSandbox, mvno: str = "2600hz_sandbox") -> str:
     """Point the master cluster at the sandbox; returns the master cluster's id."""
     master = [c for c in k.ok("GET", "/support/clusters")["data"] if c["master"]][0]
-    k.ok("PUT", f"/support/clusters/{master['id']}", json={"data": {
-        "mvno_id": mvno, "api_url": sandbox.url, "api_key": sandbox.api_key}})
+    k.ok(
+        "PUT",
+        f"/support/clusters/{master['id']}",
+        json={"data": {"mvno_id": mvno, "api_url": sandbox.url, "api_key": sandbox.api_key}},
+    )
     return master["id"]

@@ -58,8 +58,14 @@ def spear_world(server, admin):
         base = f"/users/{user['id']}/endpoints/{ep.json()['id']}"
         vt = c.post(f"{base}/voip_tests", json={"voip_test": {"server_id": srv.json()["id"]}})
         assert vt.status_code == 201, vt.text
-    return {"user": user, "server": srv.json(), "endpoint": ep.json(), "test": vt.json(),
-            "endpoints": f"/users/{user['id']}/endpoints", "tests": f"{base}/voip_tests"}
+    return {
+        "user": user,
+        "server": srv.json(),
+        "endpoint": ep.json(),
+        "test": vt.json(),
+        "endpoints": f"/users/{user['id']}/endpoints",
+        "tests": f"{base}/voip_tests",
+    }
 
 
 def spear_snapshot(server, admin, w: dict) -> dict:
@@ -99,8 +105,13 @@ def spear_writes(w: dict) -> list[tuple[str, str, str]]:
 def test_spear_xml_unknown_encoding_is_400_on_every_write_route(server, admin, spear_world, new_log):
     w = spear_world
     before = spear_snapshot(server, admin, w)
-    fields = {"name": "Changed", "ip-address": "192.0.2.77", "username": "enc-user", "password": "pw-enc-secret-1",
-              "server-id": str(w["server"]["id"])}
+    fields = {
+        "name": "Changed",
+        "ip-address": "192.0.2.77",
+        "username": "enc-user",
+        "password": "pw-enc-secret-1",
+        "server-id": str(w["server"]["id"]),
+    }
     with as_user(server, w["user"]) as c:
         for method, path, item in spear_writes(w):
             client = admin if path == "/users" else c
@@ -109,24 +120,31 @@ def test_spear_xml_unknown_encoding_is_400_on_every_write_route(server, admin, s
                 r = client.request(method, path, headers=XML, content=body)
                 msgs = spear_errors(r, 400, xml=True)
                 assert "encoding" in msgs[0], (method, path, msgs)
-                r = client.request(method, path, content=body,
-                                   headers={"Content-Type": "application/xml", "Accept": "application/json"})
+                r = client.request(
+                    method,
+                    path,
+                    content=body,
+                    headers={"Content-Type": "application/xml", "Accept": "application/json"},
+                )
                 spear_errors(r, 400)
     assert spear_snapshot(server, admin, w) == before
     assert "Traceback" not in new_log(), new_log()
 
 
-@pytest.mark.parametrize("encoding,codec,name", [
-    ("ISO-8859-1", "latin-1", "Caf\u00e9 \u00bd"),
-    ("windows-1252", "cp1252", "Price \u20ac5"),
-    ("UTF-16", "utf-16", "Caf\u00e9 \u65e5\u672c"),        # BOM written by the codec
-    ("UTF-16LE", "utf-16-le", "Caf\u00e9"),                 # no BOM: expat sniffs '<\0?\0'
-    ("UTF-8", "utf-8-sig", "Caf\u00e9 \u65e5\u672c"),      # with a UTF-8 BOM
-    ("Shift_JIS", "shift_jis", "\u65e5\u672c\u8a9e"),      # multi-byte: expat cannot read it itself
-    ("EUC-KR", "euc-kr", "\ud55c\uad6d\uc5b4"),
-    ("GB18030", "gb18030", "\u4e2d\u6587 \u20ac"),
-    ("UTF-32", "utf-32", "Caf\u00e9 \U0001f600"),          # BOM written by the codec
-])
+@pytest.mark.parametrize(
+    "encoding,codec,name",
+    [
+        ("ISO-8859-1", "latin-1", "Caf\u00e9 \u00bd"),
+        ("windows-1252", "cp1252", "Price \u20ac5"),
+        ("UTF-16", "utf-16", "Caf\u00e9 \u65e5\u672c"),  # BOM written by the codec
+        ("UTF-16LE", "utf-16-le", "Caf\u00e9"),  # no BOM: expat sniffs '<\0?\0'
+        ("UTF-8", "utf-8-sig", "Caf\u00e9 \u65e5\u672c"),  # with a UTF-8 BOM
+        ("Shift_JIS", "shift_jis", "\u65e5\u672c\u8a9e"),  # multi-byte: expat cannot read it itself
+        ("EUC-KR", "euc-kr", "\ud55c\uad6d\uc5b4"),
+        ("GB18030", "gb18030", "\u4e2d\u6587 \u20ac"),
+        ("UTF-32", "utf-32", "Caf\u00e9 \U0001f600"),  # BOM written by the codec
+    ],
+)
 def test_spear_xml_known_encodings_parse(server, spear_world, encoding, codec, name):
     w = spear_world
     body = xml_doc("endpoint", encoding, {"name": name, "ip-address": "192.0.2.5"}, codec=codec)
@@ -137,38 +155,48 @@ def test_spear_xml_known_encodings_parse(server, spear_world, encoding, codec, n
         eid = fromstring(r.content).find("id").text
         assert c.get(f"{w['endpoints']}/{eid}").json()["name"] == name
         # an update in the same encoding
-        r = c.put(f"{w['endpoints']}/{eid}", headers=XML,
-                  content=xml_doc("endpoint", encoding, {"description": name}, codec=codec))
+        r = c.put(
+            f"{w['endpoints']}/{eid}",
+            headers=XML,
+            content=xml_doc("endpoint", encoding, {"description": name}, codec=codec),
+        )
         assert r.status_code == 200, r.text
         assert c.get(f"{w['endpoints']}/{eid}").json()["description"] == name
 
 
-@pytest.mark.parametrize("body", [
-    # the declaration does not match the bytes
-    '<?xml version="1.0" encoding="UTF-8"?><endpoint><name>Caf\u00e9</name></endpoint>'.encode("latin-1"),
-    b'<?xml version="1.0" encoding="UTF-16"?><endpoint><name>x</name></endpoint>',
-    '<?xml version="1.0" encoding="ISO-8859-1"?><endpoint><name>x</name></endpoint>'.encode("utf-16"),
-    # bytes the declared multi-byte encoding cannot decode
-    b'<?xml version="1.0" encoding="Shift_JIS"?><endpoint><name>\x81\xff\xfc</name></endpoint>',
-    b'<?xml version="1.0" encoding="UTF-32"?><endpoint><name>x</name></endpoint>',
-    b'\xff\xfe\x00\x00<\x00\x00\x00?',  # a UTF-32 BOM, then a cut-off code unit
-    # codecs Python has that are no character encodings, or that refuse expat's probe
-    b'<?xml version="1.0" encoding="zlib"?><endpoint><name>x</name></endpoint>',
-    b'<?xml version="1.0" encoding="idna"?><endpoint><name>x</name></endpoint>',
-    b'<?xml version="1.0" encoding="punycode"?><endpoint><name>x</name></endpoint>',
-    b'<?xml version="1.0" encoding="undefined"?><endpoint><name>x</name></endpoint>',
-    b'<?xml version="1.0" encoding=""?><endpoint><name>x</name></endpoint>',
-    b'<?xml version="1.0" encoding="\xe9\xe9"?><endpoint><name>x</name></endpoint>',
-    b'<?xml version="1.0" encoding="utf-8"?><endpoint><name>&#0;</name></endpoint>',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the declaration does not match the bytes
+        '<?xml version="1.0" encoding="UTF-8"?><endpoint><name>Caf\u00e9</name></endpoint>'.encode("latin-1"),
+        b'<?xml version="1.0" encoding="UTF-16"?><endpoint><name>x</name></endpoint>',
+        '<?xml version="1.0" encoding="ISO-8859-1"?><endpoint><name>x</name></endpoint>'.encode("utf-16"),
+        # bytes the declared multi-byte encoding cannot decode
+        b'<?xml version="1.0" encoding="Shift_JIS"?><endpoint><name>\x81\xff\xfc</name></endpoint>',
+        b'<?xml version="1.0" encoding="UTF-32"?><endpoint><name>x</name></endpoint>',
+        b"\xff\xfe\x00\x00<\x00\x00\x00?",  # a UTF-32 BOM, then a cut-off code unit
+        # codecs Python has that are no character encodings, or that refuse expat's probe
+        b'<?xml version="1.0" encoding="zlib"?><endpoint><name>x</name></endpoint>',
+        b'<?xml version="1.0" encoding="idna"?><endpoint><name>x</name></endpoint>',
+        b'<?xml version="1.0" encoding="punycode"?><endpoint><name>x</name></endpoint>',
+        b'<?xml version="1.0" encoding="undefined"?><endpoint><name>x</name></endpoint>',
+        b'<?xml version="1.0" encoding=""?><endpoint><name>x</name></endpoint>',
+        b'<?xml version="1.0" encoding="\xe9\xe9"?><endpoint><name>x</name></endpoint>',
+        b'<?xml version="1.0" encoding="utf-8"?><endpoint><name>&#0;</name></endpoint>',
+    ],
+)
 def test_spear_xml_that_cannot_be_decoded_is_400(server, spear_world, new_log, body):
     w = spear_world
     with as_user(server, w["user"]) as c:
         before = c.get(w["endpoints"]).json()["metadata"]["count"]
         spear_errors(c.post(w["endpoints"], headers=XML, content=body), 400, xml=True)
         spear_errors(c.post(w["endpoints"], headers={"Content-Type": "text/xml"}, content=body), 400, xml=True)
-        spear_errors(c.post(w["endpoints"], headers={"Content-Type": "application/xml", "Accept": "application/json"},
-                            content=body), 400)
+        spear_errors(
+            c.post(
+                w["endpoints"], headers={"Content-Type": "application/xml", "Accept": "application/json"}, content=body
+            ),
+            400,
+        )
         assert c.get(w["endpoints"]).json()["metadata"]["count"] == before
     assert "Traceback" not in new_log(), new_log()
 
@@ -182,12 +210,25 @@ def test_spear_refuses_other_content_types_415(server, admin, spear_world):
     w = spear_world
     before = spear_snapshot(server, admin, w)
     with as_user(server, w["user"]) as c:
-        for ctype in ("text/plain", "image/png", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                      "application/octet-stream", "text/html", "image/svg+xml", "garbage", "application/jsonx"):
+        for ctype in (
+            "text/plain",
+            "image/png",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/octet-stream",
+            "text/html",
+            "image/svg+xml",
+            "garbage",
+            "application/jsonx",
+        ):
             for method, path, item in spear_writes(w):
                 client = admin if path == "/users" else c
-                r = client.request(method, path, content=ENDPOINT_JSON.replace(b"endpoint", item.encode()),
-                                   headers={"Content-Type": ctype, "Accept": "application/json"})
+                r = client.request(
+                    method,
+                    path,
+                    content=ENDPOINT_JSON.replace(b"endpoint", item.encode()),
+                    headers={"Content-Type": ctype, "Accept": "application/json"},
+                )
                 assert "Content-Type" in spear_errors(r, 415)[0], (ctype, method, path)
             r = c.post(w["endpoints"], content=ENDPOINT_XML, headers={"Content-Type": ctype, "Accept": "text/xml"})
             spear_errors(r, 415, xml=True)
@@ -248,8 +289,9 @@ def test_json_dialects_refuse_other_content_types_415(server, admin, new_log):
     # providers
     with providers_client(server.url, providers_login(server.url)["access_token"]) as p:
         count = p.get("/api/providers/list").json()["count"]
-        body = (b'{"name": "typed-prov", "auth_mode": "IP_AUTH", "protocol": "UDP", "hostname": "192.0.2.10", '
-                b'"port": 5060}')
+        body = (
+            b'{"name": "typed-prov", "auth_mode": "IP_AUTH", "protocol": "UDP", "hostname": "192.0.2.10", "port": 5060}'
+        )
         for ctype in refused:
             r = p.post("/api/providers/create", content=body, headers={"Content-Type": ctype})
             assert r.status_code == 415, r.text
@@ -259,33 +301,57 @@ def test_json_dialects_refuse_other_content_types_415(server, admin, new_log):
         assert r.status_code == 200, r.text
         assert p.post("/api/providers/destroy", json={"id": r.json()["id"]}).status_code == 200
         # the login route too (a 415, not a 401 nor a login)
-        r = httpx.post(server.url + "/api/account/credentials/verify", headers={"Content-Type": "text/plain"},
-                       content=b'{"username": "admin", "password": "%s"}' % ADMIN_PASSWORD.encode())
+        r = httpx.post(
+            server.url + "/api/account/credentials/verify",
+            headers={"Content-Type": "text/plain"},
+            content=b'{"username": "admin", "password": "%s"}' % ADMIN_PASSWORD.encode(),
+        )
         assert r.status_code == 415 and r.json()["error"]["code"] == 415, r.text
     # probe
     r = admin.post("/servers", json={"server": {"name": "typed-probe", "ip_address": "192.0.2.44"}})
     assert r.status_code == 201, r.text
     sid, key = r.json()["id"], r.json()["agent_key"]
     for ctype in refused:
-        r = httpx.post(server.url + "/probe/v1/login", auth=(str(sid), key), content=b'{"version": "9.9-typed"}',
-                       headers={"Content-Type": ctype}, timeout=20)
+        r = httpx.post(
+            server.url + "/probe/v1/login",
+            auth=(str(sid), key),
+            content=b'{"version": "9.9-typed"}',
+            headers={"Content-Type": ctype},
+            timeout=20,
+        )
         assert r.status_code == 415, r.text
         assert set(r.json()) == {"error"} and r.json()["error"]["code"] == 415, r.json()
     assert admin.get(f"/servers/{sid}").json()["version"] is None
-    r = httpx.post(server.url + "/probe/v1/login", auth=(str(sid), key), content=b'{"version": "9.9-typed"}',
-                   headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=20)
+    r = httpx.post(
+        server.url + "/probe/v1/login",
+        auth=(str(sid), key),
+        content=b'{"version": "9.9-typed"}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=20,
+    )
     assert r.status_code == 200, r.text
     # kazoo
     kz = Kazoo.login(server)
     try:
         count = len(kz.ok("GET", "/accounts")["data"])
         for ctype in refused:
-            body = kz.err("PUT", "/accounts", 415, "unsupported_media_type",
-                          content=b'{"data": {"name": "typed-acct"}}', headers={"Content-Type": ctype})
+            body = kz.err(
+                "PUT",
+                "/accounts",
+                415,
+                "unsupported_media_type",
+                content=b'{"data": {"name": "typed-acct"}}',
+                headers={"Content-Type": ctype},
+            )
             assert set(body) == ENVELOPE_ERR and body["data"]["message"], body
         assert len(kz.ok("GET", "/accounts")["data"]) == count
-        kz.ok("PUT", "/accounts", 201, content=b'{"data": {"name": "typed-acct-form"}}',
-              headers={"Content-Type": "application/x-www-form-urlencoded"})  # what `curl -d` sends
+        kz.ok(
+            "PUT",
+            "/accounts",
+            201,
+            content=b'{"data": {"name": "typed-acct-form"}}',
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )  # what `curl -d` sends
         assert len(kz.ok("GET", "/accounts")["data"]) == count + 1
     finally:
         kz.close()
@@ -356,8 +422,12 @@ def test_kazoo_401_does_not_echo_the_submitted_token(server):
     assert body["auth_token"] == "" and revoked not in str(body), body
     kz.close()
     # a failed login that also carries a token
-    r = httpx.put(server.url + "/v2/user_auth", headers={"X-Auth-Token": submitted}, timeout=20,
-                  json={"data": {"username": "admin", "password": "wrong"}})
+    r = httpx.put(
+        server.url + "/v2/user_auth",
+        headers={"X-Auth-Token": submitted},
+        timeout=20,
+        json={"data": {"username": "admin", "password": "wrong"}},
+    )
     assert r.status_code == 401 and r.json()["auth_token"] == "" and submitted not in r.text, r.text
     # other errors echo the token as before (test_kazoo_routing pins it for a 404)
     kz = Kazoo.login(server)

@@ -111,12 +111,15 @@ def make_user(sup: httpx.Client, username: str, *, admin: bool = False) -> str:
 
 def trunk_body(name: str) -> dict:
     """A trunk that never registers (IP_AUTH) at a host of its own."""
-    return {"name": name, "auth_mode": "IP_AUTH", "protocol": "UDP", "hostname": f"{name}.example.com",
-            "port": 5060}
+    return {"name": name, "auth_mode": "IP_AUTH", "protocol": "UDP", "hostname": f"{name}.example.com", "port": 5060}
 
 
-FILES = {"pjsip": ("pjsip", "pjsip.conf"), "dialplan": ("dialplan", "extensions.conf"),
-         "queue": ("queue", "queues.conf"), "park": ("park", "res_parking.conf")}
+FILES = {
+    "pjsip": ("pjsip", "pjsip.conf"),
+    "dialplan": ("dialplan", "extensions.conf"),
+    "queue": ("queue", "queues.conf"),
+    "park": ("park", "res_parking.conf"),
+}
 
 
 def live_text(sup: httpx.Client, family: str) -> str:
@@ -128,10 +131,13 @@ def live_text(sup: httpx.Client, family: str) -> str:
 def world(server, admin):
     tag = secrets.token_hex(3)
     a, b, adm = new_user(admin), new_user(admin), new_user(admin, category="Admin")
-    tokens = {"anon": None, "a": jade_login(server.url, a["username"], a["password"]),
-              "b": jade_login(server.url, b["username"], b["password"]),
-              "admin": jade_login(server.url, adm["username"], adm["password"]),
-              "super": jade_login(server.url, "admin", ADMIN_PASSWORD)}
+    tokens = {
+        "anon": None,
+        "a": jade_login(server.url, a["username"], a["password"]),
+        "b": jade_login(server.url, b["username"], b["password"]),
+        "admin": jade_login(server.url, adm["username"], adm["password"]),
+        "super": jade_login(server.url, "admin", ADMIN_PASSWORD),
+    }
     clients = {r: jade_client(server.url, t) for r, t in tokens.items()}
     sup = clients["super"]
     originals = {f: live_text(sup, f) for f in FILES}
@@ -140,7 +146,12 @@ def world(server, admin):
     # PBX objects: an endpoint with auth and aor, an outbound registration, a queue with a member,
     # a parking lot, dialplan contexts and an adpma with one adp.
     ep = f"mx-{tag}"
-    ok(sup.put("/v1/admin/pjsip/configurations/pjsip.conf", json={"data": originals["pjsip"] + f"""
+    ok(
+        sup.put(
+            "/v1/admin/pjsip/configurations/pjsip.conf",
+            json={
+                "data": originals["pjsip"]
+                + f"""
 [{ep}]
 type = endpoint
 auth = {ep}
@@ -162,30 +173,55 @@ type = registration
 server_uri = sip:sip.example.com:5070
 client_uri = sip:u{tag}@sip.example.com:5070
 outbound_auth = {ep}
-"""}))
-    common.update(EP=ep, REG=f"{ep}-reg", ACCOUNT=f"u{tag}@sip.example.com:5070", Q=f"mxq-{tag}",
-                  LOT=f"mxlot-{tag}", SDP=f"mxsdp-{tag}", SDIAL=f"mxsdial-{tag}")
-    ok(sup.post("/v1/admin/queue/cfg_queues", json={"name": common["Q"],
-                                                    "data": {"strategy": "ringall", "member": f"> PJSIP/{ep}"}}))
+"""
+            },
+        )
+    )
+    common.update(
+        EP=ep,
+        REG=f"{ep}-reg",
+        ACCOUNT=f"u{tag}@sip.example.com:5070",
+        Q=f"mxq-{tag}",
+        LOT=f"mxlot-{tag}",
+        SDP=f"mxsdp-{tag}",
+        SDIAL=f"mxsdial-{tag}",
+    )
+    ok(
+        sup.post(
+            "/v1/admin/queue/cfg_queues",
+            json={"name": common["Q"], "data": {"strategy": "ringall", "member": f"> PJSIP/{ep}"}},
+        )
+    )
     ok(sup.post("/v1/admin/park/cfg_parkinglots", json={"name": common["LOT"], "data": {"parkpos": "> 901-910"}}))
     ext = [{"exten": "> 100,1,NoOp(matrix)"}, {"same": "> n,Hangup()"}]
     ok(sup.post("/v1/admin/dialplan/sdps", json={"name": common["SDP"], "data": ext}))
     ok(sup.post("/v1/manager/sdialplans", json={"name": common["SDIAL"], "data": ext}))
     ok(sup.post("/v1/admin/dialplan/adpmas", json={"name": f"mx-{tag}", "detail": "matrix"}))
     common["ADPMA"] = find(sup, "/v1/admin/dialplan/adpmas", "name", f"mx-{tag}")
-    ok(sup.post("/v1/admin/dialplan/adps", json={"dpma_uuid": common["ADPMA"], "sequence": 1, "name": f"mx-{tag}",
-                                                 "command": "NoOp(matrix)"}))
+    ok(
+        sup.post(
+            "/v1/admin/dialplan/adps",
+            json={"dpma_uuid": common["ADPMA"], "sequence": 1, "name": f"mx-{tag}", "command": "NoOp(matrix)"},
+        )
+    )
     common["ADP"] = find(sup, "/v1/admin/dialplan/adps", "name", f"mx-{tag}")
 
     common["TRUNK"] = f"mxtr-{tag}"
     ok(sup.post("/v1/manager/trunks", json=trunk_body(common["TRUNK"])))
 
     # users' things: a contact of A, A's buddies, A's chats (with a message)
-    ok(sup.post("/v1/admin/user/contacts", json={"user_uuid": common["A"], "type": "pjsip_endpoint", "target": ep,
-                                                 "name": f"mxc-{tag}"}))
+    ok(
+        sup.post(
+            "/v1/admin/user/contacts",
+            json={"user_uuid": common["A"], "type": "pjsip_endpoint", "target": ep, "name": f"mxc-{tag}"},
+        )
+    )
     common["CONTACT"] = find(sup, "/v1/admin/user/contacts", "name", f"mxc-{tag}")
-    common["PERM_A"] = next(p["uuid"] for p in listed(sup, "/v1/admin/user/permissions")
-                            if p["user_uuid"] == common["A"] and p["permission"] == "user")
+    common["PERM_A"] = next(
+        p["uuid"]
+        for p in listed(sup, "/v1/admin/user/permissions")
+        if p["user_uuid"] == common["A"] and p["permission"] == "user"
+    )
     common["BT"] = make_user(sup, f"mxbt-{tag}")  # the buddy every role adds
     for key in ("BUDDY", "BUDDY_DEL"):
         target = make_user(sup, f"mx{key.lower()}-{tag}")
@@ -203,20 +239,39 @@ outbound_auth = {ep}
     per_role: dict[str, dict[str, str]] = {}
     for role in ("admin", "super"):
         n = f"{tag}-{role}"
-        mine = {"UNAME": f"mxnew-{n}", "UNAME2": f"mxmgr-{n}", "VICTIM": make_user(sup, f"mxv-{n}"),
-                "VICTIM2": make_user(sup, f"mxv2-{n}"), "PROMOTE": make_user(sup, f"mxp-{n}"),
-                "SDP_NEW": f"mxsdpn-{n}", "SDIAL_NEW": f"mxsdialn-{n}", "LOT_NEW": f"mxlotn-{n}",
-                "Q_NEW": f"mxqn-{n}", "ADPMA_NEW": f"mxn-{n}"}
+        mine = {
+            "UNAME": f"mxnew-{n}",
+            "UNAME2": f"mxmgr-{n}",
+            "VICTIM": make_user(sup, f"mxv-{n}"),
+            "VICTIM2": make_user(sup, f"mxv2-{n}"),
+            "PROMOTE": make_user(sup, f"mxp-{n}"),
+            "SDP_NEW": f"mxsdpn-{n}",
+            "SDIAL_NEW": f"mxsdialn-{n}",
+            "LOT_NEW": f"mxlotn-{n}",
+            "Q_NEW": f"mxqn-{n}",
+            "ADPMA_NEW": f"mxn-{n}",
+        }
         demoted = make_user(sup, f"mxd-{n}", admin=True)
-        mine["DEMOTE"] = next(p["uuid"] for p in listed(sup, "/v1/admin/user/permissions")
-                              if p["user_uuid"] == demoted and p["permission"] == "admin")
-        ok(sup.post("/v1/admin/user/contacts", json={"user_uuid": common["A"], "type": "sip_peer",
-                                                     "target": "x", "name": f"mxcd-{n}"}))
+        mine["DEMOTE"] = next(
+            p["uuid"]
+            for p in listed(sup, "/v1/admin/user/permissions")
+            if p["user_uuid"] == demoted and p["permission"] == "admin"
+        )
+        ok(
+            sup.post(
+                "/v1/admin/user/contacts",
+                json={"user_uuid": common["A"], "type": "sip_peer", "target": "x", "name": f"mxcd-{n}"},
+            )
+        )
         mine["CONTACT_DEL"] = find(sup, "/v1/admin/user/contacts", "name", f"mxcd-{n}")
         ok(sup.post("/v1/admin/dialplan/adpmas", json={"name": f"mxd-{n}"}))
         mine["ADPMA_DEL"] = find(sup, "/v1/admin/dialplan/adpmas", "name", f"mxd-{n}")
-        ok(sup.post("/v1/admin/dialplan/adps", json={"dpma_uuid": common["ADPMA"], "sequence": 2, "name": f"mxd-{n}",
-                                                     "command": "NoOp(delete me)"}))
+        ok(
+            sup.post(
+                "/v1/admin/dialplan/adps",
+                json={"dpma_uuid": common["ADPMA"], "sequence": 2, "name": f"mxd-{n}", "command": "NoOp(delete me)"},
+            )
+        )
         mine["ADP_DEL"] = find(sup, "/v1/admin/dialplan/adps", "name", f"mxd-{n}")
         for key, path in (("SDP_DEL", "/v1/admin/dialplan/sdps"), ("SDIAL_DEL", "/v1/manager/sdialplans")):
             mine[key] = f"mx{key.lower()}-{n}"
@@ -281,8 +336,9 @@ def same_text(family: str) -> Callable[[httpx.Client], dict]:
     return lambda sup: {"data": live_text(sup, family)}
 
 
-def R(method: str, route: str, expected: tuple[int, ...], body: Any = None, params: dict | None = None,
-      **path: str) -> Row:
+def R(
+    method: str, route: str, expected: tuple[int, ...], body: Any = None, params: dict | None = None, **path: str
+) -> Row:
     return Row(method, route, expected, path, body, params or {})
 
 
@@ -300,8 +356,12 @@ MATRIX = [
     R("DELETE", f"{V}/admin/user/users/{D}", ADMIN, detail="{VICTIM}"),
     R("GET", f"{V}/admin/user/users/{D}", admin_only(404), detail="00000000-0000-4000-8000-000000000000"),
     R("GET", f"{V}/manager/users", ADMIN),
-    R("POST", f"{V}/manager/users", ADMIN,
-      body={"username": "{UNAME2}", "password": "pw", "context": "demo", "permissions": [{"permission": "user"}]}),
+    R(
+        "POST",
+        f"{V}/manager/users",
+        ADMIN,
+        body={"username": "{UNAME2}", "password": "pw", "context": "demo", "permissions": [{"permission": "user"}]},
+    ),
     R("GET", f"{V}/manager/users/{D}", ADMIN, detail="{A}"),
     R("PUT", f"{V}/manager/users/{D}", ADMIN, body={"context": "demo"}, detail="{A}"),
     R("DELETE", f"{V}/manager/users/{D}", ADMIN, detail="{VICTIM2}"),
@@ -311,8 +371,12 @@ MATRIX = [
     R("DELETE", f"{V}/admin/user/permissions/{D}", ADMIN, detail="{DEMOTE}"),
     R("DELETE", f"{V}/admin/user/permissions/{D}", admin_only(400), detail="{PERM_A}"),  # "user" stays
     R("GET", f"{V}/admin/user/contacts", ADMIN),
-    R("POST", f"{V}/admin/user/contacts", ADMIN,
-      body={"user_uuid": "{A}", "type": "pjsip_endpoint", "target": "{EP}", "name": "mxcn-{tag}"}),
+    R(
+        "POST",
+        f"{V}/admin/user/contacts",
+        ADMIN,
+        body={"user_uuid": "{A}", "type": "pjsip_endpoint", "target": "{EP}", "name": "mxcn-{tag}"},
+    ),
     R("GET", f"{V}/admin/user/contacts/{D}", ADMIN, detail="{CONTACT}"),
     R("PUT", f"{V}/admin/user/contacts/{D}", ADMIN, body={"detail": "changed"}, detail="{CONTACT}"),
     R("DELETE", f"{V}/admin/user/contacts/{D}", ADMIN, detail="{CONTACT_DEL}"),
@@ -342,8 +406,12 @@ MATRIX = [
     R("PUT", f"{V}/admin/dialplan/adpmas/{D}", ADMIN, body={"detail": "changed"}, detail="{ADPMA}"),
     R("DELETE", f"{V}/admin/dialplan/adpmas/{D}", ADMIN, detail="{ADPMA_DEL}"),
     R("GET", f"{V}/admin/dialplan/adps", ADMIN),
-    R("POST", f"{V}/admin/dialplan/adps", ADMIN,
-      body={"dpma_uuid": "{ADPMA}", "sequence": 3, "name": "mxadpn-{tag}", "command": "NoOp(new)"}),
+    R(
+        "POST",
+        f"{V}/admin/dialplan/adps",
+        ADMIN,
+        body={"dpma_uuid": "{ADPMA}", "sequence": 3, "name": "mxadpn-{tag}", "command": "NoOp(new)"},
+    ),
     R("GET", f"{V}/admin/dialplan/adps/{D}", ADMIN, detail="{ADP}"),
     R("PUT", f"{V}/admin/dialplan/adps/{D}", ADMIN, body={"detail": "changed"}, detail="{ADP}"),
     R("DELETE", f"{V}/admin/dialplan/adps/{D}", ADMIN, detail="{ADP_DEL}"),
@@ -359,8 +427,18 @@ MATRIX = [
     R("DELETE", f"{V}/manager/sdialplans/{D}", ADMIN, detail="{SDIAL_DEL}"),
     # trunks
     R("GET", f"{V}/manager/trunks", ADMIN),
-    R("POST", f"{V}/manager/trunks", ADMIN, body={"name": "{TRUNK_NEW}", "auth_mode": "IP_AUTH", "protocol": "UDP",
-                                                  "hostname": "{TRUNK_NEW}.example.com", "port": 5060}),
+    R(
+        "POST",
+        f"{V}/manager/trunks",
+        ADMIN,
+        body={
+            "name": "{TRUNK_NEW}",
+            "auth_mode": "IP_AUTH",
+            "protocol": "UDP",
+            "hostname": "{TRUNK_NEW}.example.com",
+            "port": 5060,
+        },
+    ),
     R("GET", f"{V}/manager/trunks/{D}", ADMIN, detail="{TRUNK}"),
     R("PUT", f"{V}/manager/trunks/{D}", ADMIN, body={"reregister_interval": 120}, detail="{TRUNK}"),
     R("DELETE", f"{V}/manager/trunks/{D}", ADMIN, detail="{TRUNK_DEL}"),
@@ -390,8 +468,13 @@ MATRIX = [
     R("GET", f"{V}/admin/queue/cfg_queues", ADMIN),
     R("POST", f"{V}/admin/queue/cfg_queues", ADMIN, body={"name": "{Q_NEW}", "data": {"strategy": "rrmemory"}}),
     R("GET", f"{V}/admin/queue/cfg_queues/{D}", ADMIN, detail="{Q}"),
-    R("PUT", f"{V}/admin/queue/cfg_queues/{D}", ADMIN,
-      body={"data": {"strategy": "ringall", "member": "> PJSIP/{EP}"}}, detail="{Q}"),
+    R(
+        "PUT",
+        f"{V}/admin/queue/cfg_queues/{D}",
+        ADMIN,
+        body={"data": {"strategy": "ringall", "member": "> PJSIP/{EP}"}},
+        detail="{Q}",
+    ),
     R("DELETE", f"{V}/admin/queue/cfg_queues/{D}", ADMIN, detail="{Q_DEL}"),
     R("GET", f"{V}/admin/queue/queues", ADMIN),
     R("GET", f"{V}/admin/queue/queues/{D}", ADMIN, detail="{Q}"),
@@ -465,8 +548,13 @@ def test_matrix(world, row):
 def test_every_jade_route_is_in_the_matrix(server):
     """The matrix lists every jade operation the server documents (and nothing it dropped)."""
     doc = httpx.get(server.url + "/openapi.json", timeout=20).json()
-    served = {(m.upper(), p) for p, ops in doc["paths"].items() if p.startswith(V + "/") for m in ops
-              if m in ("get", "post", "put", "delete", "patch")}
+    served = {
+        (m.upper(), p)
+        for p, ops in doc["paths"].items()
+        if p.startswith(V + "/")
+        for m in ops
+        if m in ("get", "post", "put", "delete", "patch")
+    }
     covered = {(r.method, r.route) for r in MATRIX} | SPECIAL
     assert served - covered == set(), "jade routes missing from the matrix"
     assert covered - served == set(), "matrix rows for routes the server does not serve"
@@ -563,8 +651,11 @@ def test_promotion_and_demotion_take_effect_on_the_same_token(server, world):
         assert c.get("/v1/admin/core/systems").status_code == 403
         ok(sup.post("/v1/admin/user/permissions", json={"user_uuid": uuid, "permission": "admin"}))
         assert c.get("/v1/admin/core/systems").status_code == 200
-        perm = next(p["uuid"] for p in listed(sup, "/v1/admin/user/permissions")
-                    if p["user_uuid"] == uuid and p["permission"] == "admin")
+        perm = next(
+            p["uuid"]
+            for p in listed(sup, "/v1/admin/user/permissions")
+            if p["user_uuid"] == uuid and p["permission"] == "admin"
+        )
         ok(sup.delete(f"/v1/admin/user/permissions/{perm}"))
         r = c.get("/v1/admin/core/systems")
         assert r.status_code == 403

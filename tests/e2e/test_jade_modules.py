@@ -15,8 +15,15 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD
 from tests.e2e.test_jade_authz_matrix import TIMESTAMP, check_envelope, jade_client, jade_login, ok
 
-MODULES = {"res_pjsip", "chan_pjsip", "res_pjsip_registrar", "res_pjsip_outbound_registration", "pbx_config",
-           "app_queue", "res_parking"}
+MODULES = {
+    "res_pjsip",
+    "chan_pjsip",
+    "res_pjsip_registrar",
+    "res_pjsip_outbound_registration",
+    "pbx_config",
+    "app_queue",
+    "res_parking",
+}
 
 PJSIP = """
 [transport-udp]
@@ -56,11 +63,15 @@ def sip_options(port: int) -> str:
         s.bind(("127.0.0.1", 0))
         local = s.getsockname()[1]
         branch = uuid.uuid4().hex
-        s.sendto((f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
-                  f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{branch}\r\n"
-                  "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=mod\r\nTo: <sip:ping@127.0.0.1>\r\n"
-                  f"Call-ID: {branch}@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode(),
-                 ("127.0.0.1", port))
+        s.sendto(
+            (
+                f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{branch}\r\n"
+                "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=mod\r\nTo: <sip:ping@127.0.0.1>\r\n"
+                f"Call-ID: {branch}@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            ).encode(),
+            ("127.0.0.1", port),
+        )
         data, _ = s.recvfrom(65535)
     text = data.decode(errors="replace")
     assert f"branch=z9hG4bK{branch}" in text and "CSeq: 1 OPTIONS" in text, text
@@ -71,8 +82,9 @@ def sipsak_status(port: int) -> str | None:
     """sipsak's view of the same (None when sipsak is not installed)."""
     if shutil.which("sipsak") is None:
         return None
-    out = subprocess.run(["sipsak", "-vv", "-s", f"sip:ping@127.0.0.1:{port}"], capture_output=True, text=True,
-                         timeout=20)
+    out = subprocess.run(
+        ["sipsak", "-vv", "-s", f"sip:ping@127.0.0.1:{port}"], capture_output=True, text=True, timeout=20
+    )
     return next((line.strip() for line in out.stdout.splitlines() if line.startswith("SIP/2.0 ")), out.stdout)
 
 
@@ -217,8 +229,11 @@ def test_pjsip_conf_written_by_put_is_loaded_at_once(jade):
     auth = ok(c.get("/v1/admin/pjsip/auths/mod-ep"))
     assert auth["username"] == "mod-ep" and auth["password"] == "********"
     # text/plain works too, and a change replaces what the engine has
-    r = c.put("/v1/admin/pjsip/configurations/pjsip.conf", content=PJSIP.replace("context = demo", "context = other"),
-              headers={"Content-Type": "text/plain"})
+    r = c.put(
+        "/v1/admin/pjsip/configurations/pjsip.conf",
+        content=PJSIP.replace("context = demo", "context = other"),
+        headers={"Content-Type": "text/plain"},
+    )
     assert r.status_code == 200, r.text
     assert ok(c.get("/v1/admin/pjsip/endpoints/mod-ep"))["context"] == "other"
     # an invalid file is refused and the engine keeps what it had

@@ -34,8 +34,12 @@ max_contacts = 3
 """
 MASK = "********"
 EXT = [{"exten": "> 300,1,NoOp(restart)"}, {"same": "> n,Hangup()"}]
-FAMILIES = {"pjsip": "/v1/admin/pjsip/configurations", "dialplan": "/v1/admin/dialplan/configurations",
-            "queue": "/v1/admin/queue/configurations", "park": "/v1/admin/park/configurations"}
+FAMILIES = {
+    "pjsip": "/v1/admin/pjsip/configurations",
+    "dialplan": "/v1/admin/dialplan/configurations",
+    "queue": "/v1/admin/queue/configurations",
+    "park": "/v1/admin/park/configurations",
+}
 
 
 def listing(c, path: str) -> list:
@@ -77,15 +81,27 @@ def test_jade_writes_and_module_state_survive_sigkill(fresh_server):
     with jade_client(srv.url, jade_login(srv.url, "admin", ADMIN_PASSWORD)) as c:
         super_uuid = ok(c.get("/v1/me/info"))["uuid"]
         ok(c.put("/v1/admin/pjsip/configurations/pjsip.conf", json={"data": PJSIP}))
-        ok(c.post("/v1/admin/queue/cfg_queues", json={"name": "rq", "data": {"strategy": "linear", "maxlen": "7",
-                                                                               "member": "> PJSIP/rs-ep,2"}}))
-        ok(c.post("/v1/admin/park/cfg_parkinglots", json={"name": "rlot", "data": {"parkpos": "> 801-809",
-                                                                                     "parkingtime": "> 30"}}))
+        ok(
+            c.post(
+                "/v1/admin/queue/cfg_queues",
+                json={"name": "rq", "data": {"strategy": "linear", "maxlen": "7", "member": "> PJSIP/rs-ep,2"}},
+            )
+        )
+        ok(
+            c.post(
+                "/v1/admin/park/cfg_parkinglots",
+                json={"name": "rlot", "data": {"parkpos": "> 801-809", "parkingtime": "> 30"}},
+            )
+        )
         ok(c.post("/v1/admin/dialplan/sdps", json={"name": "rctx", "data": EXT}))
         ok(c.post("/v1/admin/dialplan/adpmas", json={"name": "rdpma", "detail": "restart"}))
         dpma = next(m["uuid"] for m in listing(c, "/v1/admin/dialplan/adpmas") if m["name"] == "rdpma")
-        ok(c.post("/v1/admin/dialplan/adps", json={"dpma_uuid": dpma, "sequence": 1, "name": "radp",
-                                                   "command": "Dial(PJSIP/rs-ep)"}))
+        ok(
+            c.post(
+                "/v1/admin/dialplan/adps",
+                json={"dpma_uuid": dpma, "sequence": 1, "name": "radp", "command": "Dial(PJSIP/rs-ep)"},
+            )
+        )
         ok(c.post("/v1/admin/user/users", json={"username": "ruser", "password": "rpw", "name": "Restart User"}))
         user_token = jade_login(srv.url, "ruser", "rpw")
         with jade_client(srv.url, user_token) as u:
@@ -116,14 +132,19 @@ def test_jade_writes_and_module_state_survive_sigkill(fresh_server):
         assert without_times(after) == without_times(before)
         # what the engine loaded from them
         ep = after["endpoint"]
-        assert (ep["object_name"], ep["context"], ep["auth"], ep["aors"]) == ("rs-ep", "restart-ctx", "rs-auth",
-                                                                                "rs-ep")
+        assert (ep["object_name"], ep["context"], ep["auth"], ep["aors"]) == (
+            "rs-ep",
+            "restart-ctx",
+            "rs-auth",
+            "rs-ep",
+        )
         assert after["aor"]["max_contacts"] == 3
         assert after["auth"]["username"] == "rs-user" and after["auth"]["password"] == MASK
         assert (after["lot"]["start_space"], after["lot"]["stop_space"], after["lot"]["timeout"]) == ("801", "809", 30)
         assert after["sdp"] == {"data": EXT, "name": "rctx"}
-        assert [(a["name"], a["command"], a["dpma_uuid"]) for a in after["adps"]] == [("radp", "Dial(PJSIP/rs-ep)",
-                                                                                         dpma)]
+        assert [(a["name"], a["command"], a["dpma_uuid"]) for a in after["adps"]] == [
+            ("radp", "Dial(PJSIP/rs-ep)", dpma)
+        ]
         assert "ruser" in [u["username"] for u in after["users"]]
 
         # app_queue is still unloaded: no queue until it is loaded again
@@ -141,8 +162,7 @@ def test_jade_writes_and_module_state_survive_sigkill(fresh_server):
 
         # the chat, seen by its other member
         super_chat = next(x for x in listing(c, "/v1/me/chats") if x["name"] == "rchat")
-        assert ok(c.get(f"/v1/me/chats/{super_chat['uuid']}/messages"))[0]["message"] == {
-            "message": "before the crash"}
+        assert ok(c.get(f"/v1/me/chats/{super_chat['uuid']}/messages"))[0]["message"] == {"message": "before the crash"}
 
     # the user's token from before the crash still works, and so does the password
     with jade_client(srv.url, user_token) as u:

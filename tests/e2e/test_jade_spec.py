@@ -142,15 +142,29 @@ class Jade:
         self.http = httpx.Client(base_url=server.url, timeout=20)
         self.token = token
 
-    def call(self, method: str, path: str, body=None, *, raw: bytes | None = None, params: dict | None = None,
-             token=..., headers: dict | None = None) -> httpx.Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body=None,
+        *,
+        raw: bytes | None = None,
+        params: dict | None = None,
+        token=...,
+        headers: dict | None = None,
+    ) -> httpx.Response:
         query = dict(params or {})
         token = self.token if token is ... else token
         if token is not None:
             query["authtoken"] = token
         content = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        r = self.http.request(method, path, params=query, content=content,
-                              headers=headers if headers is not None else CURL_FORM if content is not None else None)
+        r = self.http.request(
+            method,
+            path,
+            params=query,
+            content=content,
+            headers=headers if headers is not None else CURL_FORM if content is not None else None,
+        )
         SEEN.append((path, r.text))
         return r
 
@@ -331,9 +345,11 @@ def pbx(jade):
     """The configuration the examples need, written through the file-level configurations routes."""
     secrets_ = (f"sip{secrets.token_hex(8)}", f"sip{secrets.token_hex(8)}")
     SIP_SECRETS.update(secrets_)
-    for path, text in (("/v1/admin/pjsip/configurations/pjsip.conf", pjsip_conf(*secrets_)),
-                       ("/v1/admin/queue/configurations/queues.conf", QUEUES_CONF),
-                       ("/v1/admin/park/configurations/res_parking.conf", PARKING_CONF)):
+    for path, text in (
+        ("/v1/admin/pjsip/configurations/pjsip.conf", pjsip_conf(*secrets_)),
+        ("/v1/admin/queue/configurations/queues.conf", QUEUES_CONF),
+        ("/v1/admin/park/configurations/res_parking.conf", PARKING_CONF),
+    ):
         expect(jade.put(path, {"data": text}), OK)
         shown = text
         for secret in secrets_:
@@ -346,8 +362,19 @@ def pbx(jade):
 def contact(jade, pbx, me):
     """An address-book contact of `me` pointing at the spec's pjsip endpoint 199."""
     before = {c["uuid"] for c in jade.result("/v1/admin/user/contacts")["list"]}
-    expect(jade.post("/v1/admin/user/contacts", {"user_uuid": me.uuid, "type": "pjsip_endpoint", "target": "199",
-                                                 "name": "test target", "detail": "test target detail 4"}), OK)
+    expect(
+        jade.post(
+            "/v1/admin/user/contacts",
+            {
+                "user_uuid": me.uuid,
+                "type": "pjsip_endpoint",
+                "target": "199",
+                "name": "test target",
+                "detail": "test target detail 4",
+            },
+        ),
+        OK,
+    )
     new = [c for c in jade.result("/v1/admin/user/contacts")["list"] if c["uuid"] not in before]
     assert len(new) == 1
     return new[0]
@@ -467,8 +494,13 @@ def test_registries(jade, pbx):
     res = expect(jade.get("/registries/", raw=b'{"account": "2345@sip_proxy"}'), example)
     assert isinstance(res["registration_time"], int) and not isinstance(res["registration_time"], bool)
     assert {k: res[k] for k in ("username", "domain", "domain_port", "host", "port", "refresh")} == {
-        "username": "2345", "domain": "sip_proxy", "domain_port": 5060, "host": "sip_proxy", "port": 5060,
-        "refresh": 120}
+        "username": "2345",
+        "domain": "sip_proxy",
+        "domain_port": 5060,
+        "host": "sip_proxy",
+        "port": 5060,
+        "refresh": 120,
+    }
     expect_error(jade.get("/registries/", raw=b'{"account": "9999@nowhere"}'), 404)
 
 
@@ -480,28 +512,44 @@ def test_dialplan_adpmas_and_adps(jade):
     assert len(new) == 1
     dpma = new[0]
     assert UUID.match(dpma["uuid"]) and (dpma["name"], dpma["detail"], dpma["tm_update"]) == (
-        "test dpma", "test dpma dpma", None)
+        "test dpma",
+        "test dpma dpma",
+        None,
+    )
     one = f"{ADPMAS}/{dpma['uuid']}"
     assert expect(jade.get(one), EX["GET /v1/admin/dialplan/adpmas/<detail>"]) == dpma
     expect(jade.put(one, {"name": "test change name"}), EX["PUT /v1/admin/dialplan/adpmas/<detail>"])
     changed = jade.result(one)
-    assert (changed["name"], changed["detail"], changed["tm_create"]) == ("test change name", "test dpma dpma",
-                                                                         dpma["tm_create"])
+    assert (changed["name"], changed["detail"], changed["tm_create"]) == (
+        "test change name",
+        "test dpma dpma",
+        dpma["tm_create"],
+    )
     assert isinstance(changed["tm_update"], str)
 
     before = {a["uuid"] for a in jade.result(ADPS)["list"]}
-    expect(jade.post(ADPS, {"name": "test_dialplan_1", "dpma_uuid": dpma["uuid"], "sequence": 1}),
-           EX["POST /v1/admin/dialplan/adps"])
+    expect(
+        jade.post(ADPS, {"name": "test_dialplan_1", "dpma_uuid": dpma["uuid"], "sequence": 1}),
+        EX["POST /v1/admin/dialplan/adps"],
+    )
     lst = expect(jade.get(ADPS), EX["GET /v1/admin/dialplan/adps"])["list"]
     new = [a for a in lst if a["uuid"] not in before]
     assert len(new) == 1
     adp = new[0]
     assert (adp["name"], adp["dpma_uuid"], adp["sequence"], adp["command"], adp["detail"], adp["tm_update"]) == (
-        "test_dialplan_1", dpma["uuid"], 1, None, None, None)
+        "test_dialplan_1",
+        dpma["uuid"],
+        1,
+        None,
+        None,
+        None,
+    )
     path = f"{ADPS}/{adp['uuid']}"
     assert expect(jade.get(path), EX["GET /v1/admin/dialplan/adps/<detail>"]) == adp
-    expect(jade.put(path, {"uuid": adp["uuid"], "dpma_uuid": dpma["uuid"], "sequence": 10}),
-           EX["PUT /v1/admin/dialplan/adps/<detail>"])
+    expect(
+        jade.put(path, {"uuid": adp["uuid"], "dpma_uuid": dpma["uuid"], "sequence": 10}),
+        EX["PUT /v1/admin/dialplan/adps/<detail>"],
+    )
     changed = jade.result(path)
     assert changed["sequence"] == 10 and changed["name"] == "test_dialplan_1" and isinstance(changed["tm_update"], str)
     expect(jade.get(ADPS), EX["GET /v1/admin/dialplan/adps"])  # now with a tm_update, as the example shows
@@ -525,13 +573,19 @@ def test_dialplan_configurations(jade):
     assert newest["data"] == live
     res = expect(jade.get(EXTENSIONS), EX["GET /v1/admin/dialplan/configurations/<detail>"])
     assert res["name"] == "extensions.conf" and res == lst[0]
-    expect(jade.delete(f"{DIALPLAN}/configurations/{newest['name']}"),
-           EX["DELETE /v1/admin/dialplan/configurations/<detail>"])
+    expect(
+        jade.delete(f"{DIALPLAN}/configurations/{newest['name']}"),
+        EX["DELETE /v1/admin/dialplan/configurations/<detail>"],
+    )
     assert newest["name"] not in configuration_names(jade)
 
 
-DEMO_SDP = [{"exten": "> 100,1,NoOp(sample_park)"}, {"same": "> n,park()"},
-            {"exten": "> _X.,1,BackGround(demo-congrats)"}, {"same": "> n,Hangup()"}]
+DEMO_SDP = [
+    {"exten": "> 100,1,NoOp(sample_park)"},
+    {"same": "> n,park()"},
+    {"exten": "> _X.,1,BackGround(demo-congrats)"},
+    {"same": "> n,Hangup()"},
+]
 
 
 def test_dialplan_sdps(jade):
@@ -565,17 +619,33 @@ def test_park_parkinglots(jade, pbx):
     lst = expect(jade.get(LOTS), EX["GET /v1/admin/park/parkinglots"])["list"]
     default = next(lot for lot in lst if lot["name"] == "default")
     assert (default["start_space"], default["stop_spcae"], default["stop_space"], default["timeout"]) == (
-        "701", "720", "720", 45)
+        "701",
+        "720",
+        "720",
+        45,
+    )
     assert expect(jade.get(f"{LOTS}/default"), EX["GET /v1/admin/park/parkinglots/<detail>"]) == default
     edvina = jade.result(f"{LOTS}/edvina")
     assert (edvina["start_space"], edvina["stop_spcae"], edvina["stop_space"]) == ("800", "850", "850")
 
-    body = {"context": "> edvina_park", "parkpos": "> 800-900", "findslot": "> next", "comebacktoorigin": "no",
-            "comebackdialtime": "90", "comebackcontext": "edvinapark-timeout", "parkedmusicclass": "edvina"}
+    body = {
+        "context": "> edvina_park",
+        "parkpos": "> 800-900",
+        "findslot": "> next",
+        "comebacktoorigin": "no",
+        "comebackdialtime": "90",
+        "comebackcontext": "edvinapark-timeout",
+        "parkedmusicclass": "edvina",
+    }
     expect(jade.put(f"{LOTS}/test_parkinglot", body), EX["PUT /v1/admin/park/parkinglots/<detail>"])
     lot = expect(jade.get(f"{LOTS}/test_parkinglot"), EX["GET /v1/admin/park/parkinglots/<detail>"])
     assert (lot["name"], lot["start_space"], lot["stop_spcae"], lot["stop_space"], lot["timeout"]) == (
-        "test_parkinglot", "800", "900", "900", 45)
+        "test_parkinglot",
+        "800",
+        "900",
+        "900",
+        45,
+    )
     assert jade.result(f"{CFG_LOTS}/test_parkinglot") == {"data": body, "name": "test_parkinglot"}
     expect(jade.delete(f"{LOTS}/test_parkinglot"), EX["DELETE /v1/admin/park/parkinglots/<detail>"])
     expect_error(jade.get(f"{LOTS}/test_parkinglot"), 404)
@@ -597,7 +667,11 @@ def test_pjsip_aors(jade, pbx):
     assert aors["199"]["endpoint_name"] == "199" and aors["199"]["object_type"] == "aor"
     res = expect(jade.get("/v1/admin/pjsip/aors/pjagent-01"), EX["GET /v1/admin/pjsip/aors/<detail>"])
     assert (res["object_name"], res["object_type"], res["endpoint_name"], res["max_contacts"]) == (
-        "pjagent-01", "aor", "pjagent-01", 1)
+        "pjagent-01",
+        "aor",
+        "pjagent-01",
+        1,
+    )
     expect_error(jade.get("/v1/admin/pjsip/aors/nosuchaor"), 404)
 
 
@@ -607,7 +681,12 @@ def test_pjsip_auths(jade, pbx):
     assert all(a["password"] in (MASK, "") for a in lst)
     res = expect(jade.get("/v1/admin/pjsip/auths/pjagent-01"), EX["GET /v1/admin/pjsip/auths/<detail>"])
     assert (res["object_name"], res["object_type"], res["username"], res["auth_type"], res["endpoint_name"]) == (
-        "pjagent-01", "auth", "pjagent-01", "userpass", "pjagent-01")
+        "pjagent-01",
+        "auth",
+        "pjagent-01",
+        "userpass",
+        "pjagent-01",
+    )
     assert res["password"] == MASK  # never in clear (the spec's example echoes it)
 
 
@@ -623,7 +702,13 @@ def test_pjsip_endpoints(jade, pbx):
     assert {"pjagent-01", "199"} <= {e["object_name"] for e in lst}
     res = expect(jade.get("/v1/admin/pjsip/endpoints/pjagent-01"), EX["GET /v1/admin/pjsip/endpoints/<detail>"])
     assert (res["object_name"], res["object_type"], res["aors"], res["auth"], res["context"], res["mailboxes"]) == (
-        "pjagent-01", "endpoint", "pjagent-01", "pjagent-01", "demo", "pjagent-01@vm-demo")
+        "pjagent-01",
+        "endpoint",
+        "pjagent-01",
+        "pjagent-01",
+        "demo",
+        "pjagent-01@vm-demo",
+    )
     expect_error(jade.get("/v1/admin/pjsip/endpoints/nosuchendpoint"), 404)
 
 
@@ -636,10 +721,17 @@ def test_queue_entries_live_state(jade, pbx):
 def test_queue_members(jade, pbx):
     lst = expect(jade.get("/v1/admin/queue/members"), EX["GET /v1/admin/queue/members"])["list"]
     assert "Agent/10001@sales_1" in {m["id"] for m in lst}
-    res = expect(jade.get("/v1/admin/queue/members/Agent%2F10001", params={"queue_name": "sales_1"}),
-                 EX["GET /v1/admin/queue/members/<detail>"])
+    res = expect(
+        jade.get("/v1/admin/queue/members/Agent%2F10001", params={"queue_name": "sales_1"}),
+        EX["GET /v1/admin/queue/members/<detail>"],
+    )
     assert (res["id"], res["name"], res["queue_name"], res["location"], res["membership"]) == (
-        "Agent/10001@sales_1", "Agent/10001", "sales_1", "Agent/10001", "static")
+        "Agent/10001@sales_1",
+        "Agent/10001",
+        "sales_1",
+        "Agent/10001",
+        "static",
+    )
     expect_error(jade.get("/v1/admin/queue/members/Agent%2F10001", params={"queue_name": "nosuchqueue"}), 404)
 
 
@@ -654,8 +746,9 @@ def test_queue_queues(jade, pbx):
 def test_admin_user_users(jade, server):
     username, password = uniq("test3"), f"t3-{secrets.token_hex(8)}"
     PASSWORDS.add(password)
-    expect(jade.post(USERS, {"name": "test3", "password": password, "username": username}),
-           EX["POST /v1/admin/user/users"])
+    expect(
+        jade.post(USERS, {"name": "test3", "password": password, "username": username}), EX["POST /v1/admin/user/users"]
+    )
     lst = expect(jade.get(USERS), EX["GET /v1/admin/user/users"])["list"]
     assert all(u["password"] == MASK for u in lst)
     user = next(u for u in lst if u["username"] == username)
@@ -678,12 +771,21 @@ def test_manager_users(jade, server):
     assert admin["permissions"] == [{"permission": "admin"}, {"permission": "user"}]
     username, password = uniq("test2"), f"t2-{secrets.token_hex(8)}"
     PASSWORDS.add(password)
-    body = {"context": "demo", "name": "test2", "username": username, "password": password,
-            "permissions": [{"permission": "user"}]}
+    body = {
+        "context": "demo",
+        "name": "test2",
+        "username": username,
+        "password": password,
+        "permissions": [{"permission": "user"}],
+    }
     expect(jade.post(MANAGER_USERS, body), EX["POST /v1/manager/users"])
     user = next(u for u in jade.result(MANAGER_USERS)["list"] if u["username"] == username)
     assert (user["context"], user["name"], user["password"], user["permissions"]) == (
-        "demo", "test2", MASK, [{"permission": "user"}])
+        "demo",
+        "test2",
+        MASK,
+        [{"permission": "user"}],
+    )
     path = f"{MANAGER_USERS}/{user['uuid']}"
     assert expect(jade.get(path), EX["GET /v1/manager/users/<detail>"]) == user
     expect(jade.put(path, {**body, "context": "demo-test"}), EX["PUT /v1/manager/users/<detail>"])
@@ -706,7 +808,12 @@ def test_me_contacts(me, contact):
     assert [c["uuid"] for c in lst] == [contact["uuid"]]
     c = lst[0]
     assert (c["name"], c["detail"], c["target"], c["type"], c["user_uuid"]) == (
-        "test target", "test target detail 4", "199", "pjsip_endpoint", me.uuid)
+        "test target",
+        "test target detail 4",
+        "199",
+        "pjsip_endpoint",
+        me.uuid,
+    )
     assert c["info"]["id"] == "199" and c["info"]["password"] == MASK and c["info"]["public_url"].startswith("sip:199@")
 
 
@@ -741,8 +848,10 @@ def test_me_chat_messages(me, buddy):
     assert len(res) == 2
     assert all(m["message"] == {"message": "test message"} and m["uuid_owner"] == me.uuid for m in res)
     # the spec's own timestamp (2018) is before every message here
-    res = expect(me.jade.get(path, params={"timestamp": "2018-03-30T08:30:02.364443446Z", "count": "2"}),
-                 EX["GET /me/chats/<detail>/messages"])
+    res = expect(
+        me.jade.get(path, params={"timestamp": "2018-03-30T08:30:02.364443446Z", "count": "2"}),
+        EX["GET /me/chats/<detail>/messages"],
+    )
     assert res == []
 
 
@@ -758,11 +867,19 @@ def test_me_info(me, buddy, contact):
 # =====================================================================================================
 # Documented routes the spec gives no example for
 # =====================================================================================================
-@pytest.mark.parametrize("path", [
-    "/v1/admin/park/configurations", "/v1/admin/pjsip/configurations", "/v1/admin/queue/configurations",
-    "/v1/admin/queue/cfg_queues", "/v1/admin/pjsip/registration_outbounds", "/v1/admin/user/contacts",
-    "/v1/admin/user/permissions", "/v1/manager/sdialplans",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/admin/park/configurations",
+        "/v1/admin/pjsip/configurations",
+        "/v1/admin/queue/configurations",
+        "/v1/admin/queue/cfg_queues",
+        "/v1/admin/pjsip/registration_outbounds",
+        "/v1/admin/user/contacts",
+        "/v1/admin/user/permissions",
+        "/v1/manager/sdialplans",
+    ],
+)
 def test_documented_lists_without_examples(jade, pbx, path):
     res = expect(jade.get(path), {**OK, "result": {"list": []}})
     assert res["list"] and all(isinstance(item, dict) for item in res["list"])
@@ -770,23 +887,45 @@ def test_documented_lists_without_examples(jade, pbx, path):
 
 def test_documented_details_without_examples(jade, pbx):
     assert jade.result("/v1/admin/queue/cfg_queues/sales_1") == {
-        "data": {"strategy": "ringall", "servicelevel": "5", "member": "> Agent/10001"}, "name": "sales_1"}
+        "data": {"strategy": "ringall", "servicelevel": "5", "member": "> Agent/10001"},
+        "name": "sales_1",
+    }
     assert jade.result("/v1/admin/queue/configurations/queues.conf") == {"data": QUEUES_CONF, "name": "queues.conf"}
     assert jade.result("/v1/admin/park/configurations/res_parking.conf")["name"] == "res_parking.conf"
     reg = jade.result("/v1/admin/pjsip/registration_outbounds/sip_proxy")
     assert (reg["object_name"], reg["object_type"], reg["server_uri"], reg["client_uri"]) == (
-        "sip_proxy", "registration", "sip:sip_proxy:5060", "sip:2345@sip_proxy:5060")
+        "sip_proxy",
+        "registration",
+        "sip:sip_proxy:5060",
+        "sip:2345@sip_proxy:5060",
+    )
     perms = jade.result("/v1/admin/user/permissions")["list"]
     admin_uuid = jade.result("/v1/admin/info")["uuid"]
     assert {p["permission"] for p in perms if p["user_uuid"] == admin_uuid} == {"admin", "user"}
     assert jade.result("/v1/manager/sdialplans/demo")["name"] == "demo"
 
 
-@pytest.mark.parametrize("path", [
-    "/admin/core/systems", "/admin/core/modules", "/admin/dialplan/adpmas", "/admin/dialplan/sdps",
-    "/admin/park/parkinglots", "/admin/queue/queues", "/admin/pjsip/endpoints", "/admin/user/users",
-    "/manager/users", "/agents", "/peers", "/device_states", "/registries", "/me/info", "/me/chats", "/admin/info",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/core/systems",
+        "/admin/core/modules",
+        "/admin/dialplan/adpmas",
+        "/admin/dialplan/sdps",
+        "/admin/park/parkinglots",
+        "/admin/queue/queues",
+        "/admin/pjsip/endpoints",
+        "/admin/user/users",
+        "/manager/users",
+        "/agents",
+        "/peers",
+        "/device_states",
+        "/registries",
+        "/me/info",
+        "/me/chats",
+        "/admin/info",
+    ],
+)
 def test_every_route_is_served_under_v1_and_bare(jade, pbx, path):
     v1, bare = envelope(jade.get("/v1" + path), 200), envelope(jade.get(path), 200)
     assert type(v1["result"]) is type(bare["result"])
@@ -797,10 +936,13 @@ def test_every_route_is_served_under_v1_and_bare(jade, pbx, path):
 # =====================================================================================================
 # Rules
 # =====================================================================================================
-@pytest.mark.parametrize("bad", [
-    "exten => 100,n,NoOp()\n",  # `n` as the first priority
-    "include => nowhere_{hex}\nexten => 100,1,NoOp()\n",  # an include of an unknown context
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "exten => 100,n,NoOp()\n",  # `n` as the first priority
+        "include => nowhere_{hex}\nexten => 100,1,NoOp()\n",  # an include of an unknown context
+    ],
+)
 def test_dialplan_invalid_put_is_refused_and_changes_nothing(jade, bad):
     live, names = live_extensions(jade), configuration_names(jade)
     text = live + f"\n[{uniq('bad')}]\n" + bad.format(hex=secrets.token_hex(4))
@@ -819,7 +961,7 @@ def test_dialplan_valid_put_keeps_a_backup(jade):
     assert len(added) == 1, added
     backup = added.pop()
     assert BACKUP.match(backup), backup
-    when = datetime.strptime(backup[len("extensions.conf."):][:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    when = datetime.strptime(backup[len("extensions.conf.") :][:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     assert started - timedelta(seconds=60) <= when <= datetime.now(UTC) + timedelta(seconds=60)
     assert jade.result(f"{DIALPLAN}/configurations/{backup}") == {"data": live, "name": backup}
     expect_error(jade.delete(EXTENSIONS), 400)  # the live file cannot be deleted
@@ -836,7 +978,7 @@ def test_sdp_round_trip_shows_in_the_file(jade):
     expect(jade.put(f"{SDPS}/{name}", {"data": data}), OK)
     lines = [ln.strip() for ln in live_extensions(jade).splitlines()]
     at = lines.index(f"[{name}]")
-    assert lines[at + 1:at + 3] == ["exten => _X.,1,NoOp(jade-queue)", "same => n,Queue(jade-queue)"]
+    assert lines[at + 1 : at + 3] == ["exten => _X.,1,NoOp(jade-queue)", "same => n,Queue(jade-queue)"]
     assert jade.result(f"{SDPS}/{name}") == {"data": data, "name": name}
 
     data = [{"exten": "> 200,1,Hangup()"}]
@@ -877,8 +1019,9 @@ def test_cfg_parkinglots_show_in_the_loaded_lots(jade, pbx):
 
 def test_adp_with_an_unknown_dpma_is_refused(jade):
     before = jade.result(ADPS)["list"]
-    expect_error(jade.post(ADPS, {"name": uniq("adp"), "dpma_uuid": "1d47735d-2265-463c-908a-d37dea085c21",
-                                  "sequence": 1}), 400)
+    expect_error(
+        jade.post(ADPS, {"name": uniq("adp"), "dpma_uuid": "1d47735d-2265-463c-908a-d37dea085c21", "sequence": 1}), 400
+    )
     expect_error(jade.post(ADPS, {"name": uniq("adp"), "sequence": 1}), 400)
     assert jade.result(ADPS)["list"] == before
 
@@ -924,8 +1067,12 @@ def test_chat_messages_newest_first_with_count_and_timestamp(me, buddy):
         time.sleep(0.01)
     expect(me.jade.post(path, raw=b'"a json string"'), OK)
     msgs = me.jade.result(path)
-    assert [m["message"] for m in msgs] == [{"message": "a json string"}, {"message": "m2"}, {"message": "m1"},
-                                            {"message": "m0"}]
+    assert [m["message"] for m in msgs] == [
+        {"message": "a json string"},
+        {"message": "m2"},
+        {"message": "m1"},
+        {"message": "m0"},
+    ]
     assert [m["tm_create"] for m in msgs] == sorted((m["tm_create"] for m in msgs), reverse=True)
     assert [m["message"]["message"] for m in me.jade.result(path, params={"count": "2"})] == ["a json string", "m2"]
     m1 = msgs[2]
@@ -937,8 +1084,20 @@ def test_chat_messages_newest_first_with_count_and_timestamp(me, buddy):
         expect_error(me.jade.get(path, params=bad), 400)
 
 
-@pytest.mark.parametrize("path", ["/me/info", "/v1/me/info", "/me/contacts", "/v1/me/contacts", "/me/buddies",
-                                  "/v1/me/buddies", "/me/chats", "/v1/me/chats", "/v1/admin/info"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/me/info",
+        "/v1/me/info",
+        "/me/contacts",
+        "/v1/me/contacts",
+        "/me/buddies",
+        "/v1/me/buddies",
+        "/me/chats",
+        "/v1/me/chats",
+        "/v1/admin/info",
+    ],
+)
 def test_me_routes_work_with_a_plain_users_token(me, path):
     envelope(me.jade.get(path), 200)
 
@@ -954,17 +1113,27 @@ def test_admin_info_is_the_callers_own_record(me):
 
 
 ADMIN_CALLS = [
-    ("GET", "/v1/admin/core/systems", None), ("GET", "/v1/admin/core/modules", None),
-    ("GET", "/v1/admin/core/channels", None), ("GET", "/v1/admin/user/users", None),
-    ("GET", "/v1/admin/user/permissions", None), ("GET", "/v1/manager/users", None),
-    ("GET", "/v1/admin/pjsip/endpoints", None), ("GET", "/v1/admin/pjsip/auths", None),
-    ("GET", "/v1/admin/queue/queues", None), ("GET", "/v1/admin/park/parkinglots", None),
-    ("GET", "/v1/admin/dialplan/configurations", None), ("GET", "/agents", None), ("GET", "/peers", None),
-    ("GET", "/peers/", {"peer": "PJSIP/pjagent-01"}), ("GET", "/registries", None), ("GET", "/device_states", None),
+    ("GET", "/v1/admin/core/systems", None),
+    ("GET", "/v1/admin/core/modules", None),
+    ("GET", "/v1/admin/core/channels", None),
+    ("GET", "/v1/admin/user/users", None),
+    ("GET", "/v1/admin/user/permissions", None),
+    ("GET", "/v1/manager/users", None),
+    ("GET", "/v1/admin/pjsip/endpoints", None),
+    ("GET", "/v1/admin/pjsip/auths", None),
+    ("GET", "/v1/admin/queue/queues", None),
+    ("GET", "/v1/admin/park/parkinglots", None),
+    ("GET", "/v1/admin/dialplan/configurations", None),
+    ("GET", "/agents", None),
+    ("GET", "/peers", None),
+    ("GET", "/peers/", {"peer": "PJSIP/pjagent-01"}),
+    ("GET", "/registries", None),
+    ("GET", "/device_states", None),
     ("POST", "/v1/admin/dialplan/adpmas", {"name": "not allowed", "detail": "x"}),
     ("PUT", "/v1/admin/dialplan/configurations/extensions.conf", {"data": "[x]\n"}),
     ("POST", "/v1/admin/user/users", {"name": "x", "username": "not_allowed", "password": "not-allowed"}),
-    ("DELETE", "/v1/admin/core/modules/app_queue", None), ("DELETE", "/v1/admin/core/channels/1", None),
+    ("DELETE", "/v1/admin/core/modules/app_queue", None),
+    ("DELETE", "/v1/admin/core/channels/1", None),
 ]
 
 
@@ -973,12 +1142,20 @@ def test_admin_routes_refuse_a_plain_user(jade, pbx, me, method, path, body):
     expect_error(me.jade.call(method, path, body), 403)
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("GET", "/v1/admin/info", None), ("GET", "/v1/admin/core/systems", None), ("GET", "/me/info", None),
-    ("GET", "/v1/me/chats", None), ("GET", "/agents", None), ("GET", "/v1/manager/users", None),
-    ("POST", "/v1/admin/dialplan/adpmas", {"name": "x"}), ("DELETE", "/v1/admin/login", None),
-    ("POST", "/me/buddies", {"uuid_user": "x"}),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/admin/info", None),
+        ("GET", "/v1/admin/core/systems", None),
+        ("GET", "/me/info", None),
+        ("GET", "/v1/me/chats", None),
+        ("GET", "/agents", None),
+        ("GET", "/v1/manager/users", None),
+        ("POST", "/v1/admin/dialplan/adpmas", {"name": "x"}),
+        ("DELETE", "/v1/admin/login", None),
+        ("POST", "/me/buddies", {"uuid_user": "x"}),
+    ],
+)
 @pytest.mark.parametrize("token", [None, "", "86f7c25d-54db-4ffd-9bf8-8f691fbb4b97", "not-a-token"])
 def test_missing_or_bad_token_is_401(jade, method, path, body, token):
     expect_error(jade.call(method, path, body, token=token), 401)
@@ -991,24 +1168,29 @@ def test_login_refuses_bad_credentials(server):
         expect_error(h.post("/v1/admin/login"), 401)
 
 
-@pytest.mark.parametrize(("method", "path", "raw"), [
-    ("POST", "/v1/admin/dialplan/adpmas", b'{"name": "x"'),
-    ("POST", "/v1/admin/dialplan/adps", b"{'name': 'x'}"),
-    ("PUT", "/v1/admin/dialplan/configurations/extensions.conf", b'{"data": '),
-    ("PUT", "/v1/admin/dialplan/sdps/whatever", b"not json"),
-    ("POST", "/v1/admin/park/cfg_parkinglots", b'{"name": "x", "data": {'),
-    ("PUT", "/v1/admin/park/parkinglots/whatever", b"[1, 2"),
-    ("POST", "/v1/admin/user/users", b'{"name": "x",}'),
-    ("GET", "/peers/", b'{"peer": '),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "raw"),
+    [
+        ("POST", "/v1/admin/dialplan/adpmas", b'{"name": "x"'),
+        ("POST", "/v1/admin/dialplan/adps", b"{'name': 'x'}"),
+        ("PUT", "/v1/admin/dialplan/configurations/extensions.conf", b'{"data": '),
+        ("PUT", "/v1/admin/dialplan/sdps/whatever", b"not json"),
+        ("POST", "/v1/admin/park/cfg_parkinglots", b'{"name": "x", "data": {'),
+        ("PUT", "/v1/admin/park/parkinglots/whatever", b"[1, 2"),
+        ("POST", "/v1/admin/user/users", b'{"name": "x",}'),
+        ("GET", "/peers/", b'{"peer": '),
+    ],
+)
 def test_malformed_json_is_400(jade, method, path, raw):
     before = live_extensions(jade)
     expect_error(jade.call(method, path, raw=raw), 400)
     assert live_extensions(jade) == before
 
 
-@pytest.mark.parametrize(("path", "raw"), [("/me/chats", b'{"name": '), ("/me/buddies", b"{{}"),
-                                           ("/me/chats/{chat}/messages", b'{"message": ')])
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [("/me/chats", b'{"name": '), ("/me/buddies", b"{{}"), ("/me/chats/{chat}/messages", b'{"message": ')],
+)
 def test_malformed_json_is_400_for_plain_users(me, buddy, path, raw):
     chat = new_chat(me, [buddy.uuid]) if "{chat}" in path else None
     expect_error(me.jade.post(path.format(chat=chat["uuid"] if chat else ""), raw=raw), 400)
@@ -1017,9 +1199,17 @@ def test_malformed_json_is_400_for_plain_users(me, buddy, path, raw):
 def test_passwords_never_appear_in_clear(jade, me, contact, pbx):
     """Account passwords and pjsip auth secrets never appear in any response, not even in the
     pjsip.conf file views (they show "********")."""
-    for path in (USERS, MANAGER_USERS, "/v1/admin/info", "/v1/admin/user/contacts", "/v1/admin/pjsip/auths",
-                 "/v1/admin/pjsip/auths/199", "/v1/admin/pjsip/endpoints/199", "/v1/admin/pjsip/configurations",
-                 "/v1/admin/pjsip/configurations/pjsip.conf"):
+    for path in (
+        USERS,
+        MANAGER_USERS,
+        "/v1/admin/info",
+        "/v1/admin/user/contacts",
+        "/v1/admin/pjsip/auths",
+        "/v1/admin/pjsip/auths/199",
+        "/v1/admin/pjsip/endpoints/199",
+        "/v1/admin/pjsip/configurations",
+        "/v1/admin/pjsip/configurations/pjsip.conf",
+    ):
         envelope(jade.get(path), 200)
     for path in ("/me/info", "/me/contacts", "/v1/admin/info"):
         envelope(me.jade.get(path), 200)
@@ -1039,36 +1229,122 @@ def test_passwords_never_appear_in_clear(jade, me, contact, pbx):
 # =====================================================================================================
 # spec line 3052 (the endpoint: the list example at 2892 shows the same object; `allow` shortened)
 ENDPOINT_EXAMPLE = {
-    "account_code": "", "acl": "", "active_channels": "", "aggregate_mwi": "true",
+    "account_code": "",
+    "acl": "",
+    "active_channels": "",
+    "aggregate_mwi": "true",
     "allow": "(codec2|g723|ulaw|alaw|gsm|g726|g726aal2|adpcm|slin|lpc10|g729|speex|ilbc|g722|opus|silk)",
-    "allow_overlap": "true", "allow_subscribe": "true", "allow_transfer": "true", "aors": "pjagent-01",
-    "asymmetric_rtp_codec": "false", "auth": "pjagent-01", "bind_rtp_to_media_address": "false", "bundle": "false",
-    "call_group": "", "caller_id": "<unknown>", "caller_id_privacy": "allowed_not_screened", "caller_id_tag": "",
-    "connected_line_method": "invite", "contact_acl": "", "context": "demo", "cos_audio": 0, "cos_video": 0,
-    "device_state": "Not in use", "device_state_busy_at": 0, "direct_media": "true",
-    "direct_media_glare_mitigation": "none", "direct_media_method": "invite", "disable_direct_media_on_nat": "false",
-    "disallow": "", "dtls_ca_file": "", "dtls_ca_path": "", "dtls_cert_file": "", "dtls_cipher": "",
-    "dtls_fingerprint": "SHA-256", "dtls_private_key": "", "dtls_rekey": 0, "dtls_setup": "active",
-    "dtls_verify": "No", "dtmf_mode": "rfc4733", "fax_detect": "false", "fax_detect_time": 0, "force_avp": "false",
-    "force_rport": "true", "from_domain": "", "from_user": "", "g_726_non_standard": "false", "ice_support": "false",
-    "identify_by": "username,ip", "inband_progress": "false", "incoming_mwi_mailbox": "pjagent-01@vm-demo",
-    "language": "", "mailboxes": "pjagent-01@vm-demo", "max_audio_streams": 1, "max_video_streams": 1,
-    "media_address": "", "media_encryption": "no", "media_encryption_optimistic": "false",
-    "media_use_received_transport": "false", "message_context": "", "moh_passthrough": "false",
-    "moh_suggest": "default", "mwi_from_user": "", "mwi_subscribe_replaces_unsolicited": "false",
-    "named_call_group": "", "named_pickup_group": "", "notify_early_inuse_ringing": "false",
-    "object_name": "pjagent-01", "object_type": "endpoint", "one_touch_recording": "false", "outbound_auth": "",
-    "outbound_proxy": "", "pickup_group": "", "preferred_codec_only": "false", "record_off_feature": "automixmon",
-    "record_on_feature": "automixmon", "redirect_method": "", "refer_blind_progress": "true", "rel_100": "yes",
-    "rewrite_contact": "false", "rpid_immediate": "false", "rtcp_mux": "false", "rtp_engine": "asterisk",
-    "rtp_ipv6": "false", "rtp_keepalive": 0, "rtp_symmetric": "false", "rtp_timeout": 0, "rtp_timeout_hold": 0,
-    "sdp_owner": "-", "sdp_session": "Asterisk", "send_diversion": "true", "send_pai": "false", "send_rpid": "false",
-    "set_var": "", "srtp_tag32": "false", "sub_min_expiry": "0", "subscribe_context": "", "t38_udptl": "false",
-    "t38_udptl_ec": "none", "t38_udptl_ipv6": "false", "t38_udptl_maxdatagram": 0, "t38_udptl_nat": "false",
-    "timers": "yes", "timers_min_se": "90", "timers_sess_expires": 1800,
-    "tm_update": "2017-12-19T20:45:42.632334496Z", "tone_zone": "", "tos_audio": 0, "tos_video": 0,
-    "transport": "transport-udp", "trust_id_inbound": "false", "trust_id_outbound": "false", "use_avpf": "false",
-    "use_ptime": "false", "user_eq_phone": "false", "voicemail_extension": "", "webrtc": "no",
+    "allow_overlap": "true",
+    "allow_subscribe": "true",
+    "allow_transfer": "true",
+    "aors": "pjagent-01",
+    "asymmetric_rtp_codec": "false",
+    "auth": "pjagent-01",
+    "bind_rtp_to_media_address": "false",
+    "bundle": "false",
+    "call_group": "",
+    "caller_id": "<unknown>",
+    "caller_id_privacy": "allowed_not_screened",
+    "caller_id_tag": "",
+    "connected_line_method": "invite",
+    "contact_acl": "",
+    "context": "demo",
+    "cos_audio": 0,
+    "cos_video": 0,
+    "device_state": "Not in use",
+    "device_state_busy_at": 0,
+    "direct_media": "true",
+    "direct_media_glare_mitigation": "none",
+    "direct_media_method": "invite",
+    "disable_direct_media_on_nat": "false",
+    "disallow": "",
+    "dtls_ca_file": "",
+    "dtls_ca_path": "",
+    "dtls_cert_file": "",
+    "dtls_cipher": "",
+    "dtls_fingerprint": "SHA-256",
+    "dtls_private_key": "",
+    "dtls_rekey": 0,
+    "dtls_setup": "active",
+    "dtls_verify": "No",
+    "dtmf_mode": "rfc4733",
+    "fax_detect": "false",
+    "fax_detect_time": 0,
+    "force_avp": "false",
+    "force_rport": "true",
+    "from_domain": "",
+    "from_user": "",
+    "g_726_non_standard": "false",
+    "ice_support": "false",
+    "identify_by": "username,ip",
+    "inband_progress": "false",
+    "incoming_mwi_mailbox": "pjagent-01@vm-demo",
+    "language": "",
+    "mailboxes": "pjagent-01@vm-demo",
+    "max_audio_streams": 1,
+    "max_video_streams": 1,
+    "media_address": "",
+    "media_encryption": "no",
+    "media_encryption_optimistic": "false",
+    "media_use_received_transport": "false",
+    "message_context": "",
+    "moh_passthrough": "false",
+    "moh_suggest": "default",
+    "mwi_from_user": "",
+    "mwi_subscribe_replaces_unsolicited": "false",
+    "named_call_group": "",
+    "named_pickup_group": "",
+    "notify_early_inuse_ringing": "false",
+    "object_name": "pjagent-01",
+    "object_type": "endpoint",
+    "one_touch_recording": "false",
+    "outbound_auth": "",
+    "outbound_proxy": "",
+    "pickup_group": "",
+    "preferred_codec_only": "false",
+    "record_off_feature": "automixmon",
+    "record_on_feature": "automixmon",
+    "redirect_method": "",
+    "refer_blind_progress": "true",
+    "rel_100": "yes",
+    "rewrite_contact": "false",
+    "rpid_immediate": "false",
+    "rtcp_mux": "false",
+    "rtp_engine": "asterisk",
+    "rtp_ipv6": "false",
+    "rtp_keepalive": 0,
+    "rtp_symmetric": "false",
+    "rtp_timeout": 0,
+    "rtp_timeout_hold": 0,
+    "sdp_owner": "-",
+    "sdp_session": "Asterisk",
+    "send_diversion": "true",
+    "send_pai": "false",
+    "send_rpid": "false",
+    "set_var": "",
+    "srtp_tag32": "false",
+    "sub_min_expiry": "0",
+    "subscribe_context": "",
+    "t38_udptl": "false",
+    "t38_udptl_ec": "none",
+    "t38_udptl_ipv6": "false",
+    "t38_udptl_maxdatagram": 0,
+    "t38_udptl_nat": "false",
+    "timers": "yes",
+    "timers_min_se": "90",
+    "timers_sess_expires": 1800,
+    "tm_update": "2017-12-19T20:45:42.632334496Z",
+    "tone_zone": "",
+    "tos_audio": 0,
+    "tos_video": 0,
+    "transport": "transport-udp",
+    "trust_id_inbound": "false",
+    "trust_id_outbound": "false",
+    "use_avpf": "false",
+    "use_ptime": "false",
+    "user_eq_phone": "false",
+    "voicemail_extension": "",
+    "webrtc": "no",
 }
 
 EX = {
@@ -1078,11 +1354,24 @@ EX = {
     "GET /agents/": {
         "api_ver": "0.1",
         "result": {
-            "account_code": "", "caller_id_name": "300", "caller_id_num": "300", "channel_name": "SIP/300-00000425",
-            "channel_state": 6, "channel_state_desc": "Up", "connected_line_name": "<unknown>",
-            "connected_line_num": "<unknown>", "context": "sample_agent_login", "exten": "s", "id": "1001",
-            "language": "en", "linked_id": "1489423716.2037", "logged_in_time": 1489423716, "name": "Agent 1001",
-            "priority": "2", "status": "AGENT_IDLE", "tm_update": "2017-03-13T17:19:06.724533682Z",
+            "account_code": "",
+            "caller_id_name": "300",
+            "caller_id_num": "300",
+            "channel_name": "SIP/300-00000425",
+            "channel_state": 6,
+            "channel_state_desc": "Up",
+            "connected_line_name": "<unknown>",
+            "connected_line_num": "<unknown>",
+            "context": "sample_agent_login",
+            "exten": "s",
+            "id": "1001",
+            "language": "en",
+            "linked_id": "1489423716.2037",
+            "logged_in_time": 1489423716,
+            "name": "Agent 1001",
+            "priority": "2",
+            "status": "AGENT_IDLE",
+            "tm_update": "2017-03-13T17:19:06.724533682Z",
             "unique_id": "1489423716.2037",
         },
         "statuscode": 200,
@@ -1101,10 +1390,22 @@ EX = {
     "GET /peers/": {
         "api_ver": "0.1",
         "result": {
-            "acl": "no", "address": "192.168.200.1:5060", "auto_comedia": "yes", "auto_force_port": "no",
-            "chan_object_type": "peer", "channel_type": "SIP", "comedia": "yes", "description": "", "dynamic": "yes",
-            "force_port": "no", "monitor_status": "OK (22 ms)", "peer": "SIP/agent-01", "realtime_device": "no",
-            "status": "Registered", "text_support": "no", "tm_update": "2017-04-09T02:08:18.756977409Z",
+            "acl": "no",
+            "address": "192.168.200.1:5060",
+            "auto_comedia": "yes",
+            "auto_force_port": "no",
+            "chan_object_type": "peer",
+            "channel_type": "SIP",
+            "comedia": "yes",
+            "description": "",
+            "dynamic": "yes",
+            "force_port": "no",
+            "monitor_status": "OK (22 ms)",
+            "peer": "SIP/agent-01",
+            "realtime_device": "no",
+            "status": "Registered",
+            "text_support": "no",
+            "tm_update": "2017-04-09T02:08:18.756977409Z",
             "video_support": "no",
         },
         "statuscode": 200,
@@ -1119,9 +1420,16 @@ EX = {
     "GET /registries/": {
         "api_ver": "0.1",
         "result": {
-            "account": "2345@sip_proxy", "domain": "sip_proxy", "domain_port": 5060, "host": "sip_proxy",
-            "port": 5060, "refresh": 120, "registration_time": "0", "state": "Request Sent",
-            "tm_update": "2017-03-09T09:12:06.652539075Z", "username": "2345",
+            "account": "2345@sip_proxy",
+            "domain": "sip_proxy",
+            "domain_port": 5060,
+            "host": "sip_proxy",
+            "port": 5060,
+            "refresh": 120,
+            "registration_time": "0",
+            "state": "Request Sent",
+            "tm_update": "2017-03-09T09:12:06.652539075Z",
+            "username": "2345",
         },
         "statuscode": 200,
     },
@@ -1131,13 +1439,28 @@ EX = {
         "result": {
             "list": [
                 {
-                    "account_code": "", "application": "Queue", "application_data": "", "bridge_id": None,
-                    "caller_id_name": "pjagent-01", "caller_id_num": "pjagent-01",
-                    "channel": "PJSIP/pjagent-01-00000007", "channel_state": 4, "channel_state_desc": "Ring",
-                    "connected_line_name": "<unknown>", "connected_line_num": "<unknown>", "context": "queue_sales",
-                    "duration": None, "exten": "s", "hangup_cause": None, "hangup_cause_desc": None, "language": "en",
-                    "linked_id": "1513946896.7", "priority": "2", "tm_update": "2017-12-22T12:48:17.211205731Z",
-                    "unique_id": "1513946896.7", "variables": {},
+                    "account_code": "",
+                    "application": "Queue",
+                    "application_data": "",
+                    "bridge_id": None,
+                    "caller_id_name": "pjagent-01",
+                    "caller_id_num": "pjagent-01",
+                    "channel": "PJSIP/pjagent-01-00000007",
+                    "channel_state": 4,
+                    "channel_state_desc": "Ring",
+                    "connected_line_name": "<unknown>",
+                    "connected_line_num": "<unknown>",
+                    "context": "queue_sales",
+                    "duration": None,
+                    "exten": "s",
+                    "hangup_cause": None,
+                    "hangup_cause_desc": None,
+                    "language": "en",
+                    "linked_id": "1513946896.7",
+                    "priority": "2",
+                    "tm_update": "2017-12-22T12:48:17.211205731Z",
+                    "unique_id": "1513946896.7",
+                    "variables": {},
                 },
             ],
         },
@@ -1147,12 +1470,27 @@ EX = {
     "GET /v1/admin/core/channels/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "account_code": "", "application": "Queue", "application_data": "", "bridge_id": None,
-            "caller_id_name": "pjagent-01", "caller_id_num": "pjagent-01", "channel": "PJSIP/pjagent-01-00000007",
-            "channel_state": 4, "channel_state_desc": "Ring", "connected_line_name": "<unknown>",
-            "connected_line_num": "<unknown>", "context": "queue_sales", "duration": None, "exten": "s",
-            "hangup_cause": None, "hangup_cause_desc": None, "language": "en", "linked_id": "1513946896.7",
-            "priority": "2", "tm_update": "2017-12-22T12:48:17.211205731Z", "unique_id": "1513946896.7",
+            "account_code": "",
+            "application": "Queue",
+            "application_data": "",
+            "bridge_id": None,
+            "caller_id_name": "pjagent-01",
+            "caller_id_num": "pjagent-01",
+            "channel": "PJSIP/pjagent-01-00000007",
+            "channel_state": 4,
+            "channel_state_desc": "Ring",
+            "connected_line_name": "<unknown>",
+            "connected_line_num": "<unknown>",
+            "context": "queue_sales",
+            "duration": None,
+            "exten": "s",
+            "hangup_cause": None,
+            "hangup_cause_desc": None,
+            "language": "en",
+            "linked_id": "1513946896.7",
+            "priority": "2",
+            "tm_update": "2017-12-22T12:48:17.211205731Z",
+            "unique_id": "1513946896.7",
             "variables": {},
         },
         "statuscode": 200,
@@ -1165,7 +1503,9 @@ EX = {
         "result": {
             "list": [
                 {
-                    "load": "unknown", "name": "app_voicemail", "size": 1083280,
+                    "load": "unknown",
+                    "name": "app_voicemail",
+                    "size": 1083280,
                     "tm_update": "2017-12-17T22:11:40.375546224Z",
                 },
             ],
@@ -1176,7 +1516,10 @@ EX = {
     "GET /v1/admin/core/modules/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "load": "unknown", "name": "app_voicemail", "size": 1083280, "tm_update": "2017-12-17T23:28:02.30024695Z",
+            "load": "unknown",
+            "name": "app_voicemail",
+            "size": 1083280,
+            "tm_update": "2017-12-17T23:28:02.30024695Z",
         },
         "statuscode": 200,
     },
@@ -1192,11 +1535,24 @@ EX = {
         "result": {
             "list": [
                 {
-                    "ami_version": "4.0.0", "ast_version": "GIT-master-e97e415M", "cdr_enabled": "Yes",
-                    "current_calls": 0, "http_enabled": "No", "id": "1", "max_calls": 0, "max_file_handles": 0,
-                    "max_load_avg": 0.0, "real_time_enabled": "No", "reload_date": "2017-12-17",
-                    "reload_time": "23:36:24", "run_group": "", "run_user": "", "startup_date": "2017-12-17",
-                    "startup_time": "10:17:20", "system_name": "", "tm_update": "2017-12-17T23:38:54.940300313Z",
+                    "ami_version": "4.0.0",
+                    "ast_version": "GIT-master-e97e415M",
+                    "cdr_enabled": "Yes",
+                    "current_calls": 0,
+                    "http_enabled": "No",
+                    "id": "1",
+                    "max_calls": 0,
+                    "max_file_handles": 0,
+                    "max_load_avg": 0.0,
+                    "real_time_enabled": "No",
+                    "reload_date": "2017-12-17",
+                    "reload_time": "23:36:24",
+                    "run_group": "",
+                    "run_user": "",
+                    "startup_date": "2017-12-17",
+                    "startup_time": "10:17:20",
+                    "system_name": "",
+                    "tm_update": "2017-12-17T23:38:54.940300313Z",
                 },
             ],
         },
@@ -1206,10 +1562,23 @@ EX = {
     "GET /v1/admin/core/systems/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "ami_version": "4.0.0", "ast_version": "GIT-master-e97e415M", "cdr_enabled": "Yes", "current_calls": 0,
-            "http_enabled": "No", "id": "1", "max_calls": 0, "max_file_handles": 0, "max_load_avg": 0.0,
-            "real_time_enabled": "No", "reload_date": "2017-12-17", "reload_time": "23:36:24", "run_group": "",
-            "run_user": "", "startup_date": "2017-12-17", "startup_time": "10:17:20", "system_name": "",
+            "ami_version": "4.0.0",
+            "ast_version": "GIT-master-e97e415M",
+            "cdr_enabled": "Yes",
+            "current_calls": 0,
+            "http_enabled": "No",
+            "id": "1",
+            "max_calls": 0,
+            "max_file_handles": 0,
+            "max_load_avg": 0.0,
+            "real_time_enabled": "No",
+            "reload_date": "2017-12-17",
+            "reload_time": "23:36:24",
+            "run_group": "",
+            "run_user": "",
+            "startup_date": "2017-12-17",
+            "startup_time": "10:17:20",
+            "system_name": "",
             "tm_update": "2017-12-17T23:42:16.933212413Z",
         },
         "statuscode": 200,
@@ -1220,9 +1589,14 @@ EX = {
         "result": {
             "list": [
                 {
-                    "command": None, "detail": None, "dpma_uuid": "1d47735d-2265-463c-908a-d37dea085c21",
-                    "name": "test_dialplan_1", "sequence": 10, "tm_create": "2018-01-23T01:05:53.878811167Z",
-                    "tm_update": "2018-01-23T01:27:54.670312624Z", "uuid": "91bba56b-7ec5-4fe2-a724-9f39d527da8c",
+                    "command": None,
+                    "detail": None,
+                    "dpma_uuid": "1d47735d-2265-463c-908a-d37dea085c21",
+                    "name": "test_dialplan_1",
+                    "sequence": 10,
+                    "tm_create": "2018-01-23T01:05:53.878811167Z",
+                    "tm_update": "2018-01-23T01:27:54.670312624Z",
+                    "uuid": "91bba56b-7ec5-4fe2-a724-9f39d527da8c",
                 },
             ],
         },
@@ -1234,9 +1608,14 @@ EX = {
     "GET /v1/admin/dialplan/adps/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "command": None, "detail": None, "dpma_uuid": "1d47735d-2265-463c-908a-d37dea085c21",
-            "name": "test_dialplan_1", "sequence": 1, "tm_create": "2018-01-23T01:38:38.698487606Z",
-            "tm_update": None, "uuid": "abde9ef2-7255-4e64-acbe-a6edb964c442",
+            "command": None,
+            "detail": None,
+            "dpma_uuid": "1d47735d-2265-463c-908a-d37dea085c21",
+            "name": "test_dialplan_1",
+            "sequence": 1,
+            "tm_create": "2018-01-23T01:38:38.698487606Z",
+            "tm_update": None,
+            "uuid": "abde9ef2-7255-4e64-acbe-a6edb964c442",
         },
         "statuscode": 200,
     },
@@ -1250,8 +1629,11 @@ EX = {
         "result": {
             "list": [
                 {
-                    "detail": "test dpma dpma", "name": "test dpma", "tm_create": "2018-01-22T23:40:55.513269352Z",
-                    "tm_update": None, "uuid": "1d47735d-2265-463c-908a-d37dea085c21",
+                    "detail": "test dpma dpma",
+                    "name": "test dpma",
+                    "tm_create": "2018-01-22T23:40:55.513269352Z",
+                    "tm_update": None,
+                    "uuid": "1d47735d-2265-463c-908a-d37dea085c21",
                 },
             ],
         },
@@ -1263,8 +1645,11 @@ EX = {
     "GET /v1/admin/dialplan/adpmas/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "detail": "test dpma dpma", "name": "test dpma", "tm_create": "2018-01-22T23:40:55.513269352Z",
-            "tm_update": None, "uuid": "1d47735d-2265-463c-908a-d37dea085c21",
+            "detail": "test dpma dpma",
+            "name": "test dpma",
+            "tm_create": "2018-01-22T23:40:55.513269352Z",
+            "tm_update": None,
+            "uuid": "1d47735d-2265-463c-908a-d37dea085c21",
         },
         "statuscode": 200,
     },
@@ -1274,7 +1659,9 @@ EX = {
     "DELETE /v1/admin/dialplan/adpmas/<detail>": {"api_ver": "0.1", "statuscode": 200},
     # spec line 1664
     "GET /v1/admin/dialplan/configurations/<detail>": {
-        "api_ver": "0.1", "result": {"data": "...", "name": "extensions.conf"}, "statuscode": 200,
+        "api_ver": "0.1",
+        "result": {"data": "...", "name": "extensions.conf"},
+        "statuscode": 200,
     },
     # spec line 1686
     "DELETE /v1/admin/dialplan/configurations/<detail>": {"api_ver": "0.1", "statuscode": 200},
@@ -1290,8 +1677,10 @@ EX = {
                 {"data": [], "name": "jade_demo2"},
                 {
                     "data": [
-                        {"exten": "> 100,1,NoOp(sample_park)"}, {"same": "> n,park()"},
-                        {"exten": "> _X.,1,BackGround(demo-congrats)"}, {"same": "> n,Hangup()"},
+                        {"exten": "> 100,1,NoOp(sample_park)"},
+                        {"same": "> n,park()"},
+                        {"exten": "> _X.,1,BackGround(demo-congrats)"},
+                        {"same": "> n,Hangup()"},
                     ],
                     "name": "jade_demo",
                 },
@@ -1305,8 +1694,10 @@ EX = {
         "api_ver": "0.1",
         "result": {
             "data": [
-                {"exten": "> 100,1,NoOp(sample_park)"}, {"same": "> n,park()"},
-                {"exten": "> _X.,1,BackGround(demo-congrats)"}, {"same": "> n,Hangup()"},
+                {"exten": "> 100,1,NoOp(sample_park)"},
+                {"same": "> n,park()"},
+                {"exten": "> _X.,1,BackGround(demo-congrats)"},
+                {"same": "> n,Hangup()"},
             ],
             "name": "jade_demo",
         },
@@ -1318,15 +1709,19 @@ EX = {
     "GET /v1/admin/info": {
         "api_ver": "0.1",
         "result": {
-            "name": "Test Administrator", "tm_create": "2018-04-28T05:03:36.560694725Z",
-            "tm_update": "2018-04-28T07:10:29.116108422Z", "username": "admin",
+            "name": "Test Administrator",
+            "tm_create": "2018-04-28T05:03:36.560694725Z",
+            "tm_update": "2018-04-28T07:10:29.116108422Z",
+            "username": "admin",
             "uuid": "ed629979-802b-40f0-9098-b30b2988f9b6",
         },
         "statuscode": 200,
     },
     # spec line 1861
     "POST /v1/admin/login": {
-        "api_ver": "0.1", "result": {"authtoken": "7ac326bf-e146-493a-b9c7-bfb990264b59"}, "statuscode": 200,
+        "api_ver": "0.1",
+        "result": {"authtoken": "7ac326bf-e146-493a-b9c7-bfb990264b59"},
+        "statuscode": 200,
     },
     # spec line 1878
     "DELETE /v1/admin/login": {"api_ver": "0.1", "statuscode": 200},
@@ -1339,8 +1734,12 @@ EX = {
                 {"data": {}, "name": "jade-tesetqueue2"},
                 {
                     "data": {
-                        "comebackcontext": "edvinapark-timeout", "comebackdialtime": "90", "comebacktoorigin": "no",
-                        "context": "edvina_park", "findslot": "next", "parkedmusicclass": "edvina",
+                        "comebackcontext": "edvinapark-timeout",
+                        "comebackdialtime": "90",
+                        "comebacktoorigin": "no",
+                        "context": "edvina_park",
+                        "findslot": "next",
+                        "parkedmusicclass": "edvina",
                         "parkpos": "800-850",
                     },
                     "name": "edvina",
@@ -1355,8 +1754,13 @@ EX = {
         "api_ver": "0.1",
         "result": {
             "data": {
-                "comebackcontext": "edvinapark-timeout", "comebackdialtime": "90", "comebacktoorigin": "no",
-                "context": "edvina_park", "findslot": "next", "parkedmusicclass": "edvina", "parkpos": "800-850",
+                "comebackcontext": "edvinapark-timeout",
+                "comebackdialtime": "90",
+                "comebacktoorigin": "no",
+                "context": "edvina_park",
+                "findslot": "next",
+                "parkedmusicclass": "edvina",
+                "parkpos": "800-850",
             },
             "name": "edvina",
         },
@@ -1370,14 +1774,25 @@ EX = {
         "result": {
             "list": [
                 {
-                    "parkee_account_code": "", "parkee_caller_id_name": "pjagent-01",
-                    "parkee_caller_id_num": "pjagent-01", "parkee_channel": "PJSIP/pjagent-01-00000044",
-                    "parkee_channel_state": "6", "parkee_channel_state_desc": "Up",
-                    "parkee_connected_line_name": "<unknown>", "parkee_connected_line_num": "<unknown>",
-                    "parkee_context": "sample_park", "parkee_exten": "s", "parkee_linked_id": "1514423807.111",
-                    "parkee_priority": "2", "parkee_unique_id": "1514423807.111",
-                    "parker_dial_string": "PJSIP/pjagent-01", "parking_duration": 0, "parking_lot": "default",
-                    "parking_space": "701", "parking_timeout": 45, "tm_update": "2017-12-28T01:16:48.343347741Z",
+                    "parkee_account_code": "",
+                    "parkee_caller_id_name": "pjagent-01",
+                    "parkee_caller_id_num": "pjagent-01",
+                    "parkee_channel": "PJSIP/pjagent-01-00000044",
+                    "parkee_channel_state": "6",
+                    "parkee_channel_state_desc": "Up",
+                    "parkee_connected_line_name": "<unknown>",
+                    "parkee_connected_line_num": "<unknown>",
+                    "parkee_context": "sample_park",
+                    "parkee_exten": "s",
+                    "parkee_linked_id": "1514423807.111",
+                    "parkee_priority": "2",
+                    "parkee_unique_id": "1514423807.111",
+                    "parker_dial_string": "PJSIP/pjagent-01",
+                    "parking_duration": 0,
+                    "parking_lot": "default",
+                    "parking_space": "701",
+                    "parking_timeout": 45,
+                    "tm_update": "2017-12-28T01:16:48.343347741Z",
                 },
             ],
         },
@@ -1387,13 +1802,25 @@ EX = {
     "GET /v1/admin/park/parkedcalls/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "parkee_account_code": "", "parkee_caller_id_name": "pjagent-01", "parkee_caller_id_num": "pjagent-01",
-            "parkee_channel": "PJSIP/pjagent-01-00000046", "parkee_channel_state": "6",
-            "parkee_channel_state_desc": "Up", "parkee_connected_line_name": "<unknown>",
-            "parkee_connected_line_num": "<unknown>", "parkee_context": "sample_park", "parkee_exten": "s",
-            "parkee_linked_id": "1514423984.115", "parkee_priority": "2", "parkee_unique_id": "1514423984.115",
-            "parker_dial_string": "PJSIP/pjagent-01", "parking_duration": 0, "parking_lot": "default",
-            "parking_space": "701", "parking_timeout": 45, "tm_update": "2017-12-28T01:19:44.271005802Z",
+            "parkee_account_code": "",
+            "parkee_caller_id_name": "pjagent-01",
+            "parkee_caller_id_num": "pjagent-01",
+            "parkee_channel": "PJSIP/pjagent-01-00000046",
+            "parkee_channel_state": "6",
+            "parkee_channel_state_desc": "Up",
+            "parkee_connected_line_name": "<unknown>",
+            "parkee_connected_line_num": "<unknown>",
+            "parkee_context": "sample_park",
+            "parkee_exten": "s",
+            "parkee_linked_id": "1514423984.115",
+            "parkee_priority": "2",
+            "parkee_unique_id": "1514423984.115",
+            "parker_dial_string": "PJSIP/pjagent-01",
+            "parking_duration": 0,
+            "parking_lot": "default",
+            "parking_space": "701",
+            "parking_timeout": 45,
+            "tm_update": "2017-12-28T01:19:44.271005802Z",
         },
         "statuscode": 200,
     },
@@ -1405,7 +1832,10 @@ EX = {
         "result": {
             "list": [
                 {
-                    "name": "default", "start_space": "701", "stop_spcae": "720", "timeout": 45,
+                    "name": "default",
+                    "start_space": "701",
+                    "stop_spcae": "720",
+                    "timeout": 45,
                     "tm_update": "2017-12-28T01:16:46.350523532Z",
                 },
             ],
@@ -1416,7 +1846,10 @@ EX = {
     "GET /v1/admin/park/parkinglots/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "name": "default", "start_space": "701", "stop_spcae": "720", "timeout": 45,
+            "name": "default",
+            "start_space": "701",
+            "stop_spcae": "720",
+            "timeout": 45,
             "tm_update": "2017-12-28T01:16:46.350523532Z",
         },
         "statuscode": 200,
@@ -1431,11 +1864,24 @@ EX = {
         "result": {
             "list": [
                 {
-                    "authenticate_qualify": "false", "contacts": "", "contacts_registered": 0,
-                    "default_expiration": 3600, "endpoint_name": "199", "mailboxes": "", "max_contacts": 1,
-                    "maximum_expiration": 7200, "minimum_expiration": 60, "object_name": "199", "object_type": "aor",
-                    "outbound_proxy": "", "qualify_frequency": 0, "qualify_timeout": 3, "remove_existing": "true",
-                    "support_path": "false", "tm_update": "2017-12-19T20:03:34.948197060Z", "total_contacts": 0,
+                    "authenticate_qualify": "false",
+                    "contacts": "",
+                    "contacts_registered": 0,
+                    "default_expiration": 3600,
+                    "endpoint_name": "199",
+                    "mailboxes": "",
+                    "max_contacts": 1,
+                    "maximum_expiration": 7200,
+                    "minimum_expiration": 60,
+                    "object_name": "199",
+                    "object_type": "aor",
+                    "outbound_proxy": "",
+                    "qualify_frequency": 0,
+                    "qualify_timeout": 3,
+                    "remove_existing": "true",
+                    "support_path": "false",
+                    "tm_update": "2017-12-19T20:03:34.948197060Z",
+                    "total_contacts": 0,
                     "voicemail_extension": "",
                 },
             ],
@@ -1446,12 +1892,25 @@ EX = {
     "GET /v1/admin/pjsip/aors/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "authenticate_qualify": "false", "contacts": "pjagent-01/sip:35740219@10.12.118.159:49027",
-            "contacts_registered": 1, "default_expiration": 3600, "endpoint_name": "pjagent-01", "mailboxes": "",
-            "max_contacts": 1, "maximum_expiration": 7200, "minimum_expiration": 60, "object_name": "pjagent-01",
-            "object_type": "aor", "outbound_proxy": "", "qualify_frequency": 0, "qualify_timeout": 3,
-            "remove_existing": "true", "support_path": "false", "tm_update": "2017-12-19T20:03:36.64487822Z",
-            "total_contacts": 1, "voicemail_extension": "",
+            "authenticate_qualify": "false",
+            "contacts": "pjagent-01/sip:35740219@10.12.118.159:49027",
+            "contacts_registered": 1,
+            "default_expiration": 3600,
+            "endpoint_name": "pjagent-01",
+            "mailboxes": "",
+            "max_contacts": 1,
+            "maximum_expiration": 7200,
+            "minimum_expiration": 60,
+            "object_name": "pjagent-01",
+            "object_type": "aor",
+            "outbound_proxy": "",
+            "qualify_frequency": 0,
+            "qualify_timeout": 3,
+            "remove_existing": "true",
+            "support_path": "false",
+            "tm_update": "2017-12-19T20:03:36.64487822Z",
+            "total_contacts": 1,
+            "voicemail_extension": "",
         },
         "statuscode": 200,
     },
@@ -1461,9 +1920,16 @@ EX = {
         "result": {
             "list": [
                 {
-                    "auth_type": "userpass", "endpoint_name": "pjagent-01", "md5_cred": "", "nonce_lifetime": 32,
-                    "object_name": "pjagent-01", "object_type": "auth", "password": "pjagent-01", "realm": "",
-                    "tm_update": "2017-12-19T20:03:36.42243261Z", "username": "pjagent-01",
+                    "auth_type": "userpass",
+                    "endpoint_name": "pjagent-01",
+                    "md5_cred": "",
+                    "nonce_lifetime": 32,
+                    "object_name": "pjagent-01",
+                    "object_type": "auth",
+                    "password": "pjagent-01",
+                    "realm": "",
+                    "tm_update": "2017-12-19T20:03:36.42243261Z",
+                    "username": "pjagent-01",
                 },
             ],
         },
@@ -1473,9 +1939,16 @@ EX = {
     "GET /v1/admin/pjsip/auths/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "auth_type": "userpass", "endpoint_name": "pjagent-01", "md5_cred": "", "nonce_lifetime": 32,
-            "object_name": "pjagent-01", "object_type": "auth", "password": "pjagent-01", "realm": "",
-            "tm_update": "2017-12-19T20:03:36.42243261Z", "username": "pjagent-01",
+            "auth_type": "userpass",
+            "endpoint_name": "pjagent-01",
+            "md5_cred": "",
+            "nonce_lifetime": 32,
+            "object_name": "pjagent-01",
+            "object_type": "auth",
+            "password": "pjagent-01",
+            "realm": "",
+            "tm_update": "2017-12-19T20:03:36.42243261Z",
+            "username": "pjagent-01",
         },
         "statuscode": 200,
     },
@@ -1485,12 +1958,21 @@ EX = {
         "result": {
             "list": [
                 {
-                    "aor": "pjagent-01", "authentication_qualify": 0,
-                    "call_id": "c67ef58c-3b65-44cd-a9a8-784e2af542d3", "endpoint_name": "pjagent-01",
-                    "id": "pjagent-01;@116e48d167ff94856cbc9009cdc735b2", "outbound_proxy": "", "path": "",
-                    "qualify_frequency": 0, "qualify_timout": 3, "reg_expire": 1513714265, "round_trip_usec": "0",
-                    "status": "Unknown", "tm_update": "2017-12-19T20:29:36.751968068Z",
-                    "uri": "sip:35740219@10.12.118.159:49027", "user_agent": "Blink 3.0.3 (Linux)",
+                    "aor": "pjagent-01",
+                    "authentication_qualify": 0,
+                    "call_id": "c67ef58c-3b65-44cd-a9a8-784e2af542d3",
+                    "endpoint_name": "pjagent-01",
+                    "id": "pjagent-01;@116e48d167ff94856cbc9009cdc735b2",
+                    "outbound_proxy": "",
+                    "path": "",
+                    "qualify_frequency": 0,
+                    "qualify_timout": 3,
+                    "reg_expire": 1513714265,
+                    "round_trip_usec": "0",
+                    "status": "Unknown",
+                    "tm_update": "2017-12-19T20:29:36.751968068Z",
+                    "uri": "sip:35740219@10.12.118.159:49027",
+                    "user_agent": "Blink 3.0.3 (Linux)",
                     "via_address": "10.12.118.159:49027",
                 },
             ],
@@ -1501,11 +1983,21 @@ EX = {
     "GET /v1/admin/pjsip/contacts/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "aor": "pjagent-01", "authentication_qualify": 0, "call_id": "c67ef58c-3b65-44cd-a9a8-784e2af542d3",
-            "endpoint_name": "pjagent-01", "id": "pjagent-01;@116e48d167ff94856cbc9009cdc735b2", "outbound_proxy": "",
-            "path": "", "qualify_frequency": 0, "qualify_timout": 3, "reg_expire": 1513716547,
-            "round_trip_usec": "N/A", "status": "Unknown", "tm_update": "2017-12-19T20:45:42.698151858Z",
-            "uri": "sip:35740219@10.12.118.159:49027", "user_agent": "Blink 3.0.3 (Linux)",
+            "aor": "pjagent-01",
+            "authentication_qualify": 0,
+            "call_id": "c67ef58c-3b65-44cd-a9a8-784e2af542d3",
+            "endpoint_name": "pjagent-01",
+            "id": "pjagent-01;@116e48d167ff94856cbc9009cdc735b2",
+            "outbound_proxy": "",
+            "path": "",
+            "qualify_frequency": 0,
+            "qualify_timout": 3,
+            "reg_expire": 1513716547,
+            "round_trip_usec": "N/A",
+            "status": "Unknown",
+            "tm_update": "2017-12-19T20:45:42.698151858Z",
+            "uri": "sip:35740219@10.12.118.159:49027",
+            "user_agent": "Blink 3.0.3 (Linux)",
             "via_address": "10.12.118.159:49027",
         },
         "statuscode": 200,
@@ -1520,10 +2012,16 @@ EX = {
         "result": {
             "list": [
                 {
-                    "caller_id_name": "pjagent-01", "caller_id_num": "pjagent-01",
-                    "channel": "PJSIP/pjagent-01-00000002", "connected_line_name": "<unknown>",
-                    "connected_line_num": "<unknown>", "position": 1, "queue_name": "sales_1",
-                    "tm_update": "2017-12-18T00:23:39.821137155Z", "unique_id": "1513556618.4", "wait": None,
+                    "caller_id_name": "pjagent-01",
+                    "caller_id_num": "pjagent-01",
+                    "channel": "PJSIP/pjagent-01-00000002",
+                    "connected_line_name": "<unknown>",
+                    "connected_line_num": "<unknown>",
+                    "position": 1,
+                    "queue_name": "sales_1",
+                    "tm_update": "2017-12-18T00:23:39.821137155Z",
+                    "unique_id": "1513556618.4",
+                    "wait": None,
                 },
             ],
         },
@@ -1533,9 +2031,15 @@ EX = {
     "GET /v1/admin/queue/entries/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "caller_id_name": "pjagent-01", "caller_id_num": "pjagent-01", "channel": "PJSIP/pjagent-01-00000004",
-            "connected_line_name": "<unknown>", "connected_line_num": "<unknown>", "position": 1,
-            "queue_name": "sales_1", "tm_update": "2017-12-18T00:31:08.754950500Z", "unique_id": "1513557067.6",
+            "caller_id_name": "pjagent-01",
+            "caller_id_num": "pjagent-01",
+            "channel": "PJSIP/pjagent-01-00000004",
+            "connected_line_name": "<unknown>",
+            "connected_line_num": "<unknown>",
+            "position": 1,
+            "queue_name": "sales_1",
+            "tm_update": "2017-12-18T00:31:08.754950500Z",
+            "unique_id": "1513557067.6",
             "wait": None,
         },
         "statuscode": 200,
@@ -1546,10 +2050,22 @@ EX = {
         "result": {
             "list": [
                 {
-                    "id": "sip/agent-02@sales_1", "calls_taken": 0, "in_call": 0, "last_call": 0, "last_pause": 0,
-                    "location": "sip/agent-02", "membership": "dynamic", "name": "sip/agent-02", "paused": 0,
-                    "paused_reason": "", "penalty": 0, "queue_name": "sales_1", "ring_inuse": None,
-                    "state_interface": "sip/agent-02", "status": 4, "tm_update": "2017-12-18T00:31:04.175880809Z",
+                    "id": "sip/agent-02@sales_1",
+                    "calls_taken": 0,
+                    "in_call": 0,
+                    "last_call": 0,
+                    "last_pause": 0,
+                    "location": "sip/agent-02",
+                    "membership": "dynamic",
+                    "name": "sip/agent-02",
+                    "paused": 0,
+                    "paused_reason": "",
+                    "penalty": 0,
+                    "queue_name": "sales_1",
+                    "ring_inuse": None,
+                    "state_interface": "sip/agent-02",
+                    "status": 4,
+                    "tm_update": "2017-12-18T00:31:04.175880809Z",
                 },
             ],
         },
@@ -1559,10 +2075,22 @@ EX = {
     "GET /v1/admin/queue/members/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "id": "Agent/10001@sales_1", "calls_taken": 0, "in_call": 0, "last_call": 0, "last_pause": 0,
-            "location": "Agent/10001", "membership": "static", "name": "Agent/10001", "paused": 0,
-            "paused_reason": "", "penalty": 0, "queue_name": "sales_1", "ring_inuse": None,
-            "state_interface": "Agent/10001", "status": 4, "tm_update": "2017-12-18T00:31:04.234368754Z",
+            "id": "Agent/10001@sales_1",
+            "calls_taken": 0,
+            "in_call": 0,
+            "last_call": 0,
+            "last_pause": 0,
+            "location": "Agent/10001",
+            "membership": "static",
+            "name": "Agent/10001",
+            "paused": 0,
+            "paused_reason": "",
+            "penalty": 0,
+            "queue_name": "sales_1",
+            "ring_inuse": None,
+            "state_interface": "Agent/10001",
+            "status": 4,
+            "tm_update": "2017-12-18T00:31:04.234368754Z",
         },
         "statuscode": 200,
     },
@@ -1572,9 +2100,18 @@ EX = {
         "result": {
             "list": [
                 {
-                    "abandoned": 2, "calls": 0, "completed": 0, "hold_time": 0, "max": 0, "name": "sales_1",
-                    "service_level": 5, "service_level_perf": 0.0, "strategy": "ringall", "talk_time": 0,
-                    "tm_update": "2017-12-18T00:31:04.142068111Z", "weight": 0,
+                    "abandoned": 2,
+                    "calls": 0,
+                    "completed": 0,
+                    "hold_time": 0,
+                    "max": 0,
+                    "name": "sales_1",
+                    "service_level": 5,
+                    "service_level_perf": 0.0,
+                    "strategy": "ringall",
+                    "talk_time": 0,
+                    "tm_update": "2017-12-18T00:31:04.142068111Z",
+                    "weight": 0,
                 },
             ],
         },
@@ -1584,9 +2121,18 @@ EX = {
     "GET /v1/admin/queue/queues/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "abandoned": 2, "calls": 0, "completed": 0, "hold_time": 0, "max": 0, "name": "sales_1",
-            "service_level": 5, "service_level_perf": 0.0, "strategy": "ringall", "talk_time": 0,
-            "tm_update": "2017-12-18T00:31:04.142068111Z", "weight": 0,
+            "abandoned": 2,
+            "calls": 0,
+            "completed": 0,
+            "hold_time": 0,
+            "max": 0,
+            "name": "sales_1",
+            "service_level": 5,
+            "service_level_perf": 0.0,
+            "strategy": "ringall",
+            "talk_time": 0,
+            "tm_update": "2017-12-18T00:31:04.142068111Z",
+            "weight": 0,
         },
         "statuscode": 200,
     },
@@ -1596,18 +2142,27 @@ EX = {
         "result": {
             "list": [
                 {
-                    "name": "Test Administrator", "password": "admin", "tm_create": "2018-04-28T05:03:36.560694725Z",
-                    "tm_update": "2018-04-28T07:10:29.116108422Z", "username": "admin",
+                    "name": "Test Administrator",
+                    "password": "admin",
+                    "tm_create": "2018-04-28T05:03:36.560694725Z",
+                    "tm_update": "2018-04-28T07:10:29.116108422Z",
+                    "username": "admin",
                     "uuid": "ed629979-802b-40f0-9098-b30b2988f9b6",
                 },
                 {
-                    "name": "test1", "password": "test1", "tm_create": "2018-04-29T07:19:00.56688782Z",
-                    "tm_update": "2018-05-02T16:18:36.730339477Z", "username": "test1",
+                    "name": "test1",
+                    "password": "test1",
+                    "tm_create": "2018-04-29T07:19:00.56688782Z",
+                    "tm_update": "2018-05-02T16:18:36.730339477Z",
+                    "username": "test1",
                     "uuid": "65abf0b4-9cd5-4bff-8ec9-c03c1aea22d4",
                 },
                 {
-                    "name": "test2", "password": "test2", "tm_create": "2018-05-02T13:52:58.303710170Z",
-                    "tm_update": "2018-05-03T03:55:08.886606228Z", "username": "test2",
+                    "name": "test2",
+                    "password": "test2",
+                    "tm_create": "2018-05-02T13:52:58.303710170Z",
+                    "tm_update": "2018-05-03T03:55:08.886606228Z",
+                    "username": "test2",
                     "uuid": "16d1e8ea-1331-4ba7-a371-2c6261e1ce33",
                 },
             ],
@@ -1620,8 +2175,11 @@ EX = {
     "GET /v1/admin/user/users/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "name": "test2", "password": "test2", "tm_create": "2018-05-02T13:52:58.303710170Z",
-            "tm_update": "2018-05-03T03:55:08.886606228Z", "username": "test2",
+            "name": "test2",
+            "password": "test2",
+            "tm_create": "2018-05-02T13:52:58.303710170Z",
+            "tm_update": "2018-05-03T03:55:08.886606228Z",
+            "username": "test2",
             "uuid": "16d1e8ea-1331-4ba7-a371-2c6261e1ce33",
         },
         "statuscode": 200,
@@ -1636,14 +2194,23 @@ EX = {
         "result": {
             "list": [
                 {
-                    "context": "", "name": "Test Administrator", "password": "admin",
+                    "context": "",
+                    "name": "Test Administrator",
+                    "password": "admin",
                     "permissions": [{"permission": "admin"}, {"permission": "user"}],
-                    "tm_create": "2018-04-28T05:03:36.560694725Z", "tm_update": "2018-04-28T07:10:29.116108422Z",
-                    "username": "admin", "uuid": "ed629979-802b-40f0-9098-b30b2988f9b6",
+                    "tm_create": "2018-04-28T05:03:36.560694725Z",
+                    "tm_update": "2018-04-28T07:10:29.116108422Z",
+                    "username": "admin",
+                    "uuid": "ed629979-802b-40f0-9098-b30b2988f9b6",
                 },
                 {
-                    "context": "demo", "name": "test1", "password": "test1", "permissions": [{"permission": "user"}],
-                    "tm_create": "2018-04-29T07:19:00.56688782Z", "tm_update": None, "username": "test1",
+                    "context": "demo",
+                    "name": "test1",
+                    "password": "test1",
+                    "permissions": [{"permission": "user"}],
+                    "tm_create": "2018-04-29T07:19:00.56688782Z",
+                    "tm_update": None,
+                    "username": "test1",
                     "uuid": "65abf0b4-9cd5-4bff-8ec9-c03c1aea22d4",
                 },
             ],
@@ -1656,8 +2223,13 @@ EX = {
     "GET /v1/manager/users/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "context": "demo", "name": "test2", "password": "test2", "permissions": [{"permission": "user"}],
-            "tm_create": "2018-05-02T13:28:31.101851891Z", "tm_update": None, "username": "test2",
+            "context": "demo",
+            "name": "test2",
+            "password": "test2",
+            "permissions": [{"permission": "user"}],
+            "tm_create": "2018-05-02T13:28:31.101851891Z",
+            "tm_update": None,
+            "username": "test2",
             "uuid": "3305c47b-fc87-4186-b4ef-30cef0c8f5b2",
         },
         "statuscode": 200,
@@ -1671,8 +2243,12 @@ EX = {
         "api_ver": "0.1",
         "result": [
             {
-                "detail": None, "name": None, "tm_create": "2018-03-28T01:37:52.133197867Z", "tm_update": None,
-                "uuid": "611f9902-00c9-4765-9775-20fbaf8261b0", "uuid_user": "980404a2-f509-4140-9c92-96a018d1b61c",
+                "detail": None,
+                "name": None,
+                "tm_create": "2018-03-28T01:37:52.133197867Z",
+                "tm_update": None,
+                "uuid": "611f9902-00c9-4765-9775-20fbaf8261b0",
+                "uuid_user": "980404a2-f509-4140-9c92-96a018d1b61c",
             },
         ],
         "statuscode": 200,
@@ -1687,10 +2263,16 @@ EX = {
                 {
                     "detail": "test target detail 4",
                     "info": {
-                        "id": "199", "password": "199", "public_url": "sip:199@192.168.200.10", "realm": "localhost",
+                        "id": "199",
+                        "password": "199",
+                        "public_url": "sip:199@192.168.200.10",
+                        "realm": "localhost",
                     },
-                    "name": "test target", "target": "199", "tm_create": "2018-02-13T17:54:12.399972783Z",
-                    "tm_update": "2018-03-28T01:15:50.278779412Z", "type": "pjsip_endpoint",
+                    "name": "test target",
+                    "target": "199",
+                    "tm_create": "2018-02-13T17:54:12.399972783Z",
+                    "tm_update": "2018-03-28T01:15:50.278779412Z",
+                    "type": "pjsip_endpoint",
                     "user_uuid": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
                     "uuid": "62a78a12-34ba-4b4f-b9ea-e52e4bac6459",
                 },
@@ -1703,15 +2285,19 @@ EX = {
         "api_ver": "0.1",
         "result": [
             {
-                "detail": "test chat detail", "name": "test chat name",
+                "detail": "test chat detail",
+                "name": "test chat name",
                 "room": {
                     "members": ["59e3a7d5-b05f-43cd-abdf-db7009eed6cf", "980404a2-f509-4140-9c92-96a018d1b61c"],
-                    "tm_create": "2018-03-27T06:53:37.432474880Z", "tm_update": None, "type": 1,
+                    "tm_create": "2018-03-27T06:53:37.432474880Z",
+                    "tm_update": None,
+                    "type": 1,
                     "uuid": "57b8706a-67e7-4c3a-a070-b164a08562ab",
                     "uuid_creator": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
                     "uuid_owner": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
                 },
-                "tm_create": "2018-03-27T06:53:37.496918935Z", "tm_update": None,
+                "tm_create": "2018-03-27T06:53:37.496918935Z",
+                "tm_update": None,
                 "uuid": "15130428-6f27-456d-b744-6156e3a4b7a8",
             },
         ],
@@ -1723,15 +2309,19 @@ EX = {
     "GET /me/chats/<detail>": {
         "api_ver": "0.1",
         "result": {
-            "detail": "test chat detail", "name": "test chat name",
+            "detail": "test chat detail",
+            "name": "test chat name",
             "room": {
                 "members": ["59e3a7d5-b05f-43cd-abdf-db7009eed6cf", "980404a2-f509-4140-9c92-96a018d1b61c"],
-                "tm_create": "2018-03-27T06:53:37.432474880Z", "tm_update": None, "type": 1,
+                "tm_create": "2018-03-27T06:53:37.432474880Z",
+                "tm_update": None,
+                "type": 1,
                 "uuid": "57b8706a-67e7-4c3a-a070-b164a08562ab",
                 "uuid_creator": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
                 "uuid_owner": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
             },
-            "tm_create": "2018-03-27T06:53:37.496918935Z", "tm_update": None,
+            "tm_create": "2018-03-27T06:53:37.496918935Z",
+            "tm_update": None,
             "uuid": "15130428-6f27-456d-b744-6156e3a4b7a8",
         },
         "statuscode": 200,
@@ -1743,12 +2333,16 @@ EX = {
         "api_ver": "0.1",
         "result": [
             {
-                "message": {"message": "test message"}, "tm_create": "2018-03-27T10:26:14.452323600Z",
-                "uuid": "1800fcee-1077-47f0-9d7c-3c7cde768e93", "uuid_owner": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
+                "message": {"message": "test message"},
+                "tm_create": "2018-03-27T10:26:14.452323600Z",
+                "uuid": "1800fcee-1077-47f0-9d7c-3c7cde768e93",
+                "uuid_owner": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
             },
             {
-                "message": {"message": "test message"}, "tm_create": "2018-03-27T08:30:50.225964433Z",
-                "uuid": "eb251f63-8ed1-4a00-b757-20a88caa8a20", "uuid_owner": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
+                "message": {"message": "test message"},
+                "tm_create": "2018-03-27T08:30:50.225964433Z",
+                "uuid": "eb251f63-8ed1-4a00-b757-20a88caa8a20",
+                "uuid_owner": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
             },
         ],
         "statuscode": 200,
@@ -1759,15 +2353,19 @@ EX = {
         "result": {
             "chats": [
                 {
-                    "detail": "test chat detail", "name": "test chat name",
+                    "detail": "test chat detail",
+                    "name": "test chat name",
                     "room": {
                         "members": ["59e3a7d5-b05f-43cd-abdf-db7009eed6cf", "980404a2-f509-4140-9c92-96a018d1b61c"],
-                        "tm_create": "2018-03-27T06:53:37.432474880Z", "tm_update": None, "type": 1,
+                        "tm_create": "2018-03-27T06:53:37.432474880Z",
+                        "tm_update": None,
+                        "type": 1,
                         "uuid": "57b8706a-67e7-4c3a-a070-b164a08562ab",
                         "uuid_creator": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
                         "uuid_owner": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
                     },
-                    "tm_create": "2018-03-27T06:53:37.496918935Z", "tm_update": None,
+                    "tm_create": "2018-03-27T06:53:37.496918935Z",
+                    "tm_update": None,
                     "uuid": "15130428-6f27-456d-b744-6156e3a4b7a8",
                 },
             ],
@@ -1775,16 +2373,24 @@ EX = {
                 {
                     "detail": "test target detail 4",
                     "info": {
-                        "id": "199", "password": "199", "public_url": "sip:199@192.168.200.10", "realm": "localhost",
+                        "id": "199",
+                        "password": "199",
+                        "public_url": "sip:199@192.168.200.10",
+                        "realm": "localhost",
                     },
-                    "name": "test target", "target": "199", "tm_create": "2018-02-13T17:54:12.399972783Z",
-                    "tm_update": "2018-03-27T20:24:51.355343689Z", "type": "pjsip_endpoint",
+                    "name": "test target",
+                    "target": "199",
+                    "tm_create": "2018-02-13T17:54:12.399972783Z",
+                    "tm_update": "2018-03-27T20:24:51.355343689Z",
+                    "type": "pjsip_endpoint",
                     "user_uuid": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
                     "uuid": "62a78a12-34ba-4b4f-b9ea-e52e4bac6459",
                 },
             ],
-            "name": "teset admin", "tm_create": "2018-02-13T17:42:16.453145450Z",
-            "tm_update": "2018-03-27T08:30:03.254978318Z", "username": "admin",
+            "name": "teset admin",
+            "tm_create": "2018-02-13T17:42:16.453145450Z",
+            "tm_update": "2018-03-27T08:30:03.254978318Z",
+            "username": "admin",
             "uuid": "59e3a7d5-b05f-43cd-abdf-db7009eed6cf",
         },
         "statuscode": 200,
@@ -1792,8 +2398,12 @@ EX = {
     # spec line 1627 (no curl: the reply printed under GET /admin/dialplan/configurations, its missing comma added)
     "GET /v1/admin/dialplan/configurations": {
         "api_ver": "0.1",
-        "result": {"list": [{"data": "...", "name": "extensions.conf"},
-                            {"data": "...", "name": "extensions.conf.2018-05-20T19:54:00.66126645Z"}]},
+        "result": {
+            "list": [
+                {"data": "...", "name": "extensions.conf"},
+                {"data": "...", "name": "extensions.conf.2018-05-20T19:54:00.66126645Z"},
+            ]
+        },
         "statuscode": 200,
     },
     # spec line 4172 (its reply is printed with typographic quotes; it is the `{$defhdr}` of a write)

@@ -14,35 +14,46 @@ import pytest
 from tests.e2e.kazoo_client import Kazoo, cli_user
 
 A, S, D, M = "0" * 32, "1" * 32, "2" * 32, "+15550001234"
-SUPER_ROUTES = [
-    ("PUT", f"/support/accounts/{A}/devices/import"),
-    ("GET", f"/support/phone_numbers/{M}/device"),
-    ("GET", f"/support/phone_numbers/{M}/subscription"),
-    ("GET", "/support/devices/ESN1/subscription"),
-    ("GET", "/support/usage/unknown_numbers"),
-    ("GET", "/support/usage/unknown_numbers/201701"),
-    ("GET", "/support/usage/audit"),
-    ("GET", "/support/usage/audit/201701"),
-    ("GET", "/support/usage/audit/201701/csv"),
-    ("PATCH", f"/support/accounts/{A}/devices/{D}"),
-    ("POST", "/support/subscriptions/lookup"),
-    ("PUT", f"/support/accounts/{A}/subscriptions/import"),
-    ("DELETE", f"/support/accounts/{A}/subscriptions/{S}"),
-    ("PATCH", f"/support/accounts/{A}/subscriptions/{S}"),
-    ("POST", f"/support/accounts/{A}/subscriptions/{S}/move"),
-    ("GET", "/support/clusters"),
-    ("GET", f"/support/clusters/{S}"),
-    ("PUT", f"/support/clusters/{S}"),
-    ("DELETE", f"/support/clusters/{S}"),
-    ("PUT", "/accounts"),
-] + [(m, p) for kind in ("customer_clusters", "carrier_sbcs", "media_servers")
-     for m, p in (("GET", f"/support/routing/{kind}"), ("GET", f"/support/routing/{kind}/{S}"),
-                  ("POST", f"/support/routing/{kind}/{S}"), ("PATCH", f"/support/routing/{kind}/{S}"),
-                  ("DELETE", f"/support/routing/{kind}/{S}"))] + [
-    ("PUT", f"/support/routing/customer_clusters/{S}"),
-    ("PUT", "/support/routing/carrier_sbcs"),
-    ("PUT", "/support/routing/media_servers"),
-]
+SUPER_ROUTES = (
+    [
+        ("PUT", f"/support/accounts/{A}/devices/import"),
+        ("GET", f"/support/phone_numbers/{M}/device"),
+        ("GET", f"/support/phone_numbers/{M}/subscription"),
+        ("GET", "/support/devices/ESN1/subscription"),
+        ("GET", "/support/usage/unknown_numbers"),
+        ("GET", "/support/usage/unknown_numbers/201701"),
+        ("GET", "/support/usage/audit"),
+        ("GET", "/support/usage/audit/201701"),
+        ("GET", "/support/usage/audit/201701/csv"),
+        ("PATCH", f"/support/accounts/{A}/devices/{D}"),
+        ("POST", "/support/subscriptions/lookup"),
+        ("PUT", f"/support/accounts/{A}/subscriptions/import"),
+        ("DELETE", f"/support/accounts/{A}/subscriptions/{S}"),
+        ("PATCH", f"/support/accounts/{A}/subscriptions/{S}"),
+        ("POST", f"/support/accounts/{A}/subscriptions/{S}/move"),
+        ("GET", "/support/clusters"),
+        ("GET", f"/support/clusters/{S}"),
+        ("PUT", f"/support/clusters/{S}"),
+        ("DELETE", f"/support/clusters/{S}"),
+        ("PUT", "/accounts"),
+    ]
+    + [
+        (m, p)
+        for kind in ("customer_clusters", "carrier_sbcs", "media_servers")
+        for m, p in (
+            ("GET", f"/support/routing/{kind}"),
+            ("GET", f"/support/routing/{kind}/{S}"),
+            ("POST", f"/support/routing/{kind}/{S}"),
+            ("PATCH", f"/support/routing/{kind}/{S}"),
+            ("DELETE", f"/support/routing/{kind}/{S}"),
+        )
+    ]
+    + [
+        ("PUT", f"/support/routing/customer_clusters/{S}"),
+        ("PUT", "/support/routing/carrier_sbcs"),
+        ("PUT", "/support/routing/media_servers"),
+    ]
+)
 MASTER_ROUTES = [
     ("POST", "/support/ports/poll"),
     ("POST", f"/support/ports/in/{S}/status"),
@@ -55,15 +66,23 @@ MASTER_ROUTES = [
 @pytest.fixture(scope="module")
 def actors(server):
     out = {"anonymous": Kazoo(server)}
-    for label, role in (("user_a", "user"), ("user_b", "user"), ("master", "master"), ("admin", "admin"),
-                        ("super_master", "super_master")):
+    for label, role in (
+        ("user_a", "user"),
+        ("user_b", "user"),
+        ("master", "master"),
+        ("admin", "admin"),
+        ("super_master", "super_master"),
+    ):
         name, password = cli_user(server, role)
         out[label] = Kazoo.login(server, name, password)
     # a cluster without a carrier, so carrier routes answer 502 quickly instead of calling out
     sm = out["super_master"]
     cid = "authz-no-carrier"
-    sm.call("PUT", f"/support/clusters/{cid}", json={"data": {"mvno_id": "x", "api_url": "http://127.0.0.1:9",
-                                                               "api_key": "k"}})
+    sm.call(
+        "PUT",
+        f"/support/clusters/{cid}",
+        json={"data": {"mvno_id": "x", "api_url": "http://127.0.0.1:9", "api_key": "k"}},
+    )
     for k in out.values():
         k.cluster = cid
     yield out

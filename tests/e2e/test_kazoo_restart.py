@@ -20,15 +20,23 @@ def test_kazoo_documents_survive_sigkill(fresh_server, sandbox):  # noqa: F811
     acct = kz.ok("PUT", "/accounts", 201, json={"data": {"name": "restart-acct"}})["data"]
     cc = kz.ok("PUT", "/support/routing/customer_clusters/rc1", 201, json={"data": {"name": "RC"}})["data"]
     ms = kz.ok("PUT", "/support/routing/media_servers", 201, json={"data": {"name": "MS"}})["data"]
-    sbc = kz.ok("PUT", "/support/routing/carrier_sbcs", 201,
-                json={"data": {"name": "SBC", "mobile_media_server": ms["id"]}})["data"]
+    sbc = kz.ok(
+        "PUT", "/support/routing/carrier_sbcs", 201, json={"data": {"name": "SBC", "mobile_media_server": ms["id"]}}
+    )["data"]
     user, password = f"rs{secrets.token_hex(3)}", "restart-pass-1"
-    dev = kz.ok("PUT", f"/support/accounts/{acct['id']}/devices/import", 201, json={
-        "data": {"mdn": MDN, "voice": {"sip": {"username": user, "password": password}}}})["data"]
+    dev = kz.ok(
+        "PUT",
+        f"/support/accounts/{acct['id']}/devices/import",
+        201,
+        json={"data": {"mdn": MDN, "voice": {"sip": {"username": user, "password": password}}}},
+    )["data"]
     # the background poll records the carrier's port messages without being asked
     port_id = sandbox.port_messages[0]["port_id"]
-    wait_for(lambda: kz.call("GET", f"/support/ports/in/{port_id}").status_code == 200, 15,
-             what="the port poller to record the carrier's port message")
+    wait_for(
+        lambda: kz.call("GET", f"/support/ports/in/{port_id}").status_code == 200,
+        15,
+        what="the port poller to record the carrier's port message",
+    )
     before = {
         "clusters": kz.ok("GET", "/support/clusters")["data"],
         "account": kz.ok("GET", f"/accounts/{acct['id']}")["data"],

@@ -45,16 +45,38 @@ def test_user_auth_forms(server, kz):
     assert Kazoo(server, token).ok("GET", "/support/routing/customer_clusters")["data"] is not None
     # with an account_name: the account must exist
     acct = kz.ok("PUT", "/accounts", 201, json={"data": {"name": f"acct-{secrets.token_hex(4)}"}})["data"]
-    r = k.call("PUT", "/user_auth", json={"data": {"credentials": md5_credentials(name, password),
-                                                    "account_name": acct["name"]}}, auth=False)
+    r = k.call(
+        "PUT",
+        "/user_auth",
+        json={"data": {"credentials": md5_credentials(name, password), "account_name": acct["name"]}},
+        auth=False,
+    )
     assert r.status_code == 201 and r.json()["data"]["account_id"] == acct["id"]
-    k.err("PUT", "/user_auth", 401, "invalid_credentials", auth=False,
-          json={"data": {"credentials": md5_credentials(name, password), "account_name": "no-such-account"}})
+    k.err(
+        "PUT",
+        "/user_auth",
+        401,
+        "invalid_credentials",
+        auth=False,
+        json={"data": {"credentials": md5_credentials(name, password), "account_name": "no-such-account"}},
+    )
     # wrong credentials, wrong password, bad bodies
-    k.err("PUT", "/user_auth", 401, "invalid_credentials", auth=False,
-          json={"data": {"credentials": md5_credentials(name, "wrong")}})
-    k.err("PUT", "/user_auth", 401, "invalid_credentials", auth=False,
-          json={"data": {"username": "admin", "password": "wrong"}})
+    k.err(
+        "PUT",
+        "/user_auth",
+        401,
+        "invalid_credentials",
+        auth=False,
+        json={"data": {"credentials": md5_credentials(name, "wrong")}},
+    )
+    k.err(
+        "PUT",
+        "/user_auth",
+        401,
+        "invalid_credentials",
+        auth=False,
+        json={"data": {"username": "admin", "password": "wrong"}},
+    )
     body = k.err("PUT", "/user_auth", 400, "validation error", auth=False, json={"data": {}})
     assert "required" in body["data"]["credentials"]
     k.err("PUT", "/user_auth", 400, "invalid request", auth=False, content=b"{not json")
@@ -68,10 +90,20 @@ def test_tokens_and_levels(server, kz, master):
     # a master user: 403 on super_master routes, allowed on master routes (ports)
     body = master.err("GET", "/support/routing/media_servers", 403, "forbidden")
     assert body["auth_token"] == master.token
-    master.err("PUT", "/support/clusters/" + secrets.token_hex(16), 403, "forbidden",
-               json={"data": {"mvno_id": "m", "api_url": "http://127.0.0.1:9", "api_key": "k"}})
-    master.err("POST", "/support/ports/in/no-such-port/status", 404, "bad_identifier",
-               json={"data": {"code": "completed", "source": "carrier"}})
+    master.err(
+        "PUT",
+        "/support/clusters/" + secrets.token_hex(16),
+        403,
+        "forbidden",
+        json={"data": {"mvno_id": "m", "api_url": "http://127.0.0.1:9", "api_key": "k"}},
+    )
+    master.err(
+        "POST",
+        "/support/ports/in/no-such-port/status",
+        404,
+        "bad_identifier",
+        json={"data": {"code": "completed", "source": "carrier"}},
+    )
     # a plain user: 403 even on master routes
     name, password = cli_user(server, "user")
     user = Kazoo.login(server, name, password)
@@ -95,9 +127,12 @@ def test_errors_in_kazoo_format(kz):
 
 
 CUSTOMER_CLUSTER = {
-    "owner": "2600hz", "name": "Test Cluster",
-    "ips": {"inbound": {"east": ["0.0.0.1"], "central": ["0.0.1.1"], "west": ["0.0.2.1"]},
-            "outbound": {"east": ["0.0.0.2"], "central": ["0.0.1.2"], "west": ["0.0.2.2"]}},
+    "owner": "2600hz",
+    "name": "Test Cluster",
+    "ips": {
+        "inbound": {"east": ["0.0.0.1"], "central": ["0.0.1.1"], "west": ["0.0.2.1"]},
+        "outbound": {"east": ["0.0.0.2"], "central": ["0.0.1.2"], "west": ["0.0.2.2"]},
+    },
     "randomize_routing": False,
 }
 
@@ -114,14 +149,21 @@ def test_customer_clusters_spec_examples(kz):
     assert all(set(item) <= {"id", "name", "owner"} for item in listed)
     # POST replaces (the spec's update example)
     update = copy.deepcopy(CUSTOMER_CLUSTER)
-    update["ips"]["outbound"] = {"east": ["0.0.0.2", "0.0.0.3"], "central": ["0.0.1.2", "0.0.1.3"],
-                                 "west": ["0.0.2.2", "0.0.2.3"]}
+    update["ips"]["outbound"] = {
+        "east": ["0.0.0.2", "0.0.0.3"],
+        "central": ["0.0.1.2", "0.0.1.3"],
+        "west": ["0.0.2.2", "0.0.2.3"],
+    }
     assert kz.ok("POST", path, json={"data": update})["data"] == {"id": cid, **update}
     # PATCH deep-merges: east replaced, central and west kept
-    patched = kz.ok("PATCH", path, json={"data": {"ips": {"outbound": {"east": ["1.1.1.2", "1.1.1.3"]}},
-                                                  "randomize_routing": True}})["data"]
-    assert patched["ips"]["outbound"] == {"east": ["1.1.1.2", "1.1.1.3"], "central": ["0.0.1.2", "0.0.1.3"],
-                                          "west": ["0.0.2.2", "0.0.2.3"]}
+    patched = kz.ok(
+        "PATCH", path, json={"data": {"ips": {"outbound": {"east": ["1.1.1.2", "1.1.1.3"]}}, "randomize_routing": True}}
+    )["data"]
+    assert patched["ips"]["outbound"] == {
+        "east": ["1.1.1.2", "1.1.1.3"],
+        "central": ["0.0.1.2", "0.0.1.3"],
+        "west": ["0.0.2.2", "0.0.2.3"],
+    }
     assert patched["ips"]["inbound"] == CUSTOMER_CLUSTER["ips"]["inbound"] and patched["randomize_routing"] is True
     # null deletes a key
     assert "owner" not in kz.ok("PATCH", path, json={"data": {"owner": None}})["data"]
@@ -139,8 +181,10 @@ def test_customer_clusters_spec_examples(kz):
 
 def _sbc(media_server: str, **over) -> dict:
     return {
-        "name": "Dummy SBC", "location": {"zone": "west", "state": "CA", "city": "San Francisco"},
-        "ips": ["1.2.3.4"], "mobile_media_server": media_server,
+        "name": "Dummy SBC",
+        "location": {"zone": "west", "state": "CA", "city": "San Francisco"},
+        "ips": ["1.2.3.4"],
+        "mobile_media_server": media_server,
         "call_directions": [
             {"direction": "from_mobile_device", "headers": {"variable_sip_h_P-Served-User": "sescase=orig"}},
             {"direction": "from_pstn", "headers": {"variable_sip_h_P-Served-User": "sescase=term"}},
@@ -156,10 +200,13 @@ def _sbc(media_server: str, **over) -> dict:
 
 def _media_server(sbcs: list[str], **over) -> dict:
     return {
-        "name": "Dummy Media Server", "location": {"zone": "west", "state": "CA", "city": "San Francisco"},
-        "interfaces": {"carrier_mpls": {"sprint": "sipinterface_sprint"},
-                       "authenticated_connection": "sipinterface_to_customer",
-                       "unauthenticated_connection": "sipinterface_sprint_did"},
+        "name": "Dummy Media Server",
+        "location": {"zone": "west", "state": "CA", "city": "San Francisco"},
+        "interfaces": {
+            "carrier_mpls": {"sprint": "sipinterface_sprint"},
+            "authenticated_connection": "sipinterface_to_customer",
+            "unauthenticated_connection": "sipinterface_sprint_did",
+        },
         "carrier_sbc_priority": {"sprint": sbcs},
         "top_ips": ["10.26.254.254", "10.26.254.253"],
         **over,
@@ -183,16 +230,25 @@ def test_carrier_sbcs_and_media_servers_spec_examples(kz):
     assert "not_found" in body["data"]["carrier_sbc_priority.sprint.1"]
     body = kz.err("PUT", sbcs, 400, "validation error", json={"data": _sbc("f" * 32)})
     assert "not_found" in body["data"]["mobile_media_server"]
-    kz.err("PUT", sbcs, 400, "validation error",
-           json={"data": _sbc(ms["id"], number_formatting={"x": {"to_number": {"pattern": "/([/", "replace": ""}}})})
+    kz.err(
+        "PUT",
+        sbcs,
+        400,
+        "validation error",
+        json={"data": _sbc(ms["id"], number_formatting={"x": {"to_number": {"pattern": "/([/", "replace": ""}}})},
+    )
     # GET one / list (summaries as the spec's list shows them)
     assert kz.ok("GET", f"{sbcs}/{west}")["data"] == created[0]
     listed = {i["id"]: i for i in kz.ok("GET", sbcs)["data"]}
     assert set(listed[west]) <= {"id", "name", "carrier", "location", "mobile_media_server"}
     assert listed[west]["mobile_media_server"] == ms["id"]
     mlisted = {i["id"]: i for i in kz.ok("GET", media)["data"]}
-    assert mlisted[ms2["id"]] == {"id": ms2["id"], "name": "Dummy Media Server", "location": ms2["location"],
-                                  "carrier_sbc_priority": {"sprint": [west, central, east]}}
+    assert mlisted[ms2["id"]] == {
+        "id": ms2["id"],
+        "name": "Dummy Media Server",
+        "location": ms2["location"],
+        "carrier_sbc_priority": {"sprint": [west, central, east]},
+    }
     # POST replaces (the spec's SBC update drops two number_formatting entries)
     update = _sbc(ms["id"], name="W")
     update["number_formatting"] = {"to_mobile_device": update["number_formatting"]["to_mobile_device"]}
@@ -202,9 +258,11 @@ def test_carrier_sbcs_and_media_servers_spec_examples(kz):
     assert patched == {"id": west, **update, "ips": ["1.2.3.4", "1.2.3.5", "1.2.3.6"]}
     # media server update / patch examples
     upd = _media_server([west, central, east])
-    upd["interfaces"] = {"carrier_mpls": {"sprint": "sprint_mpls_interface"},
-                         "authenticated_connection": "authenticated_connection_interface",
-                         "unauthenticated_connection": "unauthenticated_connection_interface"}
+    upd["interfaces"] = {
+        "carrier_mpls": {"sprint": "sprint_mpls_interface"},
+        "authenticated_connection": "authenticated_connection_interface",
+        "unauthenticated_connection": "unauthenticated_connection_interface",
+    }
     assert kz.ok("POST", f"{media}/{ms2['id']}", json={"data": upd})["data"] == {"id": ms2["id"], **upd}
     mp = kz.ok("PATCH", f"{media}/{ms2['id']}", json={"data": {"top_ips": ["10.26.0.254", "10.26.0.253"]}})["data"]
     assert mp == {"id": ms2["id"], **upd, "top_ips": ["10.26.0.254", "10.26.0.253"]}
@@ -235,8 +293,12 @@ def test_cluster_documents(kz):
     kz.err("DELETE", f"/support/clusters/{master[0]['id']}", 403, "forbidden")
     cid = secrets.token_hex(16)
     acct = kz.ok("PUT", "/accounts", 201, json={"data": {"name": f"billing-{cid[:6]}"}})["data"]
-    data = {"mvno_id": "2600hz_sandbox", "api_url": "http://127.0.0.1:9/api", "api_key": "s3cret-carrier-key",
-            "hosted_billing_account_id": acct["id"]}
+    data = {
+        "mvno_id": "2600hz_sandbox",
+        "api_url": "http://127.0.0.1:9/api",
+        "api_key": "s3cret-carrier-key",
+        "hosted_billing_account_id": acct["id"],
+    }
     created = kz.ok("PUT", f"/support/clusters/{cid}", 201, json={"data": data})["data"]
     assert created["id"] == cid and created["mvno_id"] == "2600hz_sandbox"
     assert created["api_url"] == "http://127.0.0.1:9/api" and created["hosted_billing_account_id"] == acct["id"]
@@ -246,10 +308,20 @@ def test_cluster_documents(kz):
     again = kz.ok("PUT", f"/support/clusters/{cid}", json={"data": {**data, "api_key": "********"}})["data"]
     assert again["api_key"] == "********"
     # the mask cannot create a key
-    kz.err("PUT", f"/support/clusters/{secrets.token_hex(16)}", 400, "validation error",
-           json={"data": {**data, "api_key": "********"}})
-    body = kz.err("PUT", f"/support/clusters/{cid}", 400, "validation error",
-                  json={"data": {**data, "api_url": "ftp://x", "hosted_billing_account_id": "0" * 32}})
+    kz.err(
+        "PUT",
+        f"/support/clusters/{secrets.token_hex(16)}",
+        400,
+        "validation error",
+        json={"data": {**data, "api_key": "********"}},
+    )
+    body = kz.err(
+        "PUT",
+        f"/support/clusters/{cid}",
+        400,
+        "validation error",
+        json={"data": {**data, "api_url": "ftp://x", "hosted_billing_account_id": "0" * 32}},
+    )
     assert "format" in body["data"]["api_url"]
     kz.err("PUT", f"/support/clusters/{secrets.token_hex(16)}", 400, "validation error", json={"data": {}})
     # X-Kazoo-Cluster-ID naming no cluster: 404
@@ -275,12 +347,35 @@ def test_accounts(kz, master):
 def test_account_cli(server, kz):
     """`switchboard account create` against the server's database: the API sees the account."""
     name = f"cli-acct-{secrets.token_hex(3)}"
-    out = subprocess.run([str(BIN / "switchboard"), "account", "create", name, "--realm", "sip.cli.test",
-                          "--database-url", server.database_url], capture_output=True, text=True, env=server.env(),
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [
+            str(BIN / "switchboard"),
+            "account",
+            "create",
+            name,
+            "--realm",
+            "sip.cli.test",
+            "--database-url",
+            server.database_url,
+        ],
+        capture_output=True,
+        text=True,
+        env=server.env(),
+        timeout=60,
+        check=True,
+    ).stdout
     acct_id = out.split()[0]
-    assert kz.ok("GET", f"/accounts/{acct_id}")["data"] == {**kz.ok("GET", f"/accounts/{acct_id}")["data"],
-                                                           "id": acct_id, "name": name, "realm": "sip.cli.test"}
-    again = subprocess.run([str(BIN / "switchboard"), "account", "create", name.upper(), "--database-url",
-                            server.database_url], capture_output=True, text=True, env=server.env(), timeout=60)
+    assert kz.ok("GET", f"/accounts/{acct_id}")["data"] == {
+        **kz.ok("GET", f"/accounts/{acct_id}")["data"],
+        "id": acct_id,
+        "name": name,
+        "realm": "sip.cli.test",
+    }
+    again = subprocess.run(
+        [str(BIN / "switchboard"), "account", "create", name.upper(), "--database-url", server.database_url],
+        capture_output=True,
+        text=True,
+        env=server.env(),
+        timeout=60,
+    )
     assert again.returncode != 0 and "exists" in again.stderr

@@ -61,15 +61,23 @@ def setup_test(srv, admin: httpx.Client, ip: str) -> dict:
         r = c.post("/servers", json={"server": {"name": "probe-e2e", "ip_address": "127.0.0.1"}})
         assert r.status_code == 201, r.text
         server = r.json()
-        r = c.post(f"/users/{user['id']}/endpoints",
-                   json={"endpoint": {"name": "responder", "ip_address": ip}})
+        r = c.post(f"/users/{user['id']}/endpoints", json={"endpoint": {"name": "responder", "ip_address": ip}})
         assert r.status_code == 201, r.text
         ep = r.json()
-        r = c.post(f"/users/{user['id']}/endpoints/{ep['id']}/voip_tests", json={"voip_test": {
-            "server_id": server["id"], "interval_seconds": 5, "num_tests": 5, "interpacket_ms": 20}})
+        r = c.post(
+            f"/users/{user['id']}/endpoints/{ep['id']}/voip_tests",
+            json={
+                "voip_test": {"server_id": server["id"], "interval_seconds": 5, "num_tests": 5, "interpacket_ms": 20}
+            },
+        )
         assert r.status_code == 201, r.text
-    return {"user": user, "server": server, "endpoint": ep, "test": r.json(),
-            "base": f"/users/{user['id']}/endpoints/{ep['id']}/voip_tests/{r.json()['id']}"}
+    return {
+        "user": user,
+        "server": server,
+        "endpoint": ep,
+        "test": r.json(),
+        "base": f"/users/{user['id']}/endpoints/{ep['id']}/voip_tests/{r.json()['id']}",
+    }
 
 
 class Probe:
@@ -79,9 +87,24 @@ class Probe:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         poll = ["--poll-seconds", str(poll_seconds)] if poll_seconds is not None else []
         self.proc = subprocess.Popen(
-            [str(BIN / "switchboard"), "probe", "--url", srv.url, "--server-id", str(server["id"]),
-             "--key", key or server["agent_key"], "--spool", str(spool), *poll,
-             "--log-level", "info"], stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                str(BIN / "switchboard"),
+                "probe",
+                "--url",
+                srv.url,
+                "--server-id",
+                str(server["id"]),
+                "--key",
+                key or server["agent_key"],
+                "--spool",
+                str(spool),
+                *poll,
+                "--log-level",
+                "info",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -184,8 +207,10 @@ def test_a_new_test_runs_within_seconds_and_unchanged_lists_cost_a_304(server, a
         try:
             wait_for(lambda: "logged in" in probe.log(), 20, "login")
             time.sleep(1)
-            r = c.post(f"/users/{env['user']['id']}/endpoints/{env['endpoint']['id']}/voip_tests", json={
-                "voip_test": {"server_id": sid, "interval_seconds": 5, "num_tests": 3, "interpacket_ms": 20}})
+            r = c.post(
+                f"/users/{env['user']['id']}/endpoints/{env['endpoint']['id']}/voip_tests",
+                json={"voip_test": {"server_id": sid, "interval_seconds": 5, "num_tests": 3, "interpacket_ms": 20}},
+            )
             assert r.status_code == 201, r.text
             created, new_id = time.monotonic(), r.json()["id"]
             wait_for(lambda: stored_uuids(server, new_id), 15, "the new test's first result")
@@ -202,17 +227,27 @@ def test_wrong_and_cancelled_keys_are_refused(server, admin):
     r = probe_call(server, sid, key, "GET", "/probe/v1/tests")
     assert r.status_code == 200
     assert [t["id"] for t in r.json()["tests"]] == [env["test"]["id"]]
-    assert set(r.json()["tests"][0]) >= {"id", "ip_address", "codec", "num_tests", "interpacket_ms",
-                                        "interval_seconds"}
+    assert set(r.json()["tests"][0]) >= {"id", "ip_address", "codec", "num_tests", "interpacket_ms", "interval_seconds"}
     for bad in ((sid, key + "x"), (sid + 1000, key), ("abc", key)):
         r = probe_call(server, *bad)
         assert r.status_code == 401 and r.json()["error"]["code"] == 401
     assert httpx.post(server.url + "/probe/v1/login").status_code == 401
     assert httpx.get(server.url + "/probe/v1/nothing").json()["error"]["code"] == 404
     # idempotent results: the same uuid twice stores once
-    item = {"uuid": "6f0d8a36-2b1e-4a4e-9a55-3f2c1b0d9e01", "voip_test_id": env["test"]["id"],
-            "tested_at": "2024-01-01T00:00:00Z", "packets_sent": 5, "packets_received": 5, "loss_pct": 0.0,
-            "rtt_min_ms": 1.0, "rtt_avg_ms": 1.5, "rtt_max_ms": 2.0, "jitter_ms": 0.1, "mos": 4.4, "error": None}
+    item = {
+        "uuid": "6f0d8a36-2b1e-4a4e-9a55-3f2c1b0d9e01",
+        "voip_test_id": env["test"]["id"],
+        "tested_at": "2024-01-01T00:00:00Z",
+        "packets_sent": 5,
+        "packets_received": 5,
+        "loss_pct": 0.0,
+        "rtt_min_ms": 1.0,
+        "rtt_avg_ms": 1.5,
+        "rtt_max_ms": 2.0,
+        "jitter_ms": 0.1,
+        "mos": 4.4,
+        "error": None,
+    }
     assert probe_call(server, sid, key, path="/probe/v1/results", json={"results": [item]}).json() == {"stored": 1}
     assert probe_call(server, sid, key, path="/probe/v1/results", json={"results": [item]}).json() == {"stored": 0}
     bad = {**item, "uuid": "6f0d8a36-2b1e-4a4e-9a55-3f2c1b0d9e02", "voip_test_id": 10**9}

@@ -35,7 +35,7 @@ EXPECTED = [
     ('{"user": {"username": "carlos"', 0, r'"username":"carlos"'),
     ("-X POST $B/users/$ME/endpoints", 0, r"HTTP/1.1 201.*[Ll]ocation: \S*/endpoints/\d+"),
     ('endpoints?name=test"', 0, r'"metadata":\{"count":1\}'),
-    (r'\"server_id\": $SID', 0, r'"codec":"G.729"'),
+    (r"\"server_id\": $SID", 0, r'"codec":"G.729"'),
     ("endpoints?deleted", 0, r'"count":1'),
     ("<ip-address>10.9.9.9</ip-address>", 0, r"<errors>\s*<error>"),
     ("sipsak -v -s sip:ping@", 0, r"SIP/2.0 200 OK"),
@@ -79,13 +79,19 @@ def test_the_readme_tour_works_typed_literally(tmp_path):
     assert "SWITCHBOARD_ADMIN_PASSWORD=change-me-now make run" in start
     tour = "\n".join(blocks[2:])
 
-    server, _ = make_server("sqlite", tmp_path / "var", SWITCHBOARD_ADMIN_PASSWORD="change-me-now",
-                            SWITCHBOARD_LOG_LEVEL="info")
+    server, _ = make_server(
+        "sqlite", tmp_path / "var", SWITCHBOARD_ADMIN_PASSWORD="change-me-now", SWITCHBOARD_LOG_LEVEL="info"
+    )
     (tmp_path / "var").mkdir()
     server.start()  # on ports it binds itself (0) and reports
     # the ports of the programs the tour itself starts must be chosen before they start
-    ports = {"8081": server.http_port, "5060": server.sip_port, "8082": free_port(), "5070": free_port(),
-             "8090": free_port()}
+    ports = {
+        "8081": server.http_port,
+        "5060": server.sip_port,
+        "8082": free_port(),
+        "5070": free_port(),
+        "8090": free_port(),
+    }
     for old, new in ports.items():
         tour = re.sub(rf"\b{old}\b", str(new), tour)  # as host:port and as a JSON "port"
     assert "change-me-now" in tour
@@ -95,13 +101,13 @@ def test_the_readme_tour_works_typed_literally(tmp_path):
     os.symlink(Path(sys.executable).parent.parent, work / ".venv")
     shutil.copy(ROOT / "tests" / "carrier_data.json", work / "tests" / "carrier_data.json")
 
-    script = ("set -e -o pipefail\n"
-              f"trap 'printf \"\\n{MARK}%s\\n{MARK[:-1]}END\\n\" \"$BASH_COMMAND\"' DEBUG\n" + tour)
+    script = f'set -e -o pipefail\ntrap \'printf "\\n{MARK}%s\\n{MARK[:-1]}END\\n" "$BASH_COMMAND"\' DEBUG\n' + tour
     (work / "tour.sh").write_text(script)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"  # no venv on PATH: the README puts it there
-    proc = subprocess.Popen(["bash", "tour.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "tour.sh"], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         out, _ = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
@@ -124,5 +130,5 @@ def test_the_readme_tour_works_typed_literally(tmp_path):
         hits = [i for i, c in enumerate(commands) if piece in c]
         assert len(hits) > nth if nth >= 0 else hits, f"the tour has no command #{nth} containing {piece!r}"
         i = hits[nth]
-        printed = "".join(o for _, o in sections[i:i + 2])  # a pipeline's last part prints
+        printed = "".join(o for _, o in sections[i : i + 2])  # a pipeline's last part prints
         assert re.search(pattern, printed, re.S), f"{piece!r} printed:\n{printed[:3000]}"

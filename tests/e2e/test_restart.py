@@ -14,8 +14,9 @@ def test_acknowledged_writes_survive_sigkill(fresh_server):
         ep = c.post(f"/users/{u['id']}/endpoints", json={"endpoint": {"name": "kept", "ip_address": "10.0.0.1"}})
         assert ep.status_code == 201
         s = c.post("/servers", json={"server": {"name": "kept", "ip_address": "10.0.0.2"}}).json()
-        t = c.post(f"/users/{u['id']}/endpoints/{ep.json()['id']}/voip_tests",
-                   json={"voip_test": {"server_id": s["id"]}})
+        t = c.post(
+            f"/users/{u['id']}/endpoints/{ep.json()['id']}/voip_tests", json={"voip_test": {"server_id": s["id"]}}
+        )
         assert t.status_code == 201
     srv.stop(signal.SIGKILL)
     srv.start()

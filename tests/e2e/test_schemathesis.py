@@ -25,26 +25,55 @@ ST = Path(sys.executable).parent / "schemathesis"
 SEED = "20261123"
 EXAMPLES = "5"  # per operation and pass: about 170 operations; the file stays near 4 minutes
 # (method, path) of the operations that can change or revoke the caller's own credentials
-CREDENTIAL_OPS = {("put", "/users/{user_id}"), ("patch", "/users/{user_id}"), ("delete", "/v1/admin/login"),
-                  ("put", "/v1/admin/info")}
+CREDENTIAL_OPS = {
+    ("put", "/users/{user_id}"),
+    ("patch", "/users/{user_id}"),
+    ("delete", "/v1/admin/login"),
+    ("put", "/v1/admin/info"),
+}
 
 
 def credential_operation_ids(url: str) -> list[str]:
     doc = httpx.get(f"{url}/openapi.json", timeout=20).json()
-    ids = [op["operationId"] for path, ops in doc["paths"].items() for method, op in ops.items()
-           if (method, path) in CREDENTIAL_OPS]
+    ids = [
+        op["operationId"]
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if (method, path) in CREDENTIAL_OPS
+    ]
     assert len(ids) == len(CREDENTIAL_OPS), ids
     return ids
 
 
 def run_schemathesis(url: str, auth: str, token: str, tmp: Path, *filters: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(ST), "run", f"{url}/openapi.json", "--checks", "not_a_server_error", "-n", EXAMPLES,
-         "--seed", SEED, "-a", auth, "-H", f"X-Auth-Token: {token}",
-         # the token comes from the header: no generated ?authtoken= may stand in for it
-         "--generation-with-security-parameters", "false",
-         *filters, "--report", "junit", "--report-dir", str(tmp)],
-        capture_output=True, text=True, timeout=600)
+        [
+            str(ST),
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "-n",
+            EXAMPLES,
+            "--seed",
+            SEED,
+            "-a",
+            auth,
+            "-H",
+            f"X-Auth-Token: {token}",
+            # the token comes from the header: no generated ?authtoken= may stand in for it
+            "--generation-with-security-parameters",
+            "false",
+            *filters,
+            "--report",
+            "junit",
+            "--report-dir",
+            str(tmp),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def token_works(url: str, token: str) -> bool:

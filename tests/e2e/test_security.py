@@ -27,8 +27,11 @@ from tests.conftest import ADMIN_PASSWORD, make_server
 from tests.sip_peers import Jade, SipMessage, SipUdpClient, pjsip_account, wait_for
 
 # the defaults of config.py, restated: conftest's servers lift the HTTP limits for the other suites
-DEFAULT_LIMITS = {"SWITCHBOARD_AUTH_FAILURES_PER_MINUTE": "20", "SWITCHBOARD_AUTH_SOURCE_FAILURES_PER_MINUTE": "100",
-                  "SWITCHBOARD_AUTH_ACCOUNT_FAILURES_PER_MINUTE": "100"}
+DEFAULT_LIMITS = {
+    "SWITCHBOARD_AUTH_FAILURES_PER_MINUTE": "20",
+    "SWITCHBOARD_AUTH_SOURCE_FAILURES_PER_MINUTE": "100",
+    "SWITCHBOARD_AUTH_ACCOUNT_FAILURES_PER_MINUTE": "100",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +41,12 @@ def srv(tmp_path_factory):
     server, _ = make_server("sqlite", tmp, SWITCHBOARD_SIP_TCP_IDLE_SECONDS="2", **DEFAULT_LIMITS)
     server.start()
     jade = Jade(server.url, "admin", ADMIN_PASSWORD)
-    jade.put_pjsip(pjsip_account("realone", "realone-pass", algorithms=None)
-                   + pjsip_account("victim", "victim-pass", algorithms=None)
-                   + pjsip_account("bystander", "bystander-pass", algorithms=None)
-                   + pjsip_account("tcpphone", None))
+    jade.put_pjsip(
+        pjsip_account("realone", "realone-pass", algorithms=None)
+        + pjsip_account("victim", "victim-pass", algorithms=None)
+        + pjsip_account("bystander", "bystander-pass", algorithms=None)
+        + pjsip_account("tcpphone", None)
+    )
     yield server
     jade.close()
     code = server.stop()
@@ -129,10 +134,14 @@ def _tcp_options(port: int, source_ip: str) -> SipMessage | None:
         s.bind((source_ip, 0))
         s.connect(("127.0.0.1", port))
         local = s.getsockname()[1]
-        s.sendall((f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/TCP {source_ip}:{local};branch=z9hG4bKcap{local}\r\nMax-Forwards: 70\r\n"
-                   f"From: <sip:t@{source_ip}>;tag=1\r\nTo: <sip:ping@127.0.0.1>\r\nCall-ID: cap-{local}\r\n"
-                   "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode())
+        s.sendall(
+            (
+                f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/TCP {source_ip}:{local};branch=z9hG4bKcap{local}\r\nMax-Forwards: 70\r\n"
+                f"From: <sip:t@{source_ip}>;tag=1\r\nTo: <sip:ping@127.0.0.1>\r\nCall-ID: cap-{local}\r\n"
+                "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+        )
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = s.recv(65535)
@@ -186,12 +195,16 @@ def test_idle_connections_close_but_one_a_registration_is_bound_to_stays(srv, ja
     phone = socket.create_connection(("127.0.0.1", srv.sip_port), timeout=10)
     try:
         local = phone.getsockname()[1]
-        phone.sendall((f"REGISTER sip:127.0.0.1:{srv.sip_port} SIP/2.0\r\n"
-                       f"Via: SIP/2.0/TCP 127.0.0.1:{local};branch=z9hG4bKidle1\r\nMax-Forwards: 70\r\n"
-                       "From: <sip:tcpphone@127.0.0.1>;tag=i\r\nTo: <sip:tcpphone@127.0.0.1>\r\n"
-                       f"Call-ID: idle-{local}\r\nCSeq: 1 REGISTER\r\n"
-                       f"Contact: <sip:tcpphone@127.0.0.1:{local};transport=tcp>\r\nExpires: 60\r\n"
-                       "Content-Length: 0\r\n\r\n").encode())
+        phone.sendall(
+            (
+                f"REGISTER sip:127.0.0.1:{srv.sip_port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/TCP 127.0.0.1:{local};branch=z9hG4bKidle1\r\nMax-Forwards: 70\r\n"
+                "From: <sip:tcpphone@127.0.0.1>;tag=i\r\nTo: <sip:tcpphone@127.0.0.1>\r\n"
+                f"Call-ID: idle-{local}\r\nCSeq: 1 REGISTER\r\n"
+                f"Contact: <sip:tcpphone@127.0.0.1:{local};transport=tcp>\r\nExpires: 60\r\n"
+                "Content-Length: 0\r\n\r\n"
+            ).encode()
+        )
         assert b"SIP/2.0 200" in phone.recv(65535)
         start = time.monotonic()
         assert _recv_or_reset(idle) == b""  # closed by the server
@@ -208,10 +221,12 @@ def test_idle_connections_close_but_one_a_registration_is_bound_to_stays(srv, ja
 def test_a_tcp_message_over_64k_is_answered_513_then_closed(srv):
     with socket.create_connection(("127.0.0.1", srv.sip_port), timeout=10) as s:
         local = s.getsockname()[1]
-        head = (f"MESSAGE sip:x@127.0.0.1:{srv.sip_port} SIP/2.0\r\n"
-                f"Via: SIP/2.0/TCP 127.0.0.1:{local};branch=z9hG4bKbig\r\nMax-Forwards: 70\r\n"
-                "From: <sip:a@127.0.0.1>;tag=b\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: big@test\r\n"
-                "CSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 70000\r\n\r\n").encode()
+        head = (
+            f"MESSAGE sip:x@127.0.0.1:{srv.sip_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/TCP 127.0.0.1:{local};branch=z9hG4bKbig\r\nMax-Forwards: 70\r\n"
+            "From: <sip:a@127.0.0.1>;tag=b\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: big@test\r\n"
+            "CSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 70000\r\n\r\n"
+        ).encode()
         s.sendall(head + b"x" * 70000)
         data = b""
         while chunk := s.recv(65535):
@@ -225,8 +240,11 @@ def test_rotating_x_forwarded_for_does_not_dodge_the_login_throttle(srv):
     statuses = []
     with httpx.Client(base_url=srv.url, timeout=20) as c:
         for i in range(25):
-            r = c.get("/users/me", auth=("nosuch-xff", f"guess-{i}"),
-                      headers={"X-Forwarded-For": f"198.51.100.{i + 1}", "Forwarded": f"for=203.0.113.{i + 1}"})
+            r = c.get(
+                "/users/me",
+                auth=("nosuch-xff", f"guess-{i}"),
+                headers={"X-Forwarded-For": f"198.51.100.{i + 1}", "Forwarded": f"for=203.0.113.{i + 1}"},
+            )
             statuses.append(r.status_code)
     assert statuses[:20] == [401] * 20 and set(statuses[20:]) == {429}, statuses
 
@@ -262,13 +280,18 @@ def test_behind_a_listed_proxy_the_client_address_counts_and_the_account_limit_h
     """With 127.0.0.1 listed as a proxy, X-Forwarded-For names the client: a user at another
     address is not banned by the attacker's failures, and rotating forged addresses still hit the
     per-account limit (set low here to keep the test short)."""
-    server, _ = make_server("sqlite", tmp_path, SWITCHBOARD_TRUSTED_PROXIES="127.0.0.1",
-                            SWITCHBOARD_AUTH_FAILURES_PER_MINUTE="5",
-                            SWITCHBOARD_AUTH_SOURCE_FAILURES_PER_MINUTE="100",
-                            SWITCHBOARD_AUTH_ACCOUNT_FAILURES_PER_MINUTE="12")
+    server, _ = make_server(
+        "sqlite",
+        tmp_path,
+        SWITCHBOARD_TRUSTED_PROXIES="127.0.0.1",
+        SWITCHBOARD_AUTH_FAILURES_PER_MINUTE="5",
+        SWITCHBOARD_AUTH_SOURCE_FAILURES_PER_MINUTE="100",
+        SWITCHBOARD_AUTH_ACCOUNT_FAILURES_PER_MINUTE="12",
+    )
     server.start()
     try:
         with httpx.Client(base_url=server.url, timeout=20) as c:
+
             def login(ip: str, password: str) -> int:
                 return c.get("/users/me", auth=("admin", password), headers={"X-Forwarded-For": ip}).status_code
 

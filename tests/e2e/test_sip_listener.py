@@ -18,18 +18,21 @@ def test_healthz_reports_each_part(server):
 
 @pytest.mark.skipif(shutil.which("sipsak") is None, reason="sipsak (Debian package sipsak) not installed")
 def test_sipsak_options_udp(server):
-    out = subprocess.run(["sipsak", "-vv", "-s", f"sip:probe@127.0.0.1:{server.sip_port}"],
-                         capture_output=True, text=True, timeout=20)
+    out = subprocess.run(
+        ["sipsak", "-vv", "-s", f"sip:probe@127.0.0.1:{server.sip_port}"], capture_output=True, text=True, timeout=20
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SIP/2.0 200 OK" in out.stdout and "Allow: OPTIONS" in out.stdout
 
 
 def test_options_over_tcp_and_unknown_method(server):
     def request(method: str, branch: str) -> bytes:
-        return (f"{method} sip:x@127.0.0.1:{server.sip_port} SIP/2.0\r\n"
-                f"Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK{branch}\r\n"
-                "Max-Forwards: 70\r\nFrom: <sip:t@127.0.0.1>;tag=abc\r\nTo: <sip:x@127.0.0.1>\r\n"
-                f"Call-ID: {branch}@test\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n").encode()
+        return (
+            f"{method} sip:x@127.0.0.1:{server.sip_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK{branch}\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:t@127.0.0.1>;tag=abc\r\nTo: <sip:x@127.0.0.1>\r\n"
+            f"Call-ID: {branch}@test\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
 
     with socket.create_connection(("127.0.0.1", server.sip_port), timeout=5) as s:
         s.sendall(request("OPTIONS", "1") + request("MESSAGE", "2"))  # two in one segment
@@ -62,8 +65,30 @@ Content-Length: 0
   <recv response="200"/>
 </scenario>
 """)
-    out = subprocess.run(["sipp", f"127.0.0.1:{server.sip_port}", "-sf", str(scenario), "-m", "20", "-r", "50",
-                          "-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", "15s",
-                          "-trace_err", "-error_file", str(tmp_path / "err.log")],
-                         capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    out = subprocess.run(
+        [
+            "sipp",
+            f"127.0.0.1:{server.sip_port}",
+            "-sf",
+            str(scenario),
+            "-m",
+            "20",
+            "-r",
+            "50",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-nostdin",
+            "-timeout",
+            "15s",
+            "-trace_err",
+            "-error_file",
+            str(tmp_path / "err.log"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]

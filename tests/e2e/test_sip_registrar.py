@@ -35,21 +35,23 @@ from tests.sip_peers import (
 
 SIPP_USERS = [(f"sipp{i}", f"sipp-pass-{i}") for i in range(1, 4)]
 
-PJSIP = "".join([
-    # as written for Asterisk: no supported_algorithms_uas, so MD5 alone is offered and stock sipp registers
-    *(pjsip_account(u, p, algorithms=None) for u, p in SIPP_USERS),
-    pjsip_account("wrongpw", "right-pass"),
-    pjsip_account("clamp", "clamp-pass", minimum_expiration=30, maximum_expiration=120),
-    pjsip_account("unreg", "unreg-pass"),
-    pjsip_account("wild", "wild-pass", max_contacts=3),
-    pjsip_account("replace", "replace-pass", remove_existing="yes"),
-    pjsip_account("strict", "strict-pass", remove_existing="no"),
-    pjsip_account("sha", "sha-pass", algorithms="sha-256,md5"),
-    pjsip_account("bare", "bare-pass"),
-    pjsip_account("barebad", "barebad-pass"),
-    pjsip_account("qual", "qual-pass", qualify_frequency=1, qualify_timeout=1),
-    pjsip_account("open", None),
-])
+PJSIP = "".join(
+    [
+        # as written for Asterisk: no supported_algorithms_uas, so MD5 alone is offered and stock sipp registers
+        *(pjsip_account(u, p, algorithms=None) for u, p in SIPP_USERS),
+        pjsip_account("wrongpw", "right-pass"),
+        pjsip_account("clamp", "clamp-pass", minimum_expiration=30, maximum_expiration=120),
+        pjsip_account("unreg", "unreg-pass"),
+        pjsip_account("wild", "wild-pass", max_contacts=3),
+        pjsip_account("replace", "replace-pass", remove_existing="yes"),
+        pjsip_account("strict", "strict-pass", remove_existing="no"),
+        pjsip_account("sha", "sha-pass", algorithms="sha-256,md5"),
+        pjsip_account("bare", "bare-pass"),
+        pjsip_account("barebad", "barebad-pass"),
+        pjsip_account("qual", "qual-pass", qualify_frequency=1, qualify_timeout=1),
+        pjsip_account("open", None),
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +101,17 @@ def test_sipp_registers_with_digest_and_the_views_show_it(reg, tmp_path):
     csv = write_users_csv(tmp_path / "users.csv", SIPP_USERS)
     local = free_port()
     before = int(time.time())
-    out = run_sipp(srv.sip_port, "register_auth.xml", tmp_path, calls=len(SIPP_USERS), rate=10, inf=csv,
-                   keys={"expires": "300"}, local_port=local, extra=["-cid_str", "regtest-%u-%p@%s"])
+    out = run_sipp(
+        srv.sip_port,
+        "register_auth.xml",
+        tmp_path,
+        calls=len(SIPP_USERS),
+        rate=10,
+        inf=csv,
+        keys={"expires": "300"},
+        local_port=local,
+        extra=["-cid_str", "regtest-%u-%p@%s"],
+    )
     assert out.returncode == 0 and out.successful == len(SIPP_USERS) and out.failed == 0, out.text
     for user, _ in SIPP_USERS:
         contacts = jade.contacts(user)
@@ -229,12 +240,16 @@ def test_register_over_tcp(reg):
         local = s.getsockname()[1]
 
         def register(cseq: int, expires: int) -> SipMessage:
-            s.sendall((f"REGISTER sip:127.0.0.1:{srv.sip_port} SIP/2.0\r\n"
-                       f"Via: SIP/2.0/TCP 127.0.0.1:{local};branch=z9hG4bKtcp{cseq}\r\n"
-                       "Max-Forwards: 70\r\nFrom: <sip:open@127.0.0.1>;tag=tcp\r\nTo: <sip:open@127.0.0.1>\r\n"
-                       f"Call-ID: tcp-{local}@test\r\nCSeq: {cseq} REGISTER\r\n"
-                       f"Contact: <sip:open@127.0.0.1:{local};transport=tcp>\r\nExpires: {expires}\r\n"
-                       "Content-Length: 0\r\n\r\n").encode())
+            s.sendall(
+                (
+                    f"REGISTER sip:127.0.0.1:{srv.sip_port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/TCP 127.0.0.1:{local};branch=z9hG4bKtcp{cseq}\r\n"
+                    "Max-Forwards: 70\r\nFrom: <sip:open@127.0.0.1>;tag=tcp\r\nTo: <sip:open@127.0.0.1>\r\n"
+                    f"Call-ID: tcp-{local}@test\r\nCSeq: {cseq} REGISTER\r\n"
+                    f"Contact: <sip:open@127.0.0.1:{local};transport=tcp>\r\nExpires: {expires}\r\n"
+                    "Content-Length: 0\r\n\r\n"
+                ).encode()
+            )
             data = b""
             while b"\r\n\r\n" not in data:
                 chunk = s.recv(65535)
@@ -261,12 +276,16 @@ def test_unknown_names_are_answered_as_known_ones(reg, client):
     default realm and refused only after the digest, with the same status and reason as a wrong password."""
     for known, unknown in (("bare", "nobody-here"), ("sipp1", "no-such-user-2")):
         first_known, first_unknown = client.register(known, None), client.register(unknown, None)
-        assert first_known.status == 401 and _shape(first_known) == _shape(first_unknown), \
-            (str(first_known), str(first_unknown))
+        assert first_known.status == 401 and _shape(first_known) == _shape(first_unknown), (
+            str(first_known),
+            str(first_unknown),
+        )
         assert "algorithm=MD5" in first_unknown.get("WWW-Authenticate")
         wrong_known, wrong_unknown = client.register(known, "guess"), client.register(unknown, "guess")
-        assert wrong_known.status == 403 and _shape(wrong_known) == _shape(wrong_unknown), \
-            (str(wrong_known), str(wrong_unknown))
+        assert wrong_known.status == 403 and _shape(wrong_known) == _shape(wrong_unknown), (
+            str(wrong_known),
+            str(wrong_unknown),
+        )
 
 
 def test_endpoint_without_auth_registers_unauthenticated(reg, client):
@@ -357,12 +376,16 @@ def test_qualify_reachable_then_unreachable(reg, tmp_path):
     with SipUdpClient(srv.sip_port, local_port=port) as c:
         assert c.register("qual", "qual-pass", expires=300).status == 200
     with SippUas(tmp_path, "options_uas.xml", port=port):
-        contact = wait_for(lambda: [x for x in jade.contacts("qual") if x["status"] == "Reachable"], 10,
-                           what="Reachable")[0]
+        contact = wait_for(
+            lambda: [x for x in jade.contacts("qual") if x["status"] == "Reachable"], 10, what="Reachable"
+        )[0]
         assert contact["round_trip_usec"].isdigit() and int(contact["round_trip_usec"]) > 0, contact
         assert contact["qualify_frequency"] == 1
-        peer = wait_for(lambda: (p := jade.get("/peers/PJSIP/qual"))["monitor_status"].startswith("OK") and p, 5,
-                        what="monitor_status OK")
+        peer = wait_for(
+            lambda: (p := jade.get("/peers/PJSIP/qual"))["monitor_status"].startswith("OK") and p,
+            5,
+            what="monitor_status OK",
+        )
         assert re.fullmatch(r"OK \(\d+ ms\)", peer["monitor_status"]), peer
         assert peer["status"] == "Registered"
         assert jade.get("/device_states/PJSIP/qual")["state"] == "NOT_INUSE"
@@ -376,8 +399,9 @@ def test_qualify_reachable_then_unreachable(reg, tmp_path):
 def test_sipsak_options_allows_register(reg):
     skip_without("sipsak")
     srv, _ = reg
-    out = subprocess.run(["sipsak", "-vv", "-s", f"sip:probe@127.0.0.1:{srv.sip_port}"], capture_output=True,
-                         text=True, timeout=20)
+    out = subprocess.run(
+        ["sipsak", "-vv", "-s", f"sip:probe@127.0.0.1:{srv.sip_port}"], capture_output=True, text=True, timeout=20
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SIP/2.0 200 OK" in out.stdout
     allow = re.search(r"^Allow:(.*)$", out.stdout, re.MULTILINE | re.IGNORECASE)
@@ -385,10 +409,12 @@ def test_sipsak_options_allows_register(reg):
 
 
 def _request(port: int, local: int, branch: str, extra: str) -> bytes:
-    return (f"REGISTER sip:127.0.0.1:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch={branch};rport\r\n"
-            "Max-Forwards: 70\r\nFrom: <sip:open@127.0.0.1>;tag=bad\r\nTo: <sip:open@127.0.0.1>\r\n"
-            f"Call-ID: {branch}@test\r\nCSeq: 1 REGISTER\r\n{extra}\r\n").encode()
+    return (
+        f"REGISTER sip:127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch={branch};rport\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:open@127.0.0.1>;tag=bad\r\nTo: <sip:open@127.0.0.1>\r\n"
+        f"Call-ID: {branch}@test\r\nCSeq: 1 REGISTER\r\n{extra}\r\n"
+    ).encode()
 
 
 @pytest.mark.parametrize("extra", ["Content-Length: banana\r\n", "This line has no colon\r\nContent-Length: 0\r\n"])
@@ -399,8 +425,15 @@ def test_malformed_request_with_salvageable_headers_gets_400(client, extra):
     assert "branch=z9hG4bKmalformed1" in resp.get("Via") and resp.get("CSeq") == "1 REGISTER", str(resp)
 
 
-@pytest.mark.parametrize("garbage", [b"\x00\xff\xfe garbage \x01", b"NOT SIP AT ALL\r\n\r\n",
-                                     b"SIP/2.0 200 OK\r\nVia: nonsense\r\n\r\n", b"INVITE\r\n\r\n" * 50])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"\x00\xff\xfe garbage \x01",
+        b"NOT SIP AT ALL\r\n\r\n",
+        b"SIP/2.0 200 OK\r\nVia: nonsense\r\n\r\n",
+        b"INVITE\r\n\r\n" * 50,
+    ],
+)
 def test_garbage_gets_no_answer_and_the_engine_lives(client, garbage):
     client.send(garbage)
     assert client.recv(0.7) is None
@@ -452,4 +485,3 @@ def test_bindings_survive_a_restart(fresh_server):
     assert after["reg_expire"] == before["reg_expire"] and after["via_address"] == before["via_address"]
     assert jade.get("/peers/PJSIP/persist")["status"] == "Registered"
     jade.close()
-

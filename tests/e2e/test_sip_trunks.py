@@ -19,16 +19,20 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD, make_server
 from tests.sip_peers import Jade, Kamailio, free_port, skip_without, wait_for
 
-FAST = {"SWITCHBOARD_TRUNK_RETRY_MIN": "1", "SWITCHBOARD_TRUNK_RETRY_MAX": "2",
-        "SWITCHBOARD_TRUNK_QUALIFY_INTERVAL": "1"}
+FAST = {
+    "SWITCHBOARD_TRUNK_RETRY_MIN": "1",
+    "SWITCHBOARD_TRUNK_RETRY_MAX": "2",
+    "SWITCHBOARD_TRUNK_QUALIFY_INTERVAL": "1",
+}
 
 
 class Providers:
     """The providers (PortSIP) dialect as the admin."""
 
     def __init__(self, url: str):
-        r = httpx.post(url + "/api/account/credentials/verify", json={"username": "admin", "password": ADMIN_PASSWORD},
-                       timeout=20)
+        r = httpx.post(
+            url + "/api/account/credentials/verify", json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=20
+        )
         assert r.status_code == 200, r.text
         self.http = httpx.Client(base_url=url, headers={"access_token": r.json()["access_token"]}, timeout=20)
 
@@ -80,11 +84,21 @@ def kamailio(tmp_path):
     kam.stop()
 
 
-def register_trunk(kam: Kamailio, *, auth_id: str = "trunkuser", password: str = "trunkpass", protocol: str = "UDP",
-                   **fields) -> dict:
-    return {"name": f"kam-{secrets.token_hex(4)}", "auth_mode": "REGISTER_AUTH", "protocol": protocol,
-            "require_register": True, "hostname": "127.0.0.1", "port": kam.port, "auth_id": auth_id,
-            "password": password, "reregister_interval": 60, **fields}
+def register_trunk(
+    kam: Kamailio, *, auth_id: str = "trunkuser", password: str = "trunkpass", protocol: str = "UDP", **fields
+) -> dict:
+    return {
+        "name": f"kam-{secrets.token_hex(4)}",
+        "auth_mode": "REGISTER_AUTH",
+        "protocol": protocol,
+        "require_register": True,
+        "hostname": "127.0.0.1",
+        "port": kam.port,
+        "auth_id": auth_id,
+        "password": password,
+        "reregister_interval": 60,
+        **fields,
+    }
 
 
 def registry(jade: Jade, account: str) -> dict | None:
@@ -163,10 +177,12 @@ def test_ip_auth_trunks_are_qualified_with_options(trunk_server, kamailio):
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # takes the OPTIONS, never answers
     silent.bind(("127.0.0.1", free_port()))
     silent_port = silent.getsockname()[1]
-    up = providers.create(name=f"ip-{secrets.token_hex(4)}", auth_mode="IP_AUTH", protocol="UDP",
-                          hostname="127.0.0.1", port=kamailio.port)
-    down = providers.create(name=f"ip-{secrets.token_hex(4)}", auth_mode="IP_AUTH", protocol="UDP",
-                            hostname="127.0.0.1", port=silent_port)
+    up = providers.create(
+        name=f"ip-{secrets.token_hex(4)}", auth_mode="IP_AUTH", protocol="UDP", hostname="127.0.0.1", port=kamailio.port
+    )
+    down = providers.create(
+        name=f"ip-{secrets.token_hex(4)}", auth_mode="IP_AUTH", protocol="UDP", hostname="127.0.0.1", port=silent_port
+    )
     try:
         wait_status(providers, up, "ONLINE", 10)
         silent.settimeout(10)
@@ -193,8 +209,13 @@ def test_destroy_unregisters_with_expires_zero(trunk_server, kamailio):
     wait_status(providers, pid, "ONLINE", 10)
     assert account in registry_accounts(jade)
     providers.destroy(pid)
-    seen = wait_for(lambda: [r for r in kamailio.registers() if r.from_uri.startswith("sip:gone@")
-                             and r.expires == "0" and r.authorized], 5, what="REGISTER Expires: 0")
+    seen = wait_for(
+        lambda: [
+            r for r in kamailio.registers() if r.from_uri.startswith("sip:gone@") and r.expires == "0" and r.authorized
+        ],
+        5,
+        what="REGISTER Expires: 0",
+    )
     assert seen
     assert account not in registry_accounts(jade)
     assert registry(jade, account) is None
@@ -220,5 +241,8 @@ def test_jade_trunk_is_a_provider(trunk_server, kamailio):
         r = jade.call("DELETE", f"/manager/trunks/{body['name']}")
         assert r.status_code == 200, r.text
     assert body["name"] not in [p["name"] for p in providers.providers()]
-    wait_for(lambda: any(x.from_uri.startswith("sip:jadetrunk@") and x.expires == "0" for x in kamailio.registers()),
-             5, what="jade delete unregisters")
+    wait_for(
+        lambda: any(x.from_uri.startswith("sip:jadetrunk@") and x.expires == "0" for x in kamailio.registers()),
+        5,
+        what="jade delete unregisters",
+    )

@@ -18,12 +18,24 @@ def world(server, admin):
     with as_user(server, a) as c:
         private = c.post("/servers", json={"server": {"name": "priv", "ip_address": "192.0.2.2"}}).json()
         ep = c.post(f"/users/{a['id']}/endpoints", json={"endpoint": {"name": "e", "ip_address": "192.0.2.3"}}).json()
-        test = c.post(f"/users/{a['id']}/endpoints/{ep['id']}/voip_tests",
-                      json={"voip_test": {"server_id": community["id"]}}).json()
-    clients = {"anon": server.client(user=None), "a": as_user(server, a), "b": as_user(server, b),
-               "admin": as_user(server, adm), "super": server.client()}
-    ids = {"A": a["id"], "V": victim["id"], "PRIV": private["id"], "PUB": community["id"], "EP": ep["id"],
-           "T": test["id"]}
+        test = c.post(
+            f"/users/{a['id']}/endpoints/{ep['id']}/voip_tests", json={"voip_test": {"server_id": community["id"]}}
+        ).json()
+    clients = {
+        "anon": server.client(user=None),
+        "a": as_user(server, a),
+        "b": as_user(server, b),
+        "admin": as_user(server, adm),
+        "super": server.client(),
+    }
+    ids = {
+        "A": a["id"],
+        "V": victim["id"],
+        "PRIV": private["id"],
+        "PUB": community["id"],
+        "EP": ep["id"],
+        "T": test["id"],
+    }
     yield clients, ids
     for c in clients.values():
         c.close()

@@ -25,15 +25,25 @@ def fields_of(el) -> dict:
 def test_create_endpoint_xml_as_spec(server, alice):
     """POST /users/{id}/endpoints with XML -> 201, Location, the spec's XML document."""
     with as_user(server, alice) as c:
-        r = c.post(f"/users/{alice['id']}/endpoints", headers=XML,
-                   content=endpoint_xml(name="Test endpoint", **{"ip-address": "127.0.0.1"}))
+        r = c.post(
+            f"/users/{alice['id']}/endpoints",
+            headers=XML,
+            content=endpoint_xml(name="Test endpoint", **{"ip-address": "127.0.0.1"}),
+        )
         assert r.status_code == 201, r.text
         assert r.headers["content-type"].startswith("application/xml")
         assert r.text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<endpoint>')
         root = fromstring(r.content)
         f = fields_of(root)
-        assert [c.tag for c in root] == ["created-at", "deleted-at", "description", "id", "ip-address",
-                                         "is-server", "name"]
+        assert [c.tag for c in root] == [
+            "created-at",
+            "deleted-at",
+            "description",
+            "id",
+            "ip-address",
+            "is-server",
+            "name",
+        ]
         eid = int(f["id"].text)
         assert f["id"].get("type") == "integer"
         assert r.headers["location"] == f"{server.url}/users/{alice['id']}/endpoints/{eid}"
@@ -49,8 +59,11 @@ def test_create_endpoint_xml_as_spec(server, alice):
         assert r.status_code == 200 and fields_of(fromstring(r.content))["name"].text == "Test endpoint"
 
         # Update (the spec's example sends the name and the same IP): 200, name changed
-        r = c.put(f"/users/{alice['id']}/endpoints/{eid}", headers=XML,
-                  content=endpoint_xml(name="Endpoint name", **{"ip-address": "127.0.0.1"}))
+        r = c.put(
+            f"/users/{alice['id']}/endpoints/{eid}",
+            headers=XML,
+            content=endpoint_xml(name="Endpoint name", **{"ip-address": "127.0.0.1"}),
+        )
         assert r.status_code == 200, r.text
         assert fields_of(fromstring(r.content))["name"].text == "Endpoint name"
 
@@ -70,8 +83,11 @@ def test_list_endpoints_xml_and_filters(server, alice):
     base = f"/users/{alice['id']}/endpoints"
     with as_user(server, alice) as c:
         ids = {}
-        for name, ip in [("Test endpoint", "127.0.0.1"), ("Test endpoint2", "127.0.0.2"),
-                         ("Voice SERVER", "sip.example.com")]:
+        for name, ip in [
+            ("Test endpoint", "127.0.0.1"),
+            ("Test endpoint2", "127.0.0.2"),
+            ("Voice SERVER", "sip.example.com"),
+        ]:
             r = c.post(base, json={"endpoint": {"name": name, "ip_address": ip}})
             assert r.status_code == 201, r.text
             ids[name] = r.json()["id"]
@@ -140,8 +156,10 @@ def test_validation_and_malformed_bodies(server, alice):
         assert r.status_code == 400 and "errors" in r.json()
         r = c.post(base, content=b"<endpoint><name>x</name>", headers=XML)
         assert r.status_code == 400 and fromstring(r.content).tag == "errors"
-        bomb = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
-                b"<endpoint><name>&b;</name><ip-address>10.0.0.1</ip-address></endpoint>")
+        bomb = (
+            b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+            b"<endpoint><name>&b;</name><ip-address>10.0.0.1</ip-address></endpoint>"
+        )
         r = c.post(base, content=bomb, headers=XML)
         assert r.status_code == 400
         r = c.post(base, content=b"<server><name>x</name></server>", headers=XML)

@@ -14,10 +14,12 @@ def setup(server, admin):
     user = new_user(admin)
     pub = admin.post("/servers", json={"server": {"name": "Community", "ip_address": "203.0.113.9"}}).json()
     with as_user(server, user) as c:
-        ep = c.post(f"/users/{user['id']}/endpoints",
-                    json={"endpoint": {"name": "PBX", "ip_address": "198.51.100.2"}}).json()
-        test = c.post(f"/users/{user['id']}/endpoints/{ep['id']}/voip_tests",
-                      json={"voip_test": {"server_id": pub["id"]}}).json()
+        ep = c.post(
+            f"/users/{user['id']}/endpoints", json={"endpoint": {"name": "PBX", "ip_address": "198.51.100.2"}}
+        ).json()
+        test = c.post(
+            f"/users/{user['id']}/endpoints/{ep['id']}/voip_tests", json={"voip_test": {"server_id": pub["id"]}}
+        ).json()
     return user, pub, ep, test
 
 
@@ -34,9 +36,12 @@ def test_interval_seconds_default_min_and_last_result(server, admin):
         assert r.status_code == 422
         r = c.put(f"{base}/{t['id']}", json={"voip_test": {"interval_seconds": 5}})
         assert r.status_code == 200 and r.json()["interval_seconds"] == 5
-        r = c.post(base, headers={"Content-Type": "application/xml", **XML},
-                   content=f'<voip-test><server-id type="integer">{pub["id"]}</server-id>'
-                           f'<interval-seconds type="integer">300</interval-seconds></voip-test>'.encode())
+        r = c.post(
+            base,
+            headers={"Content-Type": "application/xml", **XML},
+            content=f'<voip-test><server-id type="integer">{pub["id"]}</server-id>'
+            f'<interval-seconds type="integer">300</interval-seconds></voip-test>'.encode(),
+        )
         assert r.status_code == 201, r.text
         doc = fromstring(r.content)
         assert doc.find("interval-seconds").text == "300" and doc.find("interval-seconds").get("type") == "integer"
@@ -50,13 +55,20 @@ def test_results_and_summary_empty_shapes(server, admin):
     with as_user(server, user) as c:
         r = c.get(base + "/results")
         assert r.status_code == 200 and r.json() == {"collection": [], "metadata": {"count": 0}}
-        r = c.get(base + "/results", params={"from": "2024-01-01 00:00:00", "to": "2024-01-02T00:00:00Z",
-                                             "limit": "1000"})
+        r = c.get(
+            base + "/results", params={"from": "2024-01-01 00:00:00", "to": "2024-01-02T00:00:00Z", "limit": "1000"}
+        )
         assert r.status_code == 200, r.text
         doc = fromstring(c.get(base + "/results", headers=XML).content)
         assert doc.tag == "results" and doc.get("type") == "array" and len(doc) == 0
-        for params in ({"from": "yesterday"}, {"to": "2024-13-01"}, {"limit": "0"}, {"limit": "1001"},
-                       {"limit": "ten"}, {"from": "2024-01-02", "to": "2024-01-01"}):
+        for params in (
+            {"from": "yesterday"},
+            {"to": "2024-13-01"},
+            {"limit": "0"},
+            {"limit": "1001"},
+            {"limit": "ten"},
+            {"from": "2024-01-02", "to": "2024-01-01"},
+        ):
             r = c.get(base + "/results", params=params)
             assert r.status_code == 422, (params, r.text)
             assert r.json()["errors"], r.json()
@@ -88,8 +100,9 @@ def test_authz(server, admin):
         for path in (base + "/results", base + "/summary", f"/users/{user['id']}/alerts"):
             assert o.get(path).status_code == 403, path
         # their own endpoint path with someone else's test id: not found
-        oep = o.post(f"/users/{other['id']}/endpoints",
-                     json={"endpoint": {"name": "mine", "ip_address": "198.51.100.3"}}).json()
+        oep = o.post(
+            f"/users/{other['id']}/endpoints", json={"endpoint": {"name": "mine", "ip_address": "198.51.100.3"}}
+        ).json()
         assert o.get(f"/users/{other['id']}/endpoints/{oep['id']}/voip_tests/{t['id']}/results").status_code == 404
     with as_user(server, user) as c:
         assert c.get(f"/users/{user['id']}/endpoints/{ep['id']}/voip_tests/999999/results").status_code == 404
@@ -105,8 +118,10 @@ def test_webhook_url(server, admin):
     assert user["webhook_url"] == "https://hooks.example.com/sb?k=1"
     plain = new_user(admin)
     assert plain["webhook_url"] is None
-    r = admin.post("/users", json={"user": {"username": "hooky-bad", "password": "hooky-pass-1",
-                                            "webhook_url": "ftp://example.com"}})
+    r = admin.post(
+        "/users",
+        json={"user": {"username": "hooky-bad", "password": "hooky-pass-1", "webhook_url": "ftp://example.com"}},
+    )
     assert r.status_code == 422 and r.json()["errors"][0].startswith("Webhook url"), r.text
     assert admin.get("/users", params={"username": "hooky-bad"}).json()["metadata"]["count"] == 0
     with as_user(server, user) as c:
@@ -118,8 +133,11 @@ def test_webhook_url(server, admin):
         assert r.status_code == 200 and r.json()["webhook_url"] == "http://10.0.0.5:8080/alerts"
         r = c.put(f"/users/{uid}", json={"user": {"name": "Renamed"}})  # absent: kept
         assert r.json()["webhook_url"] == "http://10.0.0.5:8080/alerts" and r.json()["name"] == "Renamed"
-        r = c.put(f"/users/{uid}", headers={"Content-Type": "application/xml", **XML},
-                  content=b"<user><webhook-url>https://h.example/x</webhook-url></user>")
+        r = c.put(
+            f"/users/{uid}",
+            headers={"Content-Type": "application/xml", **XML},
+            content=b"<user><webhook-url>https://h.example/x</webhook-url></user>",
+        )
         assert r.status_code == 200 and fromstring(r.content).find("webhook-url").text == "https://h.example/x"
         assert c.put(f"/users/{uid}", json={"user": {"webhook_url": ""}}).json()["webhook_url"] is None
         r = c.put(f"/users/{uid}", json={"user": {"webhook_url": "https://h.example/y"}})

@@ -9,13 +9,29 @@ from defusedxml.ElementTree import fromstring
 from tests.conftest import as_user, new_user
 
 PLAIN = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
-SERVER_KEYS = {"id", "name", "ip_address", "description", "private", "region", "version", "last_login_date",
-               "last_login_ip", "created_at", "deleted_at"}
+SERVER_KEYS = {
+    "id",
+    "name",
+    "ip_address",
+    "description",
+    "private",
+    "region",
+    "version",
+    "last_login_date",
+    "last_login_ip",
+    "created_at",
+    "deleted_at",
+}
 
 
 def community(admin, **fields) -> dict:
-    body = {"name": "New York", "ip_address": "162.243.87.191", "region": "North America",
-            "description": "Community server in New York, USA.", **fields}
+    body = {
+        "name": "New York",
+        "ip_address": "162.243.87.191",
+        "region": "North America",
+        "description": "Community server in New York, USA.",
+        **fields,
+    }
     r = admin.post("/servers", json={"server": body})
     assert r.status_code == 201, r.text
     return r.json()
@@ -83,8 +99,10 @@ def test_visibility_and_who_may_change(server, admin):
         r = c1.post("/servers", json={"server": {"name": "My probe", "ip_address": "10.0.0.5"}})
         assert r.status_code == 201 and r.json()["private"] is True and r.json()["agent_key"]
         mine = r.json()["id"]
-        assert c1.post("/servers", json={"server": {"name": "x", "ip_address": "10.0.0.6",
-                                                    "private": False}}).status_code == 403
+        assert (
+            c1.post("/servers", json={"server": {"name": "x", "ip_address": "10.0.0.6", "private": False}}).status_code
+            == 403
+        )
         # users read community servers, never change them
         assert c1.get(f"/servers/{pub['id']}").status_code == 200
         assert c1.patch(f"/servers/{pub['id']}", json={"server": {"name": "hijack"}}).status_code == 403
@@ -105,9 +123,12 @@ def test_visibility_and_who_may_change(server, admin):
 def test_server_validation_and_xml(server, admin):
     r = admin.post("/servers", json={"server": {"name": "", "ip_address": "bad host name"}})
     assert r.status_code == 422 and len(r.json()["errors"]) == 2
-    r = admin.post("/servers", headers={"Content-Type": "application/xml", "Accept": "application/xml"},
-                   content=b"<server><name>Miami</name><ip-address>104.207.145.85</ip-address>"
-                           b"<private type=\"boolean\">false</private></server>")
+    r = admin.post(
+        "/servers",
+        headers={"Content-Type": "application/xml", "Accept": "application/xml"},
+        content=b"<server><name>Miami</name><ip-address>104.207.145.85</ip-address>"
+        b'<private type="boolean">false</private></server>',
+    )
     assert r.status_code == 201
     doc = fromstring(r.content)
     assert doc.tag == "server" and doc.find("agent-key").text

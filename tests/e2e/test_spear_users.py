@@ -6,15 +6,34 @@ from defusedxml.ElementTree import fromstring
 
 from tests.conftest import as_user, new_user
 
-USER_KEYS = {"id", "username", "name", "master", "email", "category", "time_zone", "webhook_url", "created_at",
-             "deleted_at"}
+USER_KEYS = {
+    "id",
+    "username",
+    "name",
+    "master",
+    "email",
+    "category",
+    "time_zone",
+    "webhook_url",
+    "created_at",
+    "deleted_at",
+}
 
 
 def test_create_and_show(server, admin):
-    r = admin.post("/users", json={"user": {"username": "giggsy", "password": "ryan-giggs-11",
-                                            "name": "Ryan Giggs", "email": "rgiggs@emailtest.com",
-                                            "category": "Admin",
-                                            "time_zone": "Eastern Time (US & Canada)"}})
+    r = admin.post(
+        "/users",
+        json={
+            "user": {
+                "username": "giggsy",
+                "password": "ryan-giggs-11",
+                "name": "Ryan Giggs",
+                "email": "rgiggs@emailtest.com",
+                "category": "Admin",
+                "time_zone": "Eastern Time (US & Canada)",
+            }
+        },
+    )
     assert r.status_code == 201, r.text
     u = r.json()
     assert set(u) == USER_KEYS and "password" not in r.text
@@ -31,10 +50,13 @@ def test_create_and_show(server, admin):
 
 
 def test_xml_user(server, admin):
-    r = admin.post("/users", headers={"Content-Type": "application/xml", "Accept": "application/xml"},
-                   content=b"<user><username>becks</username><password>david-beckham-7</password>"
-                           b"<name>David Beckham</name><email>becks@toepoke.com</email>"
-                           b"<category>Normal</category></user>")
+    r = admin.post(
+        "/users",
+        headers={"Content-Type": "application/xml", "Accept": "application/xml"},
+        content=b"<user><username>becks</username><password>david-beckham-7</password>"
+        b"<name>David Beckham</name><email>becks@toepoke.com</email>"
+        b"<category>Normal</category></user>",
+    )
     assert r.status_code == 201, r.text
     doc = fromstring(r.content)
     assert doc.find("time-zone").text == "UTC" and doc.find("master").text == "false"

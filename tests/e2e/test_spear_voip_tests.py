@@ -6,16 +6,31 @@ from defusedxml.ElementTree import fromstring
 
 from tests.conftest import as_user, new_user
 
-KEYS = {"id", "endpoint_id", "server_id", "codec", "alert_threshold", "num_tests", "interpacket_ms",
-        "interval_seconds", "mos", "last_tested_at", "alerting_since", "created_at", "updated_at", "deleted_at"}
+KEYS = {
+    "id",
+    "endpoint_id",
+    "server_id",
+    "codec",
+    "alert_threshold",
+    "num_tests",
+    "interpacket_ms",
+    "interval_seconds",
+    "mos",
+    "last_tested_at",
+    "alerting_since",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+}
 
 
 def setup(server, admin):
     user = new_user(admin)
     pub = admin.post("/servers", json={"server": {"name": "Community", "ip_address": "203.0.113.7"}}).json()
     with as_user(server, user) as c:
-        ep = c.post(f"/users/{user['id']}/endpoints",
-                    json={"endpoint": {"name": "PBX", "ip_address": "198.51.100.1"}}).json()
+        ep = c.post(
+            f"/users/{user['id']}/endpoints", json={"endpoint": {"name": "PBX", "ip_address": "198.51.100.1"}}
+        ).json()
     return user, pub, ep
 
 
@@ -31,8 +46,7 @@ def test_crud_and_defaults(server, admin):
         assert t["endpoint_id"] == ep["id"] and t["alerting_since"] is None
         assert r.headers["location"].endswith(f"{base}/{t['id']}")
         assert c.get(f"{base}/{t['id']}").json() == t
-        r = c.put(f"{base}/{t['id']}", json={"voip_test": {"codec": "g729", "alert_threshold": 4.1,
-                                                           "num_tests": 50}})
+        r = c.put(f"{base}/{t['id']}", json={"voip_test": {"codec": "g729", "alert_threshold": 4.1, "num_tests": 50}})
         assert r.status_code == 200
         assert (r.json()["codec"], r.json()["alert_threshold"], r.json()["num_tests"]) == ("G.729", 4.1, 50)
         assert c.delete(f"{base}/{t['id']}").json()["deleted_at"] is not None
@@ -46,9 +60,12 @@ def test_crud_and_defaults(server, admin):
         assert item.find("alert-threshold").get("type") == "float"
         assert item.find("server-id").text == str(pub["id"])
         assert item.find("alerting-since").get("nil") == "true"
-        r = c.post(base, headers={"Content-Type": "application/xml", "Accept": "application/xml"},
-                   content=f'<voip-test><server-id type="integer">{pub["id"]}</server-id>'
-                           f"<interpacket-ms>20</interpacket-ms></voip-test>".encode())
+        r = c.post(
+            base,
+            headers={"Content-Type": "application/xml", "Accept": "application/xml"},
+            content=f'<voip-test><server-id type="integer">{pub["id"]}</server-id>'
+            f"<interpacket-ms>20</interpacket-ms></voip-test>".encode(),
+        )
         assert r.status_code == 201, r.text
         assert fromstring(r.content).find("interpacket-ms").text == "20"
 
@@ -60,13 +77,15 @@ def test_validation_and_server_usability(server, admin):
     with as_user(server, other) as o:
         private = o.post("/servers", json={"server": {"name": "theirs", "ip_address": "10.2.2.2"}}).json()
     with as_user(server, user) as c:
-        bad = [({"server_id": pub["id"], "alert_threshold": 6}, "Alert threshold"),
-               ({"server_id": pub["id"], "num_tests": 0}, "Num tests"),
-               ({"server_id": pub["id"], "codec": "mp3"}, "Codec"),
-               ({"server_id": pub["id"], "interpacket_ms": "fast"}, "Interpacket ms"),
-               ({}, "Server id"),
-               ({"server_id": private["id"]}, "Server id"),   # someone else's private server
-               ({"server_id": 987654}, "Server id")]
+        bad = [
+            ({"server_id": pub["id"], "alert_threshold": 6}, "Alert threshold"),
+            ({"server_id": pub["id"], "num_tests": 0}, "Num tests"),
+            ({"server_id": pub["id"], "codec": "mp3"}, "Codec"),
+            ({"server_id": pub["id"], "interpacket_ms": "fast"}, "Interpacket ms"),
+            ({}, "Server id"),
+            ({"server_id": private["id"]}, "Server id"),  # someone else's private server
+            ({"server_id": 987654}, "Server id"),
+        ]
         for body, field in bad:
             r = c.post(base, json={"voip_test": body})
             assert r.status_code == 422, (body, r.text)

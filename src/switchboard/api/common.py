@@ -58,8 +58,12 @@ class Dialect(Protocol):
 class DialectSpec:
     """A Dialect: its name, how it renders errors, and how a route class of it authenticates."""
 
-    def __init__(self, name: str, error_response: Callable[[Request, DomainError], Response],
-                 authenticate: Callable[[Request, Any, Any], Awaitable[Any]]):
+    def __init__(
+        self,
+        name: str,
+        error_response: Callable[[Request, DomainError], Response],
+        authenticate: Callable[[Request, Any, Any], Awaitable[Any]],
+    ):
         self.name, self.error_response, self.authenticate = name, error_response, authenticate
 
 
@@ -204,8 +208,9 @@ def reject_nul_query(request: Request) -> None:
         raise Malformed("a query parameter contains a U+0000 (NUL) character")
 
 
-async def json_body(request: Request, *, required: bool = True,
-                    missing: str = "a JSON object body is required") -> dict:
+async def json_body(
+    request: Request, *, required: bool = True, missing: str = "a JSON object body is required"
+) -> dict:
     """The request body (read_body) as a JSON object (parse_json_object)."""
     return parse_json_object(await read_body(request), required=required, missing=missing)
 
@@ -306,8 +311,7 @@ def reject_nul(data: Any, raw: bytes) -> Any:
     return data
 
 
-def parse_json_object(raw: bytes, *, required: bool = True,
-                      missing: str = "a JSON object body is required") -> dict:
+def parse_json_object(raw: bytes, *, required: bool = True, missing: str = "a JSON object body is required") -> dict:
     """A request body as a JSON object (providers, probe, kazoo): empty → {} (or 400 `missing` when
     required); not JSON, not an object, or holding U+0000 → 400."""
     if not raw.strip():

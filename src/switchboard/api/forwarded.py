@@ -49,6 +49,7 @@ def _hops(headers: list[tuple[bytes, bytes]]) -> list[str] | None:
 
 def client_address(peer: str, headers: list[tuple[bytes, bytes]], trusted: tuple[Network, ...]) -> str:
     """The request's client address given its TCP peer, its headers and the trusted proxies."""
+
     def is_trusted(ip: str) -> bool:
         addr = ipaddress.ip_address(ip)
         return any(addr in net for net in trusted)

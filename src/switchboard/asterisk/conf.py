@@ -25,8 +25,17 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["ConfError", "ConfFile", "Option", "Section", "int_value", "option_value", "parse", "render_section",
-           "section_data"]
+__all__ = [
+    "ConfError",
+    "ConfFile",
+    "Option",
+    "Section",
+    "int_value",
+    "option_value",
+    "parse",
+    "render_section",
+    "section_data",
+]
 
 WS = " \t\r\n\x0b\x0c"
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f\[\]]")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from switchboard.asterisk.conf import ConfError, ConfFile, int_value, option_value
 
-STRATEGIES = frozenset({"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom",
-                        "rrordered"})
+STRATEGIES = frozenset(
+    {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered"}
+)
 
 
 def check(cf: ConfFile) -> None:

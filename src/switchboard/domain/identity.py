@@ -57,8 +57,11 @@ MIN_PASSWORD = 8
 def _validated(model, data: dict, min_password: int):
     """validate() plus the dialect's password length rule, all problems reported together."""
     pw = data.get("password") if isinstance(data, dict) else None
-    extra = [("password", f"is too short (minimum is {min_password} characters)")] \
-        if isinstance(pw, str) and 0 < len(pw) < min_password else []
+    extra = (
+        [("password", f"is too short (minimum is {min_password} characters)")]
+        if isinstance(pw, str) and 0 < len(pw) < min_password
+        else []
+    )
     try:
         inp = validate(model, data)
     except Invalid as e:
@@ -69,8 +72,15 @@ def _validated(model, data: dict, min_password: int):
 
 
 class IdentityService:
-    def __init__(self, box: security.SecretBox, *, cache_seconds: float = 60.0,
-                 failures_per_minute: int = 20, cache_size: int = 10_000, limits: Limits | None = None):
+    def __init__(
+        self,
+        box: security.SecretBox,
+        *,
+        cache_seconds: float = 60.0,
+        failures_per_minute: int = 20,
+        cache_size: int = 10_000,
+        limits: Limits | None = None,
+    ):
         self._box = box
         self._cache_seconds = cache_seconds
         self._cache_size = cache_size
@@ -96,8 +106,9 @@ class IdentityService:
     def record_failure(self, source: str, account: str) -> None:
         self.throttle.failed(source, account.lower())
 
-    async def authenticate_password(self, conn: AsyncConnection, username: str, password: str,
-                                    source: str = "") -> User:
+    async def authenticate_password(
+        self, conn: AsyncConnection, username: str, password: str, source: str = ""
+    ) -> User:
         """Check a username/password; remembers a success for a short time under an HMAC of the
         credentials. The entry is only trusted while the user's stored hash is unchanged and the
         user is active, so a password change or cancellation takes effect at once on every node."""
@@ -108,8 +119,7 @@ class IdentityService:
             user_id, seen_hash, expires = cached
             if expires > time.monotonic():
                 user = await repos.users.get(conn, user_id)
-                if user and user.active and user.password_hash == seen_hash \
-                        and user.username_key == username.lower():
+                if user and user.active and user.password_hash == seen_hash and user.username_key == username.lower():
                     self.throttle.succeeded(source, user.username_key)
                     return user
             self._cache.pop(key, None)
@@ -125,14 +135,28 @@ class IdentityService:
                 self._cache.popitem(last=False)
         return user
 
-    async def issue_token(self, conn: AsyncConnection, user: User, *, issued_by: str,
-                          ttl: timedelta = timedelta(hours=24), form: str = "opaque") -> tuple[str, User]:
+    async def issue_token(
+        self,
+        conn: AsyncConnection,
+        user: User,
+        *,
+        issued_by: str,
+        ttl: timedelta = timedelta(hours=24),
+        form: str = "opaque",
+    ) -> tuple[str, User]:
         token = security.new_token(form)
         now = utcnow()
-        await repos.insert_token(conn, {
-            "token_hash": security.token_digest(token), "user_id": user.id, "issued_by": issued_by,
-            "created_at": now, "expires_at": now + ttl, "revoked_at": None,
-        })
+        await repos.insert_token(
+            conn,
+            {
+                "token_hash": security.token_digest(token),
+                "user_id": user.id,
+                "issued_by": issued_by,
+                "created_at": now,
+                "expires_at": now + ttl,
+                "revoked_at": None,
+            },
+        )
         return token, user
 
     async def authenticate_token(self, conn: AsyncConnection, token: str) -> User:
@@ -160,9 +184,17 @@ class IdentityService:
             raise NotFound("user", user_id)
         return user
 
-    async def list_users(self, conn: AsyncConnection, actor: User, *, name: str | None = None,
-                         email: str | None = None, username: str | None = None,
-                         roles: tuple[str, ...] | None = None, status: str = "active") -> list[User]:
+    async def list_users(
+        self,
+        conn: AsyncConnection,
+        actor: User,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        username: str | None = None,
+        roles: tuple[str, ...] | None = None,
+        status: str = "active",
+    ) -> list[User]:
         c = t.users.c
         where = [repos.status_clause(c.deleted_at, status)]
         if not actor.is_admin:
@@ -183,8 +215,9 @@ class IdentityService:
             raise NotFound("user", user_uuid)
         return await self.get_user(conn, actor, user.id)
 
-    async def create_user(self, conn: AsyncConnection, actor: User | None, data: dict, *,
-                          min_password: int = MIN_PASSWORD) -> User:
+    async def create_user(
+        self, conn: AsyncConnection, actor: User | None, data: dict, *, min_password: int = MIN_PASSWORD
+    ) -> User:
         """actor None is the system itself (bootstrap, CLI). `min_password` is the dialect's
         rule: 8 by default; jade's documented examples use shorter passwords."""
         inp = _validated(UserCreate, data, min_password)
@@ -194,13 +227,23 @@ class IdentityService:
         if await repos.user_by_username(conn, inp.username):
             raise Conflict("username", "has already been taken")
         now = utcnow()
-        user = await repos.users.insert(conn, {
-            "uuid": str(uuid.uuid4()), "username": inp.username, "username_key": inp.username.lower(),
-            "name": inp.name if inp.name is not None else inp.username, "email": inp.email,
-            "password_hash": await security.hash_password_async(inp.password), "role": role,
-            "time_zone": inp.time_zone or "UTC", "created_at": now, "updated_at": now, "deleted_at": None,
-            "context": inp.context or "",
-        })
+        user = await repos.users.insert(
+            conn,
+            {
+                "uuid": str(uuid.uuid4()),
+                "username": inp.username,
+                "username_key": inp.username.lower(),
+                "name": inp.name if inp.name is not None else inp.username,
+                "email": inp.email,
+                "password_hash": await security.hash_password_async(inp.password),
+                "role": role,
+                "time_zone": inp.time_zone or "UTC",
+                "created_at": now,
+                "updated_at": now,
+                "deleted_at": None,
+                "context": inp.context or "",
+            },
+        )
         await self._password_set(conn, user, inp.password)
         return user
 
@@ -212,11 +255,11 @@ class IdentityService:
 
     async def _other_supers(self, conn: AsyncConnection, user_id: int) -> int:
         c = t.users.c
-        return len(await repos.users.find(conn, c.role == "super_master", c.deleted_at.is_(None),
-                                          c.id != user_id))
+        return len(await repos.users.find(conn, c.role == "super_master", c.deleted_at.is_(None), c.id != user_id))
 
-    async def update_user(self, conn: AsyncConnection, actor: User, user_id: int, data: dict, *,
-                          min_password: int = MIN_PASSWORD) -> User:
+    async def update_user(
+        self, conn: AsyncConnection, actor: User, user_id: int, data: dict, *, min_password: int = MIN_PASSWORD
+    ) -> User:
         target = await self._target(conn, actor, user_id)
         inp = _validated(UserUpdate, data, min_password)
         values: dict = {}
@@ -257,8 +300,9 @@ class IdentityService:
     async def activate_user(self, conn: AsyncConnection, actor: User, user_id: int) -> User:
         return await repos.users.set_cancelled(conn, await self._target(conn, actor, user_id), False)
 
-    async def ensure_bootstrap_admin(self, conn: AsyncConnection, username: str,
-                                     password: str | None) -> tuple[bool, str | None]:
+    async def ensure_bootstrap_admin(
+        self, conn: AsyncConnection, username: str, password: str | None
+    ) -> tuple[bool, str | None]:
         """Create the super user on first start. Returns (created, the generated password to print
         once, or None when the user existed or the password was given)."""
         if await repos.user_by_username(conn, username):
@@ -266,8 +310,9 @@ class IdentityService:
         generated = None
         if not password:
             password = generated = security.new_token()[:24]
-        await self.create_user(conn, None, {"username": username, "password": password,
-                                            "name": "Administrator", "role": "super_master"})
+        await self.create_user(
+            conn, None, {"username": username, "password": password, "name": "Administrator", "role": "super_master"}
+        )
         return True, generated
 
 

@@ -81,8 +81,13 @@ class VoipTestUpdate(_TestFields):
     server_id: int | None = None
 
 
-TEST_DEFAULTS = {"codec": "G.711", "alert_threshold": 3.5, "num_tests": 25, "interpacket_ms": 100,
-                 "interval_seconds": 60}
+TEST_DEFAULTS = {
+    "codec": "G.711",
+    "alert_threshold": 3.5,
+    "num_tests": 25,
+    "interpacket_ms": 100,
+    "interval_seconds": 60,
+}
 
 
 def _changes(inp: Input, names: tuple[str, ...]) -> dict:
@@ -98,9 +103,17 @@ def _changes(inp: Input, names: tuple[str, ...]) -> dict:
 
 class MonitoringService:
     # ---- servers ---------------------------------------------------------------------------
-    async def list_servers(self, conn: AsyncConnection, actor: User, *, name: str | None = None,
-                           ip_address: str | None = None, community: bool = True, private: bool = True,
-                           status: str = "active") -> list[Server]:
+    async def list_servers(
+        self,
+        conn: AsyncConnection,
+        actor: User,
+        *,
+        name: str | None = None,
+        ip_address: str | None = None,
+        community: bool = True,
+        private: bool = True,
+        status: str = "active",
+    ) -> list[Server]:
         c = t.servers.c
         where = [repos.status_clause(c.deleted_at, status)]
         if name:
@@ -134,13 +147,24 @@ class MonitoringService:
             raise Forbidden("only administrators create community servers")
         agent_key = security.new_token()
         now = utcnow()
-        server = await repos.servers.insert(conn, {
-            "name": inp.name, "ip_address": inp.ip_address, "region": inp.region,
-            "description": inp.description, "private": private, "owner_id": actor.id if private else None,
-            "version": None, "agent_key_hash": security.token_digest(agent_key),
-            "last_login_date": None, "last_login_ip": None,
-            "created_at": now, "updated_at": now, "deleted_at": None,
-        })
+        server = await repos.servers.insert(
+            conn,
+            {
+                "name": inp.name,
+                "ip_address": inp.ip_address,
+                "region": inp.region,
+                "description": inp.description,
+                "private": private,
+                "owner_id": actor.id if private else None,
+                "version": None,
+                "agent_key_hash": security.token_digest(agent_key),
+                "last_login_date": None,
+                "last_login_ip": None,
+                "created_at": now,
+                "updated_at": now,
+                "deleted_at": None,
+            },
+        )
         return server, agent_key
 
     async def update_server(self, conn: AsyncConnection, actor: User, server_id: int, data: dict) -> Server:
@@ -169,9 +193,16 @@ class MonitoringService:
             raise NotFound("user", user_id)
         return owner
 
-    async def list_endpoints(self, conn: AsyncConnection, actor: User, user_id: int, *,
-                             name: str | None = None, ip_address: str | None = None,
-                             status: str = "active") -> list[Endpoint]:
+    async def list_endpoints(
+        self,
+        conn: AsyncConnection,
+        actor: User,
+        user_id: int,
+        *,
+        name: str | None = None,
+        ip_address: str | None = None,
+        status: str = "active",
+    ) -> list[Endpoint]:
         await self._owner(conn, actor, user_id)
         c = t.endpoints.c
         where = [c.user_id == user_id, repos.status_clause(c.deleted_at, status)]
@@ -192,14 +223,23 @@ class MonitoringService:
         await self._owner(conn, actor, user_id)
         inp = validate(EndpointCreate, data)
         now = utcnow()
-        return await repos.endpoints.insert(conn, {
-            "user_id": user_id, "name": inp.name, "ip_address": inp.ip_address,
-            "description": inp.description, "is_server": False,
-            "created_at": now, "updated_at": now, "deleted_at": None,
-        })
+        return await repos.endpoints.insert(
+            conn,
+            {
+                "user_id": user_id,
+                "name": inp.name,
+                "ip_address": inp.ip_address,
+                "description": inp.description,
+                "is_server": False,
+                "created_at": now,
+                "updated_at": now,
+                "deleted_at": None,
+            },
+        )
 
-    async def update_endpoint(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int,
-                              data: dict) -> Endpoint:
+    async def update_endpoint(
+        self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int, data: dict
+    ) -> Endpoint:
         """The IP address is fixed at creation: sending the same one is accepted (clients echo
         the whole record back), a different one is a validation error."""
         ep = await self.get_endpoint(conn, actor, user_id, endpoint_id)
@@ -216,8 +256,7 @@ class MonitoringService:
         ep = await self.get_endpoint(conn, actor, user_id, endpoint_id)
         return await repos.endpoints.set_cancelled(conn, ep, True)
 
-    async def activate_endpoint(self, conn: AsyncConnection, actor: User, user_id: int,
-                                endpoint_id: int) -> Endpoint:
+    async def activate_endpoint(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int) -> Endpoint:
         ep = await self.get_endpoint(conn, actor, user_id, endpoint_id)
         return await repos.endpoints.set_cancelled(conn, ep, False)
 
@@ -228,36 +267,49 @@ class MonitoringService:
             raise Invalid("server_id", "is not a server available to this user")
         return server
 
-    async def list_tests(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int, *,
-                         status: str = "active") -> list[VoipTest]:
+    async def list_tests(
+        self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int, *, status: str = "active"
+    ) -> list[VoipTest]:
         await self.get_endpoint(conn, actor, user_id, endpoint_id)
         c = t.voip_tests.c
-        return await repos.voip_tests.find(conn, c.endpoint_id == endpoint_id,
-                                           repos.status_clause(c.deleted_at, status))
+        return await repos.voip_tests.find(
+            conn, c.endpoint_id == endpoint_id, repos.status_clause(c.deleted_at, status)
+        )
 
-    async def get_test(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int,
-                       test_id: int) -> VoipTest:
+    async def get_test(
+        self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int, test_id: int
+    ) -> VoipTest:
         await self.get_endpoint(conn, actor, user_id, endpoint_id)
         test = await repos.voip_tests.get(conn, test_id)
         if test is None or test.endpoint_id != endpoint_id:
             raise NotFound("voip test", test_id)
         return test
 
-    async def create_test(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int,
-                          data: dict) -> VoipTest:
+    async def create_test(
+        self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int, data: dict
+    ) -> VoipTest:
         ep = await self.get_endpoint(conn, actor, user_id, endpoint_id)
         inp = validate(VoipTestCreate, data)
         owner = await self._owner(conn, actor, ep.user_id)
         await self._usable_server(conn, owner, inp.server_id)
         now = utcnow()
         values = {k: (getattr(inp, k) if getattr(inp, k) is not None else d) for k, d in TEST_DEFAULTS.items()}
-        return await repos.voip_tests.insert(conn, {
-            "endpoint_id": ep.id, "server_id": inp.server_id, **values, "alerting_since": None,
-            "created_at": now, "updated_at": now, "deleted_at": None,
-        })
+        return await repos.voip_tests.insert(
+            conn,
+            {
+                "endpoint_id": ep.id,
+                "server_id": inp.server_id,
+                **values,
+                "alerting_since": None,
+                "created_at": now,
+                "updated_at": now,
+                "deleted_at": None,
+            },
+        )
 
-    async def update_test(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int,
-                          test_id: int, data: dict) -> VoipTest:
+    async def update_test(
+        self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int, test_id: int, data: dict
+    ) -> VoipTest:
         test = await self.get_test(conn, actor, user_id, endpoint_id, test_id)
         inp = validate(VoipTestUpdate, data)
         values = _changes(inp, ("server_id", *TEST_DEFAULTS))
@@ -269,12 +321,14 @@ class MonitoringService:
         values["updated_at"] = utcnow()
         return await repos.voip_tests.update(conn, test.id, values)
 
-    async def cancel_test(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int,
-                          test_id: int) -> VoipTest:
+    async def cancel_test(
+        self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int, test_id: int
+    ) -> VoipTest:
         test = await self.get_test(conn, actor, user_id, endpoint_id, test_id)
         return await repos.voip_tests.set_cancelled(conn, test, True)
 
-    async def activate_test(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int,
-                            test_id: int) -> VoipTest:
+    async def activate_test(
+        self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int, test_id: int
+    ) -> VoipTest:
         test = await self.get_test(conn, actor, user_id, endpoint_id, test_id)
         return await repos.voip_tests.set_cancelled(conn, test, False)

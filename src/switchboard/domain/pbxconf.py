@@ -89,6 +89,7 @@ parkingtime => 45
 """,
 }
 
+
 def validate_text(family: str, text: str) -> Any:
     """Parse and check one family's file (asterisk.files.load); returns what the engine loads. Raises Invalid."""
     try:
@@ -112,8 +113,9 @@ def data_options(data: Any) -> list[tuple[str, str, str]]:
     return out
 
 
-_SECRET_LINE = re.compile(r"^(\s*(?:password|md5_cred)\s*=>?\s*)((?:\\;|[^;\r\n])*?)(\s*(?:;.*)?)$",
-                          re.IGNORECASE | re.MULTILINE)
+_SECRET_LINE = re.compile(
+    r"^(\s*(?:password|md5_cred)\s*=>?\s*)((?:\\;|[^;\r\n])*?)(\s*(?:;.*)?)$", re.IGNORECASE | re.MULTILINE
+)
 _SECRET_KEYS = ("password", "md5_cred")
 
 
@@ -142,8 +144,10 @@ def restore_secrets(new: str, old: str) -> str:
             if o.key.lower() in _SECRET_KEYS and o.value.strip() == MASK:
                 secret = known.get((sec.name, typ, o.key.lower()))
                 if secret is None:
-                    raise Invalid("data", f"[{sec.name}] {o.key} is masked and there is no stored secret to keep; "
-                                          "send the secret itself")
+                    raise Invalid(
+                        "data",
+                        f"[{sec.name}] {o.key} is masked and there is no stored secret to keep; send the secret itself",
+                    )
                 i = o.line - 1
                 lines[i] = lines[i].replace(MASK, secret.replace(";", "\\;"), 1)
     return "".join(lines)
@@ -168,9 +172,16 @@ class ConfigService:
         now = time.time_ns()
         for family, name in FILES.items():
             if family not in have:
-                await conn.execute(insert(t.config_files).values(family=family, name=name,
-                                                                 data=self._seal(family, DEFAULTS[family]),
-                                                                 live=True, created_ns=now, updated_ns=now))
+                await conn.execute(
+                    insert(t.config_files).values(
+                        family=family,
+                        name=name,
+                        data=self._seal(family, DEFAULTS[family]),
+                        live=True,
+                        created_ns=now,
+                        updated_ns=now,
+                    )
+                )
 
     async def live(self, conn: AsyncConnection, family: str) -> tuple[str, int]:
         c = t.config_files.c
@@ -179,8 +190,11 @@ class ConfigService:
 
     async def files(self, conn: AsyncConnection, family: str) -> list[dict]:
         c = t.config_files.c
-        rows = (await conn.execute(select(c.name, c.data).where(c.family == family)
-                                   .order_by(c.live.desc(), c.created_ns.desc()))).all()
+        rows = (
+            await conn.execute(
+                select(c.name, c.data).where(c.family == family).order_by(c.live.desc(), c.created_ns.desc())
+            )
+        ).all()
         return [{"data": self._shown(family, self._open(r.data)), "name": r.name} for r in rows]
 
     async def file(self, conn: AsyncConnection, family: str, name: str) -> dict:
@@ -203,15 +217,32 @@ class ConfigService:
             return parsed
         now = time.time_ns()
         c = t.config_files.c
-        await conn.execute(insert(t.config_files).values(family=family, name=f"{FILES[family]}.{rfc3339_ns(now)}",
-                                                         data=self._seal(family, current), live=False,
-                                                         created_ns=now, updated_ns=now))
-        res = await conn.execute(update(t.config_files).where(c.family == family, c.live)
-                                 .values(data=self._seal(family, text), updated_ns=now))
+        await conn.execute(
+            insert(t.config_files).values(
+                family=family,
+                name=f"{FILES[family]}.{rfc3339_ns(now)}",
+                data=self._seal(family, current),
+                live=False,
+                created_ns=now,
+                updated_ns=now,
+            )
+        )
+        res = await conn.execute(
+            update(t.config_files)
+            .where(c.family == family, c.live)
+            .values(data=self._seal(family, text), updated_ns=now)
+        )
         if not res.rowcount:
-            await conn.execute(insert(t.config_files).values(family=family, name=FILES[family],
-                                                             data=self._seal(family, text), live=True,
-                                                             created_ns=now, updated_ns=now))
+            await conn.execute(
+                insert(t.config_files).values(
+                    family=family,
+                    name=FILES[family],
+                    data=self._seal(family, text),
+                    live=True,
+                    created_ns=now,
+                    updated_ns=now,
+                )
+            )
         return parsed
 
     async def put_file(self, conn: AsyncConnection, family: str, name: str, text: Any) -> None:
@@ -253,8 +284,16 @@ class ConfigService:
             raise Invalid("name", "may not contain [ ] ; or line breaks (at most 80 characters)")
         return name.strip()
 
-    async def put_section(self, conn: AsyncConnection, family: str, name: str, options, *,
-                          create_only: bool = False, must_exist: bool = False) -> None:
+    async def put_section(
+        self,
+        conn: AsyncConnection,
+        family: str,
+        name: str,
+        options,
+        *,
+        create_only: bool = False,
+        must_exist: bool = False,
+    ) -> None:
         from switchboard.domain.errors import Conflict
 
         name = self._check_name(name)
@@ -293,7 +332,7 @@ class ConfigService:
         if name in ("general", "globals"):
             raise Invalid("name", f"{name} is a settings section, not a context")
         if not isinstance(data, list):
-            raise Invalid("data", "must be a list of one-key objects like {\"exten\": \"> 100,1,NoOp()\"}")
+            raise Invalid("data", 'must be a list of one-key objects like {"exten": "> 100,1,NoOp()"}')
         try:
             lines = dialplan.sdp_lines(data)
         except conf.ConfError as e:
@@ -340,8 +379,9 @@ class ConfigService:
         await self.adpma(conn, ident)
         values = self._texts(data, ("name", "detail"))
         if values:
-            await conn.execute(update(t.adpmas).where(t.adpmas.c.uuid == ident)
-                               .values(updated_ns=time.time_ns(), **values))
+            await conn.execute(
+                update(t.adpmas).where(t.adpmas.c.uuid == ident).values(updated_ns=time.time_ns(), **values)
+            )
         return await self.adpma(conn, ident)
 
     async def delete_adpma(self, conn: AsyncConnection, ident: str) -> None:
@@ -353,9 +393,20 @@ class ConfigService:
 
     def _adp_query(self):
         a = t.adps.c
-        return (select(a.uuid, t.adpmas.c.uuid.label("dpma_uuid"), a.sequence, a.name, a.detail, a.command,
-                       a.created_ns, a.updated_ns).join(t.adpmas, t.adpmas.c.id == a.adpma_id)
-                .order_by(t.adpmas.c.id, a.sequence, a.id))
+        return (
+            select(
+                a.uuid,
+                t.adpmas.c.uuid.label("dpma_uuid"),
+                a.sequence,
+                a.name,
+                a.detail,
+                a.command,
+                a.created_ns,
+                a.updated_ns,
+            )
+            .join(t.adpmas, t.adpmas.c.id == a.adpma_id)
+            .order_by(t.adpmas.c.id, a.sequence, a.id)
+        )
 
     async def adps(self, conn: AsyncConnection) -> list[dict]:
         return [repos.plain(r) for r in (await conn.execute(self._adp_query())).all()]

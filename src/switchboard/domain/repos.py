@@ -142,8 +142,9 @@ async def token_owner(conn: AsyncConnection, digest: str, now: datetime) -> User
     return users._to_entity(row) if row is not None else None
 
 
-async def revoke_tokens(conn: AsyncConnection, now: datetime, *, digest: str | None = None,
-                        user_id: int | None = None) -> int:
+async def revoke_tokens(
+    conn: AsyncConnection, now: datetime, *, digest: str | None = None, user_id: int | None = None
+) -> int:
     c = t.api_tokens.c
     where = [c.revoked_at.is_(None)]
     if digest is not None:

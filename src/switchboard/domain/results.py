@@ -156,24 +156,52 @@ def summarize(rows: list[dict[str, Any]], period: str) -> list[dict[str, Any]]:
             return [r[key] for r in rs if r[key] is not None]
 
         mins, maxs, moses = present("rtt_min_ms"), present("rtt_max_ms"), present("mos")
-        out.append({
-            "period_start": start, "count": len(rs), "packets_sent": sent, "packets_received": received,
-            "loss_pct": round(100.0 * (sent - received) / sent, 3) if sent else None,
-            "rtt_avg_ms": _avg(present("rtt_avg_ms")), "rtt_min_ms": min(mins) if mins else None,
-            "rtt_max_ms": max(maxs) if maxs else None, "jitter_ms": _avg(present("jitter_ms")),
-            "mos_avg": _avg(moses), "mos_min": min(moses) if moses else None,
-        })
+        out.append(
+            {
+                "period_start": start,
+                "count": len(rs),
+                "packets_sent": sent,
+                "packets_received": received,
+                "loss_pct": round(100.0 * (sent - received) / sent, 3) if sent else None,
+                "rtt_avg_ms": _avg(present("rtt_avg_ms")),
+                "rtt_min_ms": min(mins) if mins else None,
+                "rtt_max_ms": max(maxs) if maxs else None,
+                "jitter_ms": _avg(present("jitter_ms")),
+                "mos_avg": _avg(moses),
+                "mos_min": min(moses) if moses else None,
+            }
+        )
     return out
 
 
 _R = t.voip_test_results.c
-_RESULT_COLS = (_R.id, _R.server_id, _R.measured_at.label("tested_at"), _R.packets_sent, _R.packets_received,
-                _R.packet_loss_pct.label("loss_pct"), _R.rtt_min_ms, _R.latency_ms.label("rtt_avg_ms"),
-                _R.rtt_max_ms, _R.jitter_ms, _R.mos, _R.error)
+_RESULT_COLS = (
+    _R.id,
+    _R.server_id,
+    _R.measured_at.label("tested_at"),
+    _R.packets_sent,
+    _R.packets_received,
+    _R.packet_loss_pct.label("loss_pct"),
+    _R.rtt_min_ms,
+    _R.latency_ms.label("rtt_avg_ms"),
+    _R.rtt_max_ms,
+    _R.jitter_ms,
+    _R.mos,
+    _R.error,
+)
 RESULT_FIELDS = tuple(str(c.key) for c in _RESULT_COLS)  # plain str: orjson refuses str subclasses as keys
 _A = t.alerts.c
-ALERT_FIELDS = ("id", "voip_test_id", "kind", "mos", "created_at", "webhook_status", "webhook_attempts",
-                "webhook_error", "delivered_at")
+ALERT_FIELDS = (
+    "id",
+    "voip_test_id",
+    "kind",
+    "mos",
+    "created_at",
+    "webhook_status",
+    "webhook_attempts",
+    "webhook_error",
+    "delivered_at",
+)
 
 
 class ResultService:
@@ -185,11 +213,13 @@ class ResultService:
         if server.deleted_at is not None:
             return []
         v, e, u = t.voip_tests.c, t.endpoints.c, t.users.c
-        q = (select(v.id, e.ip_address, v.codec, v.num_tests, v.interpacket_ms, v.interval_seconds)
-             .join(t.endpoints, e.id == v.endpoint_id).join(t.users, u.id == e.user_id)
-             .where(v.server_id == server.id, v.deleted_at.is_(None), e.deleted_at.is_(None),
-                    u.deleted_at.is_(None))
-             .order_by(v.id))
+        q = (
+            select(v.id, e.ip_address, v.codec, v.num_tests, v.interpacket_ms, v.interval_seconds)
+            .join(t.endpoints, e.id == v.endpoint_id)
+            .join(t.users, u.id == e.user_id)
+            .where(v.server_id == server.id, v.deleted_at.is_(None), e.deleted_at.is_(None), u.deleted_at.is_(None))
+            .order_by(v.id)
+        )
         return [repos.plain(r) for r in (await conn.execute(q)).mappings().all()]
 
     async def ingest(self, conn: AsyncConnection, server: Server, results: list[dict]) -> int:
@@ -218,17 +248,36 @@ class ResultService:
 
         v, e, u = t.voip_tests.c, t.endpoints.c, t.users.c
         test_ids = sorted({it.voip_test_id for it in items})
-        q = (select(v.id, v.server_id, v.alert_threshold, v.alerting_since, v.last_tested_at, v.bad_streak,
-                    v.good_streak, v.deleted_at, e.id.label("endpoint_id"), e.user_id,
-                    e.deleted_at.label("endpoint_deleted_at"), u.deleted_at.label("user_deleted_at"),
-                    u.webhook_url)
-             .join(t.endpoints, e.id == v.endpoint_id).join(t.users, u.id == e.user_id)
-             .where(v.id.in_(test_ids)))
+        q = (
+            select(
+                v.id,
+                v.server_id,
+                v.alert_threshold,
+                v.alerting_since,
+                v.last_tested_at,
+                v.bad_streak,
+                v.good_streak,
+                v.deleted_at,
+                e.id.label("endpoint_id"),
+                e.user_id,
+                e.deleted_at.label("endpoint_deleted_at"),
+                u.deleted_at.label("user_deleted_at"),
+                u.webhook_url,
+            )
+            .join(t.endpoints, e.id == v.endpoint_id)
+            .join(t.users, u.id == e.user_id)
+            .where(v.id.in_(test_ids))
+        )
         tests = {r["id"]: repos.plain(r) for r in (await conn.execute(q)).mappings().all()}
         for i, it in enumerate(items):
             tr = tests.get(it.voip_test_id)
-            if tr is None or tr["server_id"] != server.id or tr["deleted_at"] is not None \
-                    or tr["endpoint_deleted_at"] is not None or tr["user_deleted_at"] is not None:
+            if (
+                tr is None
+                or tr["server_id"] != server.id
+                or tr["deleted_at"] is not None
+                or tr["endpoint_deleted_at"] is not None
+                or tr["user_deleted_at"] is not None
+            ):
                 problems.append((f"results[{i}].voip_test_id", "is not an active test assigned to this server"))
                 bad.append(i)
         if problems:
@@ -244,12 +293,27 @@ class ResultService:
         if not new:
             return 0
         new.sort(key=lambda it: (it.tested_at, it.uuid))
-        await conn.execute(insert(t.voip_test_results), [{
-            "uuid": it.uuid, "voip_test_id": it.voip_test_id, "server_id": server.id, "measured_at": it.tested_at,
-            "packets_sent": it.packets_sent, "packets_received": it.packets_received,
-            "packet_loss_pct": it.loss, "rtt_min_ms": it.rtt_min_ms, "latency_ms": it.rtt_avg_ms,
-            "rtt_max_ms": it.rtt_max_ms, "jitter_ms": it.jitter_ms, "mos": it.mos, "error": it.error,
-        } for it in new])
+        await conn.execute(
+            insert(t.voip_test_results),
+            [
+                {
+                    "uuid": it.uuid,
+                    "voip_test_id": it.voip_test_id,
+                    "server_id": server.id,
+                    "measured_at": it.tested_at,
+                    "packets_sent": it.packets_sent,
+                    "packets_received": it.packets_received,
+                    "packet_loss_pct": it.loss,
+                    "rtt_min_ms": it.rtt_min_ms,
+                    "latency_ms": it.rtt_avg_ms,
+                    "rtt_max_ms": it.rtt_max_ms,
+                    "jitter_ms": it.jitter_ms,
+                    "mos": it.mos,
+                    "error": it.error,
+                }
+                for it in new
+            ],
+        )
 
         by_test: dict[int, list[ResultIn]] = defaultdict(list)
         for it in new:
@@ -279,19 +343,44 @@ class ResultService:
             elif since is not None and good >= STREAK:
                 since, kind = None, "cleared"
             if kind:
-                alerts.append({"user_id": tr["user_id"], "voip_test_id": tr["id"], "kind": kind, "mos": it.mos,
-                               "created_at": it.tested_at, "webhook_status": status, "webhook_attempts": 0,
-                               "webhook_error": None, "delivered_at": None})
+                alerts.append(
+                    {
+                        "user_id": tr["user_id"],
+                        "voip_test_id": tr["id"],
+                        "kind": kind,
+                        "mos": it.mos,
+                        "created_at": it.tested_at,
+                        "webhook_status": status,
+                        "webhook_attempts": 0,
+                        "webhook_error": None,
+                        "delivered_at": None,
+                    }
+                )
         newest = fresh[-1]
-        await conn.execute(update(t.voip_tests).where(t.voip_tests.c.id == tr["id"]).values(
-            last_mos=newest.mos, last_tested_at=newest.tested_at, bad_streak=bad, good_streak=good,
-            alerting_since=since))
+        await conn.execute(
+            update(t.voip_tests)
+            .where(t.voip_tests.c.id == tr["id"])
+            .values(
+                last_mos=newest.mos,
+                last_tested_at=newest.tested_at,
+                bad_streak=bad,
+                good_streak=good,
+                alerting_since=since,
+            )
+        )
         if alerts:
             await conn.execute(insert(t.alerts), alerts)
 
     # ---- read side (callers check the actor may see the test / user) ---------------------
-    async def list_results(self, conn: AsyncConnection, test_id: int, *, since: datetime | None = None,
-                           until: datetime | None = None, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+    async def list_results(
+        self,
+        conn: AsyncConnection,
+        test_id: int,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[dict[str, Any]]:
         """A test's results, newest first, `since` <= tested_at <= `until`."""
         _range(since, until)
         q = select(*_RESULT_COLS).where(_R.voip_test_id == test_id)
@@ -302,8 +391,15 @@ class ResultService:
         q = q.order_by(_R.measured_at.desc(), _R.id.desc()).limit(limit)
         return [repos.plain(r) for r in (await conn.execute(q)).mappings().all()]
 
-    async def summary(self, conn: AsyncConnection, test_id: int, *, period: str = "hour",
-                      since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+    async def summary(
+        self,
+        conn: AsyncConnection,
+        test_id: int,
+        *,
+        period: str = "hour",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
         """Per-period aggregates (see `summarize`). Range: `since`..`until` when given; by default
         the last 24 hours for hour buckets and the last 30 days for day buckets (up to now)."""
         if period not in PERIODS:
@@ -311,17 +407,29 @@ class ResultService:
         _range(since, until)
         if since is None:
             since = (until or utcnow()) - PERIODS[period][1]
-        q = (select(_R.measured_at.label("tested_at"), _R.packets_sent, _R.packets_received, _R.rtt_min_ms,
-                    _R.latency_ms.label("rtt_avg_ms"), _R.rtt_max_ms, _R.jitter_ms, _R.mos)
-             .where(_R.voip_test_id == test_id, _R.measured_at >= since))
+        q = select(
+            _R.measured_at.label("tested_at"),
+            _R.packets_sent,
+            _R.packets_received,
+            _R.rtt_min_ms,
+            _R.latency_ms.label("rtt_avg_ms"),
+            _R.rtt_max_ms,
+            _R.jitter_ms,
+            _R.mos,
+        ).where(_R.voip_test_id == test_id, _R.measured_at >= since)
         if until is not None:
             q = q.where(_R.measured_at <= until)
         rows = [repos.plain(r) for r in (await conn.execute(q)).mappings().all()]
         return summarize(rows, period)
 
-    async def list_alerts(self, conn: AsyncConnection, user_id: int, *,
-                          limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+    async def list_alerts(
+        self, conn: AsyncConnection, user_id: int, *, limit: int = DEFAULT_LIMIT
+    ) -> list[dict[str, Any]]:
         """A user's alert events, newest first."""
-        q = (select(*(_A[f] for f in ALERT_FIELDS)).where(_A.user_id == user_id)
-             .order_by(_A.created_at.desc(), _A.id.desc()).limit(limit))
+        q = (
+            select(*(_A[f] for f in ALERT_FIELDS))
+            .where(_A.user_id == user_id)
+            .order_by(_A.created_at.desc(), _A.id.desc())
+            .limit(limit)
+        )
         return [repos.plain(r) for r in (await conn.execute(q)).mappings().all()]

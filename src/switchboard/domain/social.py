@@ -42,8 +42,11 @@ def _text(data: dict, key: str, *, max_len: int = 255, required: bool = False) -
 
 
 async def _user_ids(conn: AsyncConnection, uuids: list[str]) -> dict[str, int]:
-    rows = (await conn.execute(select(t.users.c.uuid, t.users.c.id)
-                               .where(t.users.c.uuid.in_(uuids), t.users.c.deleted_at.is_(None)))).all()
+    rows = (
+        await conn.execute(
+            select(t.users.c.uuid, t.users.c.id).where(t.users.c.uuid.in_(uuids), t.users.c.deleted_at.is_(None))
+        )
+    ).all()
     return {u: i for u, i in rows}
 
 
@@ -56,8 +59,10 @@ async def _uuid_of(conn: AsyncConnection, ids: list[int]) -> dict[int, str]:
 
 # ---- contacts -------------------------------------------------------------------------------
 class ContactService:
-    _cols = [t.user_contacts.c[n] for n in ("id", "uuid", "user_id", "type", "target", "name", "detail",
-                                             "created_at", "updated_at")]
+    _cols = [
+        t.user_contacts.c[n]
+        for n in ("id", "uuid", "user_id", "type", "target", "name", "detail", "created_at", "updated_at")
+    ]
 
     async def list(self, conn: AsyncConnection, *, user_id: int | None = None) -> list[dict]:
         c = t.user_contacts.c
@@ -68,8 +73,13 @@ class ContactService:
 
     async def get(self, conn: AsyncConnection, contact_uuid: str) -> dict:
         c = t.user_contacts.c
-        row = (await conn.execute(select(*self._cols, t.users.c.uuid.label("user_uuid"))
-                                  .join(t.users, t.users.c.id == c.user_id).where(c.uuid == contact_uuid))).first()
+        row = (
+            await conn.execute(
+                select(*self._cols, t.users.c.uuid.label("user_uuid"))
+                .join(t.users, t.users.c.id == c.user_id)
+                .where(c.uuid == contact_uuid)
+            )
+        ).first()
         if row is None:
             raise NotFound("contact", contact_uuid)
         return repos.plain(row)
@@ -97,8 +107,11 @@ class ContactService:
         if user_uuid not in ids:
             raise Invalid("user_uuid", "names no user")
         new = str(uuidlib.uuid4())
-        await conn.execute(insert(t.user_contacts).values(uuid=new, user_id=ids[user_uuid], created_at=utcnow(),
-                                                          updated_at=None, **values))
+        await conn.execute(
+            insert(t.user_contacts).values(
+                uuid=new, user_id=ids[user_uuid], created_at=utcnow(), updated_at=None, **values
+            )
+        )
         return await self.get(conn, new)
 
     async def update(self, conn: AsyncConnection, contact_uuid: str, data: dict) -> dict:
@@ -125,10 +138,23 @@ class ContactService:
 class BuddyService:
     async def list(self, conn: AsyncConnection, user: User) -> list[dict]:
         b = t.buddies.c
-        q = (select(b.uuid, b.name, b.detail, b.created_at, b.updated_at, t.users.c.uuid.label("uuid_user"))
-             .join(t.users, t.users.c.id == b.buddy_id).where(b.user_id == user.id).order_by(b.id))
-        return [{"detail": r.detail, "name": r.name, "tm_create": r.created_at, "tm_update": r.updated_at,
-                 "uuid": r.uuid, "uuid_user": r.uuid_user} for r in (await conn.execute(q)).all()]
+        q = (
+            select(b.uuid, b.name, b.detail, b.created_at, b.updated_at, t.users.c.uuid.label("uuid_user"))
+            .join(t.users, t.users.c.id == b.buddy_id)
+            .where(b.user_id == user.id)
+            .order_by(b.id)
+        )
+        return [
+            {
+                "detail": r.detail,
+                "name": r.name,
+                "tm_create": r.created_at,
+                "tm_update": r.updated_at,
+                "uuid": r.uuid,
+                "uuid_user": r.uuid_user,
+            }
+            for r in (await conn.execute(q)).all()
+        ]
 
     async def get(self, conn: AsyncConnection, user: User, buddy_uuid: str) -> dict:
         for item in await self.list(conn, user):
@@ -143,27 +169,42 @@ class BuddyService:
             raise Invalid("uuid_user", "names no user")
         if ids[target] == user.id:
             raise Invalid("uuid_user", "cannot be yourself")
-        exists = (await conn.execute(select(t.buddies.c.id).where(t.buddies.c.user_id == user.id,
-                                                                  t.buddies.c.buddy_id == ids[target]))).first()
+        exists = (
+            await conn.execute(
+                select(t.buddies.c.id).where(t.buddies.c.user_id == user.id, t.buddies.c.buddy_id == ids[target])
+            )
+        ).first()
         if exists:
             raise Conflict("uuid_user", "is already a buddy")
         new = str(uuidlib.uuid4())
-        await conn.execute(insert(t.buddies).values(
-            uuid=new, user_id=user.id, buddy_id=ids[target], name=_text(data, "name"),
-            detail=_text(data, "detail", max_len=4000), created_at=utcnow(), updated_at=None))
+        await conn.execute(
+            insert(t.buddies).values(
+                uuid=new,
+                user_id=user.id,
+                buddy_id=ids[target],
+                name=_text(data, "name"),
+                detail=_text(data, "detail", max_len=4000),
+                created_at=utcnow(),
+                updated_at=None,
+            )
+        )
         return await self.get(conn, user, new)
 
     async def update(self, conn: AsyncConnection, user: User, buddy_uuid: str, data: dict) -> dict:
         await self.get(conn, user, buddy_uuid)
         values = {k: _text(data, k, max_len=255 if k == "name" else 4000) for k in ("name", "detail") if k in data}
         if values:
-            await conn.execute(update(t.buddies).where(t.buddies.c.uuid == buddy_uuid, t.buddies.c.user_id == user.id)
-                               .values(updated_at=utcnow(), **values))
+            await conn.execute(
+                update(t.buddies)
+                .where(t.buddies.c.uuid == buddy_uuid, t.buddies.c.user_id == user.id)
+                .values(updated_at=utcnow(), **values)
+            )
         return await self.get(conn, user, buddy_uuid)
 
     async def delete(self, conn: AsyncConnection, user: User, buddy_uuid: str) -> None:
-        res = await conn.execute(delete(t.buddies).where(t.buddies.c.uuid == buddy_uuid,
-                                                         t.buddies.c.user_id == user.id))
+        res = await conn.execute(
+            delete(t.buddies).where(t.buddies.c.uuid == buddy_uuid, t.buddies.c.user_id == user.id)
+        )
         if not res.rowcount:
             raise NotFound("buddy", buddy_uuid)
 
@@ -174,26 +215,57 @@ class ChatService:
         if not room_ids:
             return {}
         r = t.chat_rooms.c
-        rooms = (await conn.execute(select(r.id, r.uuid, r.type, r.creator_id, r.owner_id, r.created_at,
-                                           r.updated_at).where(r.id.in_(room_ids)))).all()
+        rooms = (
+            await conn.execute(
+                select(r.id, r.uuid, r.type, r.creator_id, r.owner_id, r.created_at, r.updated_at).where(
+                    r.id.in_(room_ids)
+                )
+            )
+        ).all()
         m = t.chat_room_members.c
-        members = (await conn.execute(select(m.room_id, t.users.c.uuid).join(t.users, t.users.c.id == m.user_id)
-                                      .where(m.room_id.in_(room_ids)).order_by(t.users.c.uuid))).all()
+        members = (
+            await conn.execute(
+                select(m.room_id, t.users.c.uuid)
+                .join(t.users, t.users.c.id == m.user_id)
+                .where(m.room_id.in_(room_ids))
+                .order_by(t.users.c.uuid)
+            )
+        ).all()
         uuids = await _uuid_of(conn, list({x.creator_id for x in rooms} | {x.owner_id for x in rooms}))
         out = {}
         for x in rooms:
-            out[x.id] = {"members": [u for rid, u in members if rid == x.id], "tm_create": x.created_at,
-                         "tm_update": x.updated_at, "type": x.type, "uuid": x.uuid,
-                         "uuid_creator": uuids.get(x.creator_id), "uuid_owner": uuids.get(x.owner_id)}
+            out[x.id] = {
+                "members": [u for rid, u in members if rid == x.id],
+                "tm_create": x.created_at,
+                "tm_update": x.updated_at,
+                "type": x.type,
+                "uuid": x.uuid,
+                "uuid_creator": uuids.get(x.creator_id),
+                "uuid_owner": uuids.get(x.owner_id),
+            }
         return out
 
     async def list(self, conn: AsyncConnection, user: User) -> list[dict]:
         c = t.chats.c
-        rows = (await conn.execute(select(c.uuid, c.room_id, c.name, c.detail, c.created_at, c.updated_at)
-                                   .where(c.user_id == user.id).order_by(c.id))).all()
+        rows = (
+            await conn.execute(
+                select(c.uuid, c.room_id, c.name, c.detail, c.created_at, c.updated_at)
+                .where(c.user_id == user.id)
+                .order_by(c.id)
+            )
+        ).all()
         rooms = await self._room_view(conn, [r.room_id for r in rows])
-        return [{"detail": r.detail, "name": r.name, "room": rooms[r.room_id], "tm_create": r.created_at,
-                 "tm_update": r.updated_at, "uuid": r.uuid} for r in rows]
+        return [
+            {
+                "detail": r.detail,
+                "name": r.name,
+                "room": rooms[r.room_id],
+                "tm_create": r.created_at,
+                "tm_update": r.updated_at,
+                "uuid": r.uuid,
+            }
+            for r in rows
+        ]
 
     async def _entry(self, conn: AsyncConnection, user: User, chat_uuid: str):
         c = t.chats.c
@@ -224,15 +296,31 @@ class ChatService:
             raise Invalid("members", "names unknown users: " + ", ".join(sorted(unknown)[:5]))
         now = utcnow()
         room_uuid = str(uuidlib.uuid4())
-        room_id = (await conn.execute(insert(t.chat_rooms).values(
-            uuid=room_uuid, type=typ, creator_id=user.id, owner_id=user.id, created_at=now, updated_at=None)
-            .returning(t.chat_rooms.c.id))).scalar_one()
+        room_id = (
+            await conn.execute(
+                insert(t.chat_rooms)
+                .values(uuid=room_uuid, type=typ, creator_id=user.id, owner_id=user.id, created_at=now, updated_at=None)
+                .returning(t.chat_rooms.c.id)
+            )
+        ).scalar_one()
         member_ids = sorted(set(ids.values()))
         await conn.execute(insert(t.chat_room_members), [{"room_id": room_id, "user_id": i} for i in member_ids])
         mine = str(uuidlib.uuid4())
-        await conn.execute(insert(t.chats), [
-            {"uuid": mine if i == user.id else str(uuidlib.uuid4()), "room_id": room_id, "user_id": i,
-             "name": name, "detail": detail, "created_at": now, "updated_at": None} for i in member_ids])
+        await conn.execute(
+            insert(t.chats),
+            [
+                {
+                    "uuid": mine if i == user.id else str(uuidlib.uuid4()),
+                    "room_id": room_id,
+                    "user_id": i,
+                    "name": name,
+                    "detail": detail,
+                    "created_at": now,
+                    "updated_at": None,
+                }
+                for i in member_ids
+            ],
+        )
         return await self.get(conn, user, mine)
 
     async def update(self, conn: AsyncConnection, user: User, chat_uuid: str, data: dict) -> dict:
@@ -252,18 +340,24 @@ class ChatService:
             await conn.execute(delete(t.chat_messages).where(t.chat_messages.c.room_id == entry.room_id))
             await conn.execute(delete(t.chat_rooms).where(t.chat_rooms.c.id == entry.room_id))
 
-    async def messages(self, conn: AsyncConnection, user: User, chat_uuid: str, *, before_ns: int | None,
-                       count: int) -> list[dict]:
+    async def messages(
+        self, conn: AsyncConnection, user: User, chat_uuid: str, *, before_ns: int | None, count: int
+    ) -> list[dict]:
         """Newest first; `before_ns` keeps only messages created strictly before that instant."""
         entry = await self._entry(conn, user, chat_uuid)
         msg = t.chat_messages.c
-        q = (select(msg.uuid, msg.message, msg.created_ns, t.users.c.uuid.label("uuid_owner"))
-             .join(t.users, t.users.c.id == msg.owner_id).where(msg.room_id == entry.room_id))
+        q = (
+            select(msg.uuid, msg.message, msg.created_ns, t.users.c.uuid.label("uuid_owner"))
+            .join(t.users, t.users.c.id == msg.owner_id)
+            .where(msg.room_id == entry.room_id)
+        )
         if before_ns is not None:
             q = q.where(msg.created_ns < before_ns)
         rows = (await conn.execute(q.order_by(msg.created_ns.desc(), msg.id.desc()).limit(count))).all()
-        return [{"message": orjson.loads(r.message), "tm_create": r.created_ns, "uuid": r.uuid,
-                 "uuid_owner": r.uuid_owner} for r in rows]
+        return [
+            {"message": orjson.loads(r.message), "tm_create": r.created_ns, "uuid": r.uuid, "uuid_owner": r.uuid_owner}
+            for r in rows
+        ]
 
     async def post_message(self, conn: AsyncConnection, user: User, chat_uuid: str, message: dict) -> dict:
         entry = await self._entry(conn, user, chat_uuid)
@@ -272,6 +366,9 @@ class ChatService:
             raise Invalid("message", "is too long (maximum is 64 KiB)")
         new = str(uuidlib.uuid4())
         now_ns = time.time_ns()
-        await conn.execute(insert(t.chat_messages).values(uuid=new, room_id=entry.room_id, owner_id=user.id,
-                                                          message=raw.decode(), created_ns=now_ns))
+        await conn.execute(
+            insert(t.chat_messages).values(
+                uuid=new, room_id=entry.room_id, owner_id=user.id, message=raw.decode(), created_ns=now_ns
+            )
+        )
         return {"message": message, "tm_create": now_ns, "uuid": new, "uuid_owner": user.uuid}

@@ -56,8 +56,14 @@ class Ban:
     def as_dict(self, now: float, wall: float) -> dict:
         """For the admin view: seconds left and the wall-clock end."""
         left = max(0.0, self.until - now)
-        return {"kind": self.kind, "source": self.source, "account": self.account, "failures": self.failures,
-                "seconds_left": round(left, 1), "until": wall + left}
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "account": self.account,
+            "failures": self.failures,
+            "seconds_left": round(left, 1),
+            "until": wall + left,
+        }
 
 
 class FailureThrottle:
@@ -149,6 +155,7 @@ class FailureThrottle:
     def lift(self, *, source: str | None = None, account: str | None = None) -> int:
         """Lift the bans (and forget the failures) that name this source and/or account: with both,
         only their pair's; with one, every ban naming it; with neither, all. Returns how many bans."""
+
         def hit(key: tuple) -> bool:
             _, s, a = key
             if source is not None and account is not None:

@@ -72,23 +72,46 @@ def _at(value) -> str | None:
 
 async def _pending(db) -> list[dict[str, Any]]:
     a, v, u = t.alerts.c, t.voip_tests.c, t.users.c
-    q = (select(a.id, a.voip_test_id, a.kind, a.mos, a.created_at, a.user_id, a.webhook_attempts,
-                v.endpoint_id, u.webhook_url)
-         .join(t.voip_tests, v.id == a.voip_test_id).join(t.users, u.id == a.user_id)
-         .where(a.webhook_status == "pending").order_by(a.id).limit(BATCH))
+    q = (
+        select(
+            a.id,
+            a.voip_test_id,
+            a.kind,
+            a.mos,
+            a.created_at,
+            a.user_id,
+            a.webhook_attempts,
+            v.endpoint_id,
+            u.webhook_url,
+        )
+        .join(t.voip_tests, v.id == a.voip_test_id)
+        .join(t.users, u.id == a.user_id)
+        .where(a.webhook_status == "pending")
+        .order_by(a.id)
+        .limit(BATCH)
+    )
     async with db.transaction(write=False) as conn:
         return [repos.plain(r) for r in (await conn.execute(q)).mappings().all()]
 
 
 async def _post(client: httpx.AsyncClient, alert: dict[str, Any], timeout: float) -> str | None:
     """None when delivered, else the error to record."""
-    body = {"event": f"voip_test.{alert['kind']}", "alert_id": alert["id"], "voip_test_id": alert["voip_test_id"],
-            "endpoint_id": alert["endpoint_id"], "user_id": alert["user_id"], "mos": alert["mos"],
-            "at": _at(alert["created_at"])}
+    body = {
+        "event": f"voip_test.{alert['kind']}",
+        "alert_id": alert["id"],
+        "voip_test_id": alert["voip_test_id"],
+        "endpoint_id": alert["endpoint_id"],
+        "user_id": alert["user_id"],
+        "mos": alert["mos"],
+        "at": _at(alert["created_at"]),
+    }
     try:
-        r = await client.post(alert["webhook_url"], json=body, timeout=timeout,
-                              headers={"User-Agent": "switchboard-webhooks",
-                                       "X-Switchboard-Event": body["event"]})
+        r = await client.post(
+            alert["webhook_url"],
+            json=body,
+            timeout=timeout,
+            headers={"User-Agent": "switchboard-webhooks", "X-Switchboard-Event": body["event"]},
+        )
     except httpx.TimeoutException:
         return f"timed out after {timeout:g} s"
     except (httpx.HTTPError, ValueError, OSError) as e:
@@ -98,8 +121,9 @@ async def _post(client: httpx.AsyncClient, alert: dict[str, Any], timeout: float
     return f"HTTP {r.status_code}"
 
 
-async def deliver_pending(db, *, timeout: float = 5.0, max_attempts: int = 5,
-                          client: httpx.AsyncClient | None = None) -> dict[str, int]:
+async def deliver_pending(
+    db, *, timeout: float = 5.0, max_attempts: int = 5, client: httpx.AsyncClient | None = None
+) -> dict[str, int]:
     """One delivery pass over the pending alerts (up to 100). Returns counts of this pass:
     delivered, retry (still pending), failed (gave up), none (the URL was removed meanwhile).
     Never raises (errors are logged)."""
@@ -128,17 +152,25 @@ async def deliver_pending(db, *, timeout: float = 5.0, max_attempts: int = 5,
                     values = {"webhook_status": "none", "webhook_error": "no webhook_url"}
                     counts["none"] += 1
                 elif error is None:
-                    values = {"webhook_status": "delivered", "delivered_at": now, "webhook_error": None,
-                              "webhook_attempts": alert["webhook_attempts"] + 1}
+                    values = {
+                        "webhook_status": "delivered",
+                        "delivered_at": now,
+                        "webhook_error": None,
+                        "webhook_attempts": alert["webhook_attempts"] + 1,
+                    }
                     counts["delivered"] += 1
                 else:
                     attempts = alert["webhook_attempts"] + 1
                     gave_up = attempts >= max_attempts
-                    values = {"webhook_status": "failed" if gave_up else "pending", "webhook_error": error,
-                              "webhook_attempts": attempts}
+                    values = {
+                        "webhook_status": "failed" if gave_up else "pending",
+                        "webhook_error": error,
+                        "webhook_attempts": attempts,
+                    }
                     counts["failed" if gave_up else "retry"] += 1
-                await conn.execute(update(t.alerts).where(a.id == alert["id"], a.webhook_status == "pending")
-                                   .values(**values))
+                await conn.execute(
+                    update(t.alerts).where(a.id == alert["id"], a.webhook_status == "pending").values(**values)
+                )
     except Exception:  # noqa: BLE001 - delivery must never take the caller down
         log.exception("webhook delivery pass failed")
     finally:

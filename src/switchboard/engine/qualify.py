@@ -18,9 +18,19 @@ log = logging.getLogger("switchboard.qualify")
 
 def options_request(uri: str, from_host: str) -> Message:
     call_id = f"{new_tag()}{new_tag()}@{from_host}"
-    return Message(method="OPTIONS", uri=uri, headers=[
-        ("Max-Forwards", "70"), ("From", f"<sip:qualify@{from_host}>;tag={new_tag()}"), ("To", f"<{uri}>"),
-        ("Call-ID", call_id), ("CSeq", "1 OPTIONS"), ("User-Agent", USER_AGENT), ("Accept", "application/sdp")])
+    return Message(
+        method="OPTIONS",
+        uri=uri,
+        headers=[
+            ("Max-Forwards", "70"),
+            ("From", f"<sip:qualify@{from_host}>;tag={new_tag()}"),
+            ("To", f"<{uri}>"),
+            ("Call-ID", call_id),
+            ("CSeq", "1 OPTIONS"),
+            ("User-Agent", USER_AGENT),
+            ("Accept", "application/sdp"),
+        ],
+    )
 
 
 def _target(binding) -> tuple[str, int]:

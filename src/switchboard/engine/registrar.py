@@ -64,7 +64,6 @@ from switchboard.store import tables as t
 log = logging.getLogger("switchboard.registrar")
 
 
-
 @dataclass(slots=True)
 class Binding:
     aor: str
@@ -112,14 +111,25 @@ def _int(value: str | None) -> int | None:
     return int(v) if v.isascii() and v.isdigit() and len(v) <= 10 else None
 
 
-_STORED = ("endpoint", "call_id", "cseq", "user_agent", "via_address", "transport", "path", "expires_at",
-           "registered_at")
+_STORED = (
+    "endpoint",
+    "call_id",
+    "cseq",
+    "user_agent",
+    "via_address",
+    "transport",
+    "path",
+    "expires_at",
+    "registered_at",
+)
 _STATEMENTS: dict[str, tuple] = {}
 _COLUMNS = ("aor", "uri", *_STORED)
 # SQLite: the same upsert and delete as plain SQL with positional parameters, run with the driver's
 # executemany (no per-row SQLAlchemy parameter processing, which cost more than SQLite's own work)
-_SQLITE_UPSERT = (f"INSERT INTO {t.sip_contacts.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-                  f" ON CONFLICT (aor, uri) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in _STORED)}")
+_SQLITE_UPSERT = (
+    f"INSERT INTO {t.sip_contacts.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    f" ON CONFLICT (aor, uri) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in _STORED)}"
+)
 _SQLITE_DELETE = f"DELETE FROM {t.sip_contacts.name} WHERE aor = ? AND uri = ?"
 
 
@@ -170,8 +180,19 @@ async def _carry_on(coro, awaited) -> None:
 
 
 def _row(b: Binding) -> tuple:
-    return (b.aor, b.uri, b.endpoint, b.call_id, b.cseq, b.user_agent, b.via_address, b.transport, b.path,
-            b.expires_at, b.registered_at)
+    return (
+        b.aor,
+        b.uri,
+        b.endpoint,
+        b.call_id,
+        b.cseq,
+        b.user_agent,
+        b.via_address,
+        b.transport,
+        b.path,
+        b.expires_at,
+        b.registered_at,
+    )
 
 
 def _write_sqlite(conn, deletes: list[tuple[str, str]], rows: list[tuple]) -> None:
@@ -234,8 +255,15 @@ class _Write:
 
     __slots__ = ("aor", "removes", "upserts", "after", "req", "now", "fut")
 
-    def __init__(self, aor: str, removes: set[str], upserts: dict[str, Binding], after: dict[str, Binding],
-                 req: Message, now: int):
+    def __init__(
+        self,
+        aor: str,
+        removes: set[str],
+        upserts: dict[str, Binding],
+        after: dict[str, Binding],
+        req: Message,
+        now: int,
+    ):
         self.aor, self.removes, self.upserts, self.after, self.req, self.now = aor, removes, upserts, after, req, now
         self.fut: Deferred | None = None
 
@@ -306,7 +334,8 @@ class Registrar:
         if acct is None:
             realm = device.realm or self.realm
             acct = self._device_accounts[device.username] = _Account(
-                device.username, realm, self._server(realm, self.algorithms), False, device.password)
+                device.username, realm, self._server(realm, self.algorithms), False, device.password
+            )
         return acct
 
     def _unknown_account(self) -> _Account:
@@ -369,8 +398,9 @@ class Registrar:
             self.throttle.succeeded(source.ip, aor)
             return None
         if verdict.stale:
-            return response_to(req, 401, headers=[_SERVER, *[("WWW-Authenticate", c)
-                                                             for c in srv.challenge(stale=True)]])
+            return response_to(
+                req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge(stale=True)]]
+            )
         self._failed(source.ip, aor, verdict.reason, verdict.username)
         return response_to(req, 403, "Forbidden", headers=[_SERVER])
 
@@ -453,13 +483,25 @@ class Registrar:
                     return response_to(req, 423, headers=[_SERVER, ("Min-Expires", str(policy.minimum_expiration))])
                 expires = min(expires, policy.maximum_expiration)
                 b = upserts[uri] = Binding(
-                    aor=aor, uri=uri, endpoint=endpoint, call_id=call_id, cseq=cseq,
-                    user_agent=(req.get("User-Agent") or "")[:255], via_address=source.address,
-                    transport=source.transport, path=",".join(req.get_all("Path"))[:2000],
-                    expires_at=now + expires, registered_at=now)
+                    aor=aor,
+                    uri=uri,
+                    endpoint=endpoint,
+                    call_id=call_id,
+                    cseq=cseq,
+                    user_agent=(req.get("User-Agent") or "")[:255],
+                    via_address=source.address,
+                    transport=source.transport,
+                    path=",".join(req.get_all("Path"))[:2000],
+                    expires_at=now + expires,
+                    registered_at=now,
+                )
                 if old is not None:  # a refresh keeps what qualify knows
-                    b.status, b.rtt_usec, b.next_qualify, b.registered_at = (old.status, old.rtt_usec,
-                                                                             old.next_qualify, old.registered_at)
+                    b.status, b.rtt_usec, b.next_qualify, b.registered_at = (
+                        old.status,
+                        old.rtt_usec,
+                        old.next_qualify,
+                        old.registered_at,
+                    )
         after = {u: b for u, b in current.items() if u not in removes and b.expires_at > now}
         after.update(upserts)
         if len(after) > policy.max_contacts:
@@ -537,8 +579,9 @@ class Registrar:
 
     def tcp_addresses(self) -> set[str]:
         """The "ip:port" of the TCP connections registrations are bound to (kept open by the engine)."""
-        return {b.via_address for bindings in self.pbx.contacts.values() for b in bindings.values()
-                if b.transport == "TCP"}
+        return {
+            b.via_address for bindings in self.pbx.contacts.values() for b in bindings.values() if b.transport == "TCP"
+        }
 
     # ---- expiry sweep and reload -------------------------------------------------------------------------
     async def sweep(self) -> None:
@@ -550,17 +593,40 @@ class Registrar:
         async with self.db.transaction() as conn:
             await conn.execute(delete(t.sip_contacts).where(c.expires_at <= now))
         async with self.db.transaction(write=False) as conn:
-            rows = (await conn.execute(select(c.aor, c.uri, c.endpoint, c.call_id, c.cseq, c.user_agent,
-                                              c.via_address, c.transport, c.path, c.expires_at,
-                                              c.registered_at))).all()
+            rows = (
+                await conn.execute(
+                    select(
+                        c.aor,
+                        c.uri,
+                        c.endpoint,
+                        c.call_id,
+                        c.cseq,
+                        c.user_agent,
+                        c.via_address,
+                        c.transport,
+                        c.path,
+                        c.expires_at,
+                        c.registered_at,
+                    )
+                )
+            ).all()
         fresh: dict[str, dict[str, Binding]] = {}
         for r in rows:
             b = self.pbx.contacts.get(r.aor, {}).get(r.uri)
             if b is None:
                 b = Binding(*r)
             else:  # the same object: a qualify probe in flight updates what the views read
-                (b.endpoint, b.call_id, b.cseq, b.user_agent, b.via_address, b.transport, b.path, b.expires_at,
-                 b.registered_at) = r[2:]
+                (
+                    b.endpoint,
+                    b.call_id,
+                    b.cseq,
+                    b.user_agent,
+                    b.via_address,
+                    b.transport,
+                    b.path,
+                    b.expires_at,
+                    b.registered_at,
+                ) = r[2:]
             fresh.setdefault(r.aor, {})[r.uri] = b
         for aor, gen in self._generation.items():  # bound while we read: this node's copy is newer
             if seen.get(aor) != gen:
@@ -569,7 +635,8 @@ class Registrar:
                 else:
                     fresh.pop(aor, None)
         if fresh.keys() != self.pbx.contacts.keys() or any(
-                fresh[a].keys() != self.pbx.contacts[a].keys() for a in fresh):
+            fresh[a].keys() != self.pbx.contacts[a].keys() for a in fresh
+        ):
             self.pbx.view_cache.clear()
         self.pbx.contacts = fresh
 

@@ -48,26 +48,60 @@ class ModuleInfo:
     sources: tuple[str, ...]  # the package files implementing it (their size is the module's size)
 
 
-MODULES: dict[str, ModuleInfo] = {m.name: m for m in (
-    ModuleInfo("res_pjsip", "pjsip", "SIP stack and pjsip.conf objects", ("sip/engine.py", "sip/message.py",
-                                                                           "asterisk/pjsip.py")),
-    ModuleInfo("chan_pjsip", "pjsip", "PJSIP channel driver (endpoints, peers, device states)", ("asterisk/pjsip.py",)),
-    ModuleInfo("res_pjsip_registrar", "pjsip", "Registrar: REGISTER for aors", ("asterisk/pjsip.py",)),
-    ModuleInfo("res_pjsip_outbound_registration", "pjsip", "Outbound (trunk) registration", ("asterisk/pjsip.py",)),
-    ModuleInfo("pbx_config", "dialplan", "Dialplan from extensions.conf and the async dialplan",
-               ("asterisk/dialplan.py", "asterisk/conf.py")),
-    ModuleInfo("app_queue", "queue", "Call queues from queues.conf",
-               ("engine/runtime.py", "asterisk/conf.py", "asterisk/queues.py")),
-    ModuleInfo("res_parking", "park", "Call parking lots from res_parking.conf",
-               ("engine/runtime.py", "asterisk/conf.py", "asterisk/parking.py")),
-)}
+MODULES: dict[str, ModuleInfo] = {
+    m.name: m
+    for m in (
+        ModuleInfo(
+            "res_pjsip",
+            "pjsip",
+            "SIP stack and pjsip.conf objects",
+            ("sip/engine.py", "sip/message.py", "asterisk/pjsip.py"),
+        ),
+        ModuleInfo(
+            "chan_pjsip", "pjsip", "PJSIP channel driver (endpoints, peers, device states)", ("asterisk/pjsip.py",)
+        ),
+        ModuleInfo("res_pjsip_registrar", "pjsip", "Registrar: REGISTER for aors", ("asterisk/pjsip.py",)),
+        ModuleInfo("res_pjsip_outbound_registration", "pjsip", "Outbound (trunk) registration", ("asterisk/pjsip.py",)),
+        ModuleInfo(
+            "pbx_config",
+            "dialplan",
+            "Dialplan from extensions.conf and the async dialplan",
+            ("asterisk/dialplan.py", "asterisk/conf.py"),
+        ),
+        ModuleInfo(
+            "app_queue",
+            "queue",
+            "Call queues from queues.conf",
+            ("engine/runtime.py", "asterisk/conf.py", "asterisk/queues.py"),
+        ),
+        ModuleInfo(
+            "res_parking",
+            "park",
+            "Call parking lots from res_parking.conf",
+            ("engine/runtime.py", "asterisk/conf.py", "asterisk/parking.py"),
+        ),
+    )
+}
 
-_FEATURE_MODULES = {"pjsip": ("res_pjsip", "chan_pjsip"), "dialplan": ("pbx_config",), "queue": ("app_queue",),
-                    "park": ("res_parking",)}
+_FEATURE_MODULES = {
+    "pjsip": ("res_pjsip", "chan_pjsip"),
+    "dialplan": ("pbx_config",),
+    "queue": ("app_queue",),
+    "park": ("res_parking",),
+}
 
 # Asterisk's AST_DEVICE_* numbers, as queue members show them
-DEVICE_STATE_NUM = {"UNKNOWN": 0, "NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "INVALID": 4, "UNAVAILABLE": 5,
-                    "RINGING": 6, "RINGINUSE": 7, "ONHOLD": 8}
+DEVICE_STATE_NUM = {
+    "UNKNOWN": 0,
+    "NOT_INUSE": 1,
+    "INUSE": 2,
+    "BUSY": 3,
+    "INVALID": 4,
+    "UNAVAILABLE": 5,
+    "RINGING": 6,
+    "RINGINUSE": 7,
+    "ONHOLD": 8,
+}
 
 
 def _size(info: ModuleInfo) -> int:
@@ -120,9 +154,10 @@ class Pbx:
 
     async def load_devices(self, conn: AsyncConnection, kazoo: KazooService) -> None:
         """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start)."""
-        self.sip_devices = {a["username"]: DeviceAccount(a["username"], a["password"], a["device_id"],
-                                                         a["account_id"], a["realm"])
-                            for a in await kazoo.sip_accounts(conn)}
+        self.sip_devices = {
+            a["username"]: DeviceAccount(a["username"], a["password"], a["device_id"], a["account_id"], a["realm"])
+            for a in await kazoo.sip_accounts(conn)
+        }
         self.view_cache.clear()
 
     # ---- loading ----------------------------------------------------------------------------
@@ -196,15 +231,23 @@ class Pbx:
 
     def module_view(self, name: str) -> dict:
         info = self.module(name)
-        return {"load": "Running" if self.is_loaded(name) else "Not Running", "name": name, "size": _size(info),
-                "description": info.description, "tm_update": self.module_ns[name]}
+        return {
+            "load": "Running" if self.is_loaded(name) else "Not Running",
+            "name": name,
+            "size": _size(info),
+            "description": info.description,
+            "tm_update": self.module_ns[name],
+        }
 
     async def store_module(self, conn: AsyncConnection, name: str, loaded: bool) -> None:
         self.module(name)
         values = {"name": name, "loaded": loaded, "updated_ns": time.time_ns()}
         ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t.modules).values(**values)
-        await conn.execute(ins.on_conflict_do_update(index_elements=["name"],
-                                                     set_={"loaded": loaded, "updated_ns": values["updated_ns"]}))
+        await conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=["name"], set_={"loaded": loaded, "updated_ns": values["updated_ns"]}
+            )
+        )
 
     def apply_module(self, name: str, loaded: bool) -> None:
         self.view_cache.clear()
@@ -241,11 +284,26 @@ class Pbx:
                 continue
             opts = {k: option_value(v) for k, v in cf.resolved(name).items()}
             lo, hi = parse_parkpos(opts.get("parkpos", "701-750"), name)
-            lots[name] = {"name": name, "start_space": str(lo), "stop_spcae": str(hi), "stop_space": str(hi),
-                          "timeout": int(opts.get("parkingtime") or 45), "tm_update": ns}
+            lots[name] = {
+                "name": name,
+                "start_space": str(lo),
+                "stop_spcae": str(hi),
+                "stop_space": str(hi),
+                "timeout": int(opts.get("parkingtime") or 45),
+                "tm_update": ns,
+            }
         if "default" not in lots:
-            lots = {"default": {"name": "default", "start_space": "701", "stop_spcae": "750", "stop_space": "750",
-                                "timeout": 45, "tm_update": ns}, **lots}
+            lots = {
+                "default": {
+                    "name": "default",
+                    "start_space": "701",
+                    "stop_spcae": "750",
+                    "stop_space": "750",
+                    "timeout": 45,
+                    "tm_update": ns,
+                },
+                **lots,
+            }
         return list(lots.values())
 
     def queues(self) -> list[dict]:
@@ -258,11 +316,22 @@ class Pbx:
                 continue
             opts = {k: option_value(v) for k, v in cf.resolved(name).items()}
             waiting = [e for e in self.queue_entries.values() if e.get("queue_name") == name]
-            out.append({"name": name, "strategy": (opts.get("strategy") or "ringall").lower(),
-                        "max": int(opts.get("maxlen") or 0), "weight": int(opts.get("weight") or 0),
-                        "calls": len(waiting), "completed": 0, "abandoned": 0, "hold_time": 0, "talk_time": 0,
-                        "service_level": int(opts.get("servicelevel") or 0), "service_level_perf": 0.0,
-                        "tm_update": ns})
+            out.append(
+                {
+                    "name": name,
+                    "strategy": (opts.get("strategy") or "ringall").lower(),
+                    "max": int(opts.get("maxlen") or 0),
+                    "weight": int(opts.get("weight") or 0),
+                    "calls": len(waiting),
+                    "completed": 0,
+                    "abandoned": 0,
+                    "hold_time": 0,
+                    "talk_time": 0,
+                    "service_level": int(opts.get("servicelevel") or 0),
+                    "service_level_perf": 0.0,
+                    "tm_update": ns,
+                }
+            )
         return out
 
     def queue_members(self) -> list[dict]:
@@ -276,13 +345,26 @@ class Pbx:
                 parts = [p.strip() for p in option_value(raw).split(",")]
                 parts += [""] * (5 - len(parts))
                 iface, penalty, mname, state_if, ringinuse = parts[:5]
-                out.append({
-                    "id": f"{iface}@{q['name']}", "name": mname or iface, "queue_name": q["name"],
-                    "status": DEVICE_STATE_NUM[self.device_state(state_if or iface)], "membership": "static",
-                    "state_interface": state_if or iface, "location": iface, "paused": 0, "paused_reason": "",
-                    "penalty": int(penalty or 0), "calls_taken": 0, "in_call": 0, "last_call": 0, "last_pause": 0,
-                    "ring_inuse": (1 if ringinuse.lower() in ("yes", "true", "1") else 0) if ringinuse else None,
-                    "tm_update": ns})
+                out.append(
+                    {
+                        "id": f"{iface}@{q['name']}",
+                        "name": mname or iface,
+                        "queue_name": q["name"],
+                        "status": DEVICE_STATE_NUM[self.device_state(state_if or iface)],
+                        "membership": "static",
+                        "state_interface": state_if or iface,
+                        "location": iface,
+                        "paused": 0,
+                        "paused_reason": "",
+                        "penalty": int(penalty or 0),
+                        "calls_taken": 0,
+                        "in_call": 0,
+                        "last_call": 0,
+                        "last_pause": 0,
+                        "ring_inuse": (1 if ringinuse.lower() in ("yes", "true", "1") else 0) if ringinuse else None,
+                        "tm_update": ns,
+                    }
+                )
         return out
 
     # ---- device state ---------------------------------------------------------------------------

@@ -74,12 +74,19 @@ class TrunkSession:
         self.cseq += 1
         aor = f"sip:{t.auth_id or 'switchboard'}@{_hostport(t.hostname, t.port)}"
         transport = "" if t.protocol == "UDP" else ";transport=tcp"
-        headers = [("Max-Forwards", "70"), ("From", f"<{aor}>;tag={self.from_tag}"),
-                   ("To", f"<{aor if method == 'REGISTER' else 'sip:' + _hostport(t.hostname, t.port)}>"),
-                   ("Call-ID", self.call_id), ("CSeq", f"{self.cseq} {method}"), ("User-Agent", USER_AGENT)]
+        headers = [
+            ("Max-Forwards", "70"),
+            ("From", f"<{aor}>;tag={self.from_tag}"),
+            ("To", f"<{aor if method == 'REGISTER' else 'sip:' + _hostport(t.hostname, t.port)}>"),
+            ("Call-ID", self.call_id),
+            ("CSeq", f"{self.cseq} {method}"),
+            ("User-Agent", USER_AGENT),
+        ]
         if method == "REGISTER":
-            headers += [("Contact", f"<sip:{t.auth_id or 'switchboard'}@{local}:{self.owner.engine.port}{transport}>"),
-                        ("Expires", str(expires if expires is not None else t.reregister_interval))]
+            headers += [
+                ("Contact", f"<sip:{t.auth_id or 'switchboard'}@{local}:{self.owner.engine.port}{transport}>"),
+                ("Expires", str(expires if expires is not None else t.reregister_interval)),
+            ]
         return Message(method=method, uri=f"sip:{_hostport(t.hostname, t.port)}", headers=headers)
 
     async def _send(self, method: str, expires: int | None = None, timeout: float = 32) -> Message | None:
@@ -92,7 +99,8 @@ class TrunkSession:
             header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
             try:
                 creds = digest.DigestClient(self.trunk.auth_id, self.password).authorize(
-                    method, req.uri or "", resp.get_all(header))
+                    method, req.uri or "", resp.get_all(header)
+                )
             except digest.DigestError as e:
                 log.warning("trunk %s: cannot answer the challenge: %s", self.trunk.name, e)
                 return resp
@@ -121,8 +129,13 @@ class TrunkSession:
                 if resp is not None and 200 <= (resp.status or 0) < 300:
                     granted = max(1, min(self._granted(resp), self.trunk.reregister_interval))
                     self.registered = True
-                    self._state(online=True, state="Registered", refresh=granted, registration_time=int(time.time()),
-                                code=resp.status)
+                    self._state(
+                        online=True,
+                        state="Registered",
+                        refresh=granted,
+                        registration_time=int(time.time()),
+                        code=resp.status,
+                    )
                     retry = self.owner.retry_min
                     if await self._keepalive(max(1.0, granted * 0.85)):
                         continue  # time to refresh
@@ -133,18 +146,26 @@ class TrunkSession:
                 else:
                     self.registered = False
                     code = resp.status if resp is not None else None
-                    self._state(online=False, state="Rejected" if code else "Request Sent", code=code,
-                                registration_time=0)
-                    log.info("trunk %s: registration failed (%s); retry in %.0f s", self.trunk.name,
-                             code or "no answer", retry)
+                    self._state(
+                        online=False, state="Rejected" if code else "Request Sent", code=code, registration_time=0
+                    )
+                    log.info(
+                        "trunk %s: registration failed (%s); retry in %.0f s",
+                        self.trunk.name,
+                        code or "no answer",
+                        retry,
+                    )
                     delay, retry = retry, min(retry * 2, self.owner.retry_max)
             else:
                 started = time.perf_counter()
                 resp = await self._send("OPTIONS", timeout=self.owner.ping_timeout)
                 online = resp is not None
-                self._state(online=online, state="Reachable" if online else "Unreachable",
-                            code=resp.status if resp is not None else None,
-                            rtt_usec=int((time.perf_counter() - started) * 1e6) if online else None)
+                self._state(
+                    online=online,
+                    state="Reachable" if online else "Unreachable",
+                    code=resp.status if resp is not None else None,
+                    rtt_usec=int((time.perf_counter() - started) * 1e6) if online else None,
+                )
                 delay = self.owner.qualify_interval
             await asyncio.sleep(delay)
 
@@ -169,8 +190,17 @@ class TrunkSession:
 
 
 class TrunkRegistrar:
-    def __init__(self, pbx: Pbx, engine: SipEngine, db, trunks: TrunkService, *, retry_min: float = 5.0,
-                 retry_max: float = 300.0, qualify_interval: float = 30.0):
+    def __init__(
+        self,
+        pbx: Pbx,
+        engine: SipEngine,
+        db,
+        trunks: TrunkService,
+        *,
+        retry_min: float = 5.0,
+        retry_max: float = 300.0,
+        qualify_interval: float = 30.0,
+    ):
         self.pbx, self.engine, self.db, self.trunks = pbx, engine, db, trunks
         self.retry_min, self.retry_max, self.qualify_interval = retry_min, retry_max, qualify_interval
         self.ping_timeout = max(2.0, min(10.0, qualify_interval))

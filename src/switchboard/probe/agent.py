@@ -76,8 +76,16 @@ class TestSpec:
             host, port = measure.split_target(str(item["ip_address"]))
         except ValueError as e:
             host, port, err = str(item["ip_address"]), 0, str(e)
-        return cls(int(item["id"]), host, port, str(item["codec"]), int(item["num_tests"]),
-                   int(item["interpacket_ms"]), max(1, int(item["interval_seconds"])), err)
+        return cls(
+            int(item["id"]),
+            host,
+            port,
+            str(item["codec"]),
+            int(item["num_tests"]),
+            int(item["interpacket_ms"]),
+            max(1, int(item["interval_seconds"])),
+            err,
+        )
 
 
 class Spool:
@@ -137,8 +145,18 @@ class Spool:
 
 
 class ProbeAgent:
-    def __init__(self, url: str, server_id: int | str, key: str, *, spool_dir: str | Path, version: str,
-                 poll_seconds: float = 2, max_batch: int = 500, http_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        server_id: int | str,
+        key: str,
+        *,
+        spool_dir: str | Path,
+        version: str,
+        poll_seconds: float = 2,
+        max_batch: int = 500,
+        http_timeout: float = 15.0,
+    ) -> None:
         self.url = url.rstrip("/")
         self.server_id = str(server_id)
         self.key = key
@@ -238,25 +256,33 @@ class ProbeAgent:
             if spec.target_error:
                 result = measure.summarize([], spec.codec, error=spec.target_error)
             else:
-                result = await measure.run_test(spec.host, spec.port, count=spec.num_tests,
-                                                interval_ms=spec.interpacket_ms, codec=spec.codec)
+                result = await measure.run_test(
+                    spec.host, spec.port, count=spec.num_tests, interval_ms=spec.interpacket_ms, codec=spec.codec
+                )
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("test %d could not run", spec.id)
             return
         record = {
-            "uuid": str(uuid.uuid4()), "voip_test_id": spec.id,
+            "uuid": str(uuid.uuid4()),
+            "voip_test_id": spec.id,
             "tested_at": result.tested_at.isoformat().replace("+00:00", "Z"),
-            "packets_sent": result.packets_sent, "packets_received": result.packets_received,
-            "loss_pct": result.loss_pct, "rtt_min_ms": result.rtt_min_ms, "rtt_avg_ms": result.rtt_avg_ms,
-            "rtt_max_ms": result.rtt_max_ms, "jitter_ms": result.jitter_ms, "mos": result.mos,
+            "packets_sent": result.packets_sent,
+            "packets_received": result.packets_received,
+            "loss_pct": result.loss_pct,
+            "rtt_min_ms": result.rtt_min_ms,
+            "rtt_avg_ms": result.rtt_avg_ms,
+            "rtt_max_ms": result.rtt_max_ms,
+            "jitter_ms": result.jitter_ms,
+            "mos": result.mos,
             "error": result.error,
         }
         await asyncio.shield(self.spool.append(record))  # a result measured is a result kept
         self.results_made += 1
-        log.info("result %s of test %d spooled: loss %.1f%%, mos %.2f", record["uuid"], spec.id, result.loss_pct,
-                 result.mos)
+        log.info(
+            "result %s of test %d spooled: loss %.1f%%, mos %.2f", record["uuid"], spec.id, result.loss_pct, result.mos
+        )
         self._wake.set()
 
     # ---- sending ----------------------------------------------------------------------------
@@ -287,8 +313,12 @@ class ProbeAgent:
             self._reject(items, r.status_code)
 
     def _reject(self, items: list[dict[str, Any]], status: int) -> None:
-        log.error("%d result(s) refused (HTTP %d, e.g. a test cancelled meanwhile); kept in %s/rejected-*.jsonl",
-                  len(items), status, self.spool.dir)
+        log.error(
+            "%d result(s) refused (HTTP %d, e.g. a test cancelled meanwhile); kept in %s/rejected-*.jsonl",
+            len(items),
+            status,
+            self.spool.dir,
+        )
         self.spool.reject(items)
 
     async def flush(self) -> None:
@@ -296,7 +326,7 @@ class ProbeAgent:
         for path in await self.spool.rotate():
             items = self.spool.read(path)
             for i in range(0, len(items), self.max_batch):
-                await self._send_items(items[i:i + self.max_batch])
+                await self._send_items(items[i : i + self.max_batch])
             path.unlink(missing_ok=True)
 
     async def _sender(self) -> None:
@@ -317,8 +347,12 @@ class ProbeAgent:
 
     # ---- main loop --------------------------------------------------------------------------
     async def run(self) -> None:
-        self._client = httpx.AsyncClient(base_url=self.url, auth=(self.server_id, self.key), timeout=self.http_timeout,
-                                         headers={"User-Agent": f"switchboard-probe/{self.version}"})
+        self._client = httpx.AsyncClient(
+            base_url=self.url,
+            auth=(self.server_id, self.key),
+            timeout=self.http_timeout,
+            headers={"User-Agent": f"switchboard-probe/{self.version}"},
+        )
         sender = asyncio.ensure_future(self._sender())
         self._wake.set()  # results left in the spool by a previous run go first
         try:
@@ -336,8 +370,9 @@ class ProbeAgent:
                     await self.login()
                     continue
                 except (httpx.HTTPError, ValueError) as e:
-                    log.warning("pulling tests failed (%s); keeping the %d current tests", e.__class__.__name__,
-                                len(self.tests))
+                    log.warning(
+                        "pulling tests failed (%s); keeping the %d current tests", e.__class__.__name__, len(self.tests)
+                    )
                 await asyncio.sleep(self.poll_seconds)
         finally:
             tasks = [sender, *self._runners.values(), *self._runs]

@@ -49,12 +49,41 @@ def _contact_uri(msg: Message) -> str | None:
 
 
 class Dialog:
-    __slots__ = ("call_id", "local_tag", "remote_tag", "local_uri", "remote_uri", "local_contact", "remote_target",
-                 "route_set", "local_cseq", "remote_cseq", "role", "state", "secure", "pending_ack", "last_ack")
+    __slots__ = (
+        "call_id",
+        "local_tag",
+        "remote_tag",
+        "local_uri",
+        "remote_uri",
+        "local_contact",
+        "remote_target",
+        "route_set",
+        "local_cseq",
+        "remote_cseq",
+        "role",
+        "state",
+        "secure",
+        "pending_ack",
+        "last_ack",
+    )
 
-    def __init__(self, *, role: str, call_id: str, local_tag: str, remote_tag: str, local_uri: str, remote_uri: str,
-                 remote_target: str, route_set: list[str], local_cseq: int, remote_cseq: int | None,
-                 state: str, local_contact: str | None = None, secure: bool = False):
+    def __init__(
+        self,
+        *,
+        role: str,
+        call_id: str,
+        local_tag: str,
+        remote_tag: str,
+        local_uri: str,
+        remote_uri: str,
+        remote_target: str,
+        route_set: list[str],
+        local_cseq: int,
+        remote_cseq: int | None,
+        state: str,
+        local_contact: str | None = None,
+        secure: bool = False,
+    ):
         self.role, self.call_id, self.local_tag, self.remote_tag = role, call_id, local_tag, remote_tag
         self.local_uri, self.remote_uri = local_uri, remote_uri  # the From/To values without tags
         self.local_contact = local_contact
@@ -79,14 +108,19 @@ class Dialog:
         if not remote_tag or response.status is None or not 101 <= response.status < 300:
             raise DialogError("only a 101-299 response with a To tag creates a dialog")
         return cls(
-            role=UAC, call_id=str(invite.get("Call-ID")).strip(), local_tag=tag(invite.get("From")),
-            remote_tag=remote_tag, local_uri=_without_tag(invite.get("From")),
+            role=UAC,
+            call_id=str(invite.get("Call-ID")).strip(),
+            local_tag=tag(invite.get("From")),
+            remote_tag=remote_tag,
+            local_uri=_without_tag(invite.get("From")),
             remote_uri=_without_tag(invite.get("To")),
             remote_target=_contact_uri(response) or str(invite.uri),
             route_set=list(reversed(response.get_all("Record-Route"))),
-            local_cseq=invite.cseq[0], remote_cseq=None,
+            local_cseq=invite.cseq[0],
+            remote_cseq=None,
             state=EARLY if response.status < 200 else CONFIRMED,
-            local_contact=invite.get("Contact"), secure=str(invite.uri).lower().startswith("sips:"),
+            local_contact=invite.get("Contact"),
+            secure=str(invite.uri).lower().startswith("sips:"),
         )
 
     @classmethod
@@ -96,14 +130,19 @@ class Dialog:
         if not local_tag or response.status is None or not 101 <= response.status < 300:
             raise DialogError("only a 101-299 response with a To tag creates a dialog")
         return cls(
-            role=UAS, call_id=str(invite.get("Call-ID")).strip(), local_tag=local_tag,
-            remote_tag=tag(invite.get("From")), local_uri=_without_tag(invite.get("To")),
+            role=UAS,
+            call_id=str(invite.get("Call-ID")).strip(),
+            local_tag=local_tag,
+            remote_tag=tag(invite.get("From")),
+            local_uri=_without_tag(invite.get("To")),
             remote_uri=_without_tag(invite.get("From")),
             remote_target=_contact_uri(invite) or str(invite.uri),
             route_set=list(invite.get_all("Record-Route")),
-            local_cseq=0, remote_cseq=invite.cseq[0],
+            local_cseq=0,
+            remote_cseq=invite.cseq[0],
             state=EARLY if response.status < 200 else CONFIRMED,
-            local_contact=response.get("Contact"), secure=str(invite.uri).lower().startswith("sips:"),
+            local_contact=response.get("Contact"),
+            secure=str(invite.uri).lower().startswith("sips:"),
         )
 
     # ---- requests we send (§12.2.1) ----------------------------------------------------------------------
@@ -131,9 +170,13 @@ class Dialog:
             uri = uri_of(routes[0])
             routes = routes[1:] + [f"<{self.remote_target}>"]
         out = [("Route", r) for r in routes]
-        out += [("Max-Forwards", "70"), ("From", f"{self.local_uri};tag={self.local_tag}"),
-                ("To", f"{self.remote_uri};tag={self.remote_tag}"), ("Call-ID", self.call_id),
-                ("CSeq", f"{cseq} {method}")]
+        out += [
+            ("Max-Forwards", "70"),
+            ("From", f"{self.local_uri};tag={self.local_tag}"),
+            ("To", f"{self.remote_uri};tag={self.remote_tag}"),
+            ("Call-ID", self.call_id),
+            ("CSeq", f"{cseq} {method}"),
+        ]
         if self.local_contact and method in TARGET_REFRESH:
             out.append(("Contact", self.local_contact))
         out += headers or []
@@ -201,8 +244,13 @@ def build_cancel(invite: Message) -> Message:
     if via:
         headers.append(("Via", via))
     headers += [("Route", r) for r in invite.get_all("Route")]
-    headers += [("Max-Forwards", "70"), ("From", str(invite.get("From"))), ("To", str(invite.get("To"))),
-                ("Call-ID", str(invite.get("Call-ID"))), ("CSeq", f"{invite.cseq[0]} CANCEL")]
+    headers += [
+        ("Max-Forwards", "70"),
+        ("From", str(invite.get("From"))),
+        ("To", str(invite.get("To"))),
+        ("Call-ID", str(invite.get("Call-ID"))),
+        ("CSeq", f"{invite.cseq[0]} CANCEL"),
+    ]
     return Message(method="CANCEL", uri=invite.uri, headers=headers)
 
 
@@ -233,8 +281,12 @@ class UacInvite:
                     if self.cancel_wanted and not self.cancel_sent:
                         self.cancel_sent = True
                         actions.append(Send(build_cancel(self.invite)))
-                if to_tag and status > 100 and to_tag not in self.early and (
-                        self.dialog is None or self.dialog.state == EARLY):  # a (new) early dialog, §13.2.2.1
+                if (
+                    to_tag
+                    and status > 100
+                    and to_tag not in self.early
+                    and (self.dialog is None or self.dialog.state == EARLY)
+                ):  # a (new) early dialog, §13.2.2.1
                     early = self.early[to_tag] = Dialog.uac(self.invite, resp)
                     if self.dialog is None:
                         self.dialog = early
@@ -320,8 +372,16 @@ class Retransmit2xx:
 class UasInvite:
     """The UAS TU for one INVITE (initial: `dialog` None, or a re-INVITE in `dialog`)."""
 
-    def __init__(self, invite: Message, *, contact: str, dialog: Dialog | None = None, to_tag: str | None = None,
-                 t1: float = T1, t2: float = T2):
+    def __init__(
+        self,
+        invite: Message,
+        *,
+        contact: str,
+        dialog: Dialog | None = None,
+        to_tag: str | None = None,
+        t1: float = T1,
+        t2: float = T2,
+    ):
         self.invite, self.contact, self.dialog = invite, contact, dialog
         self.to_tag = (dialog.local_tag if dialog else None) or to_tag or new_tag()
         self.final: int | None = None

@@ -238,8 +238,9 @@ def digest_response(
 _HASHES = {name: ALGORITHMS[name.removesuffix("-sess")] for name in _CANONICAL.values()}
 
 
-def _expected(algorithm: str, key: str, method: str, uri: str, nonce: str, qop: str | None, nc: str | None,
-              cnonce: str | None) -> str:
+def _expected(
+    algorithm: str, key: str, method: str, uri: str, nonce: str, qop: str | None, nc: str | None, cnonce: str | None
+) -> str:
     """`digest_response` for `DigestServer.verify`, which has already checked its inputs: a canonical
     algorithm, a cnonce where needed, and text that encodes as UTF-8 (parse_params made sure)."""
     h = _HASHES[algorithm]

@@ -158,8 +158,15 @@ Action = Transmit | DeliverRequest | DeliverResponse | Cancelled | SetTimer | Cl
 
 
 class Endpoint:
-    def __init__(self, *, server: str = SERVER, max_transactions: int = 50_000, max_completed: int = 100_000,
-                 t1: float = tx_mod.T1, dialogs=None):
+    def __init__(
+        self,
+        *,
+        server: str = SERVER,
+        max_transactions: int = 50_000,
+        max_completed: int = 100_000,
+        t1: float = tx_mod.T1,
+        dialogs=None,
+    ):
         self.server = server
         self.t1 = t1
         self.stats: Counter[str] = Counter()
@@ -241,8 +248,9 @@ class Endpoint:
             dialog, status = self.dialogs.match_request(msg)
             if status:  # 481: no such dialog; 500: CSeq lower than the last
                 self.stats[f"in_dialog_{status}"] += 1
-                return self._answer_now(msg, key, source, response_to(msg, status, headers=[("Server", self.server)]),
-                                        now)
+                return self._answer_now(
+                    msg, key, source, response_to(msg, status, headers=[("Server", self.server)]), now
+                )
         if method != "INVITE":
             d = self._fresh = DeliverRequest(msg, source, key, None, dialog)
             return [d]
@@ -360,8 +368,9 @@ class Endpoint:
             self.completed.discard(tx.key)
         return []
 
-    def send_request(self, msg: Message, dest: Source, now: float, *, t1: float | None = None
-                     ) -> tuple[ClientTransaction, list]:
+    def send_request(
+        self, msg: Message, dest: Source, now: float, *, t1: float | None = None
+    ) -> tuple[ClientTransaction, list]:
         """Start a client transaction for `msg` (its top Via, with a fresh branch, already in place)."""
         tx = ClientTransaction(msg, reliable=dest.transport != "UDP", t1=t1 or self.t1)
         self._peers[id(tx)] = dest
@@ -373,8 +382,9 @@ class Endpoint:
         """A message sent outside any transaction (the ACK for a 2xx, a 2xx retransmitted by the TU)."""
         return [Transmit(msg.to_bytes(), dest)]
 
-    def answer_invite(self, incoming: DeliverRequest, uas: UasInvite, status: int, now: float, *,
-                      headers=None, body: bytes = b"") -> list:
+    def answer_invite(
+        self, incoming: DeliverRequest, uas: UasInvite, status: int, now: float, *, headers=None, body: bytes = b""
+    ) -> list:
         """The TU's final answer to the INVITE `incoming`, which it handles as `uas` (sip/dialog.py).
 
         The response goes through the INVITE server transaction: a 3xx-6xx stays there (timers G/H,
@@ -486,5 +496,17 @@ class Endpoint:
             self.completed.add(tx.key, (data, peer), now)
 
 
-__all__ = ["Action", "Cancelled", "ClearTimer", "DeliverRequest", "DeliverResponse", "Endpoint", "SetTimer",
-           "Source", "TransactionEnded", "Transmit", "COMPLETED", "TERMINATED"]
+__all__ = [
+    "Action",
+    "Cancelled",
+    "ClearTimer",
+    "DeliverRequest",
+    "DeliverResponse",
+    "Endpoint",
+    "SetTimer",
+    "Source",
+    "TransactionEnded",
+    "Transmit",
+    "COMPLETED",
+    "TERMINATED",
+]

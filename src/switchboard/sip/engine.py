@@ -121,8 +121,16 @@ def default_respond(req: Message) -> Message | None:
 
 
 def options_ok(req: Message) -> Message:
-    return response_to(req, 200, headers=[("Server", USER_AGENT), ("Allow", ALLOW), ("Accept", "application/sdp"),
-                                          ("Supported", "path, replaces")])
+    return response_to(
+        req,
+        200,
+        headers=[
+            ("Server", USER_AGENT),
+            ("Allow", ALLOW),
+            ("Accept", "application/sdp"),
+            ("Supported", "path, replaces"),
+        ],
+    )
 
 
 _BLANK = (b"\r", b"\n", b"\0", b" ", b"")
@@ -161,10 +169,19 @@ class _Conn:
 
 
 class SipEngine:
-    def __init__(self, host: str, port: int, *, available: Callable[[], bool] = lambda: True,
-                 handler: Handler | None = None, tcp_idle: float = 300.0, tcp_max_per_source: int = 128,
-                 tcp_max: int = 4096, rate_limit: float = 0.0,
-                 tcp_bound: Callable[[], set[str]] | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        available: Callable[[], bool] = lambda: True,
+        handler: Handler | None = None,
+        tcp_idle: float = 300.0,
+        tcp_max_per_source: int = 128,
+        tcp_max: int = 4096,
+        rate_limit: float = 0.0,
+        tcp_bound: Callable[[], set[str]] | None = None,
+    ):
         self.host, self.port = host, port
         self.tcp_idle, self.tcp_max_per_source, self.tcp_max = tcp_idle, tcp_max_per_source, tcp_max
         self.tcp_bound = tcp_bound  # "ip:port" of the connections registrations are bound to
@@ -388,8 +405,16 @@ class SipEngine:
     def via(self, dest_ip: str, transport: str = "UDP") -> str:
         return f"SIP/2.0/{transport} {self.local_host_for(dest_ip)}:{self.port};branch={new_branch()};rport"
 
-    async def request(self, msg: Message, host: str, port: int, *, transport: str = "UDP",
-                      timeout: float | None = None, t1: float = tx_mod.T1) -> Message | None:
+    async def request(
+        self,
+        msg: Message,
+        host: str,
+        port: int,
+        *,
+        transport: str = "UDP",
+        timeout: float | None = None,
+        t1: float = tx_mod.T1,
+    ) -> Message | None:
         """Send a request in a client transaction; return the final response, or None on timeout
         or transport failure. A top Via with a fresh branch is added here."""
         transport = transport.upper()
@@ -424,8 +449,9 @@ class SipEngine:
         except OSError:
             pass
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, family=socket.AF_INET,
-                                                                 type=socket.SOCK_DGRAM)
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM
+            )
         except OSError:
             return None
         return infos[0][4][0] if infos else None

@@ -104,7 +104,7 @@ def with_received(req: Message, host: str, port: int) -> str | None:
         top = v.split(",")[0] if "," in v and v.count("SIP/") > 1 else v
         if top.endswith(";rport") and top.count("rport") == 1:  # the common case: one valueless rport, last
             new_top = f"{top}={port};received={host}"
-            headers[i] = (n, new_top if top is v else new_top + v[len(top):])
+            headers[i] = (n, new_top if top is v else new_top + v[len(top) :])
             return new_top
         parts = top.split(";")
         sent_by = parts[0].split()[-1] if parts[0].split() else ""
@@ -117,7 +117,7 @@ def with_received(req: Message, host: str, port: int) -> str | None:
         else:
             return top
         new_top = ";".join(parts)
-        headers[i] = (n, new_top + v[len(top):])
+        headers[i] = (n, new_top + v[len(top) :])
         return new_top
     return None
 

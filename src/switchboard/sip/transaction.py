@@ -194,8 +194,23 @@ def _status(resp: Message) -> int:
 class _Transaction:
     """Timer bookkeeping shared by both sides: which timers run, and how to end."""
 
-    __slots__ = ("request", "reliable", "t1", "t2", "t4", "method", "is_invite", "last_response",
-                 "termination_reason", "_state", "_started", "_timers", "_key", "_table_slot", "_interval")
+    __slots__ = (
+        "request",
+        "reliable",
+        "t1",
+        "t2",
+        "t4",
+        "method",
+        "is_invite",
+        "last_response",
+        "termination_reason",
+        "_state",
+        "_started",
+        "_timers",
+        "_key",
+        "_table_slot",
+        "_interval",
+    )
 
     def __init__(self, request: Message, reliable: bool, t1: float, t2: float, t4: float) -> None:
         if not request.is_request:

@@ -107,6 +107,7 @@ class Database:
     async def migrate(self) -> str:
         """Bring the schema to the newest revision; returns what was done, for the log: "schema
         created (revision R)", "schema migrated from A to B" or "schema up to date (revision R)"."""
+
         def upgrade(sync_conn) -> tuple[str | None, str | None]:
             before = MigrationContext.configure(sync_conn).get_current_revision()
             command.upgrade(alembic_config(sync_conn), "head")

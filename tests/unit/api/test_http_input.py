@@ -21,37 +21,52 @@ from switchboard.domain.errors import Malformed, NotFound, Unauthenticated, Unsu
 
 
 # ---- Content-Type ------------------------------------------------------------------------------
-@pytest.mark.parametrize("value,media", [
-    (None, ""), ("", ""), ("  ", ""), ("application/json", "application/json"),
-    ("Application/JSON; charset=UTF-8", "application/json"), (" text/xml ;charset=latin-1", "text/xml"),
-])
+@pytest.mark.parametrize(
+    "value,media",
+    [
+        (None, ""),
+        ("", ""),
+        ("  ", ""),
+        ("application/json", "application/json"),
+        ("Application/JSON; charset=UTF-8", "application/json"),
+        (" text/xml ;charset=latin-1", "text/xml"),
+    ],
+)
 def test_media_type(value, media):
     assert media_type(value) == media
 
 
-@pytest.mark.parametrize("media,patterns,ok", [
-    ("application/json", JSON_BODY, True),
-    ("application/vnd.api+json", JSON_BODY, True),
-    ("application/merge-patch+json", JSON_BODY, True),
-    ("application/x-www-form-urlencoded", JSON_BODY, True),
-    ("application/+json", JSON_BODY, False),  # `*` is at least one character
-    ("application/jsonx", JSON_BODY, False),
-    ("text/json", JSON_BODY, False),
-    ("text/plain", JSON_BODY, False),
-    ("application/xml", JSON_BODY, False),
-    ("application/xml", XML_BODY, True),
-    ("text/xml", XML_BODY, True),
-    ("application/atom+xml", XML_BODY, True),
-    ("image/svg+xml", XML_BODY, False),
-    ("application/json+xml", XML_BODY, True),
-])
+@pytest.mark.parametrize(
+    "media,patterns,ok",
+    [
+        ("application/json", JSON_BODY, True),
+        ("application/vnd.api+json", JSON_BODY, True),
+        ("application/merge-patch+json", JSON_BODY, True),
+        ("application/x-www-form-urlencoded", JSON_BODY, True),
+        ("application/+json", JSON_BODY, False),  # `*` is at least one character
+        ("application/jsonx", JSON_BODY, False),
+        ("text/json", JSON_BODY, False),
+        ("text/plain", JSON_BODY, False),
+        ("application/xml", JSON_BODY, False),
+        ("application/xml", XML_BODY, True),
+        ("text/xml", XML_BODY, True),
+        ("application/atom+xml", XML_BODY, True),
+        ("image/svg+xml", XML_BODY, False),
+        ("application/json+xml", XML_BODY, True),
+    ],
+)
 def test_media_matches(media, patterns, ok):
     assert media_matches(media, patterns) is ok
 
 
 def test_check_media_type():
-    for value in (None, "", "application/json", "application/problem+json; charset=utf-8",
-                  "application/x-www-form-urlencoded"):
+    for value in (
+        None,
+        "",
+        "application/json",
+        "application/problem+json; charset=utf-8",
+        "application/x-www-form-urlencoded",
+    ):
         check_media_type(value, JSON_BODY)
     for value in ("text/plain", "image/png", "multipart/form-data; boundary=x", "garbage", "application/xml"):
         with pytest.raises(Unsupported, match="Content-Type"):
@@ -152,42 +167,48 @@ def endpoint(encoding: str, name: str, codec: str | None = None) -> bytes:
     return text.encode(codec or encoding)
 
 
-@pytest.mark.parametrize("encoding,codec,name", [
-    ("UTF-8", None, "caf\u00e9"),
-    ("ISO-8859-1", "latin-1", "caf\u00e9"),
-    ("iso-8859-15", None, "\u20ac"),
-    ("windows-1252", "cp1252", "\u20ac"),
-    ("KOI8-R", "koi8-r", "\u0434\u0430"),
-    ("UTF-16", "utf-16", "caf\u00e9 \u65e5"),
-    ("UTF-16BE", "utf-16-be", "caf\u00e9"),
-    ("UTF-8", "utf-8-sig", "caf\u00e9"),
-    ("Shift_JIS", "shift_jis", "\u65e5\u672c"),
-    ("EUC-JP", "euc-jp", "\u65e5\u672c"),
-    ("Big5", "big5", "\u4e2d\u6587"),
-    ("GB18030", "gb18030", "\u4e2d\u6587"),
-    ("EUC-KR", "euc-kr", "\ud55c"),
-    ("UTF-32", "utf-32", "caf\u00e9 \U0001f600"),
-])
+@pytest.mark.parametrize(
+    "encoding,codec,name",
+    [
+        ("UTF-8", None, "caf\u00e9"),
+        ("ISO-8859-1", "latin-1", "caf\u00e9"),
+        ("iso-8859-15", None, "\u20ac"),
+        ("windows-1252", "cp1252", "\u20ac"),
+        ("KOI8-R", "koi8-r", "\u0434\u0430"),
+        ("UTF-16", "utf-16", "caf\u00e9 \u65e5"),
+        ("UTF-16BE", "utf-16-be", "caf\u00e9"),
+        ("UTF-8", "utf-8-sig", "caf\u00e9"),
+        ("Shift_JIS", "shift_jis", "\u65e5\u672c"),
+        ("EUC-JP", "euc-jp", "\u65e5\u672c"),
+        ("Big5", "big5", "\u4e2d\u6587"),
+        ("GB18030", "gb18030", "\u4e2d\u6587"),
+        ("EUC-KR", "euc-kr", "\ud55c"),
+        ("UTF-32", "utf-32", "caf\u00e9 \U0001f600"),
+    ],
+)
 def test_xml_in_a_known_encoding_parses(encoding, codec, name):
     assert spear.parse_body(endpoint(encoding, name, codec), "application/xml", "endpoint") == {"name": name}
 
 
-@pytest.mark.parametrize("body,says", [
-    (endpoint("bogus", "x", "utf-8"), "unknown or unsupported encoding 'bogus'"),
-    (endpoint("rot13", "x", "utf-8"), "unknown or unsupported encoding 'rot13'"),
-    (endpoint("base64", "x", "utf-8"), "unknown or unsupported encoding"),
-    (endpoint("mbcs", "x", "utf-8"), "unknown or unsupported encoding"),
-    (endpoint("UTF-8", "caf\u00e9", "latin-1"), "not well-formed"),
-    (endpoint("UTF-16", "x", "utf-8"), "encoding specified in XML declaration is incorrect"),
-    (endpoint("ISO-8859-1", "x", "utf-16"), "malformed XML"),
-    (b'<?xml version="1.0" encoding="Shift_JIS"?><endpoint><name>\x81\xff</name></endpoint>', "does not decode"),
-    (endpoint("UTF-32", "x", "utf-8"), "does not decode"),
-    (b"\xff\xfe\x00\x00<\x00\x00\x00?", "does not decode"),
-    (endpoint("idna", "x", "utf-8"), "malformed XML"),
-    (endpoint("punycode", "x", "utf-8"), "malformed XML"),
-    (b'<?xml version="1.0" encoding=""?><endpoint/>', "malformed XML"),
-    (b'<?xml version="1.0" encoding="\xe9"?><endpoint/>', "malformed XML"),
-])
+@pytest.mark.parametrize(
+    "body,says",
+    [
+        (endpoint("bogus", "x", "utf-8"), "unknown or unsupported encoding 'bogus'"),
+        (endpoint("rot13", "x", "utf-8"), "unknown or unsupported encoding 'rot13'"),
+        (endpoint("base64", "x", "utf-8"), "unknown or unsupported encoding"),
+        (endpoint("mbcs", "x", "utf-8"), "unknown or unsupported encoding"),
+        (endpoint("UTF-8", "caf\u00e9", "latin-1"), "not well-formed"),
+        (endpoint("UTF-16", "x", "utf-8"), "encoding specified in XML declaration is incorrect"),
+        (endpoint("ISO-8859-1", "x", "utf-16"), "malformed XML"),
+        (b'<?xml version="1.0" encoding="Shift_JIS"?><endpoint><name>\x81\xff</name></endpoint>', "does not decode"),
+        (endpoint("UTF-32", "x", "utf-8"), "does not decode"),
+        (b"\xff\xfe\x00\x00<\x00\x00\x00?", "does not decode"),
+        (endpoint("idna", "x", "utf-8"), "malformed XML"),
+        (endpoint("punycode", "x", "utf-8"), "malformed XML"),
+        (b'<?xml version="1.0" encoding=""?><endpoint/>', "malformed XML"),
+        (b'<?xml version="1.0" encoding="\xe9"?><endpoint/>', "malformed XML"),
+    ],
+)
 def test_xml_that_cannot_be_decoded_is_malformed(body, says):
     for ct in ("application/xml", "text/xml", ""):
         with pytest.raises(Malformed, match=says):

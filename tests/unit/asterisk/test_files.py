@@ -21,26 +21,33 @@ def test_each_family_loads_its_model():
     assert isinstance(load("park", "[lot]\nparkpos => 701-702\n"), conf.ConfFile)
 
 
-@pytest.mark.parametrize("family, text, error", [
-    ("queue", "[q]\nstrategy = sometimes\n", "unknown strategy"),
-    ("queue", "[q]\nmember => nobody\n", "TECH/resource"),
-    ("queue", "[q]\nmember => PJSIP/a,high\n", "member penalty"),
-    ("park", "[lot]\nparkpos => 720-701\n", "after its end"),
-    ("park", "[lot]\nfindslot => last\n", "findslot"),
-    ("pjsip", "[t](!)\ntype=aor\n[a](t,missing)\n", "unknown template"),
-])
+@pytest.mark.parametrize(
+    "family, text, error",
+    [
+        ("queue", "[q]\nstrategy = sometimes\n", "unknown strategy"),
+        ("queue", "[q]\nmember => nobody\n", "TECH/resource"),
+        ("queue", "[q]\nmember => PJSIP/a,high\n", "member penalty"),
+        ("park", "[lot]\nparkpos => 720-701\n", "after its end"),
+        ("park", "[lot]\nfindslot => last\n", "findslot"),
+        ("pjsip", "[t](!)\ntype=aor\n[a](t,missing)\n", "unknown template"),
+    ],
+)
 def test_rules_raise_conf_errors(family, text, error):
     with pytest.raises((ConfError, PjsipError), match=error):
         load(family, text)
 
 
 def test_pjsip_templates_apply_per_section():
-    cf = conf.parse("[t](!)\nmax_contacts = 2\n[a](t)\ntype = aor\n[a]\ntype = auth\nusername = a\nallow = x\n"
-                    "allow = y\n")
+    cf = conf.parse(
+        "[t](!)\nmax_contacts = 2\n[a](t)\ntype = aor\n[a]\ntype = auth\nusername = a\nallow = x\nallow = y\n"
+    )
     assert pjsip_sections(cf) == [
         ("a", {"max_contacts": "2", "type": "aor"}, {"max_contacts": ["2"], "type": ["aor"]}),
-        ("a", {"type": "auth", "username": "a", "allow": "y"},
-         {"type": ["auth"], "username": ["a"], "allow": ["x", "y"]}),
+        (
+            "a",
+            {"type": "auth", "username": "a", "allow": "y"},
+            {"type": ["auth"], "username": ["a"], "allow": ["x", "y"]},
+        ),
     ]
 
 

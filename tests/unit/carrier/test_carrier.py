@@ -771,8 +771,12 @@ async def test_persist_writes_admin_changes_back(tmp_path, data):
 
 @pytest.mark.parametrize(
     ("text", "expect"),
-    [("127.0.0.1:8090", ("127.0.0.1", 8090)), ("localhost:1", ("localhost", 1)), ("[::1]:8090", ("::1", 8090)),
-     ("127.0.0.1:0", ("127.0.0.1", 0))],  # any free port: the sandbox says which it got
+    [
+        ("127.0.0.1:8090", ("127.0.0.1", 8090)),
+        ("localhost:1", ("localhost", 1)),
+        ("[::1]:8090", ("::1", 8090)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+    ],  # any free port: the sandbox says which it got
 )
 def test_parse_listen(text, expect):
     assert parse_listen(text) == expect

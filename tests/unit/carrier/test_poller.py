@@ -16,8 +16,7 @@ from switchboard.domain.errors import Upstream
 from switchboard.domain.kazoo import CLUSTER, Doc, KazooService
 from switchboard.domain.security import SecretBox
 
-MESSAGE = {"port_id": "p1", "mdn": "+15550001111", "esn": None, "code": "submitted", "message": None,
-           "timestamp": None}
+MESSAGE = {"port_id": "p1", "mdn": "+15550001111", "esn": None, "code": "submitted", "message": None, "timestamp": None}
 
 
 class FakeDb:

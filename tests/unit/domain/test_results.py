@@ -51,9 +51,21 @@ async def env(request, tmp_path):
 
 
 def item(test_id: int, at: datetime, mos: float | None, **kw) -> dict:
-    return {"uuid": kw.pop("uuid", str(uuid.uuid4())), "voip_test_id": test_id, "tested_at": at.isoformat() + "Z",
-            "packets_sent": 10, "packets_received": 10, "loss_pct": 0.0, "rtt_min_ms": 1.0, "rtt_avg_ms": 2.0,
-            "rtt_max_ms": 3.0, "jitter_ms": 0.5, "mos": mos, "error": None, **kw}
+    return {
+        "uuid": kw.pop("uuid", str(uuid.uuid4())),
+        "voip_test_id": test_id,
+        "tested_at": at.isoformat() + "Z",
+        "packets_sent": 10,
+        "packets_received": 10,
+        "loss_pct": 0.0,
+        "rtt_min_ms": 1.0,
+        "rtt_avg_ms": 2.0,
+        "rtt_max_ms": 3.0,
+        "jitter_ms": 0.5,
+        "mos": mos,
+        "error": None,
+        **kw,
+    }
 
 
 async def alerts_of(db, user_id):
@@ -66,8 +78,16 @@ async def test_active_tests_for_server(env):
     svc = ResultService()
     async with db.transaction() as conn:
         got = await svc.active_tests_for(conn, server)
-        assert got == [{"id": test.id, "ip_address": "198.51.100.9", "codec": "G.711", "num_tests": 25,
-                        "interpacket_ms": 100, "interval_seconds": 60}]
+        assert got == [
+            {
+                "id": test.id,
+                "ip_address": "198.51.100.9",
+                "codec": "G.711",
+                "num_tests": 25,
+                "interpacket_ms": 100,
+                "interval_seconds": 60,
+            }
+        ]
         assert await svc.active_tests_for(conn, other) == []
         await mon.cancel_endpoint(conn, user, user.id, ep.id)
         assert await svc.active_tests_for(conn, server) == []
@@ -91,15 +111,19 @@ async def test_alerting_transitions(env):
         assert (t2.last_mos, t2.last_tested_at) == (4.4, T0 + timedelta(minutes=15))
     alerts = await alerts_of(db, user.id)
     assert [(a["kind"], a["mos"], a["created_at"]) for a in alerts] == [
-        ("cleared", 4.3, T0 + timedelta(minutes=14)), ("alerting", 3.4, T0 + timedelta(minutes=3))]
+        ("cleared", 4.3, T0 + timedelta(minutes=14)),
+        ("alerting", 3.4, T0 + timedelta(minutes=3)),
+    ]
     assert {a["webhook_status"] for a in alerts} == {"none"}  # no webhook_url
 
 
 async def test_no_mos_counts_as_bad_and_order_within_batch(env):
     db, mon, user, server, _, ep, test = env
     svc = ResultService()
-    batch = [item(test.id, T0 + timedelta(minutes=i), None, packets_received=0, loss_pct=100.0, error="timeout")
-             for i in (2, 0, 1)]  # posted out of order: applied in tested_at order
+    batch = [
+        item(test.id, T0 + timedelta(minutes=i), None, packets_received=0, loss_pct=100.0, error="timeout")
+        for i in (2, 0, 1)
+    ]  # posted out of order: applied in tested_at order
     async with db.transaction() as conn:
         assert await svc.ingest(conn, server, batch) == 3
         t1 = await repos.voip_tests.get(conn, test.id)
@@ -157,12 +181,40 @@ async def test_results_range_and_summary(env):
     db, mon, user, server, _, ep, test = env
     svc = ResultService()
     batch = [
-        item(test.id, T0 + timedelta(minutes=5), 4.0, packets_sent=10, packets_received=10, rtt_min_ms=1.0,
-             rtt_avg_ms=2.0, rtt_max_ms=4.0, jitter_ms=1.0),
-        item(test.id, T0 + timedelta(minutes=50), 3.0, packets_sent=10, packets_received=5, rtt_min_ms=0.5,
-             rtt_avg_ms=4.0, rtt_max_ms=9.0, jitter_ms=2.0),
-        item(test.id, T0 + timedelta(hours=1, minutes=1), None, packets_sent=20, packets_received=0, loss_pct=100.0,
-             rtt_min_ms=None, rtt_avg_ms=None, rtt_max_ms=None, jitter_ms=None),
+        item(
+            test.id,
+            T0 + timedelta(minutes=5),
+            4.0,
+            packets_sent=10,
+            packets_received=10,
+            rtt_min_ms=1.0,
+            rtt_avg_ms=2.0,
+            rtt_max_ms=4.0,
+            jitter_ms=1.0,
+        ),
+        item(
+            test.id,
+            T0 + timedelta(minutes=50),
+            3.0,
+            packets_sent=10,
+            packets_received=5,
+            rtt_min_ms=0.5,
+            rtt_avg_ms=4.0,
+            rtt_max_ms=9.0,
+            jitter_ms=2.0,
+        ),
+        item(
+            test.id,
+            T0 + timedelta(hours=1, minutes=1),
+            None,
+            packets_sent=20,
+            packets_received=0,
+            loss_pct=100.0,
+            rtt_min_ms=None,
+            rtt_avg_ms=None,
+            rtt_max_ms=None,
+            jitter_ms=None,
+        ),
     ]
     async with db.transaction() as conn:
         await svc.ingest(conn, server, batch)
@@ -177,15 +229,48 @@ async def test_results_range_and_summary(env):
         with pytest.raises(Invalid):
             await svc.summary(conn, test.id, period="week")
     assert hours == [
-        {"period_start": T0, "count": 2, "packets_sent": 20, "packets_received": 15, "loss_pct": 25.0,
-         "rtt_avg_ms": 3.0, "rtt_min_ms": 0.5, "rtt_max_ms": 9.0, "jitter_ms": 1.5, "mos_avg": 3.5, "mos_min": 3.0},
-        {"period_start": T0 + timedelta(hours=1), "count": 1, "packets_sent": 20, "packets_received": 0,
-         "loss_pct": 100.0, "rtt_avg_ms": None, "rtt_min_ms": None, "rtt_max_ms": None, "jitter_ms": None,
-         "mos_avg": None, "mos_min": None},
+        {
+            "period_start": T0,
+            "count": 2,
+            "packets_sent": 20,
+            "packets_received": 15,
+            "loss_pct": 25.0,
+            "rtt_avg_ms": 3.0,
+            "rtt_min_ms": 0.5,
+            "rtt_max_ms": 9.0,
+            "jitter_ms": 1.5,
+            "mos_avg": 3.5,
+            "mos_min": 3.0,
+        },
+        {
+            "period_start": T0 + timedelta(hours=1),
+            "count": 1,
+            "packets_sent": 20,
+            "packets_received": 0,
+            "loss_pct": 100.0,
+            "rtt_avg_ms": None,
+            "rtt_min_ms": None,
+            "rtt_max_ms": None,
+            "jitter_ms": None,
+            "mos_avg": None,
+            "mos_min": None,
+        },
     ]
-    assert days == [{"period_start": T0.replace(hour=0), "count": 3, "packets_sent": 40, "packets_received": 15,
-                     "loss_pct": 62.5, "rtt_avg_ms": 3.0, "rtt_min_ms": 0.5, "rtt_max_ms": 9.0, "jitter_ms": 1.5,
-                     "mos_avg": 3.5, "mos_min": 3.0}]
+    assert days == [
+        {
+            "period_start": T0.replace(hour=0),
+            "count": 3,
+            "packets_sent": 40,
+            "packets_received": 15,
+            "loss_pct": 62.5,
+            "rtt_avg_ms": 3.0,
+            "rtt_min_ms": 0.5,
+            "rtt_max_ms": 9.0,
+            "jitter_ms": 1.5,
+            "mos_avg": 3.5,
+            "mos_min": 3.0,
+        }
+    ]
     assert summarize([], "hour") == []
 
 
@@ -223,8 +308,15 @@ async def test_webhook_delivery_retries_and_records(env):
         [a] = await alerts_of(db, user.id)
         assert a["webhook_status"] == "delivered" and a["delivered_at"] is not None and a["webhook_attempts"] == 2
         assert (await deliver_pending(db, client=client))["delivered"] == 0  # nothing pending
-    assert seen[-1] == {"event": "voip_test.alerting", "alert_id": a["id"], "voip_test_id": test.id,
-                        "endpoint_id": ep.id, "user_id": user.id, "mos": 1.5, "at": "2024-05-01T12:02:00Z"}
+    assert seen[-1] == {
+        "event": "voip_test.alerting",
+        "alert_id": a["id"],
+        "voip_test_id": test.id,
+        "endpoint_id": ep.id,
+        "user_id": user.id,
+        "mos": 1.5,
+        "at": "2024-05-01T12:02:00Z",
+    }
 
 
 async def test_webhook_gives_up_and_never_raises(env):

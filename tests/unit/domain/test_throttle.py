@@ -16,8 +16,9 @@ class Clock:
 
 def make(**kw) -> tuple[FailureThrottle, Clock]:
     clock = Clock()
-    return FailureThrottle(Limits(**{"per_pair": 3, "per_source": 5, "per_account": 5, "window": 60,
-                                     "ban_seconds": 30, **kw}), clock), clock
+    return FailureThrottle(
+        Limits(**{"per_pair": 3, "per_source": 5, "per_account": 5, "window": 60, "ban_seconds": 30, **kw}), clock
+    ), clock
 
 
 def fail(th: FailureThrottle, source: str, account: str, n: int) -> None:

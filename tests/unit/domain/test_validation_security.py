@@ -8,11 +8,23 @@ from switchboard.domain import security
 from switchboard.domain.validation import is_host
 
 
-@pytest.mark.parametrize("value,ok", [
-    ("127.0.0.1", True), ("::1", True), ("2001:db8::5", True), ("sip.example.com", True), ("localhost", True),
-    ("999.1.1.1", False), ("bad host", False), ("-x.com", False), ("a" * 64 + ".com", False), ("", False),
-    ("exa_mple.com", False), ("example.com.", True),
-])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("2001:db8::5", True),
+        ("sip.example.com", True),
+        ("localhost", True),
+        ("999.1.1.1", False),
+        ("bad host", False),
+        ("-x.com", False),
+        ("a" * 64 + ".com", False),
+        ("", False),
+        ("exa_mple.com", False),
+        ("example.com.", True),
+    ],
+)
 def test_is_host(value, ok):
     assert is_host(value) is ok
 

@@ -52,11 +52,16 @@ async def reg(request, tmp_path):
 
 
 def register(user: str, n: int = 1, *, port: int = 5062, expires: int = 600, auth: str | None = None) -> Message:
-    lines = ["REGISTER sip:registrar.test SIP/2.0",
-             f"Via: SIP/2.0/UDP 192.0.2.7:{port};branch=z9hG4bK{user}x{n}x{port};rport",
-             f"From: <sip:{user}@registrar.test>;tag=t{n}", f"To: <sip:{user}@registrar.test>",
-             f"Call-ID: call-{user}-{port}", f"CSeq: {n} REGISTER",
-             f"Contact: <sip:{user}@192.0.2.7:{port}>", f"Expires: {expires}"]
+    lines = [
+        "REGISTER sip:registrar.test SIP/2.0",
+        f"Via: SIP/2.0/UDP 192.0.2.7:{port};branch=z9hG4bK{user}x{n}x{port};rport",
+        f"From: <sip:{user}@registrar.test>;tag=t{n}",
+        f"To: <sip:{user}@registrar.test>",
+        f"Call-ID: call-{user}-{port}",
+        f"CSeq: {n} REGISTER",
+        f"Contact: <sip:{user}@192.0.2.7:{port}>",
+        f"Expires: {expires}",
+    ]
     if auth:
         lines.append(f"Authorization: {auth}")
     return parse(("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode())
@@ -161,6 +166,7 @@ async def test_registers_of_one_aor_are_decided_one_after_the_other(reg):
     third = reg.handle(register("u001", 2, port=5070, expires=0), SOURCE)  # removes the first contact
     assert isinstance(second, Deferred) and isinstance(third, Deferred)
     a, b, c = await settle(first, second, third)
+
     def contacts(resp) -> list[str]:  # expires left: 600, or 599 when a second ticked between two decisions
         values = resp.get_all("Contact")
         assert all(v.endswith((";expires=600", ";expires=599")) for v in values), values
@@ -205,11 +211,13 @@ async def test_digest_challenge_then_authenticated_register(reg):
     challenge = reg.handle(register("alice"), SOURCE)
     assert challenge.status == 401
     auth = DigestClient("alice", "alice-secret").authorize(
-        "REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate"))
+        "REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate")
+    )
     [ok] = await settle(reg.handle(register("alice", 2, auth=auth), SOURCE))
     assert ok.status == 200
     replay = reg.handle(register("alice", 3, auth=auth), SOURCE)  # same nonce and nc
     assert replay.status == 401 and "stale=true" in replay.get("WWW-Authenticate")
-    wrong = DigestClient("alice", "nope").authorize("REGISTER", "sip:registrar.test",
-                                                    challenge.get_all("WWW-Authenticate"))
+    wrong = DigestClient("alice", "nope").authorize(
+        "REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate")
+    )
     assert reg.handle(register("alice", 4, auth=wrong), SOURCE).status == 403

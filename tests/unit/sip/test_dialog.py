@@ -29,9 +29,15 @@ UAS_CONTACT = "<sip:bob@192.0.2.20:5060>"
 
 
 def invite(cseq: int = 1, record_route: tuple[str, ...] = ()) -> Message:
-    headers = [("Via", "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKinv1"), ("Max-Forwards", "70"),
-               ("From", '"Alice" <sip:alice@a.test>;tag=alicetag'), ("To", "<sip:bob@b.test>"),
-               ("Call-ID", "call-1@a.test"), ("CSeq", f"{cseq} INVITE"), ("Contact", "<sip:alice@192.0.2.10:5060>")]
+    headers = [
+        ("Via", "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKinv1"),
+        ("Max-Forwards", "70"),
+        ("From", '"Alice" <sip:alice@a.test>;tag=alicetag'),
+        ("To", "<sip:bob@b.test>"),
+        ("Call-ID", "call-1@a.test"),
+        ("CSeq", f"{cseq} INVITE"),
+        ("Contact", "<sip:alice@192.0.2.10:5060>"),
+    ]
     headers += [("Record-Route", r) for r in record_route]
     return Message(method="INVITE", uri="sip:bob@b.test", headers=headers)
 
@@ -44,8 +50,13 @@ def wire(msg: Message) -> Message:
     return parse(msg.to_bytes())
 
 
-def answer(req: Message, status: int, to_tag: str = "bobtag", contact: str | None = UAS_CONTACT,
-           record_route: tuple[str, ...] = ()) -> Message:
+def answer(
+    req: Message,
+    status: int,
+    to_tag: str = "bobtag",
+    contact: str | None = UAS_CONTACT,
+    record_route: tuple[str, ...] = (),
+) -> Message:
     headers = [("Contact", contact)] if contact else []
     headers += [("Record-Route", r) for r in record_route]
     return response_to(req, status, headers=headers, to_tag=to_tag)
@@ -189,15 +200,29 @@ def test_dialog_table():
     table.add(uas.dialog)
     table.expect_ack(uas)
     d = uas.dialog
-    info = Message(method="INFO", uri="sip:x", headers=[("From", "<sip:alice@a.test>;tag=alicetag"),
-                                                         ("To", "<sip:bob@b.test>;tag=bobtag"),
-                                                         ("Call-ID", "call-1@a.test"), ("CSeq", "2 INFO")])
+    info = Message(
+        method="INFO",
+        uri="sip:x",
+        headers=[
+            ("From", "<sip:alice@a.test>;tag=alicetag"),
+            ("To", "<sip:bob@b.test>;tag=bobtag"),
+            ("Call-ID", "call-1@a.test"),
+            ("CSeq", "2 INFO"),
+        ],
+    )
     assert table.match_request(info) == (d, 0)
     info.set("To", "<sip:bob@b.test>;tag=other")
     assert table.match_request(info) == (None, 481)
-    ack = Message(method="ACK", uri="sip:x", headers=[("From", "<sip:alice@a.test>;tag=alicetag"),
-                                                       ("To", "<sip:bob@b.test>;tag=bobtag"),
-                                                       ("Call-ID", "call-1@a.test"), ("CSeq", "1 ACK")])
+    ack = Message(
+        method="ACK",
+        uri="sip:x",
+        headers=[
+            ("From", "<sip:alice@a.test>;tag=alicetag"),
+            ("To", "<sip:bob@b.test>;tag=bobtag"),
+            ("Call-ID", "call-1@a.test"),
+            ("CSeq", "1 ACK"),
+        ],
+    )
     owner, actions = table.on_ack(ack)
     assert owner is uas and uas.retransmit.acked and Terminated("completed") in actions
     assert table.on_ack(ack) == (None, []) and table.stats["stray_acks"] == 1
@@ -312,9 +337,16 @@ class UacUasPair(RuleBasedStateMachine):
     def cancel(self):
         self._uac_run(self.uac_invites[1].cancel())
 
-    @precondition(lambda self: self.uac_dialog is not None and self.uac_dialog.state == CONFIRMED
-                  and self.uac_inv.final is not None and self._uas_quiet()
-                  and self.uas_inv.dialog is not None and self.uas_inv.dialog.state == CONFIRMED)
+    @precondition(
+        lambda self: (
+            self.uac_dialog is not None
+            and self.uac_dialog.state == CONFIRMED
+            and self.uac_inv.final is not None
+            and self._uas_quiet()
+            and self.uas_inv.dialog is not None
+            and self.uas_inv.dialog.state == CONFIRMED
+        )
+    )
     @rule()
     def reinvite(self):
         d = self.uac_dialog
@@ -326,15 +358,19 @@ class UacUasPair(RuleBasedStateMachine):
         self.uac_inv = self.uac_invites[req.cseq[0]] = UacInvite(req, d)
         self.uas_inv = UasInvite(wire(req), contact=UAS_CONTACT, dialog=self.uas_inv.dialog)
 
-    @precondition(lambda self: self.uac_dialog is not None and self.uac_dialog.state == CONFIRMED
-                  and self.uac_inv.final is not None)
+    @precondition(
+        lambda self: (
+            self.uac_dialog is not None and self.uac_dialog.state == CONFIRMED and self.uac_inv.final is not None
+        )
+    )
     @rule()
     def uac_bye(self):
         d = self.uac_dialog
         bye = d.request("BYE")
         self.uac_cseqs.append(bye.cseq[0])
-        _, status = self.uas_table.match_request(wire(bye.__class__(method=bye.method, uri=bye.uri,
-                                                                     headers=list(bye.headers))))
+        _, status = self.uas_table.match_request(
+            wire(bye.__class__(method=bye.method, uri=bye.uri, headers=list(bye.headers)))
+        )
         d.on_response(bye, response_to(bye, status or 200))
         assert d.state == TERMINATED
 
@@ -375,9 +411,16 @@ class UacUasPair(RuleBasedStateMachine):
     def request_outside_any_dialog(self):
         """An in-dialog request (To tag) for a dialog the UAS does not have: 481, whatever the state."""
         self.probe_cseq += 1
-        stray = Message(method="INFO", uri="sip:x", headers=[
-            ("From", "<sip:alice@a.test>;tag=alicetag"), ("To", "<sip:bob@b.test>;tag=not-ours"),
-            ("Call-ID", "call-1@a.test"), ("CSeq", f"{self.probe_cseq} INFO")])
+        stray = Message(
+            method="INFO",
+            uri="sip:x",
+            headers=[
+                ("From", "<sip:alice@a.test>;tag=alicetag"),
+                ("To", "<sip:bob@b.test>;tag=not-ours"),
+                ("Call-ID", "call-1@a.test"),
+                ("CSeq", f"{self.probe_cseq} INFO"),
+            ],
+        )
         assert self.uas_table.match_request(stray) == (None, 481)
 
     # -- invariants
@@ -411,9 +454,16 @@ class UacUasPair(RuleBasedStateMachine):
         if d is None or d.state != TERMINATED:
             return
         self.probe_cseq += 1
-        probe = Message(method="INFO", uri="sip:x", headers=[
-            ("From", f"<sip:alice@a.test>;tag={d.remote_tag}"), ("To", f"<sip:bob@b.test>;tag={d.local_tag}"),
-            ("Call-ID", d.call_id), ("CSeq", f"{self.probe_cseq} INFO")])
+        probe = Message(
+            method="INFO",
+            uri="sip:x",
+            headers=[
+                ("From", f"<sip:alice@a.test>;tag={d.remote_tag}"),
+                ("To", f"<sip:bob@b.test>;tag={d.local_tag}"),
+                ("Call-ID", d.call_id),
+                ("CSeq", f"{self.probe_cseq} INFO"),
+            ],
+        )
         table = DialogTable()
         table.add(d)
         assert table.match_request(probe)[1] == 481

@@ -685,8 +685,9 @@ def _reference_parse_params(value: str):
         if key in params:
             raise DigestError("duplicate")
         quoted = m.group(2)
-        params[key] = re.sub(r"\\(.)", lambda e: e.group(1), quoted, flags=re.DOTALL) if quoted is not None \
-            else m.group(3)
+        params[key] = (
+            re.sub(r"\\(.)", lambda e: e.group(1), quoted, flags=re.DOTALL) if quoted is not None else m.group(3)
+        )
         pos = m.end()
 
 
@@ -703,17 +704,20 @@ def test_parse_params_agrees_with_the_element_by_element_parser(value):
     assert _outcome(parse_params, value) == _outcome(_reference_parse_params, value)
 
 
-@pytest.mark.parametrize("value", [
-    'Digest username="bench00001",realm="switchboard",cnonce="6b8b4567",nc=00000001,qop=auth,'
-    'uri="sip:127.0.0.1:5060",nonce="AAABmrK2b8IKg7sZGOB7kJkLDZ0HrsjJh-3p6oBd6Ys",'
-    'response="1b6f0c7a2e0d2f5fd0f2e7b9a8d7c6b5",algorithm=MD5,opaque="xYz12345abcdEFGH"',
-    'Digest realm="a\\"b", nonce=x',
-    "Digest a=1 ,, b=2,",
-    "Digest a=1 b=2",
-    'Digest a="1"b=2',
-    "Digest a=1, @=2",
-    "Digest a=1, b",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        'Digest username="bench00001",realm="switchboard",cnonce="6b8b4567",nc=00000001,qop=auth,'
+        'uri="sip:127.0.0.1:5060",nonce="AAABmrK2b8IKg7sZGOB7kJkLDZ0HrsjJh-3p6oBd6Ys",'
+        'response="1b6f0c7a2e0d2f5fd0f2e7b9a8d7c6b5",algorithm=MD5,opaque="xYz12345abcdEFGH"',
+        'Digest realm="a\\"b", nonce=x',
+        "Digest a=1 ,, b=2,",
+        "Digest a=1 b=2",
+        'Digest a="1"b=2',
+        "Digest a=1, @=2",
+        "Digest a=1, b",
+    ],
+)
 def test_parse_params_agrees_on_typical_and_broken_headers(value):
     assert _outcome(parse_params, value) == _outcome(_reference_parse_params, value)
 

@@ -23,14 +23,23 @@ UDP = Source("192.0.2.7", 5070, "UDP")
 TCP = Source("192.0.2.7", 40000, "TCP", writer=object())
 
 
-def request(method: str = "OPTIONS", branch: str = "z9hG4bKep1", cseq: int = 1, *, to_tag: str = "",
-            via: str | None = None, call_id: str = "c1@ep.test") -> bytes:
+def request(
+    method: str = "OPTIONS",
+    branch: str = "z9hG4bKep1",
+    cseq: int = 1,
+    *,
+    to_tag: str = "",
+    via: str | None = None,
+    call_id: str = "c1@ep.test",
+) -> bytes:
     to = "<sip:ep.test>" + (f";tag={to_tag}" if to_tag else "")
     via = via or f"SIP/2.0/UDP 192.0.2.7:5070;branch={branch};rport"
-    return (f"{method} sip:ep.test SIP/2.0\r\nVia: {via}\r\n"
-            f"From: <sip:alice@ep.test>;tag=ft\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
-            f"CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContact: <sip:alice@192.0.2.7:5070>\r\n"
-            "Content-Length: 0\r\n\r\n").encode()
+    return (
+        f"{method} sip:ep.test SIP/2.0\r\nVia: {via}\r\n"
+        f"From: <sip:alice@ep.test>;tag=ft\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
+        f"CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContact: <sip:alice@192.0.2.7:5070>\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
 
 
 def kinds(actions) -> list[str]:
@@ -128,10 +137,13 @@ def test_stray_ack_is_dropped_and_counted(ep):
     assert ep.stats["stray_acks"] == 1
 
 
-@pytest.mark.parametrize(("data", "status"), [
-    (request().replace(b"CSeq: 1 OPTIONS", b"CSeq: x OPTIONS"), 400),
-    (request().replace(b"OPTIONS sip:ep.test SIP/2.0", b"OPTIONS sip:ep.test SIP/7.0"), 505),
-])
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (request().replace(b"CSeq: 1 OPTIONS", b"CSeq: x OPTIONS"), 400),
+        (request().replace(b"OPTIONS sip:ep.test SIP/2.0", b"OPTIONS sip:ep.test SIP/7.0"), 505),
+    ],
+)
 def test_malformed_requests_are_answered(ep, data, status):
     [out] = ep.receive(data, UDP, 1.0)
     assert out.data.startswith(f"SIP/2.0 {status} ".encode()) and ep.stats["bad_request"] == 1
@@ -145,8 +157,14 @@ def test_too_large_is_513(ep):
     assert sent(out)[0].status == 513
 
 
-@pytest.mark.parametrize("data", [b"garbage\r\n\r\n", request("ACK").replace(b"CSeq: 1 ACK", b"CSeq: x ACK"),
-                                  b"SIP/2.0 200 OK\r\nVia: nonsense\r\n\r\n"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"garbage\r\n\r\n",
+        request("ACK").replace(b"CSeq: 1 ACK", b"CSeq: x ACK"),
+        b"SIP/2.0 200 OK\r\nVia: nonsense\r\n\r\n",
+    ],
+)
 def test_unsalvageable_input_is_dropped(ep, data):
     assert ep.receive(data, UDP, 1.0) == [] and ep.stats["dropped"] == 1
 
@@ -177,9 +195,18 @@ def test_completed_entries_expire(ep):
 
 
 def test_responses_are_routed_to_client_transactions_and_strays_counted(ep):
-    req = Message(method="OPTIONS", uri="sip:peer.test", headers=[
-        ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcli;rport"), ("From", "<sip:me@x>;tag=1"),
-        ("To", "<sip:peer.test>"), ("Call-ID", "cli@x"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")])
+    req = Message(
+        method="OPTIONS",
+        uri="sip:peer.test",
+        headers=[
+            ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcli;rport"),
+            ("From", "<sip:me@x>;tag=1"),
+            ("To", "<sip:peer.test>"),
+            ("Call-ID", "cli@x"),
+            ("CSeq", "1 OPTIONS"),
+            ("Max-Forwards", "70"),
+        ],
+    )
     tx, out = ep.send_request(req, UDP, 1.0)
     assert kinds(out) == ["Transmit", "SetTimer", "SetTimer"]  # E, F
     resp = response_to(req, 200).to_bytes()
@@ -192,16 +219,32 @@ def test_responses_are_routed_to_client_transactions_and_strays_counted(ep):
 
 
 def test_client_timeout_and_abandon(ep):
-    req = Message(method="OPTIONS", uri="sip:peer.test", headers=[
-        ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcl2"), ("From", "<sip:me@x>;tag=1"),
-        ("To", "<sip:peer.test>"), ("Call-ID", "cl2@x"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")])
+    req = Message(
+        method="OPTIONS",
+        uri="sip:peer.test",
+        headers=[
+            ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcl2"),
+            ("From", "<sip:me@x>;tag=1"),
+            ("To", "<sip:peer.test>"),
+            ("Call-ID", "cl2@x"),
+            ("CSeq", "1 OPTIONS"),
+            ("Max-Forwards", "70"),
+        ],
+    )
     tx, _ = ep.send_request(req, UDP, 1.0)
     assert kinds(ep.timer(tx, "E", 1.5)) == ["Transmit", "SetTimer"]
     ended = ep.timer(tx, "F", 33.0)
     assert isinstance(ended[-1], TransactionEnded) and ended[-1].reason == "timeout"
     assert ep.abandon(tx) == []
-    tx2, _ = ep.send_request(Message(method="OPTIONS", uri="sip:p", headers=[
-        ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcl3"), *req.headers[1:]]), UDP, 1.0)
+    tx2, _ = ep.send_request(
+        Message(
+            method="OPTIONS",
+            uri="sip:p",
+            headers=[("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcl3"), *req.headers[1:]],
+        ),
+        UDP,
+        1.0,
+    )
     assert kinds(ep.abandon(tx2)) == ["TransactionEnded"] and len(ep.table) == 0
 
 
@@ -213,6 +256,7 @@ def test_transport_error_on_the_fast_path_forgets_the_completed_entry(ep):
 
 
 # --- with the dialog layer attached ------------------------------------------------------------------------
+
 
 def test_in_dialog_request_matching_no_dialog_gets_481():
     ep = Endpoint(dialogs=DialogTable())
@@ -260,8 +304,10 @@ def test_uas_non_2xx_answer_stays_in_the_invite_transaction():
 
 def test_retransmitted_2xx_goes_to_the_tu_with_dialogs():
     ep = Endpoint(dialogs=DialogTable())
-    resp = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKgone\r\nFrom: <sip:a@x>;tag=1\r\n"
-            b"To: <sip:b@x>;tag=2\r\nCall-ID: g@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    resp = (
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKgone\r\nFrom: <sip:a@x>;tag=1\r\n"
+        b"To: <sip:b@x>;tag=2\r\nCall-ID: g@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
     [d] = ep.receive(resp, UDP, 1.0)
     assert isinstance(d, DeliverResponse) and d.tx is None
 

@@ -18,11 +18,13 @@ from switchboard.sip.message import Message, parse, response_to
 
 
 def options(branch: str = "z9hG4bKengine1", cseq: int = 1) -> bytes:
-    return ("OPTIONS sip:engine.test SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch={branch};rport\r\n"
-            "From: <sip:tester@engine.test>;tag=abc\r\nTo: <sip:engine.test>\r\n"
-            f"Call-ID: {branch}@engine.test\r\nCSeq: {cseq} OPTIONS\r\nMax-Forwards: 70\r\n"
-            "Content-Length: 0\r\n\r\n").encode()
+    return (
+        "OPTIONS sip:engine.test SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch={branch};rport\r\n"
+        "From: <sip:tester@engine.test>;tag=abc\r\nTo: <sip:engine.test>\r\n"
+        f"Call-ID: {branch}@engine.test\r\nCSeq: {cseq} OPTIONS\r\nMax-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
 
 
 class Peer:
@@ -161,11 +163,13 @@ def test_deferred_calls_back_once_whenever_it_is_settled():
 
 
 def invite_bytes(method: str = "INVITE", branch: str = "z9hG4bKinv") -> bytes:
-    return (f"{method} sip:bob@engine.test SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch={branch};rport\r\n"
-            "From: <sip:alice@engine.test>;tag=abc\r\nTo: <sip:bob@engine.test>\r\n"
-            f"Call-ID: inv@engine.test\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
-            "Contact: <sip:alice@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n").encode()
+    return (
+        f"{method} sip:bob@engine.test SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch={branch};rport\r\n"
+        "From: <sip:alice@engine.test>;tag=abc\r\nTo: <sip:bob@engine.test>\r\n"
+        f"Call-ID: inv@engine.test\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
+        "Contact: <sip:alice@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
 
 
 async def test_invite_gets_100_then_the_handlers_answer_and_the_ack_is_absorbed(setup):

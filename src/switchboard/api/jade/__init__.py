@@ -9,8 +9,21 @@ PREFIXES = ("/v1", "/admin", "/me", "/manager", "/agents", "/device_states", "/p
 
 def _all() -> APIRouter:
     r = APIRouter()
-    for module_router in (auth.login_api, auth.logout_api, users.me_admin_api, users.api, me.api, dialplan.api,
-                          park.api, queue.api, pjsip.api, trunks.api, core.api, live.api, security.api):
+    for module_router in (
+        auth.login_api,
+        auth.logout_api,
+        users.me_admin_api,
+        users.api,
+        me.api,
+        dialplan.api,
+        park.api,
+        queue.api,
+        pjsip.api,
+        trunks.api,
+        core.api,
+        live.api,
+        security.api,
+    ):
         r.include_router(module_router)
     return r
 

@@ -64,8 +64,11 @@ class JadeLoginRoute(DialectRoute):
 
 
 # Documentation only (the route classes enforce): shows the authtoken in the OpenAPI document.
-TOKEN = Security(APIKeyQuery(name="authtoken", auto_error=False, scheme_name="jade_authtoken",
-                             description="uuid from POST /v1/admin/login"))
+TOKEN = Security(
+    APIKeyQuery(
+        name="authtoken", auto_error=False, scheme_name="jade_authtoken", description="uuid from POST /v1/admin/login"
+    )
+)
 BASIC = Security(HTTPBasic(auto_error=False, scheme_name="jade_login"))
 
 login_api = APIRouter(route_class=JadeLoginRoute, tags=["jade: login"], dependencies=[BASIC])

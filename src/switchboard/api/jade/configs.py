@@ -57,15 +57,35 @@ def add_config_routes(api: APIRouter, prefix: str, family: str, label: str) -> N
 
     base = f"{prefix}/configurations"
     op = family
-    api.add_api_route(base, list_files, methods=["GET"], summary=f"{label} and its backups",
-                      operation_id=f"jade_{op}_configurations_list")
-    api.add_api_route(base + "/{detail}", show_file, methods=["GET"], summary=f"One {label} file",
-                      operation_id=f"jade_{op}_configuration_show")
-    api.add_api_route(base + "/{detail}", put_file, methods=["PUT"], summary=f"Replace the live {label}",
-              openapi_extra=doc("file"),
-                      operation_id=f"jade_{op}_configuration_put")
-    api.add_api_route(base + "/{detail}", delete_file, methods=["DELETE"], summary=f"Delete a {label} backup",
-                      operation_id=f"jade_{op}_configuration_delete")
+    api.add_api_route(
+        base,
+        list_files,
+        methods=["GET"],
+        summary=f"{label} and its backups",
+        operation_id=f"jade_{op}_configurations_list",
+    )
+    api.add_api_route(
+        base + "/{detail}",
+        show_file,
+        methods=["GET"],
+        summary=f"One {label} file",
+        operation_id=f"jade_{op}_configuration_show",
+    )
+    api.add_api_route(
+        base + "/{detail}",
+        put_file,
+        methods=["PUT"],
+        summary=f"Replace the live {label}",
+        openapi_extra=doc("file"),
+        operation_id=f"jade_{op}_configuration_put",
+    )
+    api.add_api_route(
+        base + "/{detail}",
+        delete_file,
+        methods=["DELETE"],
+        summary=f"Delete a {label} backup",
+        operation_id=f"jade_{op}_configuration_delete",
+    )
 
 
 def add_section_routes(api: APIRouter, path: str, family: str, label: str) -> None:
@@ -80,8 +100,9 @@ def add_section_routes(api: APIRouter, path: str, family: str, label: str) -> No
         data = await json_body(request)
         from switchboard.domain.pbxconf import data_options
 
-        await services.configs.put_section(conn, family, data.get("name"), data_options(data.get("data", {})),
-                                           create_only=True)
+        await services.configs.put_section(
+            conn, family, data.get("name"), data_options(data.get("data", {})), create_only=True
+        )
         reload_after(request, family)
         return envelope.ok()
 
@@ -94,8 +115,9 @@ def add_section_routes(api: APIRouter, path: str, family: str, label: str) -> No
         data = await json_body(request)
         from switchboard.domain.pbxconf import data_options
 
-        options = data_options(data["data"] if isinstance(data.get("data"), dict) else
-                               {k: v for k, v in data.items() if k != "name"})
+        options = data_options(
+            data["data"] if isinstance(data.get("data"), dict) else {k: v for k, v in data.items() if k != "name"}
+        )
         await services.configs.put_section(conn, family, detail, options, must_exist=True)
         reload_after(request, family)
         return envelope.ok()
@@ -106,16 +128,40 @@ def add_section_routes(api: APIRouter, path: str, family: str, label: str) -> No
         reload_after(request, family)
         return envelope.ok()
 
-    api.add_api_route(path, list_sections, methods=["GET"], summary=f"All {label}s in the file",
-                      operation_id=f"jade_{family}_cfg_list")
-    api.add_api_route(path, create_section, methods=["POST"], summary=f"Create a {label}: {{name, data}}",
-                      openapi_extra=doc("section"),
-                      operation_id=f"jade_{family}_cfg_create")
-    api.add_api_route(path + "/{detail}", show_section, methods=["GET"], summary=f"One {label}",
-                      operation_id=f"jade_{family}_cfg_show")
-    api.add_api_route(path + "/{detail}", put_section, methods=["PUT"],
-                      summary=f"Replace a {label}'s options: {{data: {{...}}}} or the options object",
-                      openapi_extra=doc("section_update"),
-                      operation_id=f"jade_{family}_cfg_put")
-    api.add_api_route(path + "/{detail}", delete_section, methods=["DELETE"], summary=f"Delete a {label}",
-                      operation_id=f"jade_{family}_cfg_delete")
+    api.add_api_route(
+        path,
+        list_sections,
+        methods=["GET"],
+        summary=f"All {label}s in the file",
+        operation_id=f"jade_{family}_cfg_list",
+    )
+    api.add_api_route(
+        path,
+        create_section,
+        methods=["POST"],
+        summary=f"Create a {label}: {{name, data}}",
+        openapi_extra=doc("section"),
+        operation_id=f"jade_{family}_cfg_create",
+    )
+    api.add_api_route(
+        path + "/{detail}",
+        show_section,
+        methods=["GET"],
+        summary=f"One {label}",
+        operation_id=f"jade_{family}_cfg_show",
+    )
+    api.add_api_route(
+        path + "/{detail}",
+        put_section,
+        methods=["PUT"],
+        summary=f"Replace a {label}'s options: {{data: {{...}}}} or the options object",
+        openapi_extra=doc("section_update"),
+        operation_id=f"jade_{family}_cfg_put",
+    )
+    api.add_api_route(
+        path + "/{detail}",
+        delete_section,
+        methods=["DELETE"],
+        summary=f"Delete a {label}",
+        operation_id=f"jade_{family}_cfg_delete",
+    )

@@ -43,12 +43,26 @@ def _system(request: Request) -> dict:
         user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
     except KeyError:
         user, group = str(os.getuid()), str(os.getgid())
-    return {"ami_version": "", "ast_version": f"Switchboard {__version__}", "cdr_enabled": "No",
-            "current_calls": len(pbx.channels), "http_enabled": "Yes", "id": "1", "max_calls": 0,
-            "max_file_handles": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "max_load_avg": 0.0,
-            "real_time_enabled": "No", "reload_date": reload_d, "reload_time": reload_t, "run_group": group,
-            "run_user": user, "startup_date": start_d, "startup_time": start_t, "system_name": socket.gethostname(),
-            "tm_update": envelope.ns_timestamp()}
+    return {
+        "ami_version": "",
+        "ast_version": f"Switchboard {__version__}",
+        "cdr_enabled": "No",
+        "current_calls": len(pbx.channels),
+        "http_enabled": "Yes",
+        "id": "1",
+        "max_calls": 0,
+        "max_file_handles": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "max_load_avg": 0.0,
+        "real_time_enabled": "No",
+        "reload_date": reload_d,
+        "reload_time": reload_t,
+        "run_group": group,
+        "run_user": user,
+        "startup_date": start_d,
+        "startup_time": start_t,
+        "system_name": socket.gethostname(),
+        "tm_update": envelope.ns_timestamp(),
+    }
 
 
 @api.get("/admin/core/systems", summary="This system")

@@ -17,13 +17,26 @@ add_config_routes(api, "/admin/dialplan", "dialplan", "extensions.conf")
 
 
 def _adpma(m: dict) -> dict:
-    return {"detail": m["detail"], "name": m["name"], "tm_create": m["created_ns"], "tm_update": m["updated_ns"],
-            "uuid": m["uuid"]}
+    return {
+        "detail": m["detail"],
+        "name": m["name"],
+        "tm_create": m["created_ns"],
+        "tm_update": m["updated_ns"],
+        "uuid": m["uuid"],
+    }
 
 
 def _adp(a: dict) -> dict:
-    return {"command": a["command"], "detail": a["detail"], "dpma_uuid": a["dpma_uuid"], "name": a["name"],
-            "sequence": a["sequence"], "tm_create": a["created_ns"], "tm_update": a["updated_ns"], "uuid": a["uuid"]}
+    return {
+        "command": a["command"],
+        "detail": a["detail"],
+        "dpma_uuid": a["dpma_uuid"],
+        "name": a["name"],
+        "sequence": a["sequence"],
+        "tm_create": a["created_ns"],
+        "tm_update": a["updated_ns"],
+        "uuid": a["uuid"],
+    }
 
 
 @api.get("/admin/dialplan/adpmas", summary="All adpmas (async dialplan groups)")
@@ -68,8 +81,11 @@ async def adps_list(request: Request):
     return envelope.listing([_adp(a) for a in await services.configs.adps(conn)])
 
 
-@api.post("/admin/dialplan/adps", summary="Create an adp: {dpma_uuid, sequence, name, detail, command}",
-          openapi_extra=doc("adp"))
+@api.post(
+    "/admin/dialplan/adps",
+    summary="Create an adp: {dpma_uuid, sequence, name, detail, command}",
+    openapi_extra=doc("adp"),
+)
 async def adps_create(request: Request):
     services, conn, _ = ctx(request)
     await services.configs.create_adp(conn, await json_body(request))
@@ -144,19 +160,35 @@ def _add_sdp_routes(prefix: str, tag: str) -> None:
         reload_after(request, "dialplan")
         return envelope.ok()
 
-    api.add_api_route(prefix, sdps_list, methods=["GET"], summary="Every context of extensions.conf",
-                      operation_id=f"jade_{tag}_list")
-    api.add_api_route(prefix, sdps_create, methods=["POST"], summary="Add a context: {name, data: [...]}",
-              openapi_extra=doc("sdp"),
-                      operation_id=f"jade_{tag}_create")
-    api.add_api_route(prefix + "/{detail}", sdp_show, methods=["GET"], summary="One context",
-                      operation_id=f"jade_{tag}_show")
-    api.add_api_route(prefix + "/{detail}", sdp_put, methods=["PUT"],
-                      summary="Create or replace a context: {data: [{exten: ...}, {same: ...}]}",
-                      openapi_extra=doc("sdp_update"),
-                      operation_id=f"jade_{tag}_put")
-    api.add_api_route(prefix + "/{detail}", sdp_delete, methods=["DELETE"], summary="Delete a context",
-                      operation_id=f"jade_{tag}_delete")
+    api.add_api_route(
+        prefix, sdps_list, methods=["GET"], summary="Every context of extensions.conf", operation_id=f"jade_{tag}_list"
+    )
+    api.add_api_route(
+        prefix,
+        sdps_create,
+        methods=["POST"],
+        summary="Add a context: {name, data: [...]}",
+        openapi_extra=doc("sdp"),
+        operation_id=f"jade_{tag}_create",
+    )
+    api.add_api_route(
+        prefix + "/{detail}", sdp_show, methods=["GET"], summary="One context", operation_id=f"jade_{tag}_show"
+    )
+    api.add_api_route(
+        prefix + "/{detail}",
+        sdp_put,
+        methods=["PUT"],
+        summary="Create or replace a context: {data: [{exten: ...}, {same: ...}]}",
+        openapi_extra=doc("sdp_update"),
+        operation_id=f"jade_{tag}_put",
+    )
+    api.add_api_route(
+        prefix + "/{detail}",
+        sdp_delete,
+        methods=["DELETE"],
+        summary="Delete a context",
+        operation_id=f"jade_{tag}_delete",
+    )
 
 
 _add_sdp_routes("/admin/dialplan/sdps", "sdps")

@@ -90,6 +90,10 @@ def listing(items: list, *, stamped: bool = False) -> Response:
 
 def error_response(request: Request, exc: DomainError) -> Response:
     status, message, headers = error_status(exc)
-    body = {"api_ver": API_VER, "statuscode": status, "timestamp": ns_timestamp(),
-            "error": {"code": status, "message": message}}
+    body = {
+        "api_ver": API_VER,
+        "statuscode": status,
+        "timestamp": ns_timestamp(),
+        "error": {"code": status, "message": message},
+    }
     return Response(orjson.dumps(body), status, headers=headers or None, media_type=JSON_TYPE)

@@ -47,10 +47,20 @@ def _add(path: str, key: str, names, detail, label: str) -> None:
 
     tag = path.strip("/")
     api.add_api_route(path, list_all, methods=["GET"], summary=f"All {label}s", operation_id=f"jade_{tag}_list")
-    api.add_api_route(path + "/", by_body, methods=["GET"], summary=f'One {label}, named by the body {{"{key}"}}',
-                      operation_id=f"jade_{tag}_by_body")
-    api.add_api_route(path + "/{item:path}", by_path, methods=["GET"], summary=f"One {label}, named in the path",
-                      operation_id=f"jade_{tag}_show")
+    api.add_api_route(
+        path + "/",
+        by_body,
+        methods=["GET"],
+        summary=f'One {label}, named by the body {{"{key}"}}',
+        operation_id=f"jade_{tag}_by_body",
+    )
+    api.add_api_route(
+        path + "/{item:path}",
+        by_path,
+        methods=["GET"],
+        summary=f"One {label}, named in the path",
+        operation_id=f"jade_{tag}_show",
+    )
 
 
 # ---- agents -------------------------------------------------------------------------------------
@@ -102,13 +112,26 @@ def _peer(pbx, peer: str) -> dict:
     else:
         status, address, monitor = "Unregistered", "", "UNKNOWN" if qualify else "Unmonitored"
     yn = {"yes", "true", "on", "1"}
-    symmetric = (ep.get("rtp_symmetric", "no").lower() in yn)
-    return {"acl": "yes" if ep.get("acl") else "no", "address": address, "auto_comedia": "no", "auto_force_port": "no",
-            "chan_object_type": "peer", "channel_type": "PJSIP", "comedia": "yes" if symmetric else "no",
-            "description": "", "dynamic": "yes" if aors else "no",
-            "force_port": "yes" if ep.get("force_rport", "yes").lower() in yn else "no", "monitor_status": monitor,
-            "peer": f"PJSIP/{name}", "realtime_device": "no", "status": status, "text_support": "no",
-            "tm_update": envelope.ts(pbx.pjsip_ns()), "video_support": "no"}
+    symmetric = ep.get("rtp_symmetric", "no").lower() in yn
+    return {
+        "acl": "yes" if ep.get("acl") else "no",
+        "address": address,
+        "auto_comedia": "no",
+        "auto_force_port": "no",
+        "chan_object_type": "peer",
+        "channel_type": "PJSIP",
+        "comedia": "yes" if symmetric else "no",
+        "description": "",
+        "dynamic": "yes" if aors else "no",
+        "force_port": "yes" if ep.get("force_rport", "yes").lower() in yn else "no",
+        "monitor_status": monitor,
+        "peer": f"PJSIP/{name}",
+        "realtime_device": "no",
+        "status": status,
+        "text_support": "no",
+        "tm_update": envelope.ts(pbx.pjsip_ns()),
+        "video_support": "no",
+    }
 
 
 _add("/peers", "peer", _peer_names, _peer, "peer")
@@ -134,23 +157,42 @@ def _registries(pbx) -> dict[str, dict]:
         if not trunk.registers:
             continue
         state = pbx.trunk_states.get(trunk.id, {})
-        host, port = (trunk.outbound_server, trunk.outbound_server_port or 5060) if trunk.outbound_server \
+        host, port = (
+            (trunk.outbound_server, trunk.outbound_server_port or 5060)
+            if trunk.outbound_server
             else (trunk.hostname, trunk.port or 5060)
+        )
         account = f"{trunk.auth_id}@{trunk.hostname}:{trunk.port or 5060}"
-        out[account] = {"account": account, "domain": trunk.hostname, "domain_port": trunk.port or 5060,
-                        "host": host, "port": port, "refresh": state.get("refresh", trunk.reregister_interval),
-                        "registration_time": state.get("registration_time", 0),
-                        "state": state.get("state", "Unregistered"),
-                        "tm_update": envelope.ts(state.get("tm_update", pbx.started_ns)), "username": trunk.auth_id,
-                        "name": trunk.name}
+        out[account] = {
+            "account": account,
+            "domain": trunk.hostname,
+            "domain_port": trunk.port or 5060,
+            "host": host,
+            "port": port,
+            "refresh": state.get("refresh", trunk.reregister_interval),
+            "registration_time": state.get("registration_time", 0),
+            "state": state.get("state", "Unregistered"),
+            "tm_update": envelope.ts(state.get("tm_update", pbx.started_ns)),
+            "username": trunk.auth_id,
+            "name": trunk.name,
+        }
     for name, reg in (cfg.registrations if cfg else {}).items():
         user, domain, dport = _uri_parts(reg.get("client_uri", ""))
         _, host, port = _uri_parts(reg.get("server_uri", ""))
         account = f"{user}@{host}:{port}"
-        out[account] = {"account": account, "domain": domain, "domain_port": dport, "host": host, "port": port,
-                        "refresh": int(reg.get("expiration") or 3600), "registration_time": 0,
-                        "state": "Unregistered", "tm_update": envelope.ts(pbx.pjsip_ns()), "username": user,
-                        "name": name}
+        out[account] = {
+            "account": account,
+            "domain": domain,
+            "domain_port": dport,
+            "host": host,
+            "port": port,
+            "refresh": int(reg.get("expiration") or 3600),
+            "registration_time": 0,
+            "state": "Unregistered",
+            "tm_update": envelope.ts(pbx.pjsip_ns()),
+            "username": user,
+            "name": name,
+        }
     return out
 
 

@@ -29,10 +29,17 @@ _BRACED_STRING = re.compile(rb'^\s*\{\s*("(?:[^"\\]|\\.)*")\s*\}\s*$', re.S)
 async def me_info(request: Request):
     services, conn, user = ctx(request)
     contacts = [contact_view(request, c) for c in await services.contacts.list(conn, user_id=user.id)]
-    return envelope.respond({
-        "chats": await services.chats.list(conn, user), "contacts": contacts, "name": user.name,
-        "tm_create": user.created_at, "tm_update": user.updated_at if user.updated_at != user.created_at else None,
-        "username": user.username, "uuid": user.uuid})
+    return envelope.respond(
+        {
+            "chats": await services.chats.list(conn, user),
+            "contacts": contacts,
+            "name": user.name,
+            "tm_create": user.created_at,
+            "tm_update": user.updated_at if user.updated_at != user.created_at else None,
+            "username": user.username,
+            "uuid": user.uuid,
+        }
+    )
 
 
 @api.get("/me/contacts", summary="The caller's contacts")
@@ -80,8 +87,11 @@ async def chats_list(request: Request):
     return envelope.respond(await services.chats.list(conn, user))
 
 
-@api.post("/me/chats", summary="Create a chat room: {name, detail, type, members: [user uuid, ...]}",
-          openapi_extra=doc("chat"))
+@api.post(
+    "/me/chats",
+    summary="Create a chat room: {name, detail, type, members: [user uuid, ...]}",
+    openapi_extra=doc("chat"),
+)
 async def chats_create(request: Request):
     services, conn, user = ctx(request)
     await services.chats.create(conn, user, await json_body(request))

@@ -35,14 +35,17 @@ async def lots_show(request: Request, detail: str):
     raise NotFound("parking lot", detail)
 
 
-@api.put("/admin/park/parkinglots/{detail}", summary="Create or replace a lot's options in res_parking.conf",
-          openapi_extra=doc("section_update"))
+@api.put(
+    "/admin/park/parkinglots/{detail}",
+    summary="Create or replace a lot's options in res_parking.conf",
+    openapi_extra=doc("section_update"),
+)
 async def lots_put(request: Request, detail: str):
     services, conn, _ = ctx(request)
     data = await json_body(request)
-    await services.configs.put_section(conn, "park", detail, data_options(data.get("data", data)
-                                                                          if isinstance(data.get("data"), dict)
-                                                                          else data))
+    await services.configs.put_section(
+        conn, "park", detail, data_options(data.get("data", data) if isinstance(data.get("data"), dict) else data)
+    )
     reload_after(request, "park")
     return envelope.ok()
 

@@ -15,8 +15,16 @@ from switchboard.domain.errors import NotFound
 api = router("pjsip")
 add_config_routes(api, "/admin/pjsip", "pjsip", "pjsip.conf")
 
-_DEVICE_TEXT = {"NOT_INUSE": "Not in use", "INUSE": "In use", "UNAVAILABLE": "Unavailable", "BUSY": "Busy",
-                "RINGING": "Ringing", "ONHOLD": "On Hold", "INVALID": "Invalid", "UNKNOWN": "Unknown"}
+_DEVICE_TEXT = {
+    "NOT_INUSE": "Not in use",
+    "INUSE": "In use",
+    "UNAVAILABLE": "Unavailable",
+    "BUSY": "Busy",
+    "RINGING": "Ringing",
+    "ONHOLD": "On Hold",
+    "INVALID": "Invalid",
+    "UNKNOWN": "Unknown",
+}
 
 
 def _cfg(request: Request):
@@ -44,13 +52,24 @@ def contact_views(pbx, cfg) -> list[dict]:
     for aor in cfg.aors if cfg else {}:
         policy = cfg.aor_policy(aor)
         for b in pbx.contacts_of(aor):
-            out.append(pjsip.contact_view(
-                aor=aor, endpoint_name=b.endpoint, uri=b.uri, call_id=b.call_id, user_agent=b.user_agent,
-                via_address=b.via_address, reg_expire=b.expires_at, status=b.status,
-                round_trip_usec=str(b.rtt_usec) if b.rtt_usec is not None else "N/A",
-                qualify_frequency=policy.qualify_frequency, qualify_timeout=policy.qualify_timeout,
-                authentication_qualify=policy.authenticate_qualify, path=b.path,
-                tm_update=envelope.ts(b.registered_at * 1_000_000_000)))
+            out.append(
+                pjsip.contact_view(
+                    aor=aor,
+                    endpoint_name=b.endpoint,
+                    uri=b.uri,
+                    call_id=b.call_id,
+                    user_agent=b.user_agent,
+                    via_address=b.via_address,
+                    reg_expire=b.expires_at,
+                    status=b.status,
+                    round_trip_usec=str(b.rtt_usec) if b.rtt_usec is not None else "N/A",
+                    qualify_frequency=policy.qualify_frequency,
+                    qualify_timeout=policy.qualify_timeout,
+                    authentication_qualify=policy.authenticate_qualify,
+                    path=b.path,
+                    tm_update=envelope.ts(b.registered_at * 1_000_000_000),
+                )
+            )
     return out
 
 
@@ -74,8 +93,9 @@ def _add(kind: str) -> None:
         names = getattr(cfg, table) if cfg else {}
         items = [view(pbx, cfg, n, tm) for n in names]
         if kind == "registration_outbounds":  # the trunks the engine registers are outbound registrations too
-            items += [trunks.registration_view(pbx, t) for t in pbx.trunks.values()
-                      if t.registers and t.name not in names]
+            items += [
+                trunks.registration_view(pbx, t) for t in pbx.trunks.values() if t.registers and t.name not in names
+            ]
         return envelope.listing(items, stamped=True)
 
     async def show(request: Request, detail: str):
@@ -88,10 +108,20 @@ def _add(kind: str) -> None:
             raise NotFound(label, detail)
         return envelope.respond(view(pbx, cfg, detail, tm), stamped=True)
 
-    api.add_api_route(f"/admin/pjsip/{kind}", list_all, methods=["GET"], summary=f"All {label}s",
-                      operation_id=f"jade_pjsip_{kind}_list")
-    api.add_api_route(f"/admin/pjsip/{kind}/{{detail}}", show, methods=["GET"], summary=f"One {label}",
-                      operation_id=f"jade_pjsip_{kind}_show")
+    api.add_api_route(
+        f"/admin/pjsip/{kind}",
+        list_all,
+        methods=["GET"],
+        summary=f"All {label}s",
+        operation_id=f"jade_pjsip_{kind}_list",
+    )
+    api.add_api_route(
+        f"/admin/pjsip/{kind}/{{detail}}",
+        show,
+        methods=["GET"],
+        summary=f"One {label}",
+        operation_id=f"jade_pjsip_{kind}_show",
+    )
 
 
 for _kind in _KINDS:

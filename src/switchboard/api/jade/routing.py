@@ -20,31 +20,40 @@ def router(tag: str, *, me: bool = False, route_class=None, dependencies=None) -
 _S = {"type": "string"}
 _SN = {"type": ["string", "null"]}
 _I = {"type": "integer"}
-PERMS = {"type": "array", "items": {"type": "object", "properties": {"permission": {"enum": ["admin", "user"]}},
-                                    "required": ["permission"]}}
+PERMS = {
+    "type": "array",
+    "items": {"type": "object", "properties": {"permission": {"enum": ["admin", "user"]}}, "required": ["permission"]},
+}
 OPTIONS = {"type": "object", "additionalProperties": {"anyOf": [_S, {"type": "array", "items": _S}]}}
-SDP_ITEMS = {"type": "array", "items": {"type": "object", "additionalProperties": _S, "minProperties": 1,
-                                        "maxProperties": 1}}
+SDP_ITEMS = {
+    "type": "array",
+    "items": {"type": "object", "additionalProperties": _S, "minProperties": 1, "maxProperties": 1},
+}
 
 SCHEMAS = {
     "user": ({"username": _S, "password": _S, "name": _S}, ("username", "password")),
     "user_update": ({"username": _S, "password": _S, "name": _S}, ()),
-    "manager_user": ({"username": _S, "password": _S, "name": _S, "context": _S, "permissions": PERMS},
-                     ("username", "password")),
+    "manager_user": (
+        {"username": _S, "password": _S, "name": _S, "context": _S, "permissions": PERMS},
+        ("username", "password"),
+    ),
     "manager_user_update": ({"username": _S, "password": _S, "name": _S, "context": _S, "permissions": PERMS}, ()),
     "permission": ({"user_uuid": _S, "permission": {"enum": ["admin", "user"]}}, ("user_uuid", "permission")),
-    "contact": ({"user_uuid": _S, "type": {"enum": ["pjsip_endpoint", "sip_peer"]}, "target": _S, "name": _SN,
-                 "detail": _SN}, ("user_uuid", "type", "target")),
-    "contact_update": ({"user_uuid": _S, "type": {"enum": ["pjsip_endpoint", "sip_peer"]}, "target": _S,
-                        "name": _SN, "detail": _SN}, ()),
+    "contact": (
+        {"user_uuid": _S, "type": {"enum": ["pjsip_endpoint", "sip_peer"]}, "target": _S, "name": _SN, "detail": _SN},
+        ("user_uuid", "type", "target"),
+    ),
+    "contact_update": (
+        {"user_uuid": _S, "type": {"enum": ["pjsip_endpoint", "sip_peer"]}, "target": _S, "name": _SN, "detail": _SN},
+        (),
+    ),
     "buddy": ({"uuid_user": _S, "name": _SN, "detail": _SN}, ("uuid_user",)),
     "buddy_update": ({"name": _SN, "detail": _SN}, ()),
     "chat": ({"name": _SN, "detail": _SN, "type": _I, "members": {"type": "array", "items": _S}}, ()),
     "chat_update": ({"name": _SN, "detail": _SN}, ()),
     "message": ({"message": _S}, ()),
     "adpma": ({"name": _SN, "detail": _SN}, ()),
-    "adp": ({"dpma_uuid": _S, "sequence": _I, "name": _SN, "detail": _SN, "command": _SN},
-            ("dpma_uuid", "sequence")),
+    "adp": ({"dpma_uuid": _S, "sequence": _I, "name": _SN, "detail": _SN, "command": _SN}, ("dpma_uuid", "sequence")),
     "adp_update": ({"uuid": _S, "dpma_uuid": _S, "sequence": _I, "name": _SN, "detail": _SN, "command": _SN}, ()),
     "file": ({"data": _S}, ("data",)),
     "section": ({"name": _S, "data": OPTIONS}, ("name",)),

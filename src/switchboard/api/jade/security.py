@@ -47,8 +47,9 @@ async def bans_list(request: Request, protocol: str | None = None):
 
 
 @api.delete("/admin/security/bans", summary="Lift bans by source and/or account")
-async def bans_lift(request: Request, protocol: str | None = None, source: str | None = None,
-                    account: str | None = None):
+async def bans_lift(
+    request: Request, protocol: str | None = None, source: str | None = None, account: str | None = None
+):
     lifted = 0
     for name, throttle in _throttles(request, protocol):
         # login names are matched without case; SIP user parts are case-sensitive (RFC 3261 §19.1.4)

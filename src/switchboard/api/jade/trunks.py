@@ -22,14 +22,28 @@ api = router("trunks")
 
 def trunk_view(pbx, trunk) -> dict:
     state = pbx.trunk_states.get(trunk.id, {})
-    return {"id": trunk.id, "uuid": trunk.uuid, "name": trunk.name, "auth_mode": trunk.auth_mode,
-            "protocol": trunk.protocol, "require_register": trunk.require_register, "auth_id": trunk.auth_id,
-            "password": MASK if trunk.password_enc else "", "hostname": trunk.hostname, "port": trunk.port,
-            "outbound_server": trunk.outbound_server, "outbound_server_port": trunk.outbound_server_port,
-            "reregister_interval": trunk.reregister_interval, "ips": list(trunk.ips),
-            "provider_in_lan": trunk.provider_in_lan, "single_via_header": trunk.single_via_header,
-            "status": pbx.trunk_status(trunk.id), "state": state.get("state", "Unregistered"),
-            "tm_create": trunk.created_at, "tm_update": trunk.updated_at}
+    return {
+        "id": trunk.id,
+        "uuid": trunk.uuid,
+        "name": trunk.name,
+        "auth_mode": trunk.auth_mode,
+        "protocol": trunk.protocol,
+        "require_register": trunk.require_register,
+        "auth_id": trunk.auth_id,
+        "password": MASK if trunk.password_enc else "",
+        "hostname": trunk.hostname,
+        "port": trunk.port,
+        "outbound_server": trunk.outbound_server,
+        "outbound_server_port": trunk.outbound_server_port,
+        "reregister_interval": trunk.reregister_interval,
+        "ips": list(trunk.ips),
+        "provider_in_lan": trunk.provider_in_lan,
+        "single_via_header": trunk.single_via_header,
+        "status": pbx.trunk_status(trunk.id),
+        "state": state.get("state", "Unregistered"),
+        "tm_create": trunk.created_at,
+        "tm_update": trunk.updated_at,
+    }
 
 
 def registration_view(pbx, trunk) -> dict:
@@ -37,15 +51,28 @@ def registration_view(pbx, trunk) -> dict:
     state = pbx.trunk_states.get(trunk.id, {})
     host = f"{trunk.hostname}:{trunk.port}" if trunk.port not in (0, 5060) else trunk.hostname
     proxy = f"sip:{trunk.outbound_server}:{trunk.outbound_server_port or 5060}" if trunk.outbound_server else ""
-    return {"auth_rejection_permanent": "true", "client_uri": f"sip:{trunk.auth_id}@{host}", "contact_user": "",
-            "endpoint": "", "expiration": trunk.reregister_interval, "fatal_retry_interval": 0,
-            "forbidden_retry_interval": 0, "line": "false", "max_retries": 10,
-            "next_reg": state.get("registration_time", 0) + state.get("refresh", 0) if state.get("online") else 0,
-            "object_name": trunk.name, "object_type": "registration", "outbound_auth": trunk.name,
-            "outbound_proxy": proxy, "retry_interval": 60, "server_uri": f"sip:{host}",
-            "status": "Registered" if state.get("online") else state.get("state", "Unregistered"),
-            "support_path": "false", "tm_update": envelope.ts(state.get("tm_update", pbx.started_ns)),
-            "transport": f"transport-{trunk.protocol.lower()}"}
+    return {
+        "auth_rejection_permanent": "true",
+        "client_uri": f"sip:{trunk.auth_id}@{host}",
+        "contact_user": "",
+        "endpoint": "",
+        "expiration": trunk.reregister_interval,
+        "fatal_retry_interval": 0,
+        "forbidden_retry_interval": 0,
+        "line": "false",
+        "max_retries": 10,
+        "next_reg": state.get("registration_time", 0) + state.get("refresh", 0) if state.get("online") else 0,
+        "object_name": trunk.name,
+        "object_type": "registration",
+        "outbound_auth": trunk.name,
+        "outbound_proxy": proxy,
+        "retry_interval": 60,
+        "server_uri": f"sip:{host}",
+        "status": "Registered" if state.get("online") else state.get("state", "Unregistered"),
+        "support_path": "false",
+        "tm_update": envelope.ts(state.get("tm_update", pbx.started_ns)),
+        "transport": f"transport-{trunk.protocol.lower()}",
+    }
 
 
 async def _find(request: Request, detail: str):

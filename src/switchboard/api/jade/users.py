@@ -36,8 +36,14 @@ api = router("users")
 
 
 def user_view(u: User, *, manager: bool = False) -> dict:
-    d = {"name": u.name, "password": MASK, "tm_create": u.created_at,
-         "tm_update": u.updated_at if u.updated_at != u.created_at else None, "username": u.username, "uuid": u.uuid}
+    d = {
+        "name": u.name,
+        "password": MASK,
+        "tm_create": u.created_at,
+        "tm_update": u.updated_at if u.updated_at != u.created_at else None,
+        "username": u.username,
+        "uuid": u.uuid,
+    }
     if manager:
         d["context"] = u.context
         d["permissions"] = [{"permission": p} for p in permissions_of(u)]
@@ -52,8 +58,9 @@ def _user_fields(data: dict) -> dict:
 
 
 def _role_for(perms, current: str | None) -> str:
-    if not isinstance(perms, list) or not all(isinstance(p, dict) and isinstance(p.get("permission"), str)
-                                              for p in perms):
+    if not isinstance(perms, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("permission"), str) for p in perms
+    ):
         raise Invalid("permissions", 'must be a list like [{"permission": "user"}]')
     names = {p["permission"] for p in perms}
     unknown = names - set(PERMISSIONS)
@@ -70,8 +77,9 @@ async def info(request: Request):
     return envelope.respond(user_view(request.state.user))
 
 
-@me_admin_api.put("/admin/info", summary="Update the caller's own name, username or password",
-          openapi_extra=doc("user_update"))
+@me_admin_api.put(
+    "/admin/info", summary="Update the caller's own name, username or password", openapi_extra=doc("user_update")
+)
 async def info_update(request: Request):
     services, conn, user = ctx(request)
     data = _user_fields(await json_body(request))
@@ -90,8 +98,9 @@ async def users_list(request: Request):
 @api.post("/admin/user/users", summary="Create a user", openapi_extra=doc("user"))
 async def users_create(request: Request):
     services, conn, user = ctx(request)
-    await services.identity.create_user(conn, user, _user_fields(await json_body(request)),
-                                        min_password=JADE_MIN_PASSWORD)
+    await services.identity.create_user(
+        conn, user, _user_fields(await json_body(request)), min_password=JADE_MIN_PASSWORD
+    )
     return envelope.ok()
 
 
@@ -105,8 +114,9 @@ async def users_show(request: Request, detail: str):
 async def users_update(request: Request, detail: str):
     services, conn, user = ctx(request)
     target = await services.identity.user_by_uuid(conn, user, detail)
-    await services.identity.update_user(conn, user, target.id, _user_fields(await json_body(request)),
-                                        min_password=JADE_MIN_PASSWORD)
+    await services.identity.update_user(
+        conn, user, target.id, _user_fields(await json_body(request)), min_password=JADE_MIN_PASSWORD
+    )
     return envelope.ok()
 
 
@@ -142,8 +152,11 @@ async def manager_show(request: Request, detail: str):
     return envelope.respond(user_view(await services.identity.user_by_uuid(conn, user, detail), manager=True))
 
 
-@api.put("/manager/users/{detail}", summary="Update a user, its context and permissions",
-          openapi_extra=doc("manager_user_update"))
+@api.put(
+    "/manager/users/{detail}",
+    summary="Update a user, its context and permissions",
+    openapi_extra=doc("manager_user_update"),
+)
 async def manager_update(request: Request, detail: str):
     services, conn, user = ctx(request)
     target = await services.identity.user_by_uuid(conn, user, detail)
@@ -168,8 +181,16 @@ def permission_uuid(user_uuid: str, permission: str) -> str:
 
 
 def _permission_views(u: User) -> list[dict]:
-    return [{"permission": p, "tm_create": u.created_at, "tm_update": None, "user_uuid": u.uuid,
-             "uuid": permission_uuid(u.uuid, p)} for p in permissions_of(u)]
+    return [
+        {
+            "permission": p,
+            "tm_create": u.created_at,
+            "tm_update": None,
+            "user_uuid": u.uuid,
+            "uuid": permission_uuid(u.uuid, p),
+        }
+        for p in permissions_of(u)
+    ]
 
 
 async def _find_permission(request: Request, ident: str) -> tuple[User, dict]:
@@ -187,8 +208,9 @@ async def permissions_list(request: Request):
     return envelope.listing([p for u in await services.identity.list_users(conn, user) for p in _permission_views(u)])
 
 
-@api.post("/admin/user/permissions", summary="Grant a permission: {user_uuid, permission}",
-          openapi_extra=doc("permission"))
+@api.post(
+    "/admin/user/permissions", summary="Grant a permission: {user_uuid, permission}", openapi_extra=doc("permission")
+)
 async def permissions_create(request: Request):
     services, conn, user = ctx(request)
     data = await json_body(request)
@@ -234,11 +256,23 @@ def contact_view(request: Request, c: dict) -> dict:
             if auth_name in cfg.auths:
                 realm = cfg.auths[auth_name].get("realm") or realm
                 has_secret = bool(cfg.auths[auth_name].get("password") or cfg.auths[auth_name].get("md5_cred"))
-        info = {"id": c["target"], "password": MASK if has_secret else "",
-                "public_url": f"sip:{c['target']}@{host}", "realm": realm}
-    return {"detail": c["detail"], "info": info, "name": c["name"], "target": c["target"],
-            "tm_create": c["created_at"], "tm_update": c["updated_at"], "type": c["type"],
-            "user_uuid": c["user_uuid"], "uuid": c["uuid"]}
+        info = {
+            "id": c["target"],
+            "password": MASK if has_secret else "",
+            "public_url": f"sip:{c['target']}@{host}",
+            "realm": realm,
+        }
+    return {
+        "detail": c["detail"],
+        "info": info,
+        "name": c["name"],
+        "target": c["target"],
+        "tm_create": c["created_at"],
+        "tm_update": c["updated_at"],
+        "type": c["type"],
+        "user_uuid": c["user_uuid"],
+        "uuid": c["uuid"],
+    }
 
 
 @api.get("/admin/user/contacts", summary="Every user's contacts")
@@ -247,8 +281,11 @@ async def contacts_list(request: Request):
     return envelope.listing([contact_view(request, c) for c in await services.contacts.list(conn)])
 
 
-@api.post("/admin/user/contacts", summary="Create a contact: {user_uuid, type, target, name, detail}",
-          openapi_extra=doc("contact"))
+@api.post(
+    "/admin/user/contacts",
+    summary="Create a contact: {user_uuid, type, target, name, detail}",
+    openapi_extra=doc("contact"),
+)
 async def contacts_create(request: Request):
     services, conn, _ = ctx(request)
     await services.contacts.create(conn, await json_body(request))

@@ -50,4 +50,3 @@ def error_response(request: Request, exc: DomainError) -> Response:
     if isinstance(getattr(exc, "indexes", None), list):  # a refused results batch: which items are at fault
         error["refused"] = exc.indexes
     return Response(orjson.dumps({"error": error}), status, headers=headers or None, media_type=JSON_TYPE)
-

@@ -34,43 +34,85 @@ class ProbeRoute(DialectRoute):
 
 
 # Documentation only (the route class enforces): shows HTTP Basic in the OpenAPI document.
-BASIC = Security(HTTPBasic(auto_error=False, scheme_name="probe_agent_key",
-                           description="username = server id, password = the server's agent key"))
+BASIC = Security(
+    HTTPBasic(
+        auto_error=False,
+        scheme_name="probe_agent_key",
+        description="username = server id, password = the server's agent key",
+    )
+)
 
 api = APIRouter(route_class=ProbeRoute, tags=["probe"], dependencies=[BASIC])
 
-_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
-    "code": {"type": "integer"}, "message": {"type": "string"}}}}}
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "object", "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}
+    },
+}
 _NUM = {"type": ["number", "null"]}
-_TEST = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "ip_address": {"type": "string", "description": "host or IP, optional :port"},
-    "codec": {"type": "string"}, "num_tests": {"type": "integer"}, "interpacket_ms": {"type": "integer"},
-    "interval_seconds": {"type": "integer"}}}
-_RESULT = {"type": "object", "required": ["uuid", "voip_test_id", "tested_at"], "properties": {
-    "uuid": {"type": "string", "format": "uuid", "description": "the agent's id for the result (idempotency)"},
-    "voip_test_id": {"type": "integer"},
-    "tested_at": {"type": "string", "format": "date-time", "description": "ISO 8601, UTC"},
-    "packets_sent": {"type": "integer"}, "packets_received": {"type": "integer"}, "loss_pct": {"type": "number"},
-    "rtt_min_ms": _NUM, "rtt_avg_ms": _NUM, "rtt_max_ms": _NUM, "jitter_ms": _NUM, "mos": {"type": "number"},
-    "error": {"type": ["string", "null"]}}}
+_TEST = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "ip_address": {"type": "string", "description": "host or IP, optional :port"},
+        "codec": {"type": "string"},
+        "num_tests": {"type": "integer"},
+        "interpacket_ms": {"type": "integer"},
+        "interval_seconds": {"type": "integer"},
+    },
+}
+_RESULT = {
+    "type": "object",
+    "required": ["uuid", "voip_test_id", "tested_at"],
+    "properties": {
+        "uuid": {"type": "string", "format": "uuid", "description": "the agent's id for the result (idempotency)"},
+        "voip_test_id": {"type": "integer"},
+        "tested_at": {"type": "string", "format": "date-time", "description": "ISO 8601, UTC"},
+        "packets_sent": {"type": "integer"},
+        "packets_received": {"type": "integer"},
+        "loss_pct": {"type": "number"},
+        "rtt_min_ms": _NUM,
+        "rtt_avg_ms": _NUM,
+        "rtt_max_ms": _NUM,
+        "jitter_ms": _NUM,
+        "mos": {"type": "number"},
+        "error": {"type": ["string", "null"]},
+    },
+}
 
 
 def _doc(response: dict, body: dict | None = None) -> dict:
-    extra: dict = {"responses": {
-        "200": {"description": "OK", "content": {"application/json": {"schema": response}}},
-        "401": {"description": "wrong credentials or cancelled server",
-                "content": {"application/json": {"schema": _ERROR}}},
-    }}
+    extra: dict = {
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": response}}},
+            "401": {
+                "description": "wrong credentials or cancelled server",
+                "content": {"application/json": {"schema": _ERROR}},
+            },
+        }
+    }
     if body is not None:
         extra["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
         extra["responses"]["422"] = {"description": "invalid", "content": {"application/json": {"schema": _ERROR}}}
     return extra
 
 
-@api.post("/probe/v1/login", summary="Log a probe server in", openapi_extra=_doc(
-    {"type": "object", "properties": {"server_id": {"type": "integer"}, "name": {"type": "string"},
-                                      "poll_seconds": {"type": "integer"}}},
-    {"type": "object", "properties": {"version": {"type": "string", "maxLength": MAX_VERSION}}}))
+@api.post(
+    "/probe/v1/login",
+    summary="Log a probe server in",
+    openapi_extra=_doc(
+        {
+            "type": "object",
+            "properties": {
+                "server_id": {"type": "integer"},
+                "name": {"type": "string"},
+                "poll_seconds": {"type": "integer"},
+            },
+        },
+        {"type": "object", "properties": {"version": {"type": "string", "maxLength": MAX_VERSION}}},
+    ),
+)
 async def login(request: Request):
     """Record the login (date, client address, software version) and tell the agent how often to poll."""
     conn, server = request.state.conn, request.state.user
@@ -79,13 +121,17 @@ async def login(request: Request):
     if version is not None and (not isinstance(version, str) or len(version) > MAX_VERSION):
         raise Invalid("version", f"must be a string of at most {MAX_VERSION} characters")
     ip = request.client.host if request.client else None
-    server = await repos.servers.update(conn, server.id, {
-        "last_login_date": utcnow(), "last_login_ip": ip, "version": version})
+    server = await repos.servers.update(
+        conn, server.id, {"last_login_date": utcnow(), "last_login_ip": ip, "version": version}
+    )
     return envelope.respond({"server_id": server.id, "name": server.name, "poll_seconds": POLL_SECONDS})
 
 
-@api.get("/probe/v1/tests", summary="Active tests assigned to this server", openapi_extra=_doc(
-    {"type": "object", "properties": {"tests": {"type": "array", "items": _TEST}}}))
+@api.get(
+    "/probe/v1/tests",
+    summary="Active tests assigned to this server",
+    openapi_extra=_doc({"type": "object", "properties": {"tests": {"type": "array", "items": _TEST}}}),
+)
 async def tests(request: Request):
     """The tests this server runs now; one missing from a later pull was cancelled: stop running it."""
     services, conn, server = request.app.state.services, request.state.conn, request.state.user
@@ -100,10 +146,18 @@ async def tests(request: Request):
     return response
 
 
-@api.post("/probe/v1/results", summary="Post a batch of results", openapi_extra=_doc(
-    {"type": "object", "properties": {"stored": {"type": "integer", "description": "new results stored"}}},
-    {"type": "object", "required": ["results"],
-     "properties": {"results": {"type": "array", "items": _RESULT, "maxItems": MAX_RESULTS}}}))
+@api.post(
+    "/probe/v1/results",
+    summary="Post a batch of results",
+    openapi_extra=_doc(
+        {"type": "object", "properties": {"stored": {"type": "integer", "description": "new results stored"}}},
+        {
+            "type": "object",
+            "required": ["results"],
+            "properties": {"results": {"type": "array", "items": _RESULT, "maxItems": MAX_RESULTS}},
+        },
+    ),
+)
 async def results(request: Request):
     """Store results (idempotent by uuid: resending a batch stores nothing twice)."""
     services, conn, server = request.app.state.services, request.state.conn, request.state.user

@@ -112,5 +112,7 @@ PROVIDER_FIELDS: dict[str, dict] = {
     },
 }
 PROVIDER = {"type": "object", "properties": {"id": {**_I, "format": "int64"}, **PROVIDER_FIELDS}}
+
+
 def query(name: str, schema: dict, description: str, *, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}

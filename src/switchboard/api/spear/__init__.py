@@ -16,8 +16,11 @@ public = APIRouter(route_class=SpearPublicRoute, tags=["spear: root"])
 @public.get("/")
 async def root(request: Request):
     """The root URL answers without credentials: the API version and a short notice."""
-    return render(request, "api", (("version", __version__),
-                                   ("message", "Switchboard VoIP operations platform API (VoIP Spear dialect).")))
+    return render(
+        request,
+        "api",
+        (("version", __version__), ("message", "Switchboard VoIP operations platform API (VoIP Spear dialect).")),
+    )
 
 
 router = APIRouter()

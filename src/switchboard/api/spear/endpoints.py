@@ -14,17 +14,31 @@ api = router("endpoints")
 
 
 def fields(e: Endpoint):
-    return (("id", e.id), ("name", e.name), ("description", e.description), ("ip_address", e.ip_address),
-            ("is_server", e.is_server), ("created_at", e.created_at), ("deleted_at", e.deleted_at))
+    return (
+        ("id", e.id),
+        ("name", e.name),
+        ("description", e.description),
+        ("ip_address", e.ip_address),
+        ("is_server", e.is_server),
+        ("created_at", e.created_at),
+        ("deleted_at", e.deleted_at),
+    )
 
 
 @api.get("/users/{user_id}/endpoints", responses=sc.responses(sc.collection(sc.EndpointOut), 403, 404, 422))
-async def list_endpoints(request: Request, user_id: str, name: str | None = None,
-                         ip_address: str | None = None, deleted: str | None = None, status: str | None = None):
+async def list_endpoints(
+    request: Request,
+    user_id: str,
+    name: str | None = None,
+    ip_address: str | None = None,
+    deleted: str | None = None,
+    status: str | None = None,
+):
     """Active endpoints; `?deleted` adds cancelled ones; name/ip_address: case-insensitive partial."""
     svc, conn, actor = ctx(request)
-    eps = await svc.monitoring.list_endpoints(conn, actor, user_id_of(request, user_id), name=name,
-                                              ip_address=ip_address, status=status_of(status, deleted))
+    eps = await svc.monitoring.list_endpoints(
+        conn, actor, user_id_of(request, user_id), name=name, ip_address=ip_address, status=status_of(status, deleted)
+    )
     return render_list(request, "endpoints", "endpoint", [fields(e) for e in eps])
 
 
@@ -35,9 +49,12 @@ async def show_endpoint(request: Request, user_id: str, endpoint_id: str):
     return render(request, "endpoint", fields(ep))
 
 
-@api.post("/users/{user_id}/endpoints", status_code=201,
-          responses=sc.responses(sc.EndpointOut, 400, 403, 404, 422),
-          openapi_extra=sc.body("endpoint", sc.ENDPOINT_IN, required=["name", "ip_address"]))
+@api.post(
+    "/users/{user_id}/endpoints",
+    status_code=201,
+    responses=sc.responses(sc.EndpointOut, 400, 403, 404, 422),
+    openapi_extra=sc.body("endpoint", sc.ENDPOINT_IN, required=["name", "ip_address"]),
+)
 async def create_endpoint(request: Request, user_id: str):
     svc, conn, actor = ctx(request)
     uid = user_id_of(request, user_id)
@@ -45,29 +62,40 @@ async def create_endpoint(request: Request, user_id: str):
     return render(request, "endpoint", fields(ep), 201, location(request, f"/users/{uid}/endpoints/{ep.id}"))
 
 
-@each(api, ("PUT", "PATCH"), "/users/{user_id}/endpoints/{endpoint_id}",
-               responses=sc.responses(sc.EndpointOut, 400, 403, 404, 422),
-               openapi_extra=sc.body("endpoint", sc.ENDPOINT_IN))
+@each(
+    api,
+    ("PUT", "PATCH"),
+    "/users/{user_id}/endpoints/{endpoint_id}",
+    responses=sc.responses(sc.EndpointOut, 400, 403, 404, 422),
+    openapi_extra=sc.body("endpoint", sc.ENDPOINT_IN),
+)
 async def update_endpoint(request: Request, user_id: str, endpoint_id: str):
     """name and description. The IP address cannot change: the same one is accepted, another is 422."""
     svc, conn, actor = ctx(request)
-    ep = await svc.monitoring.update_endpoint(conn, actor, user_id_of(request, user_id),
-                                              parse_id(endpoint_id, "endpoint"), await body_of(request, "endpoint"))
+    ep = await svc.monitoring.update_endpoint(
+        conn, actor, user_id_of(request, user_id), parse_id(endpoint_id, "endpoint"), await body_of(request, "endpoint")
+    )
     return render(request, "endpoint", fields(ep))
 
 
 @api.delete("/users/{user_id}/endpoints/{endpoint_id}", responses=sc.responses(sc.EndpointOut, 403, 404))
 async def cancel_endpoint(request: Request, user_id: str, endpoint_id: str):
     svc, conn, actor = ctx(request)
-    ep = await svc.monitoring.cancel_endpoint(conn, actor, user_id_of(request, user_id),
-                                              parse_id(endpoint_id, "endpoint"))
+    ep = await svc.monitoring.cancel_endpoint(
+        conn, actor, user_id_of(request, user_id), parse_id(endpoint_id, "endpoint")
+    )
     return render(request, "endpoint", fields(ep))
 
 
-@each(api, ("PUT", "PATCH"), "/users/{user_id}/endpoints/{endpoint_id}/activate",
-               responses=sc.responses(sc.EndpointOut, 403, 404))
+@each(
+    api,
+    ("PUT", "PATCH"),
+    "/users/{user_id}/endpoints/{endpoint_id}/activate",
+    responses=sc.responses(sc.EndpointOut, 403, 404),
+)
 async def activate_endpoint(request: Request, user_id: str, endpoint_id: str):
     svc, conn, actor = ctx(request)
-    ep = await svc.monitoring.activate_endpoint(conn, actor, user_id_of(request, user_id),
-                                                parse_id(endpoint_id, "endpoint"))
+    ep = await svc.monitoring.activate_endpoint(
+        conn, actor, user_id_of(request, user_id), parse_id(endpoint_id, "endpoint")
+    )
     return render(request, "endpoint", fields(ep))

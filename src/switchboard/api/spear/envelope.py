@@ -109,8 +109,9 @@ def xml_list(root: str, item: str, records: Iterable[Fields]) -> str:
 
 
 # ---- responses ----------------------------------------------------------------------------
-def render(request: Request, item: str, fields: Fields, status: int = 200,
-           headers: dict[str, str] | None = None) -> Response:
+def render(
+    request: Request, item: str, fields: Fields, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     if wants_xml(request):
         return Response(xml_object(item.replace("_", "-"), fields), status, headers, media_type=XML_TYPE)
     return Response(orjson.dumps(json_object(fields)), status, headers, media_type=JSON_TYPE)
@@ -118,14 +119,14 @@ def render(request: Request, item: str, fields: Fields, status: int = 200,
 
 def render_list(request: Request, plural: str, item: str, records: list[Fields]) -> Response:
     if wants_xml(request):
-        return Response(xml_list(plural.replace("_", "-"), item.replace("_", "-"), records),
-                        media_type=XML_TYPE)
+        return Response(xml_list(plural.replace("_", "-"), item.replace("_", "-"), records), media_type=XML_TYPE)
     body = {"collection": [json_object(f) for f in records], "metadata": {"count": len(records)}}
     return Response(orjson.dumps(body), media_type=JSON_TYPE)
 
 
-def errors_response(request: Request, status: int, messages: list[str],
-                    headers: dict[str, str] | None = None) -> Response:
+def errors_response(
+    request: Request, status: int, messages: list[str], headers: dict[str, str] | None = None
+) -> Response:
     if wants_xml(request):
         items = "".join(f"\n  <error>{escape(m)}</error>" for m in messages)
         return Response(f"{XML_DECL}<errors>{items}\n</errors>\n", status, headers, media_type=XML_TYPE)
@@ -139,8 +140,12 @@ def error_response(request: Request, exc: DomainError) -> Response:
         case Malformed():
             return errors_response(request, 400, [str(exc)])
         case Unauthenticated():
-            return errors_response(request, 401, ["Unauthorized: " + str(exc)],
-                                   {"WWW-Authenticate": 'Basic realm="Switchboard", charset="UTF-8"'})
+            return errors_response(
+                request,
+                401,
+                ["Unauthorized: " + str(exc)],
+                {"WWW-Authenticate": 'Basic realm="Switchboard", charset="UTF-8"'},
+            )
         case Forbidden():
             return errors_response(request, 403, ["Forbidden: " + str(exc)])
         case NotFound():

@@ -29,8 +29,19 @@ from switchboard.domain.results import (
 api = router("results")
 results = ResultService()  # stateless: the queries need nothing from the app's services
 
-SUMMARY_FIELDS = ("period_start", "count", "packets_sent", "packets_received", "loss_pct", "rtt_avg_ms",
-                  "rtt_min_ms", "rtt_max_ms", "jitter_ms", "mos_avg", "mos_min")
+SUMMARY_FIELDS = (
+    "period_start",
+    "count",
+    "packets_sent",
+    "packets_received",
+    "loss_pct",
+    "rtt_avg_ms",
+    "rtt_min_ms",
+    "rtt_max_ms",
+    "jitter_ms",
+    "mos_avg",
+    "mos_min",
+)
 
 
 def _records(rows: list[dict], names: tuple[str, ...]) -> list[tuple]:
@@ -38,33 +49,51 @@ def _records(rows: list[dict], names: tuple[str, ...]) -> list[tuple]:
 
 
 @api.get(BASE + "/{test_id}/results", responses=sc.responses(sc.collection(sc.ResultOut), 403, 404, 422))
-async def list_results(request: Request, user_id: str, endpoint_id: str, test_id: str,
-                       from_: str | None = Query(None, alias="from", description="ISO 8601 or YYYY-MM-DD HH:MM:SS"),
-                       to: str | None = Query(None, description="ISO 8601 or YYYY-MM-DD HH:MM:SS"),
-                       limit: str | None = Query(None, description="1..1000, default 100")):
+async def list_results(
+    request: Request,
+    user_id: str,
+    endpoint_id: str,
+    test_id: str,
+    from_: str | None = Query(None, alias="from", description="ISO 8601 or YYYY-MM-DD HH:MM:SS"),
+    to: str | None = Query(None, description="ISO 8601 or YYYY-MM-DD HH:MM:SS"),
+    limit: str | None = Query(None, description="1..1000, default 100"),
+):
     """A test's results, newest first."""
     svc, conn, actor = ctx(request)
     test = await svc.monitoring.get_test(conn, actor, *_ids(request, user_id, endpoint_id, test_id))
-    rows = await results.list_results(conn, test.id, since=parse_time(from_, "from"), until=parse_time(to, "to"),
-                                      limit=parse_limit(limit))
+    rows = await results.list_results(
+        conn, test.id, since=parse_time(from_, "from"), until=parse_time(to, "to"), limit=parse_limit(limit)
+    )
     return render_list(request, "results", "result", _records(rows, RESULT_FIELDS))
 
 
 @api.get(BASE + "/{test_id}/summary", responses=sc.responses(sc.collection(sc.SummaryOut), 403, 404, 422))
-async def summary(request: Request, user_id: str, endpoint_id: str, test_id: str,
-                  period: str | None = Query(None, description="hour (default) or day"),
-                  from_: str | None = Query(None, alias="from"), to: str | None = None):
+async def summary(
+    request: Request,
+    user_id: str,
+    endpoint_id: str,
+    test_id: str,
+    period: str | None = Query(None, description="hour (default) or day"),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = None,
+):
     """Aggregates per UTC hour or day, oldest first (default range: last 24 h / last 30 days)."""
     svc, conn, actor = ctx(request)
     test = await svc.monitoring.get_test(conn, actor, *_ids(request, user_id, endpoint_id, test_id))
-    rows = await results.summary(conn, test.id, period=(period or "hour").strip().lower(),
-                                 since=parse_time(from_, "from"), until=parse_time(to, "to"))
+    rows = await results.summary(
+        conn,
+        test.id,
+        period=(period or "hour").strip().lower(),
+        since=parse_time(from_, "from"),
+        until=parse_time(to, "to"),
+    )
     return render_list(request, "periods", "period", _records(rows, SUMMARY_FIELDS))
 
 
 @api.get("/users/{user_id}/alerts", responses=sc.responses(sc.collection(sc.AlertOut), 403, 404, 422))
-async def list_alerts(request: Request, user_id: str,
-                      limit: str | None = Query(None, description="1..1000, default 100")):
+async def list_alerts(
+    request: Request, user_id: str, limit: str | None = Query(None, description="1..1000, default 100")
+):
     """The user's alert events (a test went alerting or cleared), newest first, with the state of
     their webhook delivery."""
     svc, conn, actor = ctx(request)

@@ -112,8 +112,11 @@ class Metadata(BaseModel):
 
 
 def collection(model: type[BaseModel]) -> type[BaseModel]:
-    return type(f"{model.__name__}Collection", (BaseModel,), {
-        "__annotations__": {"collection": list[model], "metadata": Metadata}})
+    return type(
+        f"{model.__name__}Collection",
+        (BaseModel,),
+        {"__annotations__": {"collection": list[model], "metadata": Metadata}},
+    )
 
 
 class Errors(BaseModel):
@@ -130,21 +133,43 @@ def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, 
 S, N, INT, B = {"type": "string"}, {"type": "number"}, {"type": "integer"}, {"type": "boolean"}
 NS = {"type": ["string", "null"]}
 
-USER_IN = _obj({"username": S, "password": S, "name": S, "email": NS, "category": {"enum": ["Admin", "Normal"]},
-                "time_zone": S, "webhook_url": NS})
+USER_IN = _obj(
+    {
+        "username": S,
+        "password": S,
+        "name": S,
+        "email": NS,
+        "category": {"enum": ["Admin", "Normal"]},
+        "time_zone": S,
+        "webhook_url": NS,
+    }
+)
 SERVER_IN = _obj({"name": S, "ip_address": S, "region": NS, "description": NS, "private": B})
 ENDPOINT_IN = _obj({"name": S, "ip_address": S, "description": NS})
-VOIP_TEST_IN = _obj({"server_id": INT, "codec": S, "alert_threshold": N, "num_tests": INT, "interpacket_ms": INT,
-                     "interval_seconds": {"type": "integer", "minimum": 5, "default": 60}})
+VOIP_TEST_IN = _obj(
+    {
+        "server_id": INT,
+        "codec": S,
+        "alert_threshold": N,
+        "num_tests": INT,
+        "interpacket_ms": INT,
+        "interval_seconds": {"type": "integer", "minimum": 5, "default": 60},
+    }
+)
 
 
 def body(item: str, schema: dict[str, Any], *, required: list[str] | None = None) -> dict[str, Any]:
     """openapi_extra for a request body `{"<item>": {...}}` in JSON, `<item>...</item>` in XML."""
     inner = dict(schema, required=required) if required else schema
-    return {"requestBody": {"required": bool(required), "content": {
-        "application/json": {"schema": _obj({item: inner}, [item])},
-        "application/xml": {"schema": dict(inner, xml={"name": item.replace("_", "-")})},
-    }}}
+    return {
+        "requestBody": {
+            "required": bool(required),
+            "content": {
+                "application/json": {"schema": _obj({item: inner}, [item])},
+                "application/xml": {"schema": dict(inner, xml={"name": item.replace("_", "-")})},
+            },
+        }
+    }
 
 
 def responses(model: type[BaseModel] | None = None, *codes: int) -> dict[int | str, dict[str, Any]]:
@@ -152,7 +177,14 @@ def responses(model: type[BaseModel] | None = None, *codes: int) -> dict[int | s
     if model is not None:
         out[200] = {"model": model, "content": {"application/xml": {}}}
     for c in (401, *codes):
-        out[c] = {"model": Errors, "description": {400: "malformed body", 401: "no or wrong credentials",
-                                                   403: "not yours", 404: "unknown id",
-                                                   422: "validation failed"}.get(c, "")}
+        out[c] = {
+            "model": Errors,
+            "description": {
+                400: "malformed body",
+                401: "no or wrong credentials",
+                403: "not yours",
+                404: "unknown id",
+                422: "validation failed",
+            }.get(c, ""),
+        }
     return out

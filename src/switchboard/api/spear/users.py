@@ -19,10 +19,18 @@ CATEGORY_ROLES = {"admin": tuple(sorted(ADMIN_ROLES)), "normal": ("user",)}
 
 
 def fields(u: User):
-    return (("id", u.id), ("username", u.username), ("name", u.name), ("master", u.is_super),
-            ("email", u.email), ("category", "Admin" if u.is_admin else "Normal"),
-            ("time_zone", u.time_zone), ("webhook_url", u.webhook_url), ("created_at", u.created_at),
-            ("deleted_at", u.deleted_at))
+    return (
+        ("id", u.id),
+        ("username", u.username),
+        ("name", u.name),
+        ("master", u.is_super),
+        ("email", u.email),
+        ("category", "Admin" if u.is_admin else "Normal"),
+        ("time_zone", u.time_zone),
+        ("webhook_url", u.webhook_url),
+        ("created_at", u.created_at),
+        ("deleted_at", u.deleted_at),
+    )
 
 
 def to_domain(data: dict, current: User | None = None) -> dict:
@@ -40,9 +48,15 @@ def to_domain(data: dict, current: User | None = None) -> dict:
 
 
 @api.get("/users", responses=sc.responses(sc.collection(sc.UserOut), 422))
-async def list_users(request: Request, name: str | None = None, email: str | None = None,
-                     username: str | None = None, category: str | None = None,
-                     deleted: str | None = None, status: str | None = None):
+async def list_users(
+    request: Request,
+    name: str | None = None,
+    email: str | None = None,
+    username: str | None = None,
+    category: str | None = None,
+    deleted: str | None = None,
+    status: str | None = None,
+):
     """Admins see every user; a normal user sees only their own account."""
     svc, conn, actor = ctx(request)
     roles = None
@@ -50,8 +64,9 @@ async def list_users(request: Request, name: str | None = None, email: str | Non
         roles = CATEGORY_ROLES.get(category.strip().lower())
         if roles is None:
             raise Invalid("category", "must be 'Admin' or 'Normal'")
-    users = await svc.identity.list_users(conn, actor, name=name, email=email, username=username,
-                                          roles=roles, status=status_of(status, deleted))
+    users = await svc.identity.list_users(
+        conn, actor, name=name, email=email, username=username, roles=roles, status=status_of(status, deleted)
+    )
     return render_list(request, "users", "user", [fields(u) for u in users])
 
 
@@ -61,8 +76,12 @@ async def show_user(request: Request, user_id: str):
     return render(request, "user", fields(await svc.identity.get_user(conn, actor, user_id_of(request, user_id))))
 
 
-@api.post("/users", status_code=201, responses=sc.responses(sc.UserOut, 400, 403, 422),
-          openapi_extra=sc.body("user", sc.USER_IN, required=["username", "password"]))
+@api.post(
+    "/users",
+    status_code=201,
+    responses=sc.responses(sc.UserOut, 400, 403, 422),
+    openapi_extra=sc.body("user", sc.USER_IN, required=["username", "password"]),
+)
 async def create_user(request: Request):
     """Admins only. Password: at least 8 characters; stored as an argon2 hash, never shown."""
     svc, conn, actor = ctx(request)
@@ -76,8 +95,13 @@ async def create_user(request: Request):
     return render(request, "user", fields(user), 201, location(request, f"/users/{user.id}"))
 
 
-@each(api, ("PUT", "PATCH"), "/users/{user_id}",
-               responses=sc.responses(sc.UserOut, 400, 403, 404, 422), openapi_extra=sc.body("user", sc.USER_IN))
+@each(
+    api,
+    ("PUT", "PATCH"),
+    "/users/{user_id}",
+    responses=sc.responses(sc.UserOut, 400, 403, 404, 422),
+    openapi_extra=sc.body("user", sc.USER_IN),
+)
 async def update_user(request: Request, user_id: str):
     """A user may change their own name, email, username, password and time zone; admins may
     also change category. PATCH is accepted as well (VoIP Spear v3 uses it). `webhook_url`: an
@@ -101,9 +125,7 @@ async def cancel_user(request: Request, user_id: str):
     return render(request, "user", fields(await svc.identity.cancel_user(conn, actor, user_id_of(request, user_id))))
 
 
-@each(api, ("PUT", "PATCH"), "/users/{user_id}/activate",
-               responses=sc.responses(sc.UserOut, 403, 404))
+@each(api, ("PUT", "PATCH"), "/users/{user_id}/activate", responses=sc.responses(sc.UserOut, 403, 404))
 async def activate_user(request: Request, user_id: str):
     svc, conn, actor = ctx(request)
-    return render(request, "user",
-                  fields(await svc.identity.activate_user(conn, actor, user_id_of(request, user_id))))
+    return render(request, "user", fields(await svc.identity.activate_user(conn, actor, user_id_of(request, user_id))))

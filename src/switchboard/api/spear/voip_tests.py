@@ -21,11 +21,22 @@ BASE = "/users/{user_id}/endpoints/{endpoint_id}/voip_tests"
 
 
 def fields(v: VoipTest):
-    return (("id", v.id), ("endpoint_id", v.endpoint_id), ("server_id", v.server_id), ("codec", v.codec),
-            ("alert_threshold", v.alert_threshold), ("num_tests", v.num_tests),
-            ("interpacket_ms", v.interpacket_ms), ("interval_seconds", v.interval_seconds),
-            ("mos", v.last_mos), ("last_tested_at", v.last_tested_at), ("alerting_since", v.alerting_since),
-            ("created_at", v.created_at), ("updated_at", v.updated_at), ("deleted_at", v.deleted_at))
+    return (
+        ("id", v.id),
+        ("endpoint_id", v.endpoint_id),
+        ("server_id", v.server_id),
+        ("codec", v.codec),
+        ("alert_threshold", v.alert_threshold),
+        ("num_tests", v.num_tests),
+        ("interpacket_ms", v.interpacket_ms),
+        ("interval_seconds", v.interval_seconds),
+        ("mos", v.last_mos),
+        ("last_tested_at", v.last_tested_at),
+        ("alerting_since", v.alerting_since),
+        ("created_at", v.created_at),
+        ("updated_at", v.updated_at),
+        ("deleted_at", v.deleted_at),
+    )
 
 
 def _ids(request: Request, user_id: str, endpoint_id: str, test_id: str | None = None):
@@ -36,46 +47,64 @@ def _ids(request: Request, user_id: str, endpoint_id: str, test_id: str | None =
 
 
 @api.get(BASE, responses=sc.responses(sc.collection(sc.VoipTestOut), 403, 404, 422))
-async def list_tests(request: Request, user_id: str, endpoint_id: str, deleted: str | None = None,
-                     status: str | None = None):
+async def list_tests(
+    request: Request, user_id: str, endpoint_id: str, deleted: str | None = None, status: str | None = None
+):
     svc, conn, actor = ctx(request)
-    tests = await svc.monitoring.list_tests(conn, actor, *_ids(request, user_id, endpoint_id),
-                                            status=status_of(status, deleted))
+    tests = await svc.monitoring.list_tests(
+        conn, actor, *_ids(request, user_id, endpoint_id), status=status_of(status, deleted)
+    )
     return render_list(request, "voip_tests", "voip_test", [fields(v) for v in tests])
 
 
 @api.get(BASE + "/{test_id}", responses=sc.responses(sc.VoipTestOut, 403, 404))
 async def show_test(request: Request, user_id: str, endpoint_id: str, test_id: str):
     svc, conn, actor = ctx(request)
-    return render(request, "voip_test",
-                  fields(await svc.monitoring.get_test(conn, actor, *_ids(request, user_id, endpoint_id, test_id))))
+    return render(
+        request,
+        "voip_test",
+        fields(await svc.monitoring.get_test(conn, actor, *_ids(request, user_id, endpoint_id, test_id))),
+    )
 
 
-@api.post(BASE, status_code=201, responses=sc.responses(sc.VoipTestOut, 400, 403, 404, 422),
-          openapi_extra=sc.body("voip_test", sc.VOIP_TEST_IN, required=["server_id"]))
+@api.post(
+    BASE,
+    status_code=201,
+    responses=sc.responses(sc.VoipTestOut, 400, 403, 404, 422),
+    openapi_extra=sc.body("voip_test", sc.VOIP_TEST_IN, required=["server_id"]),
+)
 async def create_test(request: Request, user_id: str, endpoint_id: str):
     svc, conn, actor = ctx(request)
     uid, eid = _ids(request, user_id, endpoint_id)
     test = await svc.monitoring.create_test(conn, actor, uid, eid, await body_of(request, "voip_test"))
-    return render(request, "voip_test", fields(test), 201,
-                  location(request, f"/users/{uid}/endpoints/{eid}/voip_tests/{test.id}"))
+    return render(
+        request, "voip_test", fields(test), 201, location(request, f"/users/{uid}/endpoints/{eid}/voip_tests/{test.id}")
+    )
 
 
-@each(api, ("PUT", "PATCH"), BASE + "/{test_id}",
-               responses=sc.responses(sc.VoipTestOut, 400, 403, 404, 422),
-               openapi_extra=sc.body("voip_test", sc.VOIP_TEST_IN))
+@each(
+    api,
+    ("PUT", "PATCH"),
+    BASE + "/{test_id}",
+    responses=sc.responses(sc.VoipTestOut, 400, 403, 404, 422),
+    openapi_extra=sc.body("voip_test", sc.VOIP_TEST_IN),
+)
 async def update_test(request: Request, user_id: str, endpoint_id: str, test_id: str):
     svc, conn, actor = ctx(request)
-    test = await svc.monitoring.update_test(conn, actor, *_ids(request, user_id, endpoint_id, test_id),
-                                            await body_of(request, "voip_test"))
+    test = await svc.monitoring.update_test(
+        conn, actor, *_ids(request, user_id, endpoint_id, test_id), await body_of(request, "voip_test")
+    )
     return render(request, "voip_test", fields(test))
 
 
 @api.delete(BASE + "/{test_id}", responses=sc.responses(sc.VoipTestOut, 403, 404))
 async def cancel_test(request: Request, user_id: str, endpoint_id: str, test_id: str):
     svc, conn, actor = ctx(request)
-    return render(request, "voip_test",
-                  fields(await svc.monitoring.cancel_test(conn, actor, *_ids(request, user_id, endpoint_id, test_id))))
+    return render(
+        request,
+        "voip_test",
+        fields(await svc.monitoring.cancel_test(conn, actor, *_ids(request, user_id, endpoint_id, test_id))),
+    )
 
 
 @each(api, ("PUT", "PATCH"), BASE + "/{test_id}/activate", responses=sc.responses(sc.VoipTestOut, 403, 404))

@@ -50,16 +50,26 @@ class Accounts:
         if (await conn.execute(select(c.id).where(c.name_key == name.lower()))).first():
             raise Conflict("name", "an account with this name exists")
         now = utcnow()
-        row = {"id": new_id(), "name": name, "name_key": name.lower(), "realm": data.get("realm"),
-               "created_at": now, "updated_at": now}
+        row = {
+            "id": new_id(),
+            "name": name,
+            "name_key": name.lower(),
+            "realm": data.get("realm"),
+            "created_at": now,
+            "updated_at": now,
+        }
         await conn.execute(insert(t.kazoo_accounts).values(**row))
         return self.account_view(row)
 
     @staticmethod
     def account_view(row) -> dict:
         m = row if isinstance(row, dict) else row._mapping
-        return {"id": m["id"], "name": m["name"], "realm": m["realm"],
-                "created": gregorian(m["created_at"].replace(tzinfo=UTC).timestamp())}
+        return {
+            "id": m["id"],
+            "name": m["name"],
+            "realm": m["realm"],
+            "created": gregorian(m["created_at"].replace(tzinfo=UTC).timestamp()),
+        }
 
     async def account(self, conn: AsyncConnection, account_id: str) -> dict:
         if not isinstance(account_id, str) or not HEX32.match(account_id):
@@ -77,4 +87,3 @@ class Accounts:
     async def accounts(self, conn: AsyncConnection) -> list[dict]:
         rows = (await conn.execute(select(t.kazoo_accounts).order_by(t.kazoo_accounts.c.created_at))).all()
         return [self.account_view(r) for r in rows]
-

@@ -39,17 +39,33 @@ class Clusters:
     box: SecretBox
 
     # ---- clusters ------------------------------------------------------------------------------------
-    async def ensure_master_cluster(self, conn: AsyncConnection, cluster_id: str | None = None,
-                                    api_url: str | None = None, api_key: str | None = None) -> Doc:
+    async def ensure_master_cluster(
+        self,
+        conn: AsyncConnection,
+        cluster_id: str | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> Doc:
         """The master cluster document exists from the first start (its id configurable); a
         configured carrier URL/key is applied to it on every start."""
         found = await find_docs(conn, CLUSTER, D.account_id.is_(None))
         master = next((d for d in found if d.body.get("pvt_master")), None)
         if master is None:
             ident = cluster_id or new_id()
-            master = await insert_doc(conn, CLUSTER, ident, {"id": ident, "mvno_id": None, "api_url": None,
-                                                          "api_key": None, "hosted_billing_account_id": None,
-                                                          "pvt_master": True}, None)
+            master = await insert_doc(
+                conn,
+                CLUSTER,
+                ident,
+                {
+                    "id": ident,
+                    "mvno_id": None,
+                    "api_url": None,
+                    "api_key": None,
+                    "hosted_billing_account_id": None,
+                    "pvt_master": True,
+                },
+                None,
+            )
         changed = False
         if api_url:
             master.body["api_url"], changed = api_url, True
@@ -144,9 +160,11 @@ class Clusters:
     @staticmethod
     def routing_summary(doc: Doc) -> dict:
         b = doc.body
-        keys = {CUSTOMER_CLUSTER: ("name", "owner"),
-                CARRIER_SBC: ("name", "carrier", "location", "mobile_media_server"),
-                MEDIA_SERVER: ("name", "location", "carrier_sbc_priority")}[doc.kind]
+        keys = {
+            CUSTOMER_CLUSTER: ("name", "owner"),
+            CARRIER_SBC: ("name", "carrier", "location", "mobile_media_server"),
+            MEDIA_SERVER: ("name", "location", "carrier_sbc_priority"),
+        }[doc.kind]
         return {"id": doc.id, **{k: b[k] for k in keys if k in b}}
 
     async def _check_refs(self, conn: AsyncConnection, kind: str, body: dict) -> None:
@@ -180,8 +198,9 @@ class Clusters:
                 priority = d.body.get("carrier_sbc_priority")
                 if not isinstance(priority, dict):
                     continue
-                kept = {c: [i for i in ids if i != doc.id] if isinstance(ids, list) else ids
-                        for c, ids in priority.items()}
+                kept = {
+                    c: [i for i in ids if i != doc.id] if isinstance(ids, list) else ids for c, ids in priority.items()
+                }
                 if kept != priority:
                     d.body = {**d.body, "carrier_sbc_priority": kept}
                     await save_doc(conn, d)
@@ -233,4 +252,3 @@ class Clusters:
         await self._drop_references(conn, doc)
         await delete_doc(conn, doc)
         return self.routing_view(doc)
-

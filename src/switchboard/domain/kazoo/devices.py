@@ -58,8 +58,15 @@ class Devices:
             password = self.device_password(doc)
             if password is not None:
                 sip = (doc.body.get("voice") or {}).get("sip") or {}
-                out.append({"username": lookup_keys(DEVICE, doc.body)["sip_username"], "password": password,
-                            "device_id": doc.id, "account_id": doc.account_id, "realm": sip.get("realm") or None})
+                out.append(
+                    {
+                        "username": lookup_keys(DEVICE, doc.body)["sip_username"],
+                        "password": password,
+                        "device_id": doc.id,
+                        "account_id": doc.account_id,
+                        "realm": sip.get("realm") or None,
+                    }
+                )
         return out
 
     def _device_body(self, body: dict, old: dict | None) -> dict:
@@ -120,17 +127,24 @@ class Devices:
     @staticmethod
     def subscription_of(record: dict, *, csa_flat: bool = False) -> dict:
         """The carrier record as a device's `subscription`."""
-        out = {"esn": record.get("esn"), "mdn": record.get("mdn"), "sim": record.get("sim"),
-               "imsi": record.get("imsi"), "plan": record.get("plan"), "features": list(record.get("features") or []),
-               "carrier_data": dict(record.get("carrier_data") or {})}
+        out = {
+            "esn": record.get("esn"),
+            "mdn": record.get("mdn"),
+            "sim": record.get("sim"),
+            "imsi": record.get("imsi"),
+            "plan": record.get("plan"),
+            "features": list(record.get("features") or []),
+            "carrier_data": dict(record.get("carrier_data") or {}),
+        }
         if record.get("activation_date") is not None:
             out["activation_date"] = record["activation_date"]
         if csa_flat and out["carrier_data"].get("csa") is not None:
             out["csa"] = out["carrier_data"]["csa"]  # the spec's import example shows csa here
         return out
 
-    async def import_device(self, conn: AsyncConnection, account_id: str, data: dict, record: dict,
-                            carrier: str, cluster_id: str) -> Doc:
+    async def import_device(
+        self, conn: AsyncConnection, account_id: str, data: dict, record: dict, carrier: str, cluster_id: str
+    ) -> Doc:
         """A device (and its subscription document) for an active carrier subscription."""
         await self.account(conn, account_id)
         body = {k: v for k, v in data.items() if k not in ("id", "esn", "mdn", "sim") and not k.startswith("pvt_")}
@@ -152,16 +166,17 @@ class Devices:
         await save_doc(conn, sub)
         return await insert_doc(conn, DEVICE, device_id, body, account_id)
 
-    async def patch_device(self, conn: AsyncConnection, account_id: str, device_id: str, data: dict,
-                           *, recursive: bool) -> Doc:
+    async def patch_device(
+        self, conn: AsyncConnection, account_id: str, device_id: str, data: dict, *, recursive: bool
+    ) -> Doc:
         doc = await self.device(conn, account_id, device_id)
         patch = {k: v for k, v in data.items() if k != "id" and not k.startswith(("pvt_", "_"))}
         body = self._device_body(merge(doc.body, patch, deep=recursive), doc.body)
         props = body.get("additional_properties") if isinstance(body.get("additional_properties"), dict) else {}
         body["additional_properties"] = {**props, "last_manual_update": gregorian()}
         keys = lookup_keys(DEVICE, body)
-        await ensure_unique(conn, DEVICE, mdn=keys["mdn"], esn=keys["esn"], sip_username=keys["sip_username"],
-                           exclude=doc.id)
+        await ensure_unique(
+            conn, DEVICE, mdn=keys["mdn"], esn=keys["esn"], sip_username=keys["sip_username"], exclude=doc.id
+        )
         doc.body = body
         return await save_doc(conn, doc)
-

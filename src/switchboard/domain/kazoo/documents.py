@@ -87,11 +87,19 @@ def lookup_keys(kind: str, body: dict) -> dict:
         sub = body.get("subscription") if isinstance(body.get("subscription"), dict) else {}
         sip = (body.get("voice") or {}).get("sip") if isinstance(body.get("voice"), dict) else None
         user = sip.get("username") if isinstance(sip, dict) and isinstance(sip.get("username"), str) else None
-        return {"mdn": _str(sub.get("mdn")), "esn": _str(sub.get("esn")), "sim": _str(sub.get("sim")),
-                "sip_username": user or None}
+        return {
+            "mdn": _str(sub.get("mdn")),
+            "esn": _str(sub.get("esn")),
+            "sim": _str(sub.get("sim")),
+            "sip_username": user or None,
+        }
     if kind in (SUBSCRIPTION, PORT):
-        return {"mdn": _str(body.get("mdn")), "esn": _str(body.get("esn")), "sim": _str(body.get("sim")),
-                "sip_username": None}
+        return {
+            "mdn": _str(body.get("mdn")),
+            "esn": _str(body.get("esn")),
+            "sim": _str(body.get("sim")),
+            "sip_username": None,
+        }
     return {"mdn": None, "esn": None, "sim": None, "sip_username": None}
 
 
@@ -118,17 +126,32 @@ async def find_docs(conn: AsyncConnection, kind: str, *where, limit: int | None 
 
 async def insert_doc(conn: AsyncConnection, kind: str, ident: str, body: dict, account_id: str | None) -> Doc:
     now = utcnow()
-    await conn.execute(insert(t.kazoo_documents).values(
-        kind=kind, id=ident, account_id=account_id, body=orjson.dumps(body).decode(),
-        created_at=now, modified_at=now, **lookup_keys(kind, body)))
+    await conn.execute(
+        insert(t.kazoo_documents).values(
+            kind=kind,
+            id=ident,
+            account_id=account_id,
+            body=orjson.dumps(body).decode(),
+            created_at=now,
+            modified_at=now,
+            **lookup_keys(kind, body),
+        )
+    )
     return Doc(kind, ident, account_id, body, now, now)
 
 
 async def save_doc(conn: AsyncConnection, doc: Doc) -> Doc:
     doc.modified_at = utcnow()
-    await conn.execute(update(t.kazoo_documents).where(D.kind == doc.kind, D.id == doc.id).values(
-        account_id=doc.account_id, body=orjson.dumps(doc.body).decode(), modified_at=doc.modified_at,
-        **lookup_keys(doc.kind, doc.body)))
+    await conn.execute(
+        update(t.kazoo_documents)
+        .where(D.kind == doc.kind, D.id == doc.id)
+        .values(
+            account_id=doc.account_id,
+            body=orjson.dumps(doc.body).decode(),
+            modified_at=doc.modified_at,
+            **lookup_keys(doc.kind, doc.body),
+        )
+    )
     return doc
 
 
@@ -137,12 +160,17 @@ async def delete_doc(conn: AsyncConnection, doc: Doc) -> None:
     await conn.execute(delete(t.kazoo_documents).where(D.kind == doc.kind, D.id == doc.id))
 
 
-async def ensure_unique(conn: AsyncConnection, kind: str, *, mdn=None, esn=None, sim=None,
-                        sip_username=None, exclude: str | None = None) -> None:
+async def ensure_unique(
+    conn: AsyncConnection, kind: str, *, mdn=None, esn=None, sim=None, sip_username=None, exclude: str | None = None
+) -> None:
     """409 when another document (other than `exclude`) of `kind` has this mdn, esn or sim, or when
     any document has this SIP username."""
-    for col, value, label in ((D.mdn, mdn, "mdn"), (D.esn, esn, "esn"), (D.sim, sim, "sim"),
-                              (D.sip_username, sip_username, "voice.sip.username")):
+    for col, value, label in (
+        (D.mdn, mdn, "mdn"),
+        (D.esn, esn, "esn"),
+        (D.sim, sim, "sim"),
+        (D.sip_username, sip_username, "voice.sip.username"),
+    ):
         if not value:
             continue
         where = [col == value] if label == "voice.sip.username" else [D.kind == kind, col == value]
@@ -150,4 +178,3 @@ async def ensure_unique(conn: AsyncConnection, kind: str, *, mdn=None, esn=None,
         for r in (await conn.execute(q)).all():
             if r.id != exclude:
                 raise Conflict(label, f"{value} already belongs to {r.kind} {r.id} (account {r.account_id})")
-

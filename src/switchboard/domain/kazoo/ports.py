@@ -43,8 +43,9 @@ class Ports:
         r = (await conn.execute(select(c.cursor).where(c.cluster_id == cluster_id))).first()
         return r.cursor if r else None
 
-    async def apply_port_messages(self, conn: AsyncConnection, cluster_id: str, before: str | None,
-                                  messages: list[dict], cursor: str | None) -> list[Doc]:
+    async def apply_port_messages(
+        self, conn: AsyncConnection, cluster_id: str, before: str | None, messages: list[dict], cursor: str | None
+    ) -> list[Doc]:
         """Record the carrier's port messages (each at most once: a concurrent poll that already
         moved the cursor wins, and a message already in a port's history is skipped)."""
         if await self.port_cursor(conn, cluster_id) != before:
@@ -56,8 +57,9 @@ class Ports:
                 touched[doc.id] = doc
         c = t.kazoo_port_cursors.c
         await conn.execute(delete(t.kazoo_port_cursors).where(c.cluster_id == cluster_id))
-        await conn.execute(insert(t.kazoo_port_cursors).values(cluster_id=cluster_id, cursor=cursor,
-                                                               polled_at=utcnow()))
+        await conn.execute(
+            insert(t.kazoo_port_cursors).values(cluster_id=cluster_id, cursor=cursor, polled_at=utcnow())
+        )
         return list(touched.values())
 
     async def _apply_port(self, conn: AsyncConnection, m: dict, *, source: str, forced: bool) -> Doc | None:
@@ -78,11 +80,13 @@ class Ports:
                     mdn = normalize_mdn(m["mdn"])
                 except Invalid:
                     mdn = None
-            doc = await insert_doc(conn, PORT, port_id, {"mdn": mdn, "esn": m.get("esn"), "status": None,
-                                                      "history": []}, None)
+            doc = await insert_doc(
+                conn, PORT, port_id, {"mdn": mdn, "esn": m.get("esn"), "status": None, "history": []}, None
+            )
         history = doc.body.setdefault("history", [])
-        if not forced and any(h.get("code") == code and h.get("timestamp") == stamp and h.get("source") == source
-                              for h in history):
+        if not forced and any(
+            h.get("code") == code and h.get("timestamp") == stamp and h.get("source") == source for h in history
+        ):
             return None
         history.append(entry)
         doc.body["status"] = {"code": code, "source": source, "timestamp": stamp}
@@ -137,7 +141,10 @@ class Ports:
         p.string(data, "source", "source")
         p.string(data, "message", "message", max_len=1024)
         p.raise_any()
-        out = await self._apply_port(conn, {"port_id": doc.id, "code": code, "message": data.get("message")},
-                                     source=data.get("source") or "support", forced=True)
+        out = await self._apply_port(
+            conn,
+            {"port_id": doc.id, "code": code, "message": data.get("message")},
+            source=data.get("source") or "support",
+            forced=True,
+        )
         return out if out is not None else doc
-

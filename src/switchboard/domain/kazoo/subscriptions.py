@@ -68,14 +68,29 @@ class Subscriptions:
                     return found[0]
         return None
 
-    async def _insert_subscription(self, conn: AsyncConnection, account_id: str, record: dict, carrier: str,
-                                   cluster_id: str, mvno: str | None = None) -> Doc:
-        body = {"esn": record.get("esn"), "sim": record.get("sim"), "mdn": record.get("mdn"),
-                "imsi": record.get("imsi"), "plan": record.get("plan"),
-                "features": list(record.get("features") or []), "suspended": bool(record.get("suspended")),
-                "carrier_data": dict(record.get("carrier_data") or {}),
-                "pvt_carrier_name": carrier, "pvt_mvno": mvno, "pvt_cluster_id": cluster_id,
-                "pvt_type": "subscription"}
+    async def _insert_subscription(
+        self,
+        conn: AsyncConnection,
+        account_id: str,
+        record: dict,
+        carrier: str,
+        cluster_id: str,
+        mvno: str | None = None,
+    ) -> Doc:
+        body = {
+            "esn": record.get("esn"),
+            "sim": record.get("sim"),
+            "mdn": record.get("mdn"),
+            "imsi": record.get("imsi"),
+            "plan": record.get("plan"),
+            "features": list(record.get("features") or []),
+            "suspended": bool(record.get("suspended")),
+            "carrier_data": dict(record.get("carrier_data") or {}),
+            "pvt_carrier_name": carrier,
+            "pvt_mvno": mvno,
+            "pvt_cluster_id": cluster_id,
+            "pvt_type": "subscription",
+        }
         if record.get("activation_date") is not None:
             body["activation_date"] = record["activation_date"]
         return await insert_doc(conn, SUBSCRIPTION, new_id(), body, account_id)
@@ -84,14 +99,22 @@ class Subscriptions:
         await self.account(conn, account_id)
         return await get_doc(conn, SUBSCRIPTION, check_id(sub_id, SUBSCRIPTION), account_id=account_id)
 
-    async def import_subscription(self, conn: AsyncConnection, account_id: str, record: dict,
-                                  device_data: dict | None, carrier: str, cluster_id: str,
-                                  mvno: str | None) -> Doc:
+    async def import_subscription(
+        self,
+        conn: AsyncConnection,
+        account_id: str,
+        record: dict,
+        device_data: dict | None,
+        carrier: str,
+        cluster_id: str,
+        mvno: str | None,
+    ) -> Doc:
         await self.account(conn, account_id)
         existing = await self.subscription_in_db(conn, record)
         if existing is not None:
-            raise Conflict("mdn", f"the subscription is already imported as {existing.id} "
-                                  f"(account {existing.account_id})")
+            raise Conflict(
+                "mdn", f"the subscription is already imported as {existing.id} (account {existing.account_id})"
+            )
         sub = await self._insert_subscription(conn, account_id, record, carrier, cluster_id, mvno)
         if record.get("esn"):  # tied to a device: the device comes along
             body = {k: v for k, v in (device_data or {}).items() if k != "id" and not k.startswith("pvt_")}
@@ -119,8 +142,7 @@ class Subscriptions:
                 return None
         return None
 
-    async def delete_subscription(self, conn: AsyncConnection, account_id: str, sub_id: str, *,
-                                  cascade: bool) -> Doc:
+    async def delete_subscription(self, conn: AsyncConnection, account_id: str, sub_id: str, *, cascade: bool) -> Doc:
         sub = await self.subscription(conn, account_id, sub_id)
         device = await self._device_of(conn, sub)
         if device is not None:
@@ -132,8 +154,9 @@ class Subscriptions:
         await delete_doc(conn, sub)
         return sub
 
-    async def patch_subscription(self, conn: AsyncConnection, account_id: str, sub_id: str, data: dict,
-                                 *, recursive: bool) -> Doc:
+    async def patch_subscription(
+        self, conn: AsyncConnection, account_id: str, sub_id: str, data: dict, *, recursive: bool
+    ) -> Doc:
         sub = await self.subscription(conn, account_id, sub_id)
         patch = {k: v for k, v in data.items() if k != "id" and not k.startswith(("pvt_", "_"))}
         body = merge(sub.body, patch, deep=recursive)
@@ -141,8 +164,9 @@ class Subscriptions:
         for k in ("esn", "sim", "imsi", "plan"):
             if body.get(k) is not None and not isinstance(body[k], str):
                 p.add(k, "type", "Value is not of type 'string'")
-        if "features" in body and not (isinstance(body["features"], list)
-                                       and all(isinstance(f, str) for f in body["features"])):
+        if "features" in body and not (
+            isinstance(body["features"], list) and all(isinstance(f, str) for f in body["features"])
+        ):
             p.add("features", "type", "Value is not an array of strings")
         p.boolean(body, "suspended", "suspended")
         p.obj(body, "carrier_data", "carrier_data")
@@ -157,8 +181,9 @@ class Subscriptions:
         sub.body = body
         return await save_doc(conn, sub)
 
-    async def move_subscription(self, conn: AsyncConnection, account_id: str, sub_id: str,
-                                target_account_id: Any, target_cluster_id: Any) -> Doc:
+    async def move_subscription(
+        self, conn: AsyncConnection, account_id: str, sub_id: str, target_account_id: Any, target_cluster_id: Any
+    ) -> Doc:
         sub = await self.subscription(conn, account_id, sub_id)
         p = Problems()
         if target_account_id is None:
@@ -190,11 +215,10 @@ class Subscriptions:
         """mdn -> account id for the numbers the database knows (devices, then subscriptions)."""
         out: dict[str, str] = {}
         for i in range(0, len(mdns), 500):
-            chunk = mdns[i:i + 500]
+            chunk = mdns[i : i + 500]
             for kind in (DEVICE, SUBSCRIPTION):
                 q = select(D.mdn, D.account_id).where(D.kind == kind, D.mdn.in_(chunk))
                 for r in (await conn.execute(q)).all():
                     if r.account_id:
                         out.setdefault(r.mdn, r.account_id)
         return out
-

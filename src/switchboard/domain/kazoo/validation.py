@@ -225,4 +225,3 @@ def validate_routing(kind: str, doc: dict) -> None:
         if "top_ips" in doc:
             p.ips(doc["top_ips"], "top_ips")
     p.raise_any()
-

@@ -25,16 +25,22 @@ def test_stored_instants_render_with_nine_digits():
     assert env.ts(datetime(2018, 4, 28, 5, 3, 36, 560694)) == "2018-04-28T05:03:36.560694000Z"
     assert env.ts(None) is None
     assert env.stamp({"tm_update": None, "tm_create": 0, "room": {"tm_create": 1}, "name": "x"}) == {
-        "tm_update": None, "tm_create": "1970-01-01T00:00:00.000000000Z",
-        "room": {"tm_create": "1970-01-01T00:00:00.000000001Z"}, "name": "x"}
+        "tm_update": None,
+        "tm_create": "1970-01-01T00:00:00.000000000Z",
+        "room": {"tm_create": "1970-01-01T00:00:00.000000001Z"},
+        "name": "x",
+    }
 
 
-@pytest.mark.parametrize("text, ns", [
-    ("2018-03-30T08:30:02.364443446Z", 1_522_398_602_364_443_446),
-    ("2018-03-30T08:30:02Z", 1_522_398_602_000_000_000),
-    ("2018-03-30T08:30:02.5+00:00", 1_522_398_602_500_000_000),
-    ("2018-03-30T10:30:02.1+02:00", 1_522_398_602_100_000_000),
-])
+@pytest.mark.parametrize(
+    "text, ns",
+    [
+        ("2018-03-30T08:30:02.364443446Z", 1_522_398_602_364_443_446),
+        ("2018-03-30T08:30:02Z", 1_522_398_602_000_000_000),
+        ("2018-03-30T08:30:02.5+00:00", 1_522_398_602_500_000_000),
+        ("2018-03-30T10:30:02.1+02:00", 1_522_398_602_100_000_000),
+    ],
+)
 def test_parse_timestamp(text, ns):
     assert env.parse_timestamp(text) == ns
 
@@ -52,11 +58,19 @@ def test_respond_envelope():
     assert set(orjson.loads(env.ok().body)) == {"api_ver", "statuscode", "timestamp"}
 
 
-@pytest.mark.parametrize("exc, status", [
-    (Invalid("name", "can't be blank"), 400), (Malformed("bad json"), 400), (Unauthenticated("no"), 401),
-    (Forbidden("no"), 403), (NotFound("chat", "x"), 404), (Conflict("name", "taken"), 409),
-    (HttpStatus(405, "Method Not Allowed"), 405), (RuntimeError("boom"), 500),
-])
+@pytest.mark.parametrize(
+    "exc, status",
+    [
+        (Invalid("name", "can't be blank"), 400),
+        (Malformed("bad json"), 400),
+        (Unauthenticated("no"), 401),
+        (Forbidden("no"), 403),
+        (NotFound("chat", "x"), 404),
+        (Conflict("name", "taken"), 409),
+        (HttpStatus(405, "Method Not Allowed"), 405),
+        (RuntimeError("boom"), 500),
+    ],
+)
 def test_errors_carry_status_in_body_and_http(exc, status):
     resp = env.error_response(None, exc)
     body = orjson.loads(resp.body)

@@ -12,15 +12,27 @@ from switchboard.domain.errors import Malformed
 
 
 def req(**headers) -> Request:
-    return Request({"type": "http", "headers": [(k.replace("_", "-").encode(), v.encode())
-                                                  for k, v in headers.items()]})
+    return Request(
+        {"type": "http", "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]}
+    )
 
 
 def test_xml_object_matches_the_spec_example():
-    doc = xml_object("endpoint", [("id", 36), ("name", "Test endpoint2"), ("description", None),
-                                  ("ip_address", "127.0.0.2"), ("is_server", False),
-                                  ("created_at", datetime(2009, 1, 14, 5, 7, 54)), ("deleted_at", None)])
-    assert doc == """<?xml version="1.0" encoding="UTF-8"?>
+    doc = xml_object(
+        "endpoint",
+        [
+            ("id", 36),
+            ("name", "Test endpoint2"),
+            ("description", None),
+            ("ip_address", "127.0.0.2"),
+            ("is_server", False),
+            ("created_at", datetime(2009, 1, 14, 5, 7, 54)),
+            ("deleted_at", None),
+        ],
+    )
+    assert (
+        doc
+        == """<?xml version="1.0" encoding="UTF-8"?>
 <endpoint>
   <created-at type="datetime">2009-01-14T05:07:54Z</created-at>
   <deleted-at type="datetime" nil="true"></deleted-at>
@@ -31,6 +43,7 @@ def test_xml_object_matches_the_spec_example():
   <name>Test endpoint2</name>
 </endpoint>
 """
+    )
 
 
 def test_xml_escapes_and_lists():
@@ -43,11 +56,18 @@ def test_json_dates():
     assert json_object([("created_at", datetime(2013, 11, 23, 16, 28, 22))]) == {"created_at": "2013-11-23 16:28:22"}
 
 
-@pytest.mark.parametrize("headers,xml", [
-    ({"accept": "text/xml"}, True), ({"accept": "application/json"}, False), ({}, False),
-    ({"content-type": "application/xml"}, True), ({"accept": "application/xml, application/json"}, True),
-    ({"accept": "application/json, text/xml"}, False), ({"accept": "*/*", "content-type": "text/xml"}, True),
-])
+@pytest.mark.parametrize(
+    "headers,xml",
+    [
+        ({"accept": "text/xml"}, True),
+        ({"accept": "application/json"}, False),
+        ({}, False),
+        ({"content-type": "application/xml"}, True),
+        ({"accept": "application/xml, application/json"}, True),
+        ({"accept": "application/json, text/xml"}, False),
+        ({"accept": "*/*", "content-type": "text/xml"}, True),
+    ],
+)
 def test_negotiation(headers, xml):
     assert wants_xml(req(**headers)) is xml
 
@@ -56,12 +76,21 @@ def test_parse_bodies():
     assert parse_body(b'{"endpoint": {"name": "a"}}', "application/json", "endpoint") == {"name": "a"}
     assert parse_body(b'{"name": "a"}', "application/json", "endpoint") == {"name": "a"}
     assert parse_body(b"", "application/json", "endpoint") == {}
-    x = parse_body(b'<voip-test><server-id type="integer">4</server-id><codec nil="true"/>'
-                   b'<ok type="boolean">true</ok></voip-test>', "application/xml", "voip_test")
+    x = parse_body(
+        b'<voip-test><server-id type="integer">4</server-id><codec nil="true"/>'
+        b'<ok type="boolean">true</ok></voip-test>',
+        "application/xml",
+        "voip_test",
+    )
     assert x == {"server_id": 4, "codec": None, "ok": True}
-    for bad, ct in [(b"{", "application/json"), (b"[1]", "application/json"), (b'{"endpoint": 3}', ""),
-                    (b"<endpoint>", "application/xml"), (b"<other/>", "application/xml"),
-                    (b'<!DOCTYPE x [<!ENTITY a "b">]><endpoint>&a;</endpoint>', "application/xml"),
-                    (b"<endpoint><name><b>x</b></name></endpoint>", "application/xml")]:
+    for bad, ct in [
+        (b"{", "application/json"),
+        (b"[1]", "application/json"),
+        (b'{"endpoint": 3}', ""),
+        (b"<endpoint>", "application/xml"),
+        (b"<other/>", "application/xml"),
+        (b'<!DOCTYPE x [<!ENTITY a "b">]><endpoint>&a;</endpoint>', "application/xml"),
+        (b"<endpoint><name><b>x</b></name></endpoint>", "application/xml"),
+    ]:
         with pytest.raises(Malformed):
             parse_body(bad, ct, "endpoint")

@@ -24,19 +24,25 @@ from switchboard.domain.kazoo import (
 def test_merge_deep_and_shallow():
     base = {"ips": {"inbound": {"east": ["1"]}, "outbound": {"east": ["2"], "west": ["3"]}}, "name": "n", "x": 1}
     patch = {"ips": {"outbound": {"east": ["9"]}}, "x": None}
-    assert merge(base, patch) == {"ips": {"inbound": {"east": ["1"]}, "outbound": {"east": ["9"], "west": ["3"]}},
-                                  "name": "n"}
+    assert merge(base, patch) == {
+        "ips": {"inbound": {"east": ["1"]}, "outbound": {"east": ["9"], "west": ["3"]}},
+        "name": "n",
+    }
     assert merge(base, patch, deep=False) == {"ips": {"outbound": {"east": ["9"]}}, "name": "n"}
     assert base["x"] == 1 and base["ips"]["outbound"]["east"] == ["2"]  # the input is not changed
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
-                           max_leaves=10)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+    max_leaves=10,
+)
 
 
-@given(st.dictionaries(st.text(max_size=3), json_values, max_size=5),
-       st.dictionaries(st.text(max_size=3), json_values, max_size=5))
+@given(
+    st.dictionaries(st.text(max_size=3), json_values, max_size=5),
+    st.dictionaries(st.text(max_size=3), json_values, max_size=5),
+)
 def test_merge_properties(base, patch):
     out = merge(base, patch)
     for k, v in patch.items():
@@ -50,10 +56,16 @@ def test_merge_properties(base, patch):
     assert merge(out, {}) == out
 
 
-@pytest.mark.parametrize(("given", "expect"), [
-    ("+15550001111", "+15550001111"), ("5550001111", "+15550001111"), ("15550001111", "+15550001111"),
-    ("(555) 000-1111", "+15550001111"), ("+44 20 7946 0958", "+442079460958"),
-])
+@pytest.mark.parametrize(
+    ("given", "expect"),
+    [
+        ("+15550001111", "+15550001111"),
+        ("5550001111", "+15550001111"),
+        ("15550001111", "+15550001111"),
+        ("(555) 000-1111", "+15550001111"),
+        ("+44 20 7946 0958", "+442079460958"),
+    ],
+)
 def test_normalize_mdn(given, expect):
     assert normalize_mdn(given) == expect
 
@@ -68,8 +80,12 @@ def test_month_range():
     assert month_range("201611", "201702", None) == ["201611", "201612", "201701", "201702"]
     assert month_range("201611", "201702", "201701") == ["201701"]  # month overrides
     assert len(month_range(None, None, None)) == 1
-    for args in (("201613", None, None), ("2016-11", None, None), ("201702", "201701", None),
-                 ("200001", "201001", None)):
+    for args in (
+        ("201613", None, None),
+        ("2016-11", None, None),
+        ("201702", "201701", None),
+        ("200001", "201001", None),
+    ):
         with pytest.raises(KazooInvalid):
             month_range(*args)
 
@@ -80,13 +96,24 @@ def test_validate_routing_documents():
         validate_routing(CUSTOMER_CLUSTER, {"ips": {"inbound": {"east": ["10.0.0.300"]}}, "randomize_routing": 1})
     fields = {f for f, _, _ in e.value.rules}
     assert fields == {"name", "ips.inbound.east.0", "randomize_routing"}
-    validate_routing(CARRIER_SBC, {"name": "s", "number_formatting": {"a": {"to_number": {"pattern": "/^(\\d+)$/",
-                                                                                          "replace": "$1"}}}})
+    validate_routing(
+        CARRIER_SBC,
+        {"name": "s", "number_formatting": {"a": {"to_number": {"pattern": "/^(\\d+)$/", "replace": "$1"}}}},
+    )
     with pytest.raises(KazooInvalid) as e:
-        validate_routing(CARRIER_SBC, {"name": "s", "call_directions": [{"headers": {"h": 1}}],
-                                       "number_formatting": {"a": {"to_number": {"pattern": "/([/"}}}})
-    assert {f for f, _, _ in e.value.rules} == {"call_directions.0.direction", "call_directions.0.headers.h",
-                                               "number_formatting.a.to_number.pattern"}
+        validate_routing(
+            CARRIER_SBC,
+            {
+                "name": "s",
+                "call_directions": [{"headers": {"h": 1}}],
+                "number_formatting": {"a": {"to_number": {"pattern": "/([/"}}},
+            },
+        )
+    assert {f for f, _, _ in e.value.rules} == {
+        "call_directions.0.direction",
+        "call_directions.0.headers.h",
+        "number_formatting.a.to_number.pattern",
+    }
     with pytest.raises(KazooInvalid):
         validate_routing(MEDIA_SERVER, {"name": "m", "carrier_sbc_priority": {"sprint": "x"}, "top_ips": ["x"]})
 

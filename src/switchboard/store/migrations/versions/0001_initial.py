@@ -105,9 +105,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["endpoint_id"], ["endpoints.id"], name=op.f("fk_voip_tests_endpoint_id_endpoints")
-        ),
+        sa.ForeignKeyConstraint(["endpoint_id"], ["endpoints.id"], name=op.f("fk_voip_tests_endpoint_id_endpoints")),
         sa.ForeignKeyConstraint(["server_id"], ["servers.id"], name=op.f("fk_voip_tests_server_id_servers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_voip_tests")),
     )
@@ -128,9 +126,7 @@ def upgrade() -> None:
         sa.Column("packet_loss_pct", sa.Float(), nullable=False),
         sa.Column("mos", sa.Float(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["server_id"], ["servers.id"], name=op.f("fk_voip_test_results_server_id_servers")
-        ),
+        sa.ForeignKeyConstraint(["server_id"], ["servers.id"], name=op.f("fk_voip_test_results_server_id_servers")),
         sa.ForeignKeyConstraint(
             ["voip_test_id"], ["voip_tests.id"], name=op.f("fk_voip_test_results_voip_test_id_voip_tests")
         ),
