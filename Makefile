@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# pytest workers: each runs whole test files (their servers and fixtures stay with them)
+TEST_WORKERS ?= 2
+
 .PHONY: run test test-deps bench sip-bench probe-bench lint clean
 
 $(STAMP): pyproject.toml
@@ -20,8 +23,9 @@ test-deps:
 
 test: $(STAMP) test-deps
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 bench: $(STAMP) test-deps
 	$(BIN)/python bench/http_bench.py
@@ -34,6 +38,7 @@ probe-bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 
 clean:
