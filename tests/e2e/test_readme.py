@@ -121,6 +121,8 @@ def test_the_readme_tour_works_typed_literally(tmp_path):
             pass
         code = server.stop()
     text = out.decode(errors="replace")
+    if keep := os.environ.get("SWITCHBOARD_TEST_TOUR_TRANSCRIPT"):  # to read what each command printed
+        Path(keep).write_text(text)
     assert proc.returncode == 0, f"the tour stopped at a failing command:\n{text[-6000:]}"
     assert code == 0 and "Traceback" not in server.log(), server.log()[-3000:]
 
