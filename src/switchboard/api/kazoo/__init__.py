@@ -2,11 +2,11 @@
 
 from fastapi import APIRouter
 
-from switchboard.api.kazoo import accounts, clusters, subscriptions, support
+from switchboard.api.kazoo import accounts, auth, clusters, subscriptions, support
 from switchboard.api.kazoo.envelope import owns
 
 router = APIRouter(prefix="/v2")
-router.include_router(accounts.auth_api)
+router.include_router(auth.login_api)
 router.include_router(accounts.accounts_api)
 router.include_router(accounts.accounts_read_api)
 for module_router in (

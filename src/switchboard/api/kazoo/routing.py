@@ -35,11 +35,6 @@ class MasterCarrierRoute(MasterRoute):
     own_transaction = True
 
 
-class LoginRoute(DialectRoute):
-    dialect = DialectSpec("kazoo", envelope.error_response, auth.public)
-    public = True
-
-
 TOKEN = Security(
     APIKeyHeader(
         name=auth.HEADER,
@@ -168,17 +163,6 @@ def doc(data: dict | None = None, **flags: dict) -> dict:
 
 LOOKUP = {"type": "object", "properties": {"esn": _S, "sim": _S, "mdn": _S}}
 BODIES = {
-    "user_auth": doc(
-        {
-            "type": "object",
-            "properties": {
-                "credentials": {**_S, "description": "md5(username:password)"},
-                "account_name": _S,
-                "username": _S,
-                "password": _S,
-            },
-        }
-    ),
     "account": doc({"type": "object", "required": ["name"], "properties": {"name": _S, "realm": _S}}),
     "cluster": doc(
         {
