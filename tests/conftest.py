@@ -146,6 +146,9 @@ class Server:
                 "SWITCHBOARD_AUTH_FAILURES_PER_MINUTE": "100000",
                 "SWITCHBOARD_AUTH_SOURCE_FAILURES_PER_MINUTE": "0",
                 "SWITCHBOARD_AUTH_ACCOUNT_FAILURES_PER_MINUTE": "0",
+                # likewise for SIP digests: wrong passwords and unknown names from 127.0.0.1, on purpose
+                "SWITCHBOARD_SIP_AUTH_SOURCE_FAILURES_PER_MINUTE": "0",
+                "SWITCHBOARD_SIP_AUTH_ACCOUNT_FAILURES_PER_MINUTE": "0",
                 "SWITCHBOARD_LOG_LEVEL": "warning",
             }
         )

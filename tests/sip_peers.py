@@ -648,10 +648,29 @@ class Baresip:
 
     def __init__(self, workdir: Path, account: str, listen_port: int | None = None):
         self.workdir, self.account = workdir, account
+        self.fixed_port = listen_port is not None
         self.listen_port = listen_port or free_port()
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> Baresip:
+    def start(self, attempts: int = 5) -> Baresip:
+        """Start it; baresip cannot bind port 0 and say which it got, and it binds TCP and TLS too
+        (TLS on the next port), so a port another process took meanwhile shows as "init failed
+        (Address already in use)": then it starts again on another port."""
+        for _ in range(attempts):
+            self._start()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                text = self.log()
+                if "baresip is ready" in text or self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if "Address already in use" not in self.log() or self.fixed_port:
+                return self
+            stop_process(self.proc, signal.SIGKILL)
+            self.listen_port = free_port()
+        return self
+
+    def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "config").write_text(
             "poll_method\tepoll\n"
@@ -662,7 +681,7 @@ class Baresip:
         )
         (self.workdir / "accounts").write_text(self.account + "\n")
         self.log_path = self.workdir / "baresip.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        log = open(self.log_path, "wb")  # noqa: SIM115 - a fresh log per start (see start's retry)
         self.proc = subprocess.Popen(
             [which("baresip") or "baresip", "-f", str(self.workdir)],
             stdout=log,
@@ -671,7 +690,6 @@ class Baresip:
             cwd=self.workdir,
         )
         log.close()
-        return self
 
     def stop(self) -> int | None:
         return stop_process(self.proc, signal.SIGTERM, timeout=5)

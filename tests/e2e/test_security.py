@@ -28,6 +28,9 @@ from tests.sip_peers import Jade, SipMessage, SipUdpClient, pjsip_account, wait_
 
 # the defaults of config.py, restated: conftest's servers lift the HTTP limits for the other suites
 DEFAULT_LIMITS = {
+    "SWITCHBOARD_SIP_AUTH_FAILURES_PER_MINUTE": "30",
+    "SWITCHBOARD_SIP_AUTH_SOURCE_FAILURES_PER_MINUTE": "100",
+    "SWITCHBOARD_SIP_AUTH_ACCOUNT_FAILURES_PER_MINUTE": "100",
     "SWITCHBOARD_AUTH_FAILURES_PER_MINUTE": "20",
     "SWITCHBOARD_AUTH_SOURCE_FAILURES_PER_MINUTE": "100",
     "SWITCHBOARD_AUTH_ACCOUNT_FAILURES_PER_MINUTE": "100",

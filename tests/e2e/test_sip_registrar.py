@@ -344,7 +344,10 @@ def test_baresip_registers_and_unregisters(reg, tmp_path):
     srv, jade = reg
     phone = Baresip(tmp_path / "baresip", baresip_account("bare", "bare-pass", srv.sip_port)).start()
     try:
-        (c,) = wait_for(lambda: jade.contacts("bare"), 10, what=f"baresip's binding\n{phone.log()}")
+        try:
+            (c,) = wait_for(lambda: jade.contacts("bare"), 15, what="baresip's binding")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nbaresip:\n{phone.log()}\nserve:\n{srv.log()[-3000:]}") from None
         assert "baresip" in c["user_agent"], c
         assert c["via_address"] == f"127.0.0.1:{phone.listen_port}"
         assert f"@127.0.0.1:{phone.listen_port}" in c["uri"]
