@@ -199,6 +199,29 @@ class Server:
         return httpx.Client(base_url=self.url, auth=(user, password) if user else None, timeout=20, **kw)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def migrated_db(request, tmp_path):
+    """An in-process Database, migrated: SQLite in tmp_path, or a fresh PostgreSQL database dropped
+    afterwards (unit tests of services that run on both)."""
+    from switchboard.store.db import Database
+
+    pg = None
+    if request.param == "postgres":
+        if reason := await asyncio.to_thread(pg_reason):
+            skip_or_fail(reason)
+        pg = await asyncio.to_thread(PgDatabase)
+        db = Database(pg.url)
+    else:
+        db = Database(f"sqlite:///{tmp_path}/unit.db")
+    await db.migrate()
+    try:
+        yield db
+    finally:
+        await db.close()
+        if pg is not None:
+            await asyncio.to_thread(pg.drop)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def backend(request) -> str:
     if request.param == "postgres" and (reason := pg_reason()):

@@ -3,7 +3,6 @@ ingestion driven in-process."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timedelta
 
@@ -17,23 +16,13 @@ from switchboard.domain.monitoring import MonitoringService
 from switchboard.domain.results import BatchRefused, ResultService, summarize
 from switchboard.domain.security import SecretBox
 from switchboard.domain.webhooks import clean_webhook_url, deliver_pending, set_webhook_url
-from switchboard.store.db import Database
-from tests.conftest import PgDatabase, pg_reason, skip_or_fail
 
 T0 = datetime(2024, 5, 1, 12, 0, 0)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def env(request, tmp_path):
-    pg = None
-    if request.param == "postgres":
-        if reason := await asyncio.to_thread(pg_reason):
-            skip_or_fail(reason)
-        pg = await asyncio.to_thread(PgDatabase)
-        db = Database(pg.url)
-    else:
-        db = Database(f"sqlite:///{tmp_path}/r.db")
-    await db.migrate()
+@pytest.fixture
+async def env(migrated_db):
+    db = migrated_db
     ids = IdentityService(SecretBox(SecretBox.generate_key()))
     mon = MonitoringService()
     async with db.transaction() as conn:
@@ -45,9 +34,6 @@ async def env(request, tmp_path):
         ep = await mon.create_endpoint(conn, user, user.id, {"name": "pbx", "ip_address": "198.51.100.9"})
         test = await mon.create_test(conn, user, user.id, ep.id, {"server_id": server.id, "alert_threshold": 3.5})
     yield db, mon, user, server, other, ep, test
-    await db.close()
-    if pg:
-        await asyncio.to_thread(pg.drop)
 
 
 def item(test_id: int, at: datetime, mos: float | None, **kw) -> dict:

@@ -19,36 +19,19 @@ from switchboard.sip.digest import DigestClient
 from switchboard.sip.engine import Deferred, Source
 from switchboard.sip.message import Message, parse
 from switchboard.store import tables as t
-from switchboard.store.db import Database
-from tests.conftest import PgDatabase, pg_reason, skip_or_fail
 from tests.sip_peers import pjsip_account
 
 USERS = [f"u{i:03d}" for i in range(40)]
 SOURCE = Source("192.0.2.7", 5062, "UDP")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def reg(request, tmp_path):
-    pg = None
-    if request.param == "postgres":
-        if reason := await asyncio.to_thread(pg_reason):
-            skip_or_fail(reason)
-        pg = await asyncio.to_thread(PgDatabase)
-        db = Database(pg.url)
-    else:
-        db = Database(f"sqlite:///{tmp_path}/r.db")
-    await db.migrate()
+@pytest.fixture
+async def reg(migrated_db):
     pbx = Pbx()
     text = "".join(pjsip_account(u, None, max_contacts=2) for u in USERS)  # no auth: REGISTERs bind at once
     text += pjsip_account("alice", "alice-secret", max_contacts=1, remove_existing="yes")
     pbx.config["pjsip"] = Loaded(pbxconf.validate_text("pjsip", text), time.time_ns())
-    registrar = Registrar(pbx, db, b"k" * 32, throttle=FailureThrottle(Limits(per_pair=1000)))
-    try:
-        yield registrar
-    finally:
-        await db.close()
-        if pg is not None:
-            await asyncio.to_thread(pg.drop)
+    return Registrar(pbx, migrated_db, b"k" * 32, throttle=FailureThrottle(Limits(per_pair=1000)))
 
 
 def register(user: str, n: int = 1, *, port: int = 5062, expires: int = 600, auth: str | None = None) -> Message:
