@@ -45,11 +45,15 @@ from switchboard.domain.security import SecretBox
 from switchboard.domain.social import BuddyService, ChatService, ContactService
 from switchboard.domain.throttle import FailureThrottle, Limits
 from switchboard.domain.trunks import TrunkService
+from switchboard.engine import dialplan_exec
+from switchboard.engine.calls import CallEngine
+from switchboard.engine.mediactl import MediaControl
 from switchboard.engine.qualify import Qualifier
 from switchboard.engine.registrar import DEFAULT_ALGORITHMS, Registrar, parse_algorithms
 from switchboard.engine.runtime import Pbx
 from switchboard.engine.sipapp import SipApp
 from switchboard.engine.trunkreg import TrunkRegistrar
+from switchboard.media.process import spawn_media, stop_media
 from switchboard.sip.engine import SipEngine
 from switchboard.store import tables as t
 from switchboard.store.db import Database
@@ -65,6 +69,7 @@ class Services:
     identity: IdentityService
     monitoring: MonitoringService
     sip: SipEngine | None = None
+    calls: object = None  # engine.calls.CallEngine once `serve` runs the SIP engine
     started_at: float = field(default_factory=time.time)
     configs: ConfigService = field(default_factory=ConfigService)
     contacts: ContactService = field(default_factory=ContactService)
@@ -343,11 +348,13 @@ async def serve(settings: Settings) -> None:
         throttle=services.sip_throttle,
         algorithms=parse_algorithms(settings.sip_auth_algorithms) or DEFAULT_ALGORITHMS,
     )
+    media_proc, media_servers = await start_media(settings, sip_host)
     services.sip = SipEngine(
         sip_host,
         sip_port,
         available=lambda: services.pbx.is_loaded("res_pjsip"),
-        handler=SipApp(registrar),
+        handler=SipApp(registrar, calls=True),
+        dialogs=True,
         tcp_idle=settings.sip_tcp_idle_seconds,
         tcp_max_per_source=settings.sip_tcp_max_connections_per_source,
         tcp_max=tcp_connection_cap(settings.sip_tcp_max_connections),
@@ -356,6 +363,18 @@ async def serve(settings: Settings) -> None:
     )
     await registrar.sweep()
     await services.sip.start()
+    media = MediaControl(media_servers)
+    await media.start()
+    services.calls = CallEngine(
+        services.pbx,
+        services.sip,
+        registrar,
+        media,
+        dialplan_exec.run,
+        trunk_service=services.trunks,
+        cdrs=getattr(services, "cdr_writer", None),
+        host=services.sip.local_host_for("127.0.0.1"),
+    )
     background = [
         asyncio.ensure_future(registrar.run_sweeper()),
         asyncio.ensure_future(Qualifier(services.pbx, services.sip).run()),
@@ -436,12 +455,37 @@ async def serve(settings: Settings) -> None:
         for task in background:
             task.cancel()
         await asyncio.wait(background, timeout=5)
+        with contextlib.suppress(Exception):  # calls in progress end cleanly (BYE / CANCEL) and are recorded
+            await asyncio.wait_for(services.calls.stop(), 5)
         with contextlib.suppress(Exception):  # unregister trunks, but never hang the shutdown on it
             await asyncio.wait_for(trunk_reg.stop(), 5)
         await services.sip.stop()
+        media.close()
+        if media_proc is not None:
+            await stop_media(media_proc)
         await services.carrier_clients.aclose()
         await services.db.close()
         log.info("switchboard stopped")
+
+
+async def start_media(settings: Settings, sip_host: str):
+    """The media engines: those listed in SWITCHBOARD_MEDIA_ENGINES, else one started here (the
+    embedded default) on a free control port, its RTP on SWITCHBOARD_RTP_ADDRESS (default: the SIP
+    address, or 127.0.0.1 when SIP listens on every address)."""
+    if settings.media_engines.strip():
+        servers = []
+        for item in settings.media_engines.split(","):
+            host, _, port = item.strip().rpartition(":")
+            servers.append((host, int(port)))
+        return None, servers
+    rtp_address = settings.rtp_address or (sip_host if sip_host not in ("0.0.0.0", "", "::") else "127.0.0.1")
+    args = ["--rtp-address", rtp_address]
+    for d in filter(None, (x.strip() for x in settings.sounds_dirs.split(","))):
+        args += ["--sounds", d]
+    for d in filter(None, (x.strip() for x in settings.moh_dirs.split(","))):
+        args += ["--moh", d]
+    proc, host, port = await spawn_media(listen="127.0.0.1:0", rtp_ports=settings.rtp_ports, extra_args=args)
+    return proc, [(host, port)]
 
 
 def run(settings: Settings) -> None:

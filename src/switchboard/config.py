@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     # SIP: how often IP_AUTH trunks are qualified with OPTIONS (seconds)
     trunk_qualify_interval: float = Field(default=30.0, gt=0)
 
+    # calls: media engines (`switchboard media` processes) as host:port of their control sockets,
+    # comma separated; empty: `serve` starts one itself (the embedded default) with the settings below
+    media_engines: str = ""
+    # the embedded media engine: its RTP port range (even ports for RTP, the next odd one for RTCP),
+    # the address its RTP sockets bind to and announce in SDP, extra sound and hold-music folders
+    rtp_ports: str = "10000-20000"
+    rtp_address: str = ""
+    sounds_dirs: str = ""
+    moh_dirs: str = ""
+
     # kazoo: the master cluster's id on first start (default: generated), and its carrier API
     # (applied at every start when set; the cluster document can also be changed through the API)
     kazoo_master_cluster_id: str | None = None

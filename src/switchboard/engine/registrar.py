@@ -355,9 +355,9 @@ class Registrar:
         secret = (auth.get("md5_cred") or "").lower() if md5_only else (auth.get("password") or "")
         return _Account(auth.get("username") or auth_name, realm, srv, md5_only, secret)
 
-    def _failed(self, ip: str, aor: str, why: str, who: str | None) -> None:
+    def _failed(self, ip: str, aor: str, why: str, who: str | None, method: str = "REGISTER") -> None:
         self.throttle.failed(ip, aor)
-        log.warning("REGISTER authentication failed from %s for %r: %s", ip, who, why)
+        log.warning("%s authentication failed from %s for %r: %s", method, ip, who, why)
 
     # ---- REGISTER ------------------------------------------------------------------------------------
     def handle(self, req: Message, source: Source):
@@ -386,6 +386,13 @@ class Registrar:
             return response_to(req, 403, "Forbidden", headers=[_SERVER])
         return self._bind_soon(req, source, cfg, aor, endpoint)
 
+    def authenticate(self, req: Message, source: Source, cfg, endpoint: str | None, user: str) -> Message | None:
+        """Digest for a request other than REGISTER (an INVITE): None when `endpoint` may go on (it
+        has no auth, or the credentials are right), else the challenge or the refusal. A name that is
+        no endpoint (`endpoint` None) is challenged exactly as a known one and then refused."""
+        acct = self._account(cfg, endpoint) if endpoint is not None and cfg is not None else self._unknown_account()
+        return self._authenticate(req, source, acct, user)
+
     def _authenticate(self, req: Message, source: Source, acct, aor: str) -> Message | None:
         if acct is _NO_AUTH:
             return None
@@ -401,7 +408,7 @@ class Registrar:
             return response_to(
                 req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge(stale=True)]]
             )
-        self._failed(source.ip, aor, verdict.reason, verdict.username)
+        self._failed(source.ip, aor, verdict.reason, verdict.username, req.method or "REGISTER")
         return response_to(req, 403, "Forbidden", headers=[_SERVER])
 
     def _bind_soon(self, req: Message, source: Source, cfg, aor: str, endpoint: str):

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 from switchboard import __version__
 from switchboard.sip import transaction as tx_mod
+from switchboard.sip.dialog import UasInvite
 from switchboard.sip.endpoint import (
     Cancelled,
     ClearTimer,
@@ -65,7 +66,10 @@ from switchboard.sip.transaction import TERMINATED, CompletedTable, TransactionT
 log = logging.getLogger("switchboard.sip")
 
 USER_AGENT = f"Switchboard/{__version__}"
-ALLOW = "OPTIONS, REGISTER"  # what we answer today (calls arrive with the call issues)
+ALLOW = "OPTIONS, REGISTER"  # what we answer without the call engine
+CALL_ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, REFER, NOTIFY"
+# requests the call engine (`call_handler`) takes when one is attached (plus every in-dialog request)
+CALL_METHODS = frozenset({"INVITE", "BYE", "INFO", "UPDATE", "PRACK", "REFER", "NOTIFY", "MESSAGE"})
 
 __all__ = ["ALLOW", "USER_AGENT", "Deferred", "Handler", "SipEngine", "Source", "default_respond", "options_ok"]
 
@@ -120,13 +124,13 @@ def default_respond(req: Message) -> Message | None:
     return response_to(req, 501, headers=[("Server", USER_AGENT), ("Allow", ALLOW)])
 
 
-def options_ok(req: Message) -> Message:
+def options_ok(req: Message, allow: str = ALLOW) -> Message:
     return response_to(
         req,
         200,
         headers=[
             ("Server", USER_AGENT),
-            ("Allow", ALLOW),
+            ("Allow", allow),
             ("Accept", "application/sdp"),
             ("Supported", "path, replaces"),
         ],
@@ -181,6 +185,7 @@ class SipEngine:
         tcp_max: int = 4096,
         rate_limit: float = 0.0,
         tcp_bound: Callable[[], set[str]] | None = None,
+        dialogs: bool = False,
     ):
         self.host, self.port = host, port
         self.tcp_idle, self.tcp_max_per_source, self.tcp_max = tcp_idle, tcp_max_per_source, tcp_max
@@ -194,6 +199,18 @@ class SipEngine:
         # the sans-I/O core: transactions, matching, CANCEL, malformed input, Via rewrite, timer J
         self.endpoint = Endpoint(server=USER_AGENT, max_transactions=50_000, max_completed=100_000)
         self.stats: Counter[str] = self.endpoint.stats
+        if dialogs:  # the dialog layer (sip/dialog.py): 481/500 for in-dialog requests, ACKs of 2xx
+            from switchboard.sip.dialog import DialogTable
+
+            self.endpoint.dialogs = DialogTable()
+        # the call engine: takes INVITEs and in-dialog requests (the DeliverRequest itself, to answer
+        # through `provisional` / `answer_invite` / `respond`), hears CANCELs, 2xx retransmissions
+        # that match no transaction, and UAS 2xx that were never ACKed
+        self.call_handler: Callable[[DeliverRequest], object] | None = None
+        self.on_cancelled: Callable[[object], None] | None = None
+        self.on_stray_response: Callable[[Message], None] | None = None
+        self.on_unacked: Callable[[object], None] | None = None
+        self._listeners: dict[int, Callable[[Message | None], None]] = {}  # client tx id -> every response
         self._ep_receive = self.endpoint.receive  # bound once: the per-message path calls these
         self._respond_at_once = self.endpoint.respond_at_once
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -229,6 +246,11 @@ class SipEngine:
         if len(actions) == 1:
             incoming = actions[0]
             if incoming.__class__ is DeliverRequest:  # the common case, one new request: _deliver written out
+                if self.call_handler is not None and (
+                    incoming.dialog is not None or incoming.message.method in CALL_METHODS
+                ):
+                    self._deliver(incoming, now)
+                    return
                 out = self._call_handler(incoming.message, source)
                 if out.__class__ is Message:
                     sent = self._respond_at_once(incoming, out, now)  # figure 8 in one step
@@ -269,15 +291,30 @@ class SipEngine:
                 if handle is not None:
                     handle.cancel()
             elif kind is DeliverResponse:
+                listener = self._listeners.get(id(action.tx)) if action.tx is not None else None
+                if listener is not None:
+                    listener(action.message)
+                    continue
+                if action.tx is None:  # a 2xx retransmission to an INVITE whose transaction ended
+                    if self.on_stray_response is not None:
+                        self.on_stray_response(action.message)
+                    continue
                 status = action.message.status
                 if status is not None and status >= 200:
                     fut = self._waiters.get(id(action.tx))
                     if fut is not None and not fut.done():
                         fut.set_result(action.message)
             elif kind is TransactionEnded:
+                listener = self._listeners.pop(id(action.tx), None)
+                if listener is not None and action.reason != "completed":
+                    listener(None)  # timed out / transport error without a final response
+                if action.reason == "timeout" and self.on_unacked is not None and isinstance(action.tx, UasInvite):
+                    self.on_unacked(action.tx)  # a UasInvite whose 2xx was never ACKed
                 self._forget(action.tx)
             elif kind is Cancelled:
                 log.debug("INVITE cancelled: %s", action.request.get("Call-ID"))
+                if self.on_cancelled is not None:
+                    self.on_cancelled(action.tx)
 
     def _transmit(self, action: Transmit) -> bool:
         return self._send(action.data, action.dest, action.tx)
@@ -326,7 +363,20 @@ class SipEngine:
     # ---- the application --------------------------------------------------------------------------
     def _deliver(self, incoming: DeliverRequest, now: float) -> None:
         """Call the application for a new request and answer through the endpoint: at once when the
-        handler answers at once (the figure-8 fast path), or once its Deferred / awaitable settles."""
+        handler answers at once (the figure-8 fast path), or once its Deferred / awaitable settles.
+        INVITEs and in-dialog requests go to the call engine when one is attached."""
+        if self.call_handler is not None and (incoming.dialog is not None or incoming.message.method in CALL_METHODS):
+            if not self.available():
+                out = response_to(incoming.message, 503, headers=[("Server", USER_AGENT), ("Retry-After", "60")])
+            else:
+                try:
+                    out = self.call_handler(incoming)
+                except Exception:  # never die on input
+                    msg = incoming.message
+                    log.exception("call handler failed for %s from %s", msg.method, incoming.source.address)
+                    out = response_to(incoming.message, 500, headers=[("Server", USER_AGENT)])
+            self._follow(incoming, out, now)
+            return
         self._follow(incoming, self._call_handler(incoming.message, incoming.source), now)
 
     def _follow(self, incoming: DeliverRequest, out, now: float) -> None:
@@ -469,6 +519,75 @@ class SipEngine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return writer
+
+    # ---- the call engine's side: INVITE server and client, in-dialog requests -----------------------
+    def respond(self, incoming: DeliverRequest, resp: Message) -> None:
+        """Answer a request given to the call engine (a provisional or a final response)."""
+        self._answer(incoming, resp)
+
+    def answer_invite(self, incoming: DeliverRequest, uas, status: int, *, headers=None, body: bytes = b"") -> None:
+        """The final answer to an INVITE the call engine handles as `uas` (sip/dialog.UasInvite): a 2xx is
+        retransmitted until its ACK (`on_unacked(uas)` after 64*T1 without one)."""
+        now = time.monotonic()
+        self._execute(self.endpoint.answer_invite(incoming, uas, status, now, headers=headers, body=body), now)
+
+    def send_to(
+        self,
+        msg: Message,
+        dest: Source,
+        *,
+        on_response: Callable[[Message | None], None] | None = None,
+        add_via: bool = True,
+    ):
+        """Start a client transaction for `msg` toward `dest` (a Source: UDP address or TCP connection).
+        `on_response` hears every response (provisional ones too) and None if the transaction ends
+        without a final one. Returns the transaction (for `abandon`). `add_via=False` keeps the top Via
+        already in `msg` (a CANCEL carries its INVITE's)."""
+        if add_via:
+            msg.headers.insert(0, ("Via", self.via(dest.ip, dest.transport)))
+        now = time.monotonic()
+        tx, actions = self.endpoint.send_request(msg, dest, now)
+        if on_response is not None:
+            self._listeners[id(tx)] = on_response
+        self._execute(actions, now)
+        return tx
+
+    async def send_and_wait(self, msg: Message, dest: Source, *, timeout: float | None = 32.0) -> Message | None:
+        """`send_to` and wait for the final response (None on timeout or transport failure)."""
+        fut = asyncio.get_running_loop().create_future()
+
+        def heard(resp: Message | None) -> None:
+            if (resp is None or (resp.status or 0) >= 200) and not fut.done():
+                fut.set_result(resp)
+
+        tx = self.send_to(msg, dest, on_response=heard)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self._listeners.pop(id(tx), None)
+            self._execute(self.endpoint.abandon(tx), time.monotonic())
+
+    def send_ack(self, ack: Message, dest: Source) -> None:
+        """An ACK for a 2xx (its own transaction-less request, with a fresh branch)."""
+        if not ack.get("Via"):
+            ack.headers.insert(0, ("Via", self.via(dest.ip, dest.transport)))
+        self._send(ack.to_bytes(), dest, None)
+
+    async def destination(self, host: str, port: int, transport: str = "UDP") -> Source | None:
+        """Where to send a request for host:port: a UDP address, or a TCP connection (an open one from
+        or to that address, else a new one)."""
+        ip = await self._resolve(host)
+        if ip is None:
+            return None
+        if transport.upper() != "TCP":
+            return Source(ip, port, "UDP")
+        for conn in self._conns.values():
+            if conn.source.ip == ip and conn.source.port == port:
+                return conn.source
+        writer = await self._connect(ip, port)
+        return Source(ip, port, "TCP", writer) if writer is not None else None
 
     def send_raw(self, data: bytes, ip: str, port: int) -> None:
         """One datagram from the listening socket, outside any transaction (probes)."""
