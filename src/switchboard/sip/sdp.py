@@ -535,7 +535,9 @@ def answer(
     direction: str | None = None,
 ) -> tuple[Sdp, Media]:
     """Our answer to an offer (RFC 3264 §6), and the Media it sets up; SdpError 488 when no audio
-    section offers a codec in `allowed` (SDP names, our order is not used: the offerer's is)."""
+    section offers a codec in `allowed` (SDP names, our order is not used: the offerer's is). In a
+    re-INVITE, pass the session id of our previous SDP and its version, plus 1 when the new answer
+    differs from it (RFC 3264 §8: the same version means the same description)."""
     if direction is not None:
         _check_direction(direction)
     wanted = {c.upper() for c in allowed}
