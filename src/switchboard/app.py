@@ -53,7 +53,8 @@ from switchboard.engine.registrar import DEFAULT_ALGORITHMS, Registrar, parse_al
 from switchboard.engine.runtime import Pbx
 from switchboard.engine.sipapp import SipApp
 from switchboard.engine.trunkreg import TrunkRegistrar
-from switchboard.media.process import spawn_media, stop_media
+from switchboard.media.process import spawn_media
+from switchboard.media.process import stop as stop_media
 from switchboard.sip.engine import SipEngine
 from switchboard.store import tables as t
 from switchboard.store.db import Database
@@ -479,11 +480,12 @@ async def start_media(settings: Settings, sip_host: str):
             servers.append((host, int(port)))
         return None, servers
     rtp_address = settings.rtp_address or (sip_host if sip_host not in ("0.0.0.0", "", "::") else "127.0.0.1")
-    args = ["--rtp-address", rtp_address]
+    args = ["--rtp-host", rtp_address]
     for d in filter(None, (x.strip() for x in settings.sounds_dirs.split(","))):
         args += ["--sounds", d]
-    for d in filter(None, (x.strip() for x in settings.moh_dirs.split(","))):
-        args += ["--moh", d]
+    moh = next(filter(None, (x.strip() for x in settings.moh_dirs.split(","))), None)
+    if moh:  # the base folder of the hold-music classes (class X plays <moh>/X)
+        args += ["--moh", moh]
     proc, host, port = await spawn_media(listen="127.0.0.1:0", rtp_ports=settings.rtp_ports, extra_args=args)
     return proc, [(host, port)]
 

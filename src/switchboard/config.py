@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     rtp_ports: str = "10000-20000"
     rtp_address: str = ""
     sounds_dirs: str = ""
-    moh_dirs: str = ""
+    moh_dirs: str = ""  # the first one is the base folder of the classes (class X plays <dir>/X)
 
     # kazoo: the master cluster's id on first start (default: generated), and its carrier API
     # (applied at every start when set; the cluster document can also be changed through the API)

@@ -191,8 +191,8 @@ class SipChannel(Channel):
                     "direction": "sendrecv" if not self.on_hold else "recvonly",
                 }
             )
-            if r.dtmf_pt is not None:
-                cmd["dtmf-payload-type"] = r.dtmf_pt
+            if r.telephone_event is not None:
+                cmd["dtmf-payload-type"] = r.telephone_event
         else:
             cmd.update({"codec": self.codecs[0] if self.codecs else "PCMU"})
         reply = await self.calls.media.command(cmd)
