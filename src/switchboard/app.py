@@ -1,9 +1,9 @@
 """Wiring: storage, domain services, the HTTP app and the SIP engine; start and stop order.
 
-Start: data dir and secret key -> database + migrations -> bootstrap admin -> SIP engine ->
-HTTP -> background work (registrar sweeps, qualify, webhooks, the built-in local probe). Stop
-(SIGTERM/SIGINT): HTTP stops accepting and finishes in-flight requests -> background work
-cancelled -> SIP stops -> database closed."""
+Start: data dir and secret key -> database + migrations -> bootstrap admin -> CDR writer -> SIP
+engine -> HTTP -> background work (registrar sweeps, qualify, webhooks, the built-in local
+probe). Stop (SIGTERM/SIGINT): HTTP stops accepting and finishes in-flight requests -> background
+work cancelled -> SIP stops -> CDR writer flushed -> database closed."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ from switchboard.carrier.clients import CarrierClients
 from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks
 from switchboard.domain import repos, security
+from switchboard.domain.calls import Originator
+from switchboard.domain.cdrs import CdrService, CdrWriter
 from switchboard.domain.entities import Server, utcnow
 from switchboard.domain.identity import IdentityService
 from switchboard.domain.kazoo import KazooService
@@ -76,6 +78,11 @@ class Services:
     kazoo: KazooService | None = None
     carrier_clients: CarrierClients | None = None  # a CarrierClient per kazoo cluster (carrier/clients.py)
     sip_throttle: FailureThrottle = field(default_factory=FailureThrottle)  # the registrar's digest failures
+    cdrs: CdrService = field(default_factory=CdrService)
+    # the call engine's CDR sink (pbx.end_channel feeds it); started by serve, flushed at stop
+    cdr_writer: CdrWriter | None = None
+    # the call engine's originate (domain.calls.Originator); None until it runs: originate is 503
+    calls: Originator | None = None
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -105,6 +112,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     )
     kazoo_service = KazooService(box)
     identity.on_password_set.append(kazoo_service.set_credentials)
+    cdrs = CdrService()
     return Services(
         settings,
         db,
@@ -116,6 +124,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         kazoo=kazoo_service,
         carrier_clients=CarrierClients(kazoo_service),
         sip_throttle=sip_throttle,
+        cdrs=cdrs,
+        cdr_writer=CdrWriter(db, cdrs),
     )
 
 
@@ -355,6 +365,9 @@ async def serve(settings: Settings) -> None:
         tcp_bound=registrar.tcp_addresses,
     )
     await registrar.sweep()
+    # CDRs: whatever ends a channel (pbx.end_channel) queues its record; written in the background
+    services.pbx.on_channel_ended.append(services.cdr_writer.channel_ended)
+    services.cdr_writer.start()
     await services.sip.start()
     background = [
         asyncio.ensure_future(registrar.run_sweeper()),
@@ -439,6 +452,9 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(Exception):  # unregister trunks, but never hang the shutdown on it
             await asyncio.wait_for(trunk_reg.stop(), 5)
         await services.sip.stop()
+        # the calls ended with the SIP engine: their records are written before the database closes
+        if not await services.cdr_writer.stop(timeout=10):
+            log.error("%d CDRs could not be written at shutdown (logged above)", services.cdr_writer.pending)
         await services.carrier_clients.aclose()
         await services.db.close()
         log.info("switchboard stopped")
