@@ -79,7 +79,7 @@ class Services:
     carrier_clients: CarrierClients | None = None  # a CarrierClient per kazoo cluster (carrier/clients.py)
     sip_throttle: FailureThrottle = field(default_factory=FailureThrottle)  # the registrar's digest failures
     cdrs: CdrService = field(default_factory=CdrService)
-    # the call engine's CDR sink (pbx.end_channel feeds it); started by serve, flushed at stop
+    # the call engine's CDR sink (channel_ended(ch)); started by serve, flushed at stop
     cdr_writer: CdrWriter | None = None
     # the call engine's originate (domain.calls.Originator); None until it runs: originate is 503
     calls: Originator | None = None
@@ -365,8 +365,8 @@ async def serve(settings: Settings) -> None:
         tcp_bound=registrar.tcp_addresses,
     )
     await registrar.sweep()
-    # CDRs: whatever ends a channel (pbx.end_channel) queues its record; written in the background
-    services.pbx.on_channel_ended.append(services.cdr_writer.channel_ended)
+    # CDRs: the call engine calls services.cdr_writer.channel_ended(ch) for each caller's channel
+    # that ends; the writer stores them in the background
     services.cdr_writer.start()
     await services.sip.start()
     background = [

@@ -49,9 +49,10 @@ class Originator(Protocol):
     """The call engine's originate (`Services.calls`): start a call to `endpoint` and return its
     channel at once, before it is answered (state Down or Ringing; already in `Pbx.channels`). Once
     answered, the channel runs the dialplan at `context`,`exten`,`priority` with `caller_id` (as the
-    client gave it; `parse_caller_id` splits it) and `variables` set. `timeout`: seconds to wait
-    for an answer before giving up (the channel then ends, cause 19 no answer). Arguments were
-    validated by `parse_originate` and the endpoint or trunk exists."""
+    client gave it, "" for none; `parse_caller_id` splits it) and `variables` set. `timeout`:
+    seconds to wait for an answer before giving up (the channel then ends, cause 19 no answer).
+    Arguments were validated by `parse_originate` and the endpoint or trunk exists; LookupError
+    when the endpoint has nothing to call (no registered contact)."""
 
     async def originate(
         self,
@@ -60,7 +61,7 @@ class Originator(Protocol):
         context: str,
         exten: str,
         priority: int,
-        caller_id: str | None,
+        caller_id: str,
         timeout: int,
         variables: dict[str, str],
     ) -> LiveChannel: ...
@@ -85,7 +86,7 @@ class OriginateRequest:
             "context": self.context,
             "exten": self.exten,
             "priority": self.priority,
-            "caller_id": self.caller_id,
+            "caller_id": self.caller_id or "",
             "timeout": self.timeout,
             "variables": dict(self.variables),
         }

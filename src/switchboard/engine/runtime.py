@@ -178,7 +178,7 @@ class Pbx:
     channels: dict[str, Channel] = field(default_factory=dict)
     # channels that ended since the start (jade's systems `processed_calls`)
     processed_calls: int = 0
-    # called with the channel when one ends (end_channel): the CDR writer's channel_ended
+    # called with the channel when one ends (end_channel)
     on_channel_ended: list = field(default_factory=list)
     parked_calls: dict[str, dict] = field(default_factory=dict)
     queue_entries: dict[str, dict] = field(default_factory=dict)
@@ -245,8 +245,9 @@ class Pbx:
 
     def end_channel(self, ch: Channel) -> None:
         """The call engine: a channel ended (after ch.mark_gone). Drops it from the live channels,
-        counts it in processed_calls and calls on_channel_ended (the CDR writer, which records the
-        caller's leg; a dialled leg has `ch.cdr["disable"]` set). Calling it twice counts once."""
+        counts it in processed_calls and calls on_channel_ended listeners. Calling it twice counts
+        once. (CDRs are not written here: the call engine gives each caller's channel to the CDR
+        writer itself, `Services.cdr_writer.channel_ended`.)"""
         if self.channels.pop(ch.uniqueid, None) is None:
             return
         self.processed_calls += 1

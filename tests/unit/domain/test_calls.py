@@ -28,7 +28,7 @@ def test_endpoint_with_defaults():
         "context": "internal",
         "exten": "200",
         "priority": 1,
-        "caller_id": None,
+        "caller_id": "",
         "timeout": 30,
         "variables": {},
     }

@@ -14,7 +14,8 @@
   `{"endpoint", "context", "exten", "priority"?, "caller_id"?, "timeout"?, "variables"?}` (rules in
   domain/calls.py) starts a call through the call engine (`Services.calls`, a
   domain.calls.Originator) and answers `{"result": <channel>}` at once, before the call is
-  answered. Bad input → 400, unknown endpoint or trunk → 404, no call engine → 503.
+  answered. Bad input → 400, unknown endpoint or trunk (or one with no registered contact) → 404,
+  no call engine → 503.
 - systems also show `processed_calls`: channels ended since the start; `cdr_enabled` is "Yes"
   (CDRs are written by the call engine: /admin/cdr/cdrs).
 """
@@ -193,5 +194,8 @@ async def channels_originate(request: Request):
     )
     if services.calls is None:
         raise HttpStatus(503, "calls are not available")
-    ch = await services.calls.originate(**req.arguments())
+    try:
+        ch = await services.calls.originate(**req.arguments())
+    except LookupError:  # the endpoint exists but has nothing to call (not registered)
+        raise NotFound("registered contact of endpoint", req.resource) from None
     return envelope.respond(ch.view(), stamped=True)
