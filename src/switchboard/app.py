@@ -1,9 +1,9 @@
 """Wiring: storage, domain services, the HTTP app and the SIP engine; start and stop order.
 
-Start: data dir and secret key -> database + migrations -> bootstrap admin -> SIP engine ->
-HTTP -> background work (registrar sweeps, qualify, webhooks, the built-in local probe). Stop
-(SIGTERM/SIGINT): HTTP stops accepting and finishes in-flight requests -> background work
-cancelled -> SIP stops -> database closed."""
+Start: data dir and secret key -> database + migrations -> bootstrap admin -> CDR writer -> SIP
+engine -> HTTP -> background work (registrar sweeps, qualify, webhooks, the built-in local
+probe). Stop (SIGTERM/SIGINT): HTTP stops accepting and finishes in-flight requests -> background
+work cancelled -> SIP stops -> CDR writer flushed -> database closed."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ from switchboard.carrier.clients import CarrierClients
 from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks
 from switchboard.domain import repos, security
+from switchboard.domain.calls import Originator
+from switchboard.domain.cdrs import CdrService, CdrWriter
 from switchboard.domain.entities import Server, utcnow
 from switchboard.domain.identity import IdentityService
 from switchboard.domain.kazoo import KazooService
@@ -70,7 +72,6 @@ class Services:
     identity: IdentityService
     monitoring: MonitoringService
     sip: SipEngine | None = None
-    calls: object = None  # engine.calls.CallEngine once `serve` runs the SIP engine
     started_at: float = field(default_factory=time.time)
     configs: ConfigService = field(default_factory=ConfigService)
     contacts: ContactService = field(default_factory=ContactService)
@@ -82,6 +83,11 @@ class Services:
     kazoo: KazooService | None = None
     carrier_clients: CarrierClients | None = None  # a CarrierClient per kazoo cluster (carrier/clients.py)
     sip_throttle: FailureThrottle = field(default_factory=FailureThrottle)  # the registrar's digest failures
+    cdrs: CdrService = field(default_factory=CdrService)
+    # the call engine's CDR sink (channel_ended(ch)); started by serve, flushed at stop
+    cdr_writer: CdrWriter | None = None
+    # the call engine's originate (domain.calls.Originator); None until it runs: originate is 503
+    calls: Originator | None = None
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -111,6 +117,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     )
     kazoo_service = KazooService(box)
     identity.on_password_set.append(kazoo_service.set_credentials)
+    cdrs = CdrService()
     return Services(
         settings,
         db,
@@ -122,6 +129,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         kazoo=kazoo_service,
         carrier_clients=CarrierClients(kazoo_service),
         sip_throttle=sip_throttle,
+        cdrs=cdrs,
+        cdr_writer=CdrWriter(db, cdrs),
     )
 
 
@@ -363,6 +372,9 @@ async def serve(settings: Settings) -> None:
         tcp_bound=registrar.tcp_addresses,
     )
     await registrar.sweep()
+    # CDRs: the call engine calls services.cdr_writer.channel_ended(ch) for each caller's channel
+    # that ends; the writer stores them in the background
+    services.cdr_writer.start()
     await services.sip.start()
     media = MediaControl(media_servers)
     await media.start()
@@ -373,7 +385,7 @@ async def serve(settings: Settings) -> None:
         media,
         dialplan_exec.run,
         trunk_service=services.trunks,
-        cdrs=getattr(services, "cdr_writer", None),
+        cdrs=services.cdr_writer,
         host=services.sip.local_host_for("127.0.0.1"),
     )
     background = [
@@ -464,6 +476,9 @@ async def serve(settings: Settings) -> None:
         media.close()
         if media_proc is not None:
             await stop_media(media_proc)
+        # the calls ended with the SIP engine: their records are written before the database closes
+        if not await services.cdr_writer.stop(timeout=10):
+            log.error("%d CDRs could not be written at shutdown (logged above)", services.cdr_writer.pending)
         await services.carrier_clients.aclose()
         await services.db.close()
         log.info("switchboard stopped")

@@ -508,6 +508,16 @@ MATRIX = [
     R("GET", f"{V}/admin/core/channels", ADMIN),
     R("GET", f"{V}/admin/core/channels/{D}", admin_only(404), detail="no-such-channel"),
     R("DELETE", f"{V}/admin/core/channels/{D}", admin_only(404), detail="no-such-channel"),
+    # originate: refused before the body is read; an admin's unknown endpoint is a 404
+    R(
+        "POST",
+        f"{V}/admin/core/channels",
+        admin_only(404),
+        body={"endpoint": "PJSIP/mx-no-such", "context": "c", "exten": "s"},
+    ),
+    # CDRs (Switchboard's addition)
+    R("GET", f"{V}/admin/cdr/cdrs", ADMIN),
+    R("GET", f"{V}/admin/cdr/cdrs/{{uniqueid}}", admin_only(404), uniqueid="1513946896.7"),
     # live views
     R("GET", f"{V}/agents", ADMIN),
     R("GET", f"{V}/agents/", admin_only(404), body={"id": "no-such-agent"}),

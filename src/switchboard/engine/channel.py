@@ -114,6 +114,7 @@ class Channel:
         self.updated = self.created
         self.peer: Channel | None = None  # the channel bridged with this one
         self.bridge_id: str | None = None
+        self.on_hold = False  # the far end put this leg on hold (device state ONHOLD)
         self.gone = asyncio.Event()  # set once hung up
         self.digits: asyncio.Queue[str] = asyncio.Queue()  # DTMF received (RFC 4733 or SIP INFO)
         # CDR: the destination as the dialplan saw it, the last application run, the dialled channel

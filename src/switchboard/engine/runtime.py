@@ -33,6 +33,19 @@ from switchboard.asterisk.parking import parse_parkpos
 from switchboard.domain import pbxconf
 from switchboard.domain.errors import NotFound
 from switchboard.domain.kazoo import KazooService
+from switchboard.engine.channel import (
+    BUSY,
+    DIALING,
+    DIALING_OFFHOOK,
+    DOWN,
+    OFFHOOK,
+    PRERING,
+    RING,
+    RINGING,
+    RSRVD,
+    UP,
+    Channel,
+)
 from switchboard.store import tables as t
 
 log = logging.getLogger("switchboard.pbx")
@@ -104,6 +117,33 @@ DEVICE_STATE_NUM = {
 }
 
 
+# ast_state_chan2dev: the device state one channel in a given state gives
+CHAN_DEVICE_STATE = {
+    DOWN: "NOT_INUSE",
+    RSRVD: "INUSE",
+    OFFHOOK: "INUSE",
+    DIALING: "INUSE",
+    RING: "INUSE",
+    RINGING: "RINGING",
+    UP: "INUSE",
+    BUSY: "BUSY",
+    DIALING_OFFHOOK: "INUSE",
+    PRERING: "RINGING",
+}
+# ast_devstate_aggregate_add's precedence (higher wins; ringing plus in use is RINGINUSE)
+_AGGREGATE_ORDER = {
+    "INVALID": 0,
+    "UNKNOWN": 1,
+    "UNAVAILABLE": 2,
+    "NOT_INUSE": 3,
+    "ONHOLD": 4,
+    "RINGING": 5,
+    "INUSE": 6,
+    "BUSY": 7,
+    "RINGINUSE": 8,
+}
+
+
 def _size(info: ModuleInfo) -> int:
     return sum((_PKG / s).stat().st_size for s in info.sources if (_PKG / s).exists())
 
@@ -134,8 +174,12 @@ class Pbx:
     loaded_modules: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(MODULES, True))
     module_ns: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MODULES, time.time_ns()))
     config: dict[str, Loaded] = field(default_factory=dict)
-    # live call state, keyed by unique id
-    channels: dict[str, dict] = field(default_factory=dict)
+    # live call state, keyed by unique id: the call engine's channels (engine.channel.Channel)
+    channels: dict[str, Channel] = field(default_factory=dict)
+    # channels that ended since the start (jade's systems `processed_calls`)
+    processed_calls: int = 0
+    # called with the channel when one ends (end_channel)
+    on_channel_ended: list = field(default_factory=list)
     parked_calls: dict[str, dict] = field(default_factory=dict)
     queue_entries: dict[str, dict] = field(default_factory=dict)
     agents: dict[str, dict] = field(default_factory=dict)
@@ -192,6 +236,31 @@ class Pbx:
                 await self.load_family(conn, services.configs, family)
 
         return reload
+
+    # ---- live channels ----------------------------------------------------------------------------
+    def add_channel(self, ch: Channel) -> None:
+        """The call engine made a channel: it is live (the jade views show it) until end_channel."""
+        self.channels[ch.uniqueid] = ch
+        self.view_cache.clear()  # endpoint views show device states and active channels
+
+    def end_channel(self, ch: Channel) -> None:
+        """The call engine: a channel ended (after ch.mark_gone). Drops it from the live channels,
+        counts it in processed_calls and calls on_channel_ended listeners. Calling it twice counts
+        once. (CDRs are not written here: the call engine gives each caller's channel to the CDR
+        writer itself, `Services.cdr_writer.channel_ended`.)"""
+        if self.channels.pop(ch.uniqueid, None) is None:
+            return
+        self.processed_calls += 1
+        self.view_cache.clear()
+        for fn in self.on_channel_ended:
+            try:
+                fn(ch)
+            except Exception:  # noqa: BLE001 - a failing listener must not break the call engine
+                log.exception("channel-ended listener failed for %s", ch.name)
+
+    def channels_of(self, endpoint: str) -> list[Channel]:
+        """The live channels of a PJSIP endpoint (or trunk), by `ch.resource`, oldest first."""
+        return [ch for ch in self.channels.values() if ch.resource == endpoint and not ch.hung_up]
 
     # ---- trunks ---------------------------------------------------------------------------------
     def trunk_status(self, trunk_id: int) -> str:
@@ -377,11 +446,16 @@ class Pbx:
         return sorted((b for b in bindings.values() if b.expires_at > now), key=lambda b: b.registered_at)
 
     def device_state(self, device: str) -> str:
+        """Asterisk's device state. A PJSIP endpoint with live channels (by `ch.resource`) takes
+        their aggregate (channel_state): a channel up → INUSE, ringing → RINGING, both →
+        RINGINUSE, on hold (`ch.on_hold`) → ONHOLD (held plus another in use: INUSE), busy → BUSY.
+        Without channels: NOT_INUSE when registered (UNAVAILABLE when qualify finds every contact
+        unreachable), else UNAVAILABLE. `Agent:<id>` is NOT_INUSE when the agent exists."""
         tech, _, name = device.partition("/")
         cfg = self.pjsip()
         if tech.upper() == "PJSIP" and cfg is not None and name in cfg.endpoints:
-            if any(ch.get("endpoint") == name for ch in self.channels.values()):
-                return "INUSE"
+            if state := self.channel_state(name):
+                return state
             aors = [a.strip() for a in cfg.endpoints[name].get("aors", "").split(",") if a.strip()]
             if any(self.contacts_of(a) for a in aors):  # registered: reachable unless qualify says not
                 if all(b.status == "Unreachable" for a in aors for b in self.contacts_of(a)):
@@ -391,6 +465,26 @@ class Pbx:
         if device.startswith("Agent:") and device[6:] in self.agents:
             return "NOT_INUSE"
         return "INVALID"
+
+    def channel_state(self, endpoint: str) -> str | None:
+        """The device state an endpoint's live channels give (None: no channel), as chan_pjsip:
+        each channel counts as ONHOLD when on hold, else by its state (CHAN_DEVICE_STATE), and
+        the states aggregate as ast_devstate_aggregate does."""
+        chans = self.channels_of(endpoint)
+        if not chans:
+            return None
+        state, ringing, inuse = "INVALID", False, False
+        for ch in chans:
+            dev = "ONHOLD" if ch.on_hold else CHAN_DEVICE_STATE.get(ch.state, "UNKNOWN")
+            if dev == "RINGING":
+                ringing = True
+            elif dev in ("INUSE", "ONHOLD", "BUSY"):
+                inuse = True
+            if ringing and inuse:
+                state = "RINGINUSE"
+            elif _AGGREGATE_ORDER[dev] > _AGGREGATE_ORDER[state]:
+                state = dev
+        return state
 
     def devices(self) -> list[str]:
         cfg = self.pjsip()

@@ -385,3 +385,35 @@ kazoo_port_cursors = Table(
     Column("cursor", String(255), nullable=True),
     Column("polled_at", DateTime, nullable=False),
 )
+
+# ---- call detail records: Asterisk's CDR fields, one row per call (the caller's leg) -------------
+# Written once by the call engine (domain/cdrs.py CdrWriter) when a call ends; `uniqueid` is the
+# caller channel's, so a retried write never stores a call twice. Instants are naive UTC.
+cdrs = Table(
+    "cdrs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("accountcode", String(80), nullable=False, default=""),
+    Column("src", String(255), nullable=False, default=""),
+    Column("dst", String(255), nullable=False, default=""),
+    Column("dcontext", String(255), nullable=False, default=""),
+    Column("clid", String(255), nullable=False, default=""),
+    Column("channel", String(255), nullable=False, default=""),
+    Column("dstchannel", String(255), nullable=False, default=""),
+    Column("lastapp", String(80), nullable=False, default=""),
+    Column("lastdata", Text, nullable=False, default=""),
+    Column("start", DateTime, nullable=False),
+    Column("answer", DateTime, nullable=True),
+    Column("end", DateTime, nullable=False),
+    Column("duration", Integer, nullable=False),
+    Column("billsec", Integer, nullable=False),
+    Column("disposition", String(16), nullable=False),  # ANSWERED | NO ANSWER | BUSY | FAILED | CONGESTION
+    Column("amaflags", String(16), nullable=False, default="DOCUMENTATION"),  # OMIT | BILLING | DOCUMENTATION
+    Column("uniqueid", String(150), nullable=False, unique=True),
+    Column("linkedid", String(150), nullable=False),
+    Column("userfield", String(255), nullable=False, default=""),
+    Column("peeraccount", String(80), nullable=False, default=""),
+    Column("sequence", Integer, nullable=False, default=0),
+    Index("ix_cdrs_start", "start"),
+    Index("ix_cdrs_linkedid", "linkedid"),
+)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from switchboard.api.jade import auth, core, dialplan, live, me, park, pjsip, queue, security, trunks, users
+from switchboard.api.jade import auth, cdr, core, dialplan, live, me, park, pjsip, queue, security, trunks, users
 
 PREFIXES = ("/v1", "/admin", "/me", "/manager", "/agents", "/device_states", "/peers", "/registries")
 
@@ -21,6 +21,8 @@ def _all() -> APIRouter:
         pjsip.api,
         trunks.api,
         core.api,
+        core.calls_api,
+        cdr.api,
         live.api,
         security.api,
     ):

@@ -53,6 +53,13 @@ class JadeAdminRoute(DialectRoute):
     dialect = DialectSpec("jade", envelope.error_response, authenticate_admin)
 
 
+class JadeAdminCallRoute(JadeAdminRoute):
+    """Admin routes that act on live calls (originate, hang up): they await the call engine, so no
+    database transaction is held across the call (authentication still reads first)."""
+
+    own_transaction = True
+
+
 class JadeUserRoute(DialectRoute):
     dialect = DialectSpec("jade", envelope.error_response, authenticate_user)
 

@@ -7,7 +7,17 @@
 - modules: see engine/runtime.py. `load` is "Running" or "Not Running"; `size` is the byte size of
   the module's implementation. POST loads, PUT reloads (re-reads its file), DELETE unloads; the
   choice is stored and survives a restart. Unknown module → 404.
-- channels: the engine's live calls; DELETE hangs one up; unknown id → 404.
+- channels: the engine's live calls (engine.channel.Channel, rendered by `Channel.view()`);
+  DELETE hangs one up for real (the call engine's channel sends BYE, or CANCEL/an error before
+  answer; cause 16) and answers once it did; unknown id → 404.
+- originate (Switchboard's addition, ARI-like): `POST /admin/core/channels` with
+  `{"endpoint", "context", "exten", "priority"?, "caller_id"?, "timeout"?, "variables"?}` (rules in
+  domain/calls.py) starts a call through the call engine (`Services.calls`, a
+  domain.calls.Originator) and answers `{"result": <channel>}` at once, before the call is
+  answered. Bad input → 400, unknown endpoint or trunk (or one with no registered contact) → 404,
+  no call engine → 503.
+- systems also show `processed_calls`: channels ended since the start; `cdr_enabled` is "Yes"
+  (CDRs are written by the call engine: /admin/cdr/cdrs).
 """
 
 from __future__ import annotations
@@ -22,12 +32,16 @@ from datetime import UTC, datetime
 from fastapi import Request
 
 from switchboard import __version__
-from switchboard.api.common import after_commit, ctx
+from switchboard.api.common import HttpStatus, after_commit, ctx, json_body
 from switchboard.api.jade import envelope
-from switchboard.api.jade.routing import router
+from switchboard.api.jade.auth import JadeAdminCallRoute
+from switchboard.api.jade.routing import doc, router
+from switchboard.domain.calls import parse_originate
 from switchboard.domain.errors import NotFound
+from switchboard.engine.channel import NORMAL_CLEARING, ChannelGone
 
 api = router("core")
+calls_api = router("core", route_class=JadeAdminCallRoute)  # routes that await the call engine
 
 
 def _date_time(ns: int) -> tuple[str, str]:
@@ -46,13 +60,14 @@ def _system(request: Request) -> dict:
     return {
         "ami_version": "",
         "ast_version": f"Switchboard {__version__}",
-        "cdr_enabled": "No",
+        "cdr_enabled": "Yes",
         "current_calls": len(pbx.channels),
         "http_enabled": "Yes",
         "id": "1",
         "max_calls": 0,
         "max_file_handles": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         "max_load_avg": 0.0,
+        "processed_calls": pbx.processed_calls,
         "real_time_enabled": "No",
         "reload_date": reload_d,
         "reload_time": reload_t,
@@ -132,21 +147,55 @@ async def modules_unload(request: Request, detail: str):
 
 @api.get("/admin/core/channels", summary="Live channels")
 async def channels_list(request: Request):
-    return envelope.listing(list(request.app.state.services.pbx.channels.values()))
+    channels = list(request.app.state.services.pbx.channels.values())
+    return envelope.listing([ch.view() for ch in channels], stamped=True)
+
+
+def _channel(request: Request, detail: str):
+    ch = request.app.state.services.pbx.channels.get(detail)
+    if ch is None:
+        raise NotFound("channel", detail)
+    return ch
 
 
 @api.get("/admin/core/channels/{detail}", summary="One channel by unique id")
 async def channels_show(request: Request, detail: str):
-    ch = request.app.state.services.pbx.channels.get(detail)
-    if ch is None:
-        raise NotFound("channel", detail)
-    return envelope.respond(ch)
+    return envelope.respond(_channel(request, detail).view(), stamped=True)
 
 
-@api.delete("/admin/core/channels/{detail}", summary="Hang up a channel")
+@calls_api.delete("/admin/core/channels/{detail}", summary="Hang up a channel (cause 16, normal clearing)")
 async def channels_hangup(request: Request, detail: str):
-    pbx = request.app.state.services.pbx
-    if detail not in pbx.channels:
-        raise NotFound("channel", detail)
-    pbx.channels.pop(detail, None)
+    ch = _channel(request, detail)
+    if not ch.hung_up:
+        try:
+            await ch.hangup(NORMAL_CLEARING)
+        except ChannelGone:  # it ended meanwhile: hung up all the same
+            pass
     return envelope.ok()
+
+
+@calls_api.post(
+    "/admin/core/channels",
+    summary="Originate a call (Switchboard's addition, ARI-like); result: the new channel",
+    description="Body: `endpoint` (`PJSIP/<endpoint>` or `PJSIP/<number>@<trunk>`), `context`, `exten`, "
+    "`priority` (default 1), `caller_id` (`name <num>` or a number), `timeout` (seconds to wait for an "
+    "answer, default 30), `variables` (channel variables). Answers at once with the new channel (before "
+    "it is answered). 400 bad input, 404 unknown endpoint or trunk, 503 when calls are not available.",
+    openapi_extra=doc("originate"),
+)
+async def channels_originate(request: Request):
+    services, _, _ = ctx(request)
+    pbx = services.pbx
+    cfg = pbx.pjsip()
+    req = parse_originate(
+        await json_body(request),
+        endpoint_exists=lambda name: cfg is not None and name in cfg.endpoints,
+        trunk_exists=lambda name: any(t.name == name for t in pbx.trunks.values()),
+    )
+    if services.calls is None:
+        raise HttpStatus(503, "calls are not available")
+    try:
+        ch = await services.calls.originate(**req.arguments())
+    except LookupError:  # the endpoint exists but has nothing to call (not registered)
+        raise NotFound("registered contact of endpoint", req.resource) from None
+    return envelope.respond(ch.view(), stamped=True)

@@ -21,6 +21,7 @@ _DEVICE_TEXT = {
     "UNAVAILABLE": "Unavailable",
     "BUSY": "Busy",
     "RINGING": "Ringing",
+    "RINGINUSE": "Ring+Inuse",
     "ONHOLD": "On Hold",
     "INVALID": "Invalid",
     "UNKNOWN": "Unknown",
@@ -33,12 +34,16 @@ def _cfg(request: Request):
 
 
 def _endpoint(pbx, cfg, name: str, tm: str) -> dict:
-    """Rendered once per (configuration load, device state): ~115 fields with defaults applied."""
+    """Rendered once per (configuration load, device state, live channels): ~115 fields with
+    defaults applied. `active_channels` names the endpoint's live channels, comma separated."""
     state = _DEVICE_TEXT.get(pbx.device_state(f"PJSIP/{name}"), "Unknown")
-    key = ("endpoint", name, state)
+    active = ",".join(ch.name for ch in pbx.channels_of(name))
+    key = ("endpoint", name, state, active)
     view = pbx.view_cache.get(key)
     if view is None:
-        view = pbx.view_cache[key] = pjsip.endpoint_view(cfg, name, device_state=state, tm_update=tm)
+        view = pbx.view_cache[key] = pjsip.endpoint_view(
+            cfg, name, device_state=state, active_channels=active, tm_update=tm
+        )
     return view
 
 

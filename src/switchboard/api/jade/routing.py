@@ -60,6 +60,18 @@ SCHEMAS = {
     "section_update": ({"data": OPTIONS}, ()),
     "sdp": ({"name": _S, "data": SDP_ITEMS}, ("name", "data")),
     "sdp_update": ({"data": SDP_ITEMS}, ("data",)),
+    "originate": (
+        {
+            "endpoint": _S,
+            "context": _S,
+            "exten": _S,
+            "priority": {"type": "integer", "minimum": 1, "default": 1},
+            "caller_id": _SN,
+            "timeout": {"type": "integer", "minimum": 1, "maximum": 600, "default": 30},
+            "variables": {"type": "object", "additionalProperties": _S},
+        },
+        ("endpoint", "context", "exten"),
+    ),
 }
 
 
