@@ -637,7 +637,7 @@ class CallEngine:
         ch.on_hold = media.on_hold
         await ch.media_leg()
         ch.set_state(chan.RING)
-        self.pbx.channels[ch.uniqueid] = ch
+        self.pbx.add_channel(ch)
         self._by_tx[id(incoming.tx)] = ch
         self._by_uas[id(ch.uas)] = ch
         dialplan = self.pbx.dialplan()
@@ -674,9 +674,8 @@ class CallEngine:
             self._by_uas.pop(id(ch.uas), None)
         if ch.uac is not None:
             self._outbound.pop((ch.uac.invite.get("Call-ID"), tag(ch.uac.invite.get("From"))), None)
-        self.pbx.channels.pop(ch.uniqueid, None)
+        self.pbx.end_channel(ch)
         self.processed += 1
-        self.pbx.processed_calls = getattr(self.pbx, "processed_calls", 0) + 1
         peer = ch.peer
         if peer is not None and not peer.hung_up:
             peer.peer = None
@@ -961,7 +960,7 @@ class CallEngine:
         ch.uac = UacInvite(invite)
         self._outbound[(call_id, tag(invite.get("From")))] = ch
         ch.set_state(chan.DOWN)
-        self.pbx.channels[ch.uniqueid] = ch
+        self.pbx.add_channel(ch)
         self.sip.send_to(invite, target.dest, on_response=ch.on_invite_response)
         return ch
 
