@@ -175,6 +175,10 @@ class SipChannel(Channel):
         self.playing: asyncio.Future | None = None
         self.referred: tuple[str, str] | None = None  # (context, exten) a REFER sent this channel to
 
+    def set_state(self, state: int) -> None:
+        super().set_state(state)
+        self.calls.pbx.view_cache.clear()  # endpoint views show device states
+
     # ---- media -------------------------------------------------------------------------------
     async def media_leg(self) -> None:
         """Create or update this channel's media leg (the peer's address and codec once known)."""
