@@ -95,8 +95,10 @@ class Phone:
         self.ssrc = 0x1234
 
     def send(self, port: int, payload: bytes, pt: int = 0, marker: bool = False, ts: int | None = None) -> None:
-        self.sock.sendto(rtp.build_header(pt, self.seq, self.ts if ts is None else ts, self.ssrc, marker) + payload,
-                         ("127.0.0.1", port))
+        self.sock.sendto(
+            rtp.build_header(pt, self.seq, self.ts if ts is None else ts, self.ssrc, marker) + payload,
+            ("127.0.0.1", port),
+        )
         self.seq += 1
         if ts is None:
             self.ts += len(payload)
@@ -114,7 +116,9 @@ class Phone:
 
 
 def tone(freq: float, samples: int, start: int = 0, amp: float = 8000) -> bytes:
-    return array.array("h", (int(amp * math.sin(2 * math.pi * freq * (start + i) / 8000)) for i in range(samples))).tobytes()
+    return array.array(
+        "h", (int(amp * math.sin(2 * math.pi * freq * (start + i) / 8000)) for i in range(samples))
+    ).tobytes()
 
 
 def frequency(linear: bytes) -> float:
@@ -148,9 +152,24 @@ def media_dirs(tmp_path_factory):
 def media(media_dirs):
     env = dict(os.environ, PYTHONPATH=str(SRC))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "switchboard.cli", "media", "--listen", "127.0.0.1:0", "--rtp-ports", "30000-39999",
-         "--sounds", str(media_dirs / "sounds"), "--moh", str(media_dirs / "moh"), "--log-level", "info"],
-        stdout=subprocess.PIPE, env=env,
+        [
+            sys.executable,
+            "-m",
+            "switchboard.cli",
+            "media",
+            "--listen",
+            "127.0.0.1:0",
+            "--rtp-ports",
+            "30000-39999",
+            "--sounds",
+            str(media_dirs / "sounds"),
+            "--moh",
+            str(media_dirs / "moh"),
+            "--log-level",
+            "info",
+        ],
+        stdout=subprocess.PIPE,
+        env=env,
     )
     line = proc.stdout.readline().decode()
     assert line.startswith("switchboard-media: listening control="), line
@@ -271,8 +290,10 @@ def test_play_media_paced_with_play_done(ctl: Control):
     assert len(got) == n
     assert a.recv_all(timeout=0.2) == []
     pkts = [p for _, p in got]
-    assert all((y.seq - x.seq) & 0xFFFF == 1 and (y.ts - x.ts) & 0xFFFFFFFF == 160
-               for x, y in zip(pkts, pkts[1:], strict=False))
+    assert all(
+        (y.seq - x.seq) & 0xFFFF == 1 and (y.ts - x.ts) & 0xFFFFFFFF == 160
+        for x, y in zip(pkts, pkts[1:], strict=False)
+    )
     span = got[-1][0] - got[0][0]
     assert abs(span - (n - 1) * 0.02) < 0.15 * (n - 1) * 0.02, span
     done = ctl.wait_event("play-done", call_id=call)
@@ -320,8 +341,9 @@ def test_dtmf_detection_one_event_per_press(ctl: Control):
 def test_dtmf_relayed_with_the_other_legs_payload_type(ctl: Control):
     a, b = Phone(), Phone()
     call = f"dtmfrelay-{os.getpid()}"
-    pa = ctl.ok("leg", call_id=call, from_tag="a", remote_address="127.0.0.1", remote_port=a.port,
-                dtmf_payload_type=101)["local-port"]
+    pa = ctl.ok(
+        "leg", call_id=call, from_tag="a", remote_address="127.0.0.1", remote_port=a.port, dtmf_payload_type=101
+    )["local-port"]
     ctl.ok("leg", call_id=call, from_tag="b", remote_address="127.0.0.1", remote_port=b.port, dtmf_payload_type=96)
     ctl.ok("bridge", call_id=call, from_tag="a", to_tag="b")
     evs = rtp.event_packets(9, 60)

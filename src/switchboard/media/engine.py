@@ -157,8 +157,9 @@ class FilePlayer:
         self.done = True
         if self.leg.source is self:
             self.leg.source = None
-        self.engine.emit(self.leg, {"event": "play-done", "file": self.name, "reason": reason,
-                                    "duration": self.sent * 20})
+        self.engine.emit(
+            self.leg, {"event": "play-done", "file": self.name, "reason": reason, "duration": self.sent * 20}
+        )
 
 
 class DtmfSender:
@@ -255,8 +256,9 @@ class MohClass:
 class Leg:
     """One side of a call: its ports, remote address, codec, what feeds it and its figures."""
 
-    def __init__(self, engine: Engine, call: Call, tag: str, port: int, rtp_sock: socket.socket,
-                 rtcp_sock: socket.socket):
+    def __init__(
+        self, engine: Engine, call: Call, tag: str, port: int, rtp_sock: socket.socket, rtcp_sock: socket.socket
+    ):
         self.engine, self.call, self.tag = engine, call, tag
         self.port, self.rtp_sock, self.rtcp_sock = port, rtp_sock, rtcp_sock
         self.created = time.time()
@@ -359,8 +361,16 @@ class Leg:
         self._seq_off = (self._next_seq - in_seq) & 0xFFFF
         self._out_src = src
 
-    def send_generated(self, src: object, payload: bytes, seq: int, ts: int, pt: int | None = None,
-                       marker: bool = False, samples: int | None = None) -> None:
+    def send_generated(
+        self,
+        src: object,
+        payload: bytes,
+        seq: int,
+        ts: int,
+        pt: int | None = None,
+        marker: bool = False,
+        samples: int | None = None,
+    ) -> None:
         """Send a packet made here (player, hold music, DTMF); seq/ts count from the source's start."""
         if not self.we_send or self.remote is None:
             self.dropped_out += 1
@@ -386,8 +396,21 @@ class Leg:
         self.bytes_out += len(data)
         self._last_send = now
 
-    def relay(self, src: object, buf: bytearray, mv: memoryview, n: int, off: int, pt: int, marker: bool,
-              seq: int, ts: int, table: bytes | None, samples: int, now: float) -> None:
+    def relay(
+        self,
+        src: object,
+        buf: bytearray,
+        mv: memoryview,
+        n: int,
+        off: int,
+        pt: int,
+        marker: bool,
+        seq: int,
+        ts: int,
+        table: bytes | None,
+        samples: int,
+        now: float,
+    ) -> None:
         """Send a packet received on another leg (or this one, for echo), header rewritten for this leg."""
         if src != self._out_src:
             self._switch(src, seq, ts, now)
@@ -467,12 +490,20 @@ class Leg:
                     self._dtmf_last_ts = ts
                     self.dtmf_events += 1
                     if code < 16:
-                        self.engine.emit(self, {"event": "dtmf", "digit": rtp.DTMF_CODES[code],
-                                                "duration": duration // 8, "volume": _vol})
+                        self.engine.emit(
+                            self,
+                            {"event": "dtmf", "digit": rtp.DTMF_CODES[code], "duration": duration // 8, "volume": _vol},
+                        )
                 samples = duration
             peer = self.peer
-            if peer is not None and peer.dtmf_pt is not None and peer.we_send and peer.remote is not None \
-                    and peer.source is None and peer.dtmf_out is None:
+            if (
+                peer is not None
+                and peer.dtmf_pt is not None
+                and peer.we_send
+                and peer.remote is not None
+                and peer.source is None
+                and peer.dtmf_out is None
+            ):
                 peer.relay(src, buf, mv, n, off, peer.dtmf_pt, marker, seq, ts, None, samples, now)
             return
         if pt != self.pt:
@@ -484,10 +515,14 @@ class Leg:
         if self.echo and self.we_send and self.remote is not None and self.source is None and self.dtmf_out is None:
             self.relay((self, ssrc, "echo"), buf, mv, n, off, self.pt, marker, seq, ts, None, samples, now)
         peer = self.peer
-        if peer is not None and peer.we_send and peer.remote is not None and peer.source is None \
-                and peer.dtmf_out is None:
-            peer.relay(src, buf, mv, end if self.table else n, off, peer.pt, marker, seq, ts, self.table,
-                       samples, now)
+        if (
+            peer is not None
+            and peer.we_send
+            and peer.remote is not None
+            and peer.source is None
+            and peer.dtmf_out is None
+        ):
+            peer.relay(src, buf, mv, end if self.table else n, off, peer.pt, marker, seq, ts, self.table, samples, now)
 
     # --- RTCP ----------------------------------------------------------------------------------
 
@@ -521,8 +556,9 @@ class Leg:
         if self.rx.packets:
             fraction, lost = self.rx.report_interval()
             dlsr = int((now - self._sr_at) * 65536) if self._sr_middle else 0
-            block = rtp.ReportBlock(self.rx.ssrc, fraction, lost, self.rx.extended_max, int(self.rx.jitter),
-                                    self._sr_middle, dlsr)
+            block = rtp.ReportBlock(
+                self.rx.ssrc, fraction, lost, self.rx.extended_max, int(self.rx.jitter), self._sr_middle, dlsr
+            )
         sender = (self.packets_out, self.bytes_out - 12 * self.packets_out) if self.packets_out else None
         try:
             self.rtcp_sock.sendto(rtp.build_report(self.ssrc, block, sender), self.rtcp_remote)
@@ -553,8 +589,15 @@ class Leg:
             "errors": self.errors,
             "dtmf-events": self.dtmf_events,
             "last-rtcp": self.last_rtcp,
-            "playing": ("music on hold" if isinstance(self.source, MohClass) else
-                        "media" if self.source else "DTMF" if self.dtmf_out else None),
+            "playing": (
+                "music on hold"
+                if isinstance(self.source, MohClass)
+                else "media"
+                if self.source
+                else "DTMF"
+                if self.dtmf_out
+                else None
+            ),
             "recording": self.recorder.path if self.recorder else None,
             "echo": 1 if self.echo else 0,
         }
@@ -592,10 +635,16 @@ class Call:
 class Engine:
     """All calls of one media process; the control protocol calls its methods."""
 
-    def __init__(self, host: str = "127.0.0.1", ports: tuple[int, int] = (10000, 20000),
-                 sound_dirs: list[str] | tuple[str, ...] = (), moh_dir: str | None = None,
-                 emit: Callable[[tuple[str, int], dict], None] | None = None, timeout: float = 0.0,
-                 loop: asyncio.AbstractEventLoop | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        ports: tuple[int, int] = (10000, 20000),
+        sound_dirs: list[str] | tuple[str, ...] = (),
+        moh_dir: str | None = None,
+        emit: Callable[[tuple[str, int], dict], None] | None = None,
+        timeout: float = 0.0,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ):
         self.loop = loop or asyncio.get_running_loop()
         self.host = host
         self.pool = PortPool(host, *ports)

@@ -19,13 +19,16 @@ class MediaStartError(RuntimeError):
     pass
 
 
-async def spawn_media(listen: str = "127.0.0.1:0", rtp_ports: str = "10000-20000",
-                      extra_args: list[str] | tuple[str, ...] = (), timeout: float = 10.0,
-                      ) -> tuple[asyncio.subprocess.Process, str, int]:
-    args = [sys.executable, "-m", "switchboard.cli", "media", "--listen", listen, "--rtp-ports", rtp_ports,
-            *extra_args]
-    proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+async def spawn_media(
+    listen: str = "127.0.0.1:0",
+    rtp_ports: str = "10000-20000",
+    extra_args: list[str] | tuple[str, ...] = (),
+    timeout: float = 10.0,
+) -> tuple[asyncio.subprocess.Process, str, int]:
+    args = [sys.executable, "-m", "switchboard.cli", "media", "--listen", listen, "--rtp-ports", rtp_ports, *extra_args]
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), timeout)
     except TimeoutError:
@@ -37,8 +40,10 @@ async def spawn_media(listen: str = "127.0.0.1:0", rtp_ports: str = "10000-20000
         err = b""
         with contextlib.suppress(Exception):
             err = await asyncio.wait_for(proc.stderr.read(), 2)
-        raise MediaStartError(f"switchboard media failed to start (exit status {proc.returncode}): "
-                              f"{(line + err).decode(errors='replace').strip()[-2000:]}")
+        raise MediaStartError(
+            f"switchboard media failed to start (exit status {proc.returncode}): "
+            f"{(line + err).decode(errors='replace').strip()[-2000:]}"
+        )
     # keep reading stderr so that the child never blocks on a full pipe
     proc._switchboard_drain = asyncio.ensure_future(_drain(proc.stderr))  # type: ignore[attr-defined]
     return proc, m.group(1).decode(), int(m.group(2))

@@ -162,7 +162,9 @@ class ControlProtocol(asyncio.DatagramProtocol):
             reply = {"result": "error", "error-reason": f"internal error: {type(e).__name__}"}
         wire = self._send(cookie, reply, addr)
         self._replies[key] = (now, wire)
-        while self._replies and (len(self._replies) > COOKIE_MAX or now - next(iter(self._replies.values()))[0] > COOKIE_TTL):
+        while self._replies and (
+            len(self._replies) > COOKIE_MAX or now - next(iter(self._replies.values()))[0] > COOKIE_TTL
+        ):
             self._replies.popitem(last=False)
 
     def _send(self, cookie: bytes, reply: dict, addr) -> bytes:

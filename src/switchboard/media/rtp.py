@@ -83,8 +83,18 @@ def event_packets(code: int, duration_ms: int, volume: int = 10, interval: int =
 class ReceiveStats:
     """Per-leg inbound figures: packets, bytes, loss (RFC 3550 A.1) and jitter (A.8)."""
 
-    __slots__ = ("packets", "bytes", "base_seq", "max_seq", "cycles", "jitter", "_transit", "ssrc",
-                 "expected_prior", "received_prior")
+    __slots__ = (
+        "packets",
+        "bytes",
+        "base_seq",
+        "max_seq",
+        "cycles",
+        "jitter",
+        "_transit",
+        "ssrc",
+        "expected_prior",
+        "received_prior",
+    )
 
     def __init__(self) -> None:
         self.packets = 0
@@ -169,8 +179,15 @@ class ReportBlock:
 
     def pack(self) -> bytes:
         lost = self.cumulative_lost & 0xFFFFFF
-        return struct.pack("!IIIIII", self.ssrc, (self.fraction_lost << 24) | lost, self.highest_seq & MASK32,
-                           self.jitter & MASK32, self.lsr, self.dlsr)
+        return struct.pack(
+            "!IIIIII",
+            self.ssrc,
+            (self.fraction_lost << 24) | lost,
+            self.highest_seq & MASK32,
+            self.jitter & MASK32,
+            self.lsr,
+            self.dlsr,
+        )
 
 
 def build_report(ssrc: int, block: ReportBlock | None, sender: tuple[int, int] | None) -> bytes:
@@ -217,8 +234,17 @@ def parse_rtcp(data: bytes) -> list[dict]:
                 lost = fl & 0xFFFFFF
                 if lost & 0x800000:
                     lost -= 0x1000000
-                blocks.append({"ssrc": ssrc, "fraction-lost": fl >> 24, "packets-lost": lost, "highest-seq": hs,
-                               "jitter": jit, "lsr": lsr, "dlsr": dlsr})
+                blocks.append(
+                    {
+                        "ssrc": ssrc,
+                        "fraction-lost": fl >> 24,
+                        "packets-lost": lost,
+                        "highest-seq": hs,
+                        "jitter": jit,
+                        "lsr": lsr,
+                        "dlsr": dlsr,
+                    }
+                )
                 j += 24
             report["blocks"] = blocks
             out.append(report)

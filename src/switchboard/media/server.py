@@ -32,8 +32,14 @@ def parse_range(text: str) -> tuple[int, int]:
     return int(low), int(high)
 
 
-async def serve(listen: str, rtp_ports: str, sounds: tuple[str, ...] = (), moh: str | None = None,
-                rtp_host: str | None = None, timeout: float = 0.0) -> None:
+async def serve(
+    listen: str,
+    rtp_ports: str,
+    sounds: tuple[str, ...] = (),
+    moh: str | None = None,
+    rtp_host: str | None = None,
+    timeout: float = 0.0,
+) -> None:
     host, port = parse_hostport(listen)
     low, high = parse_range(rtp_ports)
     loop = asyncio.get_running_loop()
