@@ -160,7 +160,7 @@ def media(media_dirs):
             "--listen",
             "127.0.0.1:0",
             "--rtp-ports",
-            "30000-39999",
+            "21000-29999",
             "--sounds",
             str(media_dirs / "sounds"),
             "--moh",
@@ -202,7 +202,7 @@ def new_call(ctl: Control, a: Phone | None, b: Phone | None, codec_a="PCMU", cod
             fields["dtmf-payload-type"] = dtmf
         r = ctl.ok("leg", call_id=call, from_tag=tag, **fields)
         assert r["local-address"] == "127.0.0.1"
-        assert r["local-port"] % 2 == 0 and 30000 <= r["local-port"] <= 39998
+        assert r["local-port"] % 2 == 0 and 21000 <= r["local-port"] <= 29998
         ports.append(r["local-port"])
     return call, ports[0], ports[1]
 
@@ -494,7 +494,7 @@ def test_spawn_media_and_stop(tmp_path):
 
     async def go():
         os.environ["PYTHONPATH"] = str(SRC)
-        proc, host, port = await spawn_media(rtp_ports="40000-40099")
+        proc, host, port = await spawn_media(rtp_ports="20000-20099")
         try:
             c = Control((host, port))
             assert await asyncio.to_thread(c, "ping") == {"result": "pong"}
