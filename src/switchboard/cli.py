@@ -284,5 +284,34 @@ def carrier_sandbox(listen, data_file, persist, log_level) -> None:
         raise click.ClickException(str(e)) from None
 
 
+@main.command()
+@click.option(
+    "--listen", default="127.0.0.1:0", show_default=True, help="HOST:PORT of the UDP control socket (port 0: any)"
+)
+@click.option(
+    "--rtp-ports", default="10000-20000", show_default=True, help="LOW-HIGH: RTP on even ports, RTCP on port+1"
+)
+@click.option("--rtp-host", help="address RTP sockets bind to and that replies advertise (default: the --listen host)")
+@click.option(
+    "--sounds", multiple=True, type=click.Path(file_okay=False), help="prompt directory, searched first (repeatable)"
+)
+@click.option("--moh", type=click.Path(file_okay=False), help="hold music base directory: class X plays DIR/X")
+@click.option("--timeout", type=float, default=0.0, help="seconds without RTP before a timeout event (0: never)")
+@click.option("--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"]))
+def media(listen, rtp_ports, rtp_host, sounds, moh, timeout, log_level) -> None:
+    """Run the media engine (RTP relay, playback, DTMF, hold music, recording) controlled over UDP."""
+    from switchboard.media.server import parse_hostport, parse_range, run
+
+    try:
+        parse_hostport(listen)
+        parse_range(rtp_ports)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run(listen=listen, rtp_ports=rtp_ports, sounds=tuple(sounds), moh=moh, rtp_host=rtp_host, timeout=timeout)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
