@@ -192,7 +192,7 @@ class SipChannel(Channel):
                     "codec": r.codec,
                     "payload-type": r.payload_type,
                     "ptime": r.ptime or 20,
-                    "direction": "sendrecv" if not self.on_hold else "recvonly",
+                    "direction": r.direction,  # the phone's own (sendonly: it only sends, we send it nothing)
                 }
             )
             if r.telephone_event is not None:
