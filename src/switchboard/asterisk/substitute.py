@@ -154,8 +154,9 @@ def substitute(text: str, variables: Variables, functions: Functions | None = No
     return "".join(out)
 
 
-def split_args(text: str, delim: str = ",", limit: int | None = None) -> list[str]:
-    """Application arguments as ast_app_separate_args gives them (see the module docstring)."""
+def split_args(text: str, delim: str = ",", limit: int | None = None, *, raw: bool = False) -> list[str]:
+    """Application arguments as ast_app_separate_args gives them (see the module docstring). `raw` keeps quotes
+    and backslashes (the RAW_ARGS variant: a backslash still protects the character after it)."""
     args: list[str] = []
     if not text:
         return args
@@ -179,10 +180,13 @@ def split_args(text: str, delim: str = ",", limit: int | None = None) -> list[st
             bracket = max(bracket - 1, 0)
         elif c == '"' and delim != '"':
             quote = not quote
-            i += 1
-            continue
+            if not raw:
+                i += 1
+                continue
         elif c == "\\":
-            if i + 1 < n:
+            if raw:
+                cur.append(text[i : i + 2])
+            elif i + 1 < n:
                 cur.append(text[i + 1])
             i += 2
             continue
