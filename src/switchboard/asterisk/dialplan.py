@@ -9,11 +9,19 @@
 * `pattern_matches`: ``X`` 0-9, ``Z`` 1-9, ``N`` 2-9 (any case), ``[...]`` classes with ranges, trailing ``.`` one or
   more and ``!`` zero or more characters; ``-`` outside a class is eye candy and ignored; other characters are
   literals; letters compare case-insensitively. A name not starting with ``_`` matches exactly (case-insensitive).
-* `Dialplan.lookup` searches a context, then its includes depth-first in order (each context visited once).
-  Inside a context: a literal extension beats a pattern; patterns are ranked like Asterisk's sort: position by
-  position, fewer possible characters first (literal 1 < class size < N 8 < Z 9 < X 10 < ``.`` < ``!``), ties by
-  the lowest character then the pattern text. A caller-id specific extension only matches when `callerid` is given
-  and matches; it beats the generic one of equal rank. Hint-only extensions never match a call.
+* Searches follow pbx_find_extension with Asterisk's default linear walk (``extenpatternmatchnew=no``), and are
+  done for a (context, extension, priority) triple, never for an extension alone: `Dialplan.find` walks the
+  context's extensions in `Context.ordered` order (ast_add_extension2's ext_cmp: literal names before patterns;
+  patterns position by position, fewer possible characters first: literal 1 < class size < N 8 < Z 9 < X 10 <
+  ``.`` < ``!``, a shorter pattern before a longer one with the same start, ties by the lowest character then the
+  text; of one name, the caller-id specific extension first). The first extension that matches *and has that
+  priority* wins: one that matches but lacks the priority does not end the search, the walk goes on to the next
+  matching extension, then to the includes, depth-first in order, each context once. So a hint-only extension
+  never takes a call, and ``exten => 100,1,...`` with ``exten => _1XX,2,...`` runs 100's priority 1 then _1XX's
+  priority 2. `find_label` is the same walk for a label (Goto(label)); `exists`, `can_match` (E_CANMATCH) and
+  `can_match_more` (E_MATCHMORE: an extension could match with more digits; the first matching extension that
+  ends in ``!`` makes the answer no) likewise. `lookup` gives the extension holding priority 1. `Dialplan.
+  autofallthrough` reads ``[general] autofallthrough`` (default yes). Switches are parsed, never followed.
 * `sdp_view` / `sdp_lines`: jade's per-context wire format, ``{"exten": "> _X.,1,NoOp(q)"}`` (the raw text after
   the first ``=``), and its inverse to (key, op, value) triples for `render_section`.
 * `compile_adpmas`: each adpma (an async dialplan group ``{uuid, name, detail}``) becomes a context::
@@ -33,19 +41,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from switchboard.asterisk.conf import WS, ConfError, Option, parse, render_section
 
 __all__ = [
     "Context",
     "Dialplan",
+    "CANMATCH",
+    "MATCH",
+    "MATCHMORE",
     "Extension",
+    "Found",
     "Step",
     "compile_adpmas",
+    "extension_match",
     "pattern_matches",
     "sdp_lines",
     "sdp_view",
@@ -88,20 +101,52 @@ class Context:
     ignorepats: list[str] = field(default_factory=list)
     switches: list[str] = field(default_factory=list)
 
+    _order: list[Extension] | None = field(default=None, init=False, repr=False, compare=False)
+    _order_len: int = field(default=-1, init=False, repr=False, compare=False)
+
+    def ordered(self) -> list[Extension]:
+        """The extensions in Asterisk's context order (ast_add_extension2 / ext_cmp): literal names first, then
+        patterns fewest-matches-first position by position; of one name, caller-id specific ones first."""
+        if self._order is None or self._order_len != len(self.extensions):
+            self._order = sorted(self.extensions, key=_order_key)
+            self._order_len = len(self.extensions)
+        return self._order
+
     def match(self, number: str, callerid: str | None = None) -> Extension | None:
-        """Best extension of this context alone (no includes) for `number`."""
-        best, best_key = None, None
-        for ext in self.extensions:
-            if not ext.priorities or not pattern_matches(ext.exten, number):
-                continue
-            if ext.callerid is not None and (callerid is None or not pattern_matches(ext.callerid, callerid)):
-                continue
-            generic = ext.callerid is None
-            literal = not ext.exten.startswith("_")
-            key = (0, generic, (), "") if literal else (1, _scan(ext.exten)[1], generic, ext.exten)
-            if best_key is None or key < best_key:
-                best, best_key = ext, key
-        return best
+        """Best extension of this context alone (no includes) for `number` that has a priority 1."""
+        for ext in self.ordered():
+            if ext.priorities and _cid_ok(ext, callerid) and extension_match(ext.exten, number, MATCH):
+                return ext
+        return None
+
+
+class Found(NamedTuple):
+    """One step found by a dialplan search: the context it was found in (maybe an included one)."""
+
+    context: str
+    extension: Extension
+    step: Step
+
+
+def _order_key(ext: Extension) -> tuple:
+    literal = not ext.exten.startswith("_")
+    return (
+        0 if literal else 1,
+        () if literal else _scan(ext.exten)[1],
+        ext.callerid is None,
+        ext.exten,
+        ext.callerid or "",
+    )
+
+
+def _cid_ok(ext: Extension, callerid: str | None) -> bool:
+    if ext.callerid is None:
+        return True
+    return bool(callerid) and extension_match(ext.callerid, callerid, MATCH) != 0
+
+
+class _Final(Exception):
+    """E_MATCHMORE met an extension ending in '!': the answer is final (no)."""
 
 
 @dataclass
@@ -111,22 +156,163 @@ class Dialplan:
     globals: dict[str, str] = field(default_factory=dict)
     templates: dict[str, Context] = field(default_factory=dict)
 
-    def lookup(self, context: str, number: str, callerid: str | None = None) -> Extension | None:
+    @property
+    def autofallthrough(self) -> bool:
+        """``[general] autofallthrough`` (default yes)."""
+        for key, value in self.general.items():
+            if key.lower() == "autofallthrough":
+                return value.strip(WS).lower() in ("yes", "true", "y", "t", "1", "on")
+        return True
+
+    def _search(
+        self, context: str, data: str, mode: int, callerid: str | None, want: Callable[[Extension], Step | None]
+    ) -> Found | None:
+        """pbx_find_extension with the default (extenpatternmatchnew=no) linear walk: each context's extensions in
+        `Context.ordered` order; the first one that matches `data` in `mode`, passes its caller-id match and has
+        the wanted step wins; a matching extension without that step does not stop the walk (the next matching
+        one is tried); then the includes, depth-first in order; each context is searched once (names compared
+        case-insensitively, as the include stack does); switches are not followed."""
         seen: set[str] = set()
 
-        def visit(name: str) -> Extension | None:
+        def visit(name: str) -> Found | None:
+            key = name.lower()
             ctx = self.contexts.get(name)
-            if ctx is None or name in seen:
+            if ctx is None or key in seen:
                 return None
-            seen.add(name)
-            found = ctx.match(number, callerid)
+            seen.add(key)
+            for ext in ctx.ordered():
+                m = extension_match(ext.exten, data, mode)
+                if not m or not _cid_ok(ext, callerid):
+                    continue
+                if m == 2 and mode == MATCHMORE:
+                    raise _Final
+                step = want(ext)
+                if step is not None:
+                    return Found(ctx.name, ext, step)
             for inc in ctx.includes:
-                if found is not None:
-                    break
                 found = visit(inc)
-            return found
+                if found is not None:
+                    return found
+            return None
 
-        return visit(context)
+        try:
+            return visit(context)
+        except _Final:
+            return None
+
+    def find(self, context: str, exten: str, priority: int, callerid: str | None = None) -> Found | None:
+        """The step Asterisk runs at (context, exten, priority): see `_search`."""
+
+        def want(ext: Extension) -> Step | None:
+            for step in ext.priorities:
+                if step.priority == priority:
+                    return step
+            return None
+
+        return self._search(context, exten, MATCH, callerid, want)
+
+    def find_label(self, context: str, exten: str, label: str, callerid: str | None = None) -> Found | None:
+        """The step labelled `label` (case-sensitive, as Asterisk) of the extension matching `exten`."""
+
+        def want(ext: Extension) -> Step | None:
+            for step in ext.priorities:
+                if step.label == label:
+                    return step
+            return None
+
+        return self._search(context, exten, MATCH, callerid, want)
+
+    def exists(self, context: str, exten: str, priority: int = 1, callerid: str | None = None) -> bool:
+        """ast_exists_extension."""
+        return self.find(context, exten, priority, callerid) is not None
+
+    def can_match(self, context: str, digits: str, callerid: str | None = None) -> bool:
+        """ast_canmatch_extension: an extension matches `digits` now or could with more digits."""
+        return self._search(context, digits, CANMATCH, callerid, _first_step) is not None
+
+    def can_match_more(self, context: str, digits: str, callerid: str | None = None) -> bool:
+        """ast_matchmore_extension: some extension could match if more digits came (``.`` always can; the first
+        matching extension ending in ``!`` makes the answer no)."""
+        return self._search(context, digits, MATCHMORE, callerid, _first_step) is not None
+
+    def lookup(self, context: str, number: str, callerid: str | None = None) -> Extension | None:
+        """The extension a call to `number` starts in (the one holding priority 1), or None."""
+        found = self.find(context, number, 1, callerid)
+        return found.extension if found else None
+
+
+def _first_step(ext: Extension) -> Step | None:
+    for step in ext.priorities:
+        if step.priority == 1:
+            return step
+    return None
+
+
+MATCH, CANMATCH, MATCHMORE = 0, 1, 2
+
+
+@lru_cache(maxsize=8192)
+def _elements(pattern: str) -> tuple[frozenset[str] | str, ...]:
+    """Per-position character sets of an `_` pattern (lower case), ``"."`` / ``"!"`` for the wildcards."""
+    body, out = pattern[1:], []
+    _scan(pattern)  # validates
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if c in ".!":
+            out.append(c)
+        elif c == "[":
+            close = body.find("]", i + 1)
+            out.append(frozenset(ch.lower() for ch in _char_class(body[i + 1 : close], pattern)))
+            i = close
+        elif c in "xXzZnN":
+            lo = {"x": 0, "z": 1, "n": 2}[c.lower()]
+            out.append(frozenset(str(d) for d in range(lo, 10)))
+        elif c != "-":
+            out.append(frozenset(c.lower()))
+        i += 1
+    return tuple(out)
+
+
+def extension_match(pattern: str, data: str, mode: int = MATCH) -> int:
+    """_extension_match_core: 0 no, 1 yes, 2 yes by a trailing ``!`` (early match).
+
+    MATCH: `data` is matched completely. CANMATCH: `data` matches, or is a prefix of something that would.
+    MATCHMORE: `data` is a proper prefix of something that would match (a literal name longer than `data`, a
+    pattern with positions left; ``.`` always can take more). Literal names ignore ``-`` on both sides."""
+    if not pattern.startswith("_"):
+        p, d = pattern.replace("-", "").lower(), data.replace("-", "").lower()
+        if len(p) < len(d):
+            return 0
+        if mode == MATCH:
+            return int(p == d)
+        if not p.startswith(d):
+            return 0
+        return int(len(p) > len(d)) if mode == MATCHMORE else 1
+    if mode == MATCH:
+        if not pattern_matches(pattern, data):
+            return 0
+        return 2 if pattern.endswith("!") and len(data) >= len(_elements(pattern)) - 1 else 1
+    els = _elements(pattern)
+    k = 0
+    for ch in data:
+        if ch == "-":
+            continue
+        if k >= len(els):
+            return 0
+        el = els[k]
+        if el == ".":
+            return 1
+        if el == "!":
+            return 2
+        if ch.lower() not in el:
+            return 0
+        k += 1
+    if k == len(els):
+        return 0 if mode == MATCHMORE else 1
+    if els[k] == "!":
+        return 2
+    return 1
 
 
 @lru_cache(maxsize=8192)

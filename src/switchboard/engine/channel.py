@@ -188,6 +188,11 @@ class Channel:
             "variables": dict(self.variables),
         }
 
+    def sound_exists(self, name: str) -> bool:
+        """Whether a sound file (Asterisk name) exists in the channel's language. Playback uses it to set
+        PLAYBACKSTATUS=FAILED for a missing file, as Asterisk does; the SIP channel overrides it."""
+        return True
+
     # ---- the channel API (implemented by the SIP channel) ------------------------------------
     # Every operation raises ChannelGone when the channel is (or becomes) hung up.
     async def answer(self) -> None:
