@@ -197,7 +197,7 @@ class CdrService:
         record = ch_or_dict if isinstance(ch_or_dict, dict) else cdr_from_channel(ch_or_dict)
         await self.record_many(conn, [record])
         row = (await conn.execute(select(t.cdrs).where(t.cdrs.c.uniqueid == record["uniqueid"]))).first()
-        return dict(row._mapping)
+        return {str(k): v for k, v in row._mapping.items()}
 
     async def record_many(self, conn: AsyncConnection, records: Iterable[dict[str, Any]]) -> None:
         rows = [normalize(r) for r in records]
@@ -210,7 +210,7 @@ class CdrService:
         row = (await conn.execute(select(t.cdrs).where(t.cdrs.c.uniqueid == uniqueid))).first()
         if row is None:
             raise NotFound("cdr", uniqueid)
-        return dict(row._mapping)
+        return {str(k): v for k, v in row._mapping.items()}
 
     async def list(
         self,
@@ -250,7 +250,7 @@ class CdrService:
             where.append(c.linkedid == linkedid)
         total = (await conn.execute(select(func.count()).select_from(t.cdrs).where(*where))).scalar_one()
         q = select(t.cdrs).where(*where).order_by(c.start.desc(), c.id.desc()).limit(size).offset((page - 1) * size)
-        rows = [dict(r._mapping) for r in (await conn.execute(q)).all()]
+        rows = [{str(k): v for k, v in r._mapping.items()} for r in (await conn.execute(q)).all()]
         return rows, total
 
     @staticmethod
