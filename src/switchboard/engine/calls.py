@@ -547,7 +547,12 @@ class CallEngine:
         kind = event.get("event")
         if kind == "dtmf":
             ch.digits.put_nowait(str(event.get("digit", "")))
-        elif kind == "play-done" and ch.playing is not None and not ch.playing.done():
+        elif (
+            kind == "play-done"
+            and event.get("reason", "done") in ("done", "deleted")  # not one we stopped or replaced ourselves
+            and ch.playing is not None
+            and not ch.playing.done()
+        ):
             ch.playing.set_result(None)
 
     # ---- inbound ------------------------------------------------------------------------------
