@@ -129,14 +129,9 @@ class Found(NamedTuple):
 
 
 def _order_key(ext: Extension) -> tuple:
-    literal = not ext.exten.startswith("_")
-    return (
-        0 if literal else 1,
-        () if literal else _scan(ext.exten)[1],
-        ext.callerid is None,
-        ext.exten,
-        ext.callerid or "",
-    )
+    if not ext.exten.startswith("_"):  # ext_cmp_exten: byte order, '-' ignored
+        return (0, ext.exten.replace("-", ""), ext.callerid is None, ext.callerid or "")
+    return (1, _scan(ext.exten)[1], ext.callerid is None, ext.exten, ext.callerid or "")
 
 
 def _cid_ok(ext: Extension, callerid: str | None) -> bool:

@@ -118,11 +118,12 @@ CAUSE_NAMES = {
 
 
 class Stop(Exception):
-    """An application ends the dialplan (Asterisk: it returned -1). `cause` is set on the channel when given."""
+    """An application ends the dialplan (Asterisk: it returned -1). `cause` is set on the channel when given;
+    `error` (default) logs the reason as a warning, else at info (Hangup, Busy, an answered Dial...)."""
 
-    def __init__(self, reason: str = "", cause: int | None = None):
+    def __init__(self, reason: str = "", cause: int | None = None, *, error: bool = True):
         super().__init__(reason)
-        self.cause = cause
+        self.cause, self.error = cause, error
 
 
 def application(name: str) -> Callable[[App], App]:
@@ -429,7 +430,12 @@ class Runner:
             await self._pbx()
         except ChannelGone:
             pass
-        except Stop as e:  # a Stop from the PBX itself (invalid extension without 'i'...)
+        except Stop as e:
+            log.log(
+                logging.WARNING if e.error else logging.INFO,
+                "Spawn extension (%s, %s, %d) exited non-zero on '%s': %s", self.context, self.exten,
+                self.priority, ch.name, e,
+            )  # fmt: skip
             if e.cause is not None:
                 ch.hangup_cause = ch.hangup_cause or e.cause
         if not ch.hung_up:
@@ -454,7 +460,7 @@ class Runner:
             log.info("Channel '%s' absolute timeout: going to 'T'", self.channel.name)
             self._set(self.context, "T", 1)
             return
-        raise Stop("absolute timeout")
+        raise Stop("absolute timeout", error=False)
 
     async def _step(self, found: Found) -> None:
         ch, step = self.channel, found.step
@@ -668,14 +674,14 @@ async def app_hangup(runner: Runner, channel: Channel, data: str) -> None:
     if cause <= 0:
         cause = channel.hangup_cause or NORMAL_CLEARING
     channel.hangup_cause = cause
-    raise Stop("Hangup", cause)
+    raise Stop("Hangup", cause, error=False)
 
 
 async def _busy_like(runner: Runner, channel: Channel, data: str, cause: int) -> None:
     arg = _args(data, 1)[0].strip()
     seconds = _float(arg, -1.0) if arg else -1.0
     await runner.indicate(cause, seconds if seconds >= 0 else None)
-    raise Stop("busy" if cause == USER_BUSY else "congestion")
+    raise Stop("busy" if cause == USER_BUSY else "congestion", error=False)
 
 
 @application("Busy")
@@ -1001,7 +1007,7 @@ async def app_dial(runner: Runner, channel: Channel, data: str) -> None:
     channel.variables["DIALSTATUS"] = status
     channel.check()
     if status.upper() == "ANSWER" and "g" not in opts:
-        raise Stop("Dial: answered call ended")
+        raise Stop("Dial: answered call ended", error=False)
 
 
 _RECORD_STATUS = {"dtmf": "DTMF", "silence": "SILENCE", "timeout": "TIMEOUT", "hangup": "HANGUP"}
