@@ -915,11 +915,17 @@ class Phone:
             self._cond.notify_all()
 
     def transaction(
-        self, data: bytes, branch: str, method: str, dest: tuple[str, int], timeout: float = 8.0
+        self,
+        data: bytes,
+        branch: str,
+        method: str,
+        dest: tuple[str, int],
+        timeout: float = 8.0,
+        provisional: list[SipMessage] | None = None,
     ) -> tuple[SipMessage | None, list[SipMessage]]:
         """Send a request, retransmitting over UDP (T1 doubling; capped at T2 for non-INVITE, until
         the first response for an INVITE); returns (final response or None on timeout, provisionals)."""
-        provisional: list[SipMessage] = []
+        provisional: list[SipMessage] = [] if provisional is None else provisional
         deadline = time.monotonic() + timeout
         interval, next_send = T1, time.monotonic()
         while True:
@@ -1050,8 +1056,9 @@ class Phone:
                     "INVITE", call.request_uri, hdrs, from_, f"<{call.remote_uri}>", call.call_id, call.local_cseq, body
                 )
                 call._pending = (data, branch, call.dest)
-                final, provisional = self.transaction(data, branch, "INVITE", call.dest, deadline - time.monotonic())
-                call.responses += provisional
+                final, _ = self.transaction(
+                    data, branch, "INVITE", call.dest, deadline - time.monotonic(), provisional=call.responses
+                )
                 if final is None:
                     return
                 call.responses.append(final)
@@ -1383,8 +1390,13 @@ class BaresipPhone:
         return sorted(self.workdir.glob("dump-*-dec.wav"))
 
     def recorded_pcm(self) -> bytes:
+        """The samples of the last recording; b"" while there is none or its header is not written yet
+        (sndfile completes it when the call ends)."""
         files = self.recordings()
-        return read_wav_pcm(files[-1]) if files else b""
+        try:
+            return read_wav_pcm(files[-1]) if files else b""
+        except (wave.Error, EOFError):
+            return b""
 
     def __enter__(self) -> BaresipPhone:
         return self.start()
