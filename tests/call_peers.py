@@ -38,7 +38,16 @@ with warnings.catch_warnings():  # G.711 by the standard library (3.11, 3.12): n
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
-from tests.sip_peers import BARESIP_MODULES, SIPP_DIR, SipMessage, _screen_counter, stop_process, which
+from tests.sip_peers import (
+    BARESIP_MODULES,
+    SIPP_DIR,
+    SipMessage,
+    SippResult,
+    _screen_counter,
+    run_sipp,
+    stop_process,
+    which,
+)
 
 T1 = 0.5  # RFC 3261 timer T1: the first retransmission interval over UDP
 T2 = 4.0  # the cap of a non-INVITE request's retransmission interval
@@ -887,7 +896,8 @@ class Phone:
         if invite is None or (call is not None and call.status is not None and call.status >= 200):
             return
         if pending:
-            self.incoming.remove(invite)
+            with self._cond:
+                self.incoming.remove(invite)
         tag = call.local_tag if call is not None else secrets.token_hex(4)
         self.respond(invite, source, 487, "Request Terminated", to_tag=tag)
         if call is not None:
@@ -1011,7 +1021,7 @@ class Phone:
         self.calls[call.call_id] = call
         body = sdp_override if sdp_override is not None else call.local_sdp()
         threading.Thread(
-            target=self._invite, args=(call, body, list(headers), password), daemon=True, name="invite"
+            target=self._invite, args=(call, body, list(headers), password, timeout), daemon=True, name="invite"
         ).start()
         return call
 
@@ -1036,10 +1046,12 @@ class Phone:
         call.wait_final(timeout + 1)
         return call
 
-    def _invite(self, call: Call, body: str, headers: list[tuple[str, str]], password: str | None) -> None:
+    def _invite(
+        self, call: Call, body: str, headers: list[tuple[str, str]], password: str | None, timeout: float
+    ) -> None:
         try:
             auth: list[tuple[str, str]] = []
-            deadline = time.monotonic() + 32
+            deadline = time.monotonic() + timeout
             for attempt in range(2):
                 call.local_cseq += 1
                 hdrs = (
@@ -1291,6 +1303,23 @@ class SippUasCall:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def run_sipp_call(
+    port: int,
+    workdir: Path,
+    exten: str,
+    user: str,
+    password: str,
+    seconds: float = 1.5,
+    freq: float = 1000.0,
+    timeout: float = 15,
+) -> SippResult:
+    """One call of e2e/sipp/call_uac_auth.xml to `exten` at 127.0.0.1:port, authenticating as user/password,
+    playing a `freq` tone (u-law) for `seconds` before its BYE. Blocks until sipp ends."""
+    write_sipp_tone(workdir, freq, 1.0)
+    extra = ["-s", exten, "-au", user, "-ap", password, "-d", str(int(seconds * 1000))]
+    return run_sipp(port, "call_uac_auth.xml", workdir, timeout=timeout, extra=extra)
 
 
 # ---- baresip for calls -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ without Switchboard: when a call e2e test fails, the tool must not be the suspec
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -17,11 +18,11 @@ from tests.call_peers import (
     make_tone_wav,
     read_wav_pcm,
     rms,
+    run_sipp_call,
     tone_pcm,
     udp_ports,
-    write_sipp_tone,
 )
-from tests.sip_peers import run_sipp, skip_without, wait_for
+from tests.sip_peers import Kamailio, skip_without, wait_for
 
 
 @pytest.fixture
@@ -124,6 +125,20 @@ def test_phone_to_phone_answer_info_hold_bye(tmp_path):
         assert call.wait_bye(2) is not None and not call.established
 
 
+def test_phone_to_phone_pcma(tmp_path):
+    """The A-law path: A offers PCMA and PCMU, B takes only PCMA; a 2 kHz tone survives the trip."""
+    with Phone(user="a") as a, Phone(user="b") as b:
+        call = a.invite(b.port, b.uri(), codecs=("PCMA", "PCMU"))
+        incoming = b.answer_incoming(timeout=3, codecs=("PCMA",))
+        assert call.wait_final(3) == 200 and call.codec == "PCMA" and incoming.codecs == ("PCMA",)
+        start = time.monotonic()
+        a.send_tone(2000, 0.4, "PCMA")
+        wait_for(lambda: len(b.received(start).audio) >= 18, 2, what="A-law audio")
+        assert {p.payload_type for p in b.received(start).audio} == {8}
+        assert abs(dominant_frequency(b.received(start).pcm) - 2000) < 5
+        assert call.bye().status == 200 and incoming.wait_bye(1) is not None
+
+
 def test_phone_busy_cancel_and_refer(tmp_path):
     """B answers busy (486, ACKed in its transaction); a ringing call is CANCELled (200, then 487);
     a REFER gets 202 and the NOTIFYs the referee sends are answered and returned."""
@@ -154,8 +169,6 @@ def test_phone_busy_cancel_and_refer(tmp_path):
                     content_type="message/sipfrag;version=2.0",
                 )
 
-        import threading
-
         t = threading.Thread(target=referee)
         t.start()
         result = call.refer("sip:300@127.0.0.1")
@@ -170,20 +183,11 @@ def test_sipp_uac_auth_against_challenging_phone(tmp_path):
     """call_uac_auth.xml: INVITE -> 401 -> ACK -> INVITE with digest -> 200 -> ACK, RTP from
     call_tone.wav (u-law, 1 kHz) -> BYE; the phone checks the credentials and measures the tone."""
     skip_without("sipp")
-    write_sipp_tone(tmp_path, 1000, 1.0)
     with Phone(user="100", challenge=("carol", "s3cret")) as p:
-        import threading
-
         answered: list = []
         t = threading.Thread(target=lambda: answered.append(p.answer_incoming(timeout=8)))
         t.start()
-        result = run_sipp(
-            p.port,
-            "call_uac_auth.xml",
-            tmp_path,
-            timeout=10,
-            extra=["-s", "100", "-au", "carol", "-ap", "s3cret", "-d", "1500"],
-        )
+        result = run_sipp_call(p.port, tmp_path, "100", "carol", "s3cret", seconds=1.5, freq=1000)
         t.join()
         assert result.successful == 1, result.text
         call = answered[0]
@@ -215,3 +219,21 @@ def test_baresip_dials_phone_and_records(tmp_path):
         assert call.wait_bye(3) is not None, bs.log()[-2000:]
         rec = wait_for(bs.recorded_pcm, 3, what="baresip recording")
         assert abs(dominant_frequency(rec) - 1200) < 10, bs.log()[-2000:]
+
+
+def test_phone_registers_with_digest(phone, tmp_path):
+    """REGISTER -> 401 (Kamailio: MD5, qop=auth) -> REGISTER with the phone's own digest -> 200, the
+    Contact pointing at the phone's SIP port; a wrong password gets 401 again."""
+    skip_without("kamailio")
+    kam = Kamailio(tmp_path, password="regpass").start()
+    try:
+        resp = phone.register(kam.port, "alice", "regpass")
+        assert resp is not None and resp.status == 200, resp
+        assert f"127.0.0.1:{phone.port}" in (resp.get("Contact") or "")
+        sent = [m for d, m in phone.log if d == ">" and m.method == "REGISTER"]
+        assert "qop=auth" in (sent[-1].get("Authorization") or "")
+        bad = phone.register(kam.port, "alice", "wrong")
+        assert bad is not None and bad.status == 401
+        assert [r.authorized for r in kam.registers()] == [False, True, False, True]
+    finally:
+        kam.stop()
