@@ -654,9 +654,9 @@ class Call:
         assert invite is not None, "no INVITE in progress"
         data, branch, dest = invite
         text = data.decode()
-        via = re.search(r"^Via: .*$", text, re.M).group(0)
-        from_ = re.search(r"^From: .*$", text, re.M).group(0)
-        to = re.search(r"^To: .*$", text, re.M).group(0)
+        via = re.search(r"^Via: .*$", text, re.M).group(0).rstrip("\r")
+        from_ = re.search(r"^From: .*$", text, re.M).group(0).rstrip("\r")
+        to = re.search(r"^To: .*$", text, re.M).group(0).rstrip("\r")
         num = cseq_of(SipMessage.parse(data))[0]
         lines = [
             f"CANCEL {self.request_uri} SIP/2.0",

@@ -115,6 +115,9 @@ def sip_to_cause(status: int) -> int:
     }.get(status, 21 if 400 <= status < 500 else 41 if status >= 500 else 16)
 
 
+_DIAL_CAUSE = {"BUSY": 17, "NOANSWER": 19, "CONGESTION": 34, "CHANUNAVAIL": 20}
+
+
 def dialstatus_for(status: int | None) -> str:
     """Asterisk's DIALSTATUS for how an outbound leg ended without answer."""
     if status is None:
@@ -257,8 +260,7 @@ class SipChannel(Channel):
     async def hangup(self, cause: int = chan.NORMAL_CLEARING) -> None:
         if self.hung_up:
             return
-        if self.hangup_cause is None:
-            self.hangup_cause = cause
+        self.hangup_cause = cause
         self._signal_end(cause)
         await self.calls.ended(self, cause)
 
@@ -622,9 +624,7 @@ class CallEngine:
         frm = name_addr(req.get("From") or "")
         num, name = uri_user(req.get("From")) or "", frm.display or ""
         if callerid:  # the endpoint's callerid= ("Name" <num>) wins, as Asterisk
-            cid = name_addr(callerid if "<" in callerid else f"<sip:{callerid}@x>")
-            name = cid.display or name
-            num = uri_user(callerid) if "<" in callerid else callerid
+            name, num = parse_callerid(callerid)
         exten = uri_user(req.uri) or "s"
         ch = SipChannel(
             self, resource, dest=source, codecs=codecs, context=context, exten=exten, caller_num=num, caller_name=name
@@ -982,6 +982,7 @@ class CallEngine:
             targets += await self.targets(spec.strip())
         if not targets:
             variables["DIALSTATUS"] = "CHANUNAVAIL"
+            caller.hangup_cause = 20
             return "CHANUNAVAIL"
         if "r" in options:
             await caller.ringing()
@@ -1002,6 +1003,7 @@ class CallEngine:
                 log.warning("%s: cannot call %s: %s", caller.name, t.uri, e)
         if not legs:
             variables["DIALSTATUS"] = "CHANUNAVAIL"
+            caller.hangup_cause = 20
             return "CHANUNAVAIL"
         variables["DIALEDPEERNAME"] = legs[0].name
         winner: SipChannel | None = None
@@ -1057,6 +1059,11 @@ class CallEngine:
         if winner is None:
             if status == "CANCEL":
                 raise ChannelGone(caller.name)
+            # as Asterisk: the caller's hangup cause is the failed call's (a Hangup() without a
+            # cause then answers the caller 486 after BUSY, 480 after NOANSWER, 503 after CONGESTION)
+            codes = [leg.final_status for leg in legs if dialstatus_for(leg.final_status) == status]
+            caller.hangup_cause = sip_to_cause(codes[0]) if codes and codes[0] else _DIAL_CAUSE.get(status, 16)
+            variables["HANGUPCAUSE"] = str(caller.hangup_cause)
             return status
         return await self._bridge(caller, winner, started, moh is not None)
 
@@ -1126,10 +1133,7 @@ class CallEngine:
         targets = await self.targets(endpoint)
         if not targets:
             raise LookupError(endpoint)
-        name, num = "", caller_id
-        if "<" in caller_id:
-            na = name_addr(caller_id if ":" in caller_id else caller_id.replace("<", "<sip:").replace(">", "@x>"))
-            name, num = na.display or "", uri_user(na.uri) or ""
+        name, num = parse_callerid(caller_id)
         first = targets[0]
         ch = await self.call_out(first, linkedid=None, caller_num=num or "switchboard", caller_name=name)
         ch.variables.update({str(k): str(v) for k, v in (variables or {}).items()})
@@ -1165,6 +1169,19 @@ class CallEngine:
             task.cancel()
         if channels:
             await asyncio.sleep(0.05)  # let the BYEs / CANCELs leave
+
+
+def parse_callerid(text: str) -> tuple[str, str]:
+    """Asterisk's caller ID syntax (ast_callerid_parse): `"Name" <num>`, `Name <num>`, `<num>` or
+    `num` alone -> (name, num); a SIP URI in the brackets gives its user part."""
+    text = (text or "").strip()
+    if "<" in text and text.endswith(">"):
+        name, _, num = text[:-1].partition("<")
+        num = num.strip()
+        if ":" in num:
+            num = uri_user(f"<{num}>") or ""
+        return name.strip().strip('"').strip(), num
+    return "", text.strip('"')
 
 
 def _split(value: str) -> list[str]:
