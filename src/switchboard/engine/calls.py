@@ -147,6 +147,7 @@ class Target:
     from_user: str = ""
     from_domain: str = ""
     to_uri: str = ""
+    context: str = "default"  # the endpoint's context= (where a transfer from this leg goes)
 
 
 class SipChannel(Channel):
@@ -854,11 +855,12 @@ class CallEngine:
                     continue
                 dest = await self.sip.destination(host, int(port or 5060), b.transport or "UDP")
                 if dest is not None:
-                    out.append(Target(ep, b.uri, dest, ep, _codecs(e)))
+                    out.append(Target(ep, b.uri, dest, ep, _codecs(e), context=e.get("context", "default")))
             if aor in cfg.aors:
                 for contact in _split(cfg.aors[aor].get("contact", "")):
                     t = await self._uri_target(ep, contact, ep, _codecs(e))
                     if t is not None:
+                        t.context = e.get("context", "default")
                         out.append(t)
         return out
 
@@ -892,6 +894,7 @@ class CallEngine:
                         a = cfg.auths[auth_name[0]]
                         t.username, t.password = a.get("username") or auth_name[0], a.get("password", "")
                     t.from_user, t.from_domain = e.get("from_user", ""), e.get("from_domain", "")
+                    t.context = e.get("context", "default")
                     return [t]
             return []
         for tr in self.pbx.trunks.values():
@@ -936,6 +939,7 @@ class CallEngine:
             caller_num=caller_num,
             caller_name=caller_name,
             exten=target.number,
+            context=target.context,
         )
         ch.target = target
         ch.connected_num = target.number
