@@ -67,9 +67,9 @@ log = logging.getLogger("switchboard.sip")
 
 USER_AGENT = f"Switchboard/{__version__}"
 ALLOW = "OPTIONS, REGISTER"  # what we answer without the call engine
-CALL_ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, REFER, NOTIFY"
+CALL_ALLOW = "OPTIONS, REGISTER, INVITE, ACK, CANCEL, BYE, INFO, UPDATE, PRACK, REFER, NOTIFY"
 # requests the call engine (`call_handler`) takes when one is attached (plus every in-dialog request)
-CALL_METHODS = frozenset({"INVITE", "BYE", "INFO", "UPDATE", "PRACK", "REFER", "NOTIFY", "MESSAGE"})
+CALL_METHODS = frozenset({"INVITE", "BYE", "INFO", "UPDATE", "PRACK", "REFER", "NOTIFY"})
 
 __all__ = ["ALLOW", "USER_AGENT", "Deferred", "Handler", "SipEngine", "Source", "default_respond", "options_ok"]
 
