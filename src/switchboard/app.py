@@ -387,6 +387,7 @@ async def serve(settings: Settings) -> None:
         trunk_service=services.trunks,
         cdrs=services.cdr_writer,
         host=services.sip.local_host_for("127.0.0.1"),
+        sounds_dir=settings.data_dir / "sounds",
     )
     background = [
         asyncio.ensure_future(registrar.run_sweeper()),
@@ -495,7 +496,9 @@ async def start_media(settings: Settings, sip_host: str):
             servers.append((host, int(port)))
         return None, servers
     rtp_address = settings.rtp_address or (sip_host if sip_host not in ("0.0.0.0", "", "::") else "127.0.0.1")
-    args = ["--rtp-host", rtp_address]
+    sounds = settings.data_dir / "sounds"  # Record() of a relative name lands here; Playback finds it first
+    sounds.mkdir(parents=True, exist_ok=True)
+    args = ["--rtp-host", rtp_address, "--sounds", str(sounds)]
     for d in filter(None, (x.strip() for x in settings.sounds_dirs.split(","))):
         args += ["--sounds", d]
     moh = next(filter(None, (x.strip() for x in settings.moh_dirs.split(","))), None)

@@ -145,6 +145,10 @@ exten => 500,1,NoOp(a loop)
  same => n,Goto(500,1)
 exten => 600,1,Answer()
  same => n,Echo()
+exten => 610,1,Answer()
+ same => n,Record(e2e-message.wav,0,2,q)
+ same => n,Playback(e2e-message)
+ same => n,Hangup()
 exten => 700,1,Answer()
  same => n,MusicOnHold(default,2)
  same => n,Hangup()
@@ -302,6 +306,43 @@ def test_dial_to_nothing_registered_is_chanunavail(pbx):
     with Phone(user="alice") as a:
         call = a.call(pbx.port, "900", user="alice", password="alice-pass")
         assert call.status == 603  # Hangup(21): call rejected, chosen by ${DIALSTATUS}
+
+
+def test_echo_sends_back_what_the_caller_says_until_hash(pbx):
+    with Phone(user="alice") as a:
+        call = a.call(pbx.port, "600", user="alice", password="alice-pass")
+        assert call.status == 200
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        call.send_tone(1000, 1.0)
+        time.sleep(0.3)
+        back = a.received(since=t0)
+        assert len(back.audio) >= 40 and abs(dominant_frequency(back.pcm) - 1000) < 15
+        a.send_dtmf("#")
+        assert call.wait_bye(5), "# ends Echo(); autofallthrough hangs up"
+
+
+def test_music_on_hold_app_plays_music(pbx):
+    with Phone(user="alice") as a:
+        call = a.call(pbx.port, "700", user="alice", password="alice-pass")
+        assert call.status == 200
+        assert call.wait_bye(6)
+        music = a.received()
+        assert len(music.audio) >= 80 and rms(music.pcm) > 100, len(music.audio)
+
+
+def test_record_then_playback_of_the_recording(pbx):
+    with Phone(user="alice") as a:
+        call = a.call(pbx.port, "610", user="alice", password="alice-pass")
+        assert call.status == 200
+        time.sleep(0.2)
+        call.send_tone(800, 2.2)  # Record(...,0,2,q): two seconds, then Playback of what it recorded
+        t0 = time.monotonic()
+        assert call.wait_bye(8)
+        played = a.received(since=t0)
+        assert len(played.audio) >= 60, len(played.audio)
+        assert abs(dominant_frequency(played.pcm) - 800) < 15
+    assert (pbx.srv.data_dir / "sounds" / "e2e-message.wav").stat().st_size > 16000
 
 
 # ---- the IVR -------------------------------------------------------------------------------------------

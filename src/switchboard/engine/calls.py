@@ -47,6 +47,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from switchboard.engine import channel as chan
@@ -355,7 +356,16 @@ class SipChannel(Channel):
                     await self._media("echo", enable="no")
 
     async def record(self, path: str, *, silence: float = 0, max_seconds: float = 0, terminator: str = "#") -> str:
-        await self._media("start recording", file=path)
+        # as Asterisk: a relative name is in the sounds folder, where Playback(name) finds it again
+        base = self.calls.sounds_dir
+        target = Path(path) if Path(path).is_absolute() or base is None else (base / path)
+        if base is not None and not Path(path).is_absolute():
+            target = target.resolve()
+            if base.resolve() not in target.parents:
+                log.warning("%s: Record(%s): outside the sounds folder", self.name, path)
+                return "error"
+            target.parent.mkdir(parents=True, exist_ok=True)
+        await self._media("start recording", file=str(target))
         reason = "dtmf"
         try:
             deadline = time.monotonic() + max_seconds if max_seconds else None
@@ -486,6 +496,7 @@ class CallEngine:
     processed: int = 0
     host: str = "127.0.0.1"
     max_steps: int = 10_000
+    sounds_dir: Path | None = None  # where Record() puts a relative name (a sounds folder of the media engine)
 
     def __post_init__(self) -> None:
         self.loop = asyncio.get_event_loop()
