@@ -49,6 +49,7 @@ class MediaControl:
         self._cookies = itertools.count(1)
         self._pinned: dict[str, tuple[str, int]] = {}  # media call-id -> server
         self._load: Counter[tuple[str, int]] = Counter()
+        self._legs: dict[str, set[str]] = {}  # media call-id -> its legs (from-tags)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -70,11 +71,22 @@ class MediaControl:
         return server
 
     def _forget(self, cmd: dict) -> None:
+        """Keep count of each call's legs: once its last leg (or the whole call) is deleted, the call
+        no longer counts toward its engine's load."""
         call_id = str(cmd.get("call-id") or "")
-        if cmd.get("command") == "delete" and call_id and not cmd.get("from-tag"):
-            server = self._pinned.pop(call_id, None)
-            if server is not None:
-                self._load[server] -= 1
+        if not call_id:
+            return
+        command, leg = cmd.get("command"), str(cmd.get("from-tag") or "")
+        if command == "leg" and leg:
+            self._legs.setdefault(call_id, set()).add(leg)
+        elif command == "delete":
+            legs = self._legs.get(call_id, set())
+            legs.discard(leg)
+            if not leg or not legs:
+                self._legs.pop(call_id, None)
+                server = self._pinned.pop(call_id, None)
+                if server is not None:
+                    self._load[server] -= 1
 
     async def command(self, cmd: dict) -> dict:
         """Send one command; the reply dictionary (MediaError on an error reply or no reply)."""
@@ -95,9 +107,12 @@ class MediaControl:
                 raise MediaError(f"no answer from the media engine at {server[0]}:{server[1]} to {cmd.get('command')}")
         finally:
             self._waiting.pop(cookie, None)
-        self._forget(cmd)
         if reply.get("result") == "error":
+            if cmd.get("command") == "delete":
+                self._forget(cmd)
+
             raise MediaError(str(reply.get("error-reason", "error")))
+        self._forget(cmd)
         return reply
 
     def _received(self, data: bytes, addr) -> None:
