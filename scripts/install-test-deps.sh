@@ -10,6 +10,11 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # kamailio: the upstream registrar of the trunk tests and the benchmark baseline; baresip: a real UA
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || need+=(kamailio)
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
+# sox: the call tour's tone; Asterisk's English prompts and hold music (the media engine plays them
+# when installed, its small built-in set otherwise)
+command -v sox >/dev/null 2>&1 || need+=(sox)
+[ -d /usr/share/asterisk/sounds/en ] || need+=(asterisk-core-sounds-en-wav)
+[ -d /usr/share/asterisk/moh ] || need+=(asterisk-moh-opsound-wav)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-test-deps: not root or no apt-get; missing: ${need[*]} (those tests will skip)" >&2

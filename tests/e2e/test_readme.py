@@ -58,6 +58,8 @@ EXPECTED = [
     ("usage/audit?from=", 0, r'"status":"success"'),
     ("usage/audit/201701/csv", 0, r"\+1555"),
     ("-U -i -s sip:joe@", 0, r"completed successful"),
+    ("call_uac_auth.xml -s 700", 0, r"Successful call\s*\|\s*0\s*\|\s*1"),
+    ("cdr/cdrs?dst=700", -1, r'"disposition":"ANSWERED".*"lastapp":"MusicOnHold"'),
 ]
 
 
@@ -76,7 +78,7 @@ def transcript_sections(out: str) -> list[tuple[str, str]]:
 
 
 def test_the_readme_tour_works_typed_literally(tmp_path):
-    skip_without("sipsak")
+    skip_without("sipsak", "sipp", "sox")
     blocks = shell_blocks((ROOT / "README.md").read_text())
     assert "make run" in blocks[0] and "make test" in blocks[0], blocks[0]  # the opening two commands
     start = blocks[1]
@@ -104,6 +106,7 @@ def test_the_readme_tour_works_typed_literally(tmp_path):
     (work / "tests").mkdir(parents=True)
     os.symlink(Path(sys.executable).parent.parent, work / ".venv")
     shutil.copy(ROOT / "tests" / "carrier_data.json", work / "tests" / "carrier_data.json")
+    shutil.copytree(ROOT / "tests" / "e2e" / "sipp", work / "tests" / "e2e" / "sipp")
 
     script = f'set -e -o pipefail\ntrap \'printf "\\n{MARK}%s\\n{MARK[:-1]}END\\n" "$BASH_COMMAND"\' DEBUG\n' + tour
     (work / "tour.sh").write_text(script)

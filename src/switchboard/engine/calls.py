@@ -7,13 +7,18 @@ own process), driven by its control protocol (rtpengine's ng framing: `leg`, `br
 `music on hold`, `echo`, `play DTMF`, `start recording`, `delete`; DTMF and end-of-playback come
 back as events). The media call id is the channel's linkedid and the leg id its uniqueid.
 
-Inbound INVITE (what Asterisk does with `identify_by=username,ip`):
+Inbound INVITE (Asterisk's `endpoint_identifier_order=ip,username,anonymous`):
 1. source address matching a pjsip `identify` (`match=` address, CIDR or host) → that endpoint, no
-   digest; a domain trunk (providers / jade trunks) whose hostname or `ips` resolve to the source →
-   the trunk, entering context `from-trunk` (or the `context` in the trunk's in_parameters);
-2. else the From user names an endpoint (or an auth's username): digest (401, the endpoint's auth,
+   digest;
+2. else the From user names an endpoint, or the From user or the digest's username names an auth
+   (`identify_by=username,auth_username`; a first INVITE from an unknown From user is challenged
+   like any other and its credentials then say who it is): digest (401, the endpoint's auth,
    the registrar's nonce/throttle rules) when the endpoint has `auth=`; its `context=`;
-3. else an endpoint named `anonymous` takes the call when one exists; otherwise the caller gets the
+3. else a domain trunk (providers / jade trunks) whose hostname or outbound server at its port, or
+   (IP_AUTH trunks) one of whose `ips`, sent the request → the trunk, no digest, entering context `from-trunk` (or an in_parameter named
+   `context`). Our choice: a provider's host is a weaker sign than an explicit pjsip `identify`,
+   so it comes after the From user (a trunk on 127.0.0.1 would otherwise take every local phone);
+4. else an endpoint named `anonymous` takes the call when one exists; otherwise the caller gets the
    same challenge as a known name and then 403, so nothing tells which names exist.
 The Request-URI user is the extension. SDP: malformed → 400, no common codec → 488 (sip/sdp.py).
 
@@ -580,14 +585,6 @@ class CallEngine:
                 if ep in cfg.endpoints and any(_matches(m, ip) for m in _split(ident.get("match", ""))):
                     e = cfg.endpoints[ep]
                     return "endpoint", ep, e.get("context", "default"), _codecs(e), e.get("callerid", "")
-        for trunk in self.pbx.trunks.values():
-            hosts = [trunk.hostname, *(trunk.ips or ()), trunk.outbound_server]
-            if any(h and _matches(str(h), ip) for h in hosts):
-                ctx = "from-trunk"
-                for p in trunk.in_parameters or ():
-                    if isinstance(p, dict) and p.get("name") == "context" and p.get("value"):
-                        ctx = str(p["value"])
-                return "trunk", trunk.name, ctx, ["PCMU", "PCMA"], ""
         user = uri_user(req.get("From")) or ""
         if self.registrar.throttle.check(ip, user) is not None:
             return response_to(req, 403, "Too Many Failed Authentications", headers=[_SERVER])
@@ -595,11 +592,25 @@ class CallEngine:
         if cfg is not None:
             if user in cfg.endpoints:
                 endpoint = user
-            else:
+            else:  # identify_by=auth_username: the From user, else the digest's username, names an auth
+                named = [user]
+                header = req.get("Authorization") or req.get("Proxy-Authorization")
+                if header:
+                    with contextlib.suppress(digest.DigestError):
+                        named.append(digest.parse_params(header)[1].get("username", ""))
                 for auth_name, auth in cfg.auths.items():
-                    if (auth.get("username") or auth_name) == user:
+                    if (auth.get("username") or auth_name) in named:
                         endpoint = cfg.endpoint_for_auth(auth_name)
+                        user = auth.get("username") or auth_name
                         break
+        if endpoint is None:
+            for trunk in self.pbx.trunks.values():
+                if _trunk_sent(trunk, ip, source.port):
+                    ctx = "from-trunk"
+                    for p in trunk.in_parameters or ():
+                        if isinstance(p, dict) and p.get("name") == "context" and p.get("value"):
+                            ctx = str(p["value"])
+                    return "trunk", trunk.name, ctx, ["PCMU", "PCMA"], ""
         if endpoint is None and cfg is not None and "anonymous" in cfg.endpoints:
             e = cfg.endpoints["anonymous"]
             return "endpoint", "anonymous", e.get("context", "default"), _codecs(e), ""
@@ -1197,6 +1208,19 @@ def parse_callerid(text: str) -> tuple[str, str]:
             num = uri_user(f"<{num}>") or ""
         return name.strip().strip('"').strip(), num
     return "", text.strip('"')
+
+
+def _trunk_sent(trunk, ip: str, port: int) -> bool:
+    """Did this request come from the domain trunk? From its host or outbound server at the trunk's
+    port (a carrier sends from its signalling port; a trunk on a shared address such as 127.0.0.1
+    must not take every local phone), or, for an IP_AUTH trunk, from one of its `ips` (any port:
+    that list is what IP authentication admits)."""
+    if trunk.auth_mode == "IP_AUTH" and any(h and _matches(str(h), ip) for h in (trunk.ips or ())):
+        return True
+    for host, hport in ((trunk.hostname, trunk.port), (trunk.outbound_server, trunk.outbound_server_port)):
+        if host and _matches(str(host), ip) and (hport or 5060) == port:
+            return True
+    return False
 
 
 def _split(value: str) -> list[str]:
