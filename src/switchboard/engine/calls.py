@@ -15,9 +15,10 @@ Inbound INVITE (Asterisk's `endpoint_identifier_order=ip,username,anonymous`):
    like any other and its credentials then say who it is): digest (401, the endpoint's auth,
    the registrar's nonce/throttle rules) when the endpoint has `auth=`; its `context=`;
 3. else a domain trunk (providers / jade trunks) whose hostname or outbound server at its port, or
-   (IP_AUTH trunks) one of whose `ips`, sent the request → the trunk, no digest, entering context `from-trunk` (or an in_parameter named
-   `context`). Our choice: a provider's host is a weaker sign than an explicit pjsip `identify`,
-   so it comes after the From user (a trunk on 127.0.0.1 would otherwise take every local phone);
+   (IP_AUTH trunks) one of whose `ips`, sent the request → the trunk, no digest, entering context
+   `from-trunk` (or an in_parameter named `context`). Our choice: a provider's host is a weaker
+   sign than an explicit pjsip `identify`, so it comes after the From user (a trunk on 127.0.0.1
+   would otherwise take every local phone);
 4. else an endpoint named `anonymous` takes the call when one exists; otherwise the caller gets the
    same challenge as a known name and then 403, so nothing tells which names exist.
 The Request-URI user is the extension. SDP: malformed → 400, no common codec → 488 (sip/sdp.py).
