@@ -295,6 +295,40 @@ def test_malformed_sdp_is_400_and_no_common_codec_488(pbx):
     assert len(pbx.cdrs(page_size=1000)) == before
 
 
+def test_100rel_required_gets_no_unreliable_provisional_and_unknown_extensions_420(pbx):
+    with Phone(user="alice") as a:
+        call = a.call(pbx.port, "100", user="alice", password="alice-pass", headers=[("Require", "100rel")])
+        assert call.status == 200
+        assert [r.status for r in call.responses if 100 < r.status < 200] == []  # no 180/183 without PRACK
+        call.bye()
+        call = a.call(pbx.port, "100", user="alice", password="alice-pass", headers=[("Require", "foo")])
+        assert call.status == 420 and "foo" in str(call.responses[-1])
+
+
+def test_session_timers_are_negotiated_and_too_short_an_interval_is_422(pbx):
+    with Phone(user="alice") as a:
+        call = a.call(
+            pbx.port,
+            "800",
+            user="alice",
+            password="alice-pass",
+            headers=[("Session-Expires", "30"), ("Supported", "timer")],
+        )
+        assert call.status == 422 and "Min-SE: 90" in str(call.responses[-1])
+        call = a.call(
+            pbx.port,
+            "800",
+            user="alice",
+            password="alice-pass",
+            headers=[("Session-Expires", "120"), ("Supported", "timer")],
+        )
+        assert call.status == 200
+        ok = str(call.responses[-1])
+        assert "Session-Expires: 120;refresher=uac" in ok and "Require: timer" in ok
+        assert call.reinvite("sendrecv").status == 200  # the refresh
+        call.bye()
+
+
 def test_a_dialplan_loop_is_cut_off(pbx):
     with Phone(user="alice") as a:
         call = a.call(pbx.port, "500", user="alice", password="alice-pass", timeout=15)

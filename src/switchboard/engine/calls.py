@@ -185,6 +185,7 @@ class SipChannel(Channel):
         self.ran_dialplan = False
         self.playing: asyncio.Future | None = None
         self.referred: tuple[str, str] | None = None  # (context, exten) a REFER sent this channel to
+        self.last_refresh = time.monotonic()  # the last re-INVITE/UPDATE (session timers)
 
     def set_state(self, state: int) -> None:
         super().set_state(state)
@@ -234,6 +235,10 @@ class SipChannel(Channel):
     def _provisional(self, status: int, *, sdp_body: bool = False) -> None:
         if self.uas is None or self.uas.final is not None or self.incoming is None:
             return
+        if _requires(self.incoming.message, "100rel"):
+            # RFC 3262: a caller that requires 100rel gets only reliable provisionals; we send none
+            # (a UAS need not send any: the call goes from 100 Trying to the final response)
+            return
         headers: list[tuple[str, str]] = [_SERVER]
         body = b""
         if sdp_body and self.local_sdp is not None:
@@ -254,9 +259,13 @@ class SipChannel(Channel):
             headers.append(
                 ("P-Asserted-Identity", f'"{self.connected_name}" <sip:{self.connected_num}@{self.calls.host}>')
             )
-        se = incoming.message.get("Session-Expires")
-        if se:
-            headers += [("Session-Expires", se.split(";")[0].strip() + ";refresher=uac"), ("Require", "timer")]
+        req = incoming.message
+        se = _delta(req.get("Session-Expires"))
+        if se is not None and "timer" in _option_tags(req, "Supported") + _option_tags(req, "Require"):
+            # RFC 4028: the caller refreshes (re-INVITE or UPDATE); no refresh within the interval
+            # and the call is ended (§10)
+            headers += [("Session-Expires", f"{se};refresher=uac"), ("Require", "timer")]
+            self.calls._spawn(self._session_watchdog(se))
         body = self.local_sdp.to_bytes() if self.local_sdp is not None else b""
         self.calls.sip.answer_invite(incoming, uas, 200, headers=headers, body=body)
         if uas.dialog is not None:
@@ -264,6 +273,19 @@ class SipChannel(Channel):
             self.calls.dialogs[uas.dialog.id] = self
         self.set_state(chan.UP)
         self.answered.set()
+
+    async def _session_watchdog(self, interval: int) -> None:
+        self.last_refresh = time.monotonic()
+        while not self.hung_up:
+            try:
+                await asyncio.wait_for(self.gone.wait(), interval)
+                return
+            except TimeoutError:
+                pass
+            if time.monotonic() - self.last_refresh >= interval:
+                log.warning("%s: no session refresh within %d s (RFC 4028): hanging up", self.name, interval)
+                await self.hangup(102)
+                return
 
     async def hangup(self, cause: int = chan.NORMAL_CLEARING) -> None:
         if self.hung_up:
@@ -641,6 +663,12 @@ class CallEngine:
                 f"{'Bad Request' if e.status == 400 else 'Not Acceptable Here'} ({e})"[:100],
                 headers=[_SERVER],
             )
+        unknown = [o for o in _option_tags(req, "Require") if o not in _SUPPORTED]
+        if unknown:  # RFC 3261 §8.2.2.3
+            return response_to(req, 420, headers=[_SERVER, ("Unsupported", ", ".join(unknown))])
+        se = _delta(req.get("Session-Expires"))
+        if se is not None and se < MIN_SE:  # RFC 4028 §6: too short a session interval
+            return response_to(req, 422, headers=[_SERVER, ("Min-SE", str(MIN_SE))])
         return self._start_inbound(incoming, resource, context, codecs, callerid, offer)
 
     async def _start_inbound(self, incoming, resource, context, codecs, callerid, offer):
@@ -764,6 +792,7 @@ class CallEngine:
 
     def _reinvite(self, ch: SipChannel, incoming: DeliverRequest):
         req = incoming.message
+        ch.last_refresh = time.monotonic()
         if not req.body:
             if req.method == "UPDATE":
                 return response_to(req, 200, headers=[_SERVER])
@@ -1222,6 +1251,23 @@ def _trunk_sent(trunk, ip: str, port: int) -> bool:
         if host and _matches(str(host), ip) and (hport or 5060) == port:
             return True
     return False
+
+
+_SUPPORTED = frozenset({"100rel", "timer", "replaces"})  # 100rel: required ones are met by sending no 18x
+MIN_SE = 90  # RFC 4028's minimum session interval (seconds)
+
+
+def _option_tags(msg: Message, header: str) -> list[str]:
+    return [t.strip().lower() for v in msg.get_all(header) for t in v.split(",") if t.strip()]
+
+
+def _requires(msg: Message, tag_: str) -> bool:
+    return tag_ in _option_tags(msg, "Require")
+
+
+def _delta(value: str | None) -> int | None:
+    text = (value or "").split(";")[0].strip()
+    return int(text) if text.isdigit() else None
 
 
 def _split(value: str) -> list[str]:
