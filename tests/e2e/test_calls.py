@@ -155,6 +155,13 @@ exten => 700,1,Answer()
 exten => 800,1,Answer()
  same => n,Wait(30)
  same => n,Hangup()
+exten => 2000,hint,PJSIP/bob
+exten => 850,1,Answer()
+ same => n,Set(BOB=${DEVICE_STATE(PJSIP/bob)})
+ same => n,Set(HINT=${EXTENSION_STATE(2000)})
+ same => n,Set(ALICE=${DEVICE_STATE(PJSIP/alice)})
+ same => n,Wait(5)
+ same => n,Hangup()
 exten => 900,1,Dial(PJSIP/nobody-registered,5)
  same => n,Hangup(${IF($["${DIALSTATUS}" = "CHANUNAVAIL"]?21:16)})
 exten => _9X.,1,Dial(PJSIP/${EXTEN:1}@carrier,10)
@@ -334,6 +341,16 @@ def test_a_dialplan_loop_is_cut_off(pbx):
         call = a.call(pbx.port, "500", user="alice", password="alice-pass", timeout=15)
         assert call.status >= 400  # hung up before any answer
     assert "loop" in pbx.srv.log().lower()
+
+
+def test_hints_and_device_states_reach_the_dialplan(pbx, bob):
+    with Phone(user="alice") as a:
+        call = a.call(pbx.port, "850", user="alice", password="alice-pass")
+        assert call.status == 200
+        ch = linkedid_of(pbx, lambda c: "HINT" in c["variables"], timeout=5)
+        assert ch["variables"]["BOB"] == "NOT_INUSE" and ch["variables"]["HINT"] == "NOT_INUSE"
+        assert ch["variables"]["ALICE"] == "INUSE"  # her own call
+        call.bye()
 
 
 def test_dial_to_nothing_registered_is_chanunavail(pbx):

@@ -187,6 +187,12 @@ class SipChannel(Channel):
         self.referred: tuple[str, str] | None = None  # (context, exten) a REFER sent this channel to
         self.last_refresh = time.monotonic()  # the last re-INVITE/UPDATE (session timers)
 
+    def device_state(self, device: str) -> str:
+        return self.calls.pbx.device_state(device)
+
+    def extension_state(self, context: str, exten: str) -> str:
+        return self.calls.pbx.extension_state(context, exten)
+
     def set_state(self, state: int) -> None:
         super().set_state(state)
         self.calls.pbx.view_cache.clear()  # endpoint views show device states

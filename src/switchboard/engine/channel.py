@@ -193,6 +193,14 @@ class Channel:
         PLAYBACKSTATUS=FAILED for a missing file, as Asterisk does; the SIP channel overrides it."""
         return True
 
+    def device_state(self, device: str) -> str:
+        """DEVICE_STATE(device) of the dialplan (the SIP channel asks the engine)."""
+        return "UNKNOWN"
+
+    def extension_state(self, context: str, exten: str) -> str:
+        """EXTENSION_STATE(exten@context): the state of the extension's hint ("" without one)."""
+        return ""
+
     # ---- the channel API (implemented by the SIP channel) ------------------------------------
     # Every operation raises ChannelGone when the channel is (or becomes) hung up.
     async def answer(self) -> None:

@@ -350,6 +350,11 @@ class Runner:
                 "priority": str(ch.priority),
                 "accountcode": ch.account_code,
             }.get(item, "")
+        if n == "DEVICE_STATE":
+            return ch.device_state(args.strip())
+        if n == "EXTENSION_STATE":
+            exten, _, context = args.strip().partition("@")
+            return ch.extension_state(context or self.context, exten) or "UNKNOWN"
         if n == "DIALPLAN_EXISTS":
             parts = split_args(args)
             ctx = parts[0] if parts else ""

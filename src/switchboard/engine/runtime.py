@@ -466,6 +466,28 @@ class Pbx:
             return "NOT_INUSE"
         return "INVALID"
 
+    def extension_state(self, context: str, exten: str) -> str:
+        """The state of an extension's hint (`exten => 100,hint,PJSIP/alice&PJSIP/bob`), as Asterisk's
+        ast_extension_state: its devices' states aggregated (ringing and in use together →
+        RINGINUSE, else the most telling one); NOT_INUSE for a hint whose devices are idle, and
+        "" when the extension has no hint (the EXTENSION_STATE function then says UNKNOWN)."""
+        plan = self.dialplan()
+        ctx = plan.contexts.get(context) if plan is not None else None
+        hint = next((e.hint for e in (ctx.extensions if ctx else []) if e.exten == exten and e.hint), None)
+        if not hint:
+            return ""
+        state, ringing, inuse = "INVALID", False, False
+        for device in (d.strip() for d in hint.split("&") if d.strip()):
+            dev = self.device_state(device)
+            dev = "UNKNOWN" if dev not in _AGGREGATE_ORDER else dev
+            ringing |= dev in ("RINGING", "RINGINUSE")
+            inuse |= dev in ("INUSE", "ONHOLD", "BUSY", "RINGINUSE")
+            if ringing and inuse:
+                state = "RINGINUSE"
+            elif _AGGREGATE_ORDER[dev] > _AGGREGATE_ORDER[state]:
+                state = dev
+        return state
+
     def channel_state(self, endpoint: str) -> str | None:
         """The device state an endpoint's live channels give (None: no channel), as chan_pjsip:
         each channel counts as ONHOLD when on hold, else by its state (CHAN_DEVICE_STATE), and
