@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # pytest workers: each runs whole test files (their servers and fixtures stay with them)
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-deps bench sip-bench probe-bench lint clean
+.PHONY: run test test-deps bench sip-bench call-bench probe-bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: $(STAMP) test-deps
 
 sip-bench: $(STAMP) test-deps
 	$(BIN)/python bench/sip_bench.py
+
+# also needs Debian's rtpengine-daemon (the RTP relay baseline), which test-deps does not install
+call-bench: $(STAMP) test-deps
+	$(BIN)/python bench/call_bench.py
 
 probe-bench: $(STAMP)
 	$(BIN)/python bench/probe_bench.py

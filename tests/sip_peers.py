@@ -399,6 +399,41 @@ request_route {{
     sl_send_reply("404", "Not Here");
 }}
 """
+# a stateful proxy (tm + rr + sl) that sends every call to one address: the baseline of bench/call_bench.py
+KAMAILIO_PROXY_CFG = """#!KAMAILIO
+debug=1
+log_stderror=yes
+fork=yes
+children={children}
+tcp_children={children}
+auto_aliases=no
+listen=udp:127.0.0.1:{port}
+listen=tcp:127.0.0.1:{port}
+mpath="{modules}"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (is_method("OPTIONS") && !has_totag()) {{ sl_send_reply("200", "OK"); exit; }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    if (has_totag()) {{
+        if (loose_route()) {{ t_relay(); exit; }}
+        if (is_method("ACK") && !t_check_trans()) {{ $du = "{target}"; forward(); exit; }}
+        $du = "{target}";
+        t_relay();
+        exit;
+    }}
+    t_check_trans();
+    record_route();
+    $du = "{target}";
+    t_relay();
+}}
+"""
 _KAM_REGISTER_LOG = (
     '        xlog("L_NOTICE", "REGISTER from $fu expires=$hdr(Expires) proto=$pr '
     'auth=$(hdr(Authorization){s.len})\\n");\n'
@@ -418,13 +453,17 @@ class KamRegister:
 class Kamailio:
     """Kamailio 5.6 from Debian as an upstream registrar on 127.0.0.1:port (UDP and TCP):
     REGISTER with digest against one password for every user (pv_auth_check, realm = From domain),
-    usrloc in memory, OPTIONS → 200. With `log_registers`, each REGISTER is logged (`registers()`)."""
+    usrloc in memory, OPTIONS → 200. With `log_registers`, each REGISTER is logged (`registers()`).
+    With `proxy_to` ("sip:HOST:PORT"), a stateful proxy instead (tm + rr + sl): every request
+    is record-routed and relayed there with t_relay (in-dialog requests without a Route too)."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
     password: str = "trunkpass"
     children: int = 2
     log_registers: bool = True
+    proxy_to: str | None = None
+    shm_mb: int | None = None  # its shared memory pool (-m); None: Kamailio's default (64 MB)
     proc: subprocess.Popen | None = None
 
     @property
@@ -436,6 +475,10 @@ class Kamailio:
         return self.workdir / f"kamailio-{self.port}.log"
 
     def config(self) -> str:
+        if self.proxy_to is not None:
+            return KAMAILIO_PROXY_CFG.format(
+                children=self.children, port=self.port, modules=KAMAILIO_MODULES, target=self.proxy_to
+            )
         return KAMAILIO_CFG.format(
             children=self.children,
             port=self.port,
@@ -450,7 +493,8 @@ class Kamailio:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         # own session: stop() signals the whole group (the main process and the children it forks)
         self.proc = subprocess.Popen(
-            [which("kamailio") or KAMAILIO_BIN, "-f", str(self.cfg_path), "-DD", "-E"],
+            [which("kamailio") or KAMAILIO_BIN, "-f", str(self.cfg_path), "-DD", "-E"]
+            + (["-m", str(self.shm_mb)] if self.shm_mb else []),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
