@@ -152,14 +152,17 @@ def test_originate_unknown_endpoint_or_trunk(jade):
     error(jade.post(CHANNELS, json={**body, "endpoint": "PJSIP/5551234@no-such-trunk"}), 404, "trunk")
 
 
-def test_originate_without_a_call_engine_is_503(jade, trunk):
+def test_originate_with_nothing_to_call_is_404(jade, trunk):
+    """A trunk whose host does not resolve, an endpoint with no registered contact: nothing to call,
+    404 in jade's format, and no channel is left behind."""
     body = {"endpoint": f"PJSIP/5551234@{trunk}", "context": "internal", "exten": "200", "caller_id": "Desk <100>"}
-    error(jade.post(CHANNELS, json=body), 503, "calls are not available")
-    error(jade.post("/admin/core/channels", json=body), 503)
+    error(jade.post(CHANNELS, json=body), 404, "reachable contact")
+    error(jade.post("/admin/core/channels", json=body), 404)
     endpoints = ok(jade.get("/v1/admin/pjsip/endpoints"))["list"]
-    if endpoints:
-        body["endpoint"] = f"PJSIP/{endpoints[0]['object_name']}"
-        error(jade.post(CHANNELS, json=body), 503)
+    unregistered = [e for e in endpoints if not ok(jade.get("/v1/admin/pjsip/contacts"))["list"]]
+    if unregistered:
+        body["endpoint"] = f"PJSIP/{unregistered[0]['object_name']}"
+        error(jade.post(CHANNELS, json=body), 404)
     assert ok(jade.get(CHANNELS)) == {"list": []}
 
 

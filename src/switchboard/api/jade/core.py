@@ -196,6 +196,6 @@ async def channels_originate(request: Request):
         raise HttpStatus(503, "calls are not available")
     try:
         ch = await services.calls.originate(**req.arguments())
-    except LookupError:  # the endpoint exists but has nothing to call (not registered)
-        raise NotFound("registered contact of endpoint", req.resource) from None
+    except LookupError:  # it exists but has nothing to call: no registered contact, a host that does not resolve
+        raise NotFound("reachable contact of", req.resource) from None
     return envelope.respond(ch.view(), stamped=True)
