@@ -44,7 +44,6 @@ MASK32 = 0xFFFFFFFF
 HDR = struct.Struct("!BHII")  # byte 1 (marker|pt), seq, ts, ssrc: rewritten in place from offset 1
 RTCP_INTERVAL = 5.0
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
-READ_BATCH = 64  # packets read per readiness callback before yielding to the loop
 
 
 class MediaError(Exception):
@@ -430,20 +429,18 @@ class Leg:
     # --- receiving -----------------------------------------------------------------------------
 
     def _on_rtp(self) -> None:
-        sock = self.rtp_sock
-        buf = self._buf
-        for _ in range(READ_BATCH):
-            try:
-                n, addr = sock.recvfrom_into(buf)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue
-            try:
-                self._on_packet(n, addr)
-            except Exception:  # a packet must never take the reader down
-                self.errors += 1
-                log.exception("leg %s/%s: packet handling failed", self.call.id, self.tag)
+        # one packet per readiness callback: a stream brings one packet every 20 ms, so a second
+        # read would nearly always fail with EAGAIN (a wasted syscall and exception per packet);
+        # the level-triggered poll calls again at once when more is queued
+        try:
+            n, addr = self.rtp_sock.recvfrom_into(self._buf)
+        except OSError:  # EAGAIN (a spurious wake-up), ICMP errors
+            return
+        try:
+            self._on_packet(n, addr)
+        except Exception:  # a packet must never take the reader down
+            self.errors += 1
+            log.exception("leg %s/%s: packet handling failed", self.call.id, self.tag)
 
     def _on_packet(self, n: int, addr: tuple[str, int]) -> None:
         buf = self._buf
