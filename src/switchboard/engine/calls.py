@@ -186,6 +186,7 @@ class SipChannel(Channel):
         self.playing: asyncio.Future | None = None
         self.referred: tuple[str, str] | None = None  # (context, exten) a REFER sent this channel to
         self.last_refresh = time.monotonic()  # the last re-INVITE/UPDATE (session timers)
+        self.survives_peer = False  # stays up when the channel bridged with it hangs up (agents)
 
     def device_state(self, device: str) -> str:
         return self.calls.pbx.device_state(device)
@@ -746,7 +747,8 @@ class CallEngine:
         peer = ch.peer
         if peer is not None and not peer.hung_up:
             peer.peer = None
-            self._spawn(peer.hangup(cause))
+            if not peer.survives_peer:  # (a logged-in agent's channel stays when its caller goes)
+                self._spawn(peer.hangup(cause))
         await self._drop_media(ch)
         if ch.ran_dialplan and self.cdrs is not None:
             try:
@@ -1177,6 +1179,43 @@ class CallEngine:
         # the callee hung up: Asterisk ends the caller's dialplan unless Dial had option g
         caller.peer = None
         return "ANSWER"
+
+    async def bridge_channels(self, a: SipChannel, b: SipChannel) -> SipChannel:
+        """Bridge two answered channels of different calls (a parked call and who picks it up, a
+        caller and a waiting agent): whatever plays to them stops, media flows between them until one
+        hangs up; returns the one that hung up first (the other is left up, its dialplan goes on).
+        Both calls must be on the same media engine (the embedded one is)."""
+        for ch in (a, b):
+            ch.check()
+            with contextlib.suppress(MediaError):
+                await ch._media("stop media")
+        await self.media.command(
+            {
+                "command": "bridge",
+                "call-id": a.linkedid,
+                "from-tag": a.uniqueid,
+                "to-tag": b.uniqueid,
+                "to-call-id": b.linkedid,
+            }
+        )
+        a.peer, b.peer = b, a
+        a.bridge_id = b.bridge_id = f"{a.uniqueid}-bridge"
+        a.connected_num, a.connected_name = b.caller_num, b.caller_name
+        b.connected_num, b.connected_name = a.caller_num, a.caller_name
+        gone_a, gone_b = asyncio.ensure_future(a.gone.wait()), asyncio.ensure_future(b.gone.wait())
+        try:
+            await asyncio.wait({gone_a, gone_b}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone_a.cancel()
+            gone_b.cancel()
+        first = a if a.hung_up else b
+        other = b if first is a else a
+        first.peer = other.peer = None
+        first.bridge_id = other.bridge_id = None
+        with contextlib.suppress(MediaError):
+            if not other.hung_up:
+                await self.media.command({"command": "unbridge", "call-id": other.linkedid, "from-tag": other.uniqueid})
+        return first
 
     async def originate(
         self,

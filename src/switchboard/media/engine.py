@@ -725,8 +725,10 @@ class Engine:
         leg.controller = controller
         return leg
 
-    def bridge(self, call_id: str, a_tag: str, b_tag: str) -> None:
-        a, b = self.leg(call_id, a_tag), self.leg(call_id, b_tag)
+    def bridge(self, call_id: str, a_tag: str, b_tag: str, b_call_id: str | None = None) -> None:
+        """Legs a (of call_id) and b (of b_call_id, default the same call) exchange media. Legs of
+        two calls bridge too (a parked call picked up, a caller and a waiting agent)."""
+        a, b = self.leg(call_id, a_tag), self.leg(b_call_id or call_id, b_tag)
         if a is b:
             raise MediaError("a leg cannot be bridged to itself")
         for leg in (a, b):

@@ -195,7 +195,9 @@ class ControlProtocol(asyncio.DatagramProtocol):
         return {"result": "ok", "local-address": self.engine.host, "local-port": leg.port}
 
     def cmd_bridge(self, req, addr):
-        self.engine.bridge(_str(req, "call-id"), _str(req, "from-tag"), _str(req, "to-tag"))
+        self.engine.bridge(
+            _str(req, "call-id"), _str(req, "from-tag"), _str(req, "to-tag"), _str(req, "to-call-id", required=False)
+        )
         return {"result": "ok"}
 
     def cmd_unbridge(self, req, addr):
