@@ -534,6 +534,8 @@ class CallEngine:
     sounds_dir: Path | None = None  # where Record() puts a relative name (a sounds folder of the media engine)
 
     def __post_init__(self) -> None:
+        from switchboard.engine import apps  # noqa: F401 - queue, parking and agent applications register
+
         self.loop = asyncio.get_event_loop()
         self.sip.call_handler = self.handle
         self.sip.on_cancelled = self._cancelled
