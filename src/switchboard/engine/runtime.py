@@ -16,6 +16,7 @@ until the call handling arrives (the SIP issues fill it), but the views already 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,10 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchboard.asterisk import conf, dialplan, pjsip
+from switchboard.asterisk import conf, dialplan, parking, pjsip
 from switchboard.asterisk.conf import option_value
 from switchboard.asterisk.files import FILES
-from switchboard.asterisk.parking import parse_parkpos
 from switchboard.domain import pbxconf
 from switchboard.domain.errors import NotFound
 from switchboard.domain.kazoo import KazooService
@@ -180,7 +180,8 @@ class Pbx:
     processed_calls: int = 0
     # called with the channel when one ends (end_channel)
     on_channel_ended: list = field(default_factory=list)
-    parked_calls: dict[str, dict] = field(default_factory=dict)
+    # calls parked now, by the parkee's unique id (engine.apps.parking.ParkedCall: `.view()` is jade's object)
+    parked_calls: dict[str, Any] = field(default_factory=dict)
     queue_entries: dict[str, dict] = field(default_factory=dict)
     agents: dict[str, dict] = field(default_factory=dict)
     # registered contacts by aor and contact URI (engine.registrar.Binding), kept by the registrar
@@ -195,6 +196,8 @@ class Pbx:
     view_cache: dict[tuple, dict] = field(default_factory=dict)
     # kazoo devices with `voice.sip` credentials: SIP accounts the registrar accepts, by username
     sip_devices: dict[str, DeviceAccount] = field(default_factory=dict)
+    # the dialplan calls run: extensions.conf plus res_parking's contexts (built on first use after a load)
+    _plan: dialplan.Dialplan | None = field(default=None, repr=False)
 
     async def load_devices(self, conn: AsyncConnection, kazoo: KazooService) -> None:
         """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start)."""
@@ -219,14 +222,16 @@ class Pbx:
         text, _ = await configs.live(conn, family)
         if family == "dialplan":
             text += "\n" + dialplan.compile_adpmas(await configs.adpmas(conn), await configs.adps(conn))
+        provided = await configs.provided_contexts(conn, family) if family == "dialplan" else ()
         try:
-            value = pbxconf.validate_text(family, text)
+            value = pbxconf.validate_text(family, text, provided)
         except Exception:  # noqa: BLE001 - keep running on the previous configuration
             log.exception("could not load %s; keeping the previous one", FILES[family])
             return
         self.config[family] = Loaded(value, time.time_ns())
         self.reloaded_ns = time.time_ns()
         self.view_cache.clear()
+        self._plan = None
 
     def after_write(self, services, family: str):
         """The after-commit step of an API write to a family's file."""
@@ -320,6 +325,7 @@ class Pbx:
 
     def apply_module(self, name: str, loaded: bool) -> None:
         self.view_cache.clear()
+        self._plan = None
         self.loaded_modules[name] = loaded
         self.module_ns[name] = time.time_ns()
 
@@ -333,47 +339,43 @@ class Pbx:
         return self.config["pjsip"].loaded_ns if "pjsip" in self.config else self.started_ns
 
     def dialplan(self) -> dialplan.Dialplan | None:
+        """The dialplan calls run: extensions.conf's with res_parking's contexts merged in (as res_parking
+        registers its extensions into the PBX: the lots' park and space extensions, hints, park-dial).
+        Built once per load of either file (or module change); an extension extensions.conf defines in the
+        same context wins over the generated one. The park-dial extensions a timeout adds go into the
+        merged plan (and so last until the next load, as Asterisk's last until a reload of res_parking)."""
         if not self.feature("dialplan") or "dialplan" not in self.config:
             return None
-        return self.config["dialplan"].value
+        if self._plan is None:
+            self._plan = _merge_plan(self.config["dialplan"].value, parking.contexts(self.parking_lots()))
+        return self._plan
 
     def _conf(self, family: str) -> tuple[conf.ConfFile | None, int]:
         if not self.feature(family) or family not in self.config:
             return None, 0
         return self.config[family].value, self.config[family].loaded_ns
 
+    def parking_lots(self) -> dict[str, parking.Lot]:
+        """The lots res_parking runs (asterisk.parking.lots: the `default` lot always exists); none when
+        res_parking is not loaded."""
+        if not self.feature("park") or "park" not in self.config:
+            return {}
+        return parking.lots(self.config["park"].value)
+
     def parkinglots(self) -> list[dict]:
-        """Loaded lots. Asterisk always has a `default` lot (701-750, 45 s) unless configured."""
-        cf, ns = self._conf("park")
-        if cf is None:
-            return []
-        lots = {}
-        for name in cf.names():
-            if name == "general":
-                continue
-            opts = {k: option_value(v) for k, v in cf.resolved(name).items()}
-            lo, hi = parse_parkpos(opts.get("parkpos", "701-750"), name)
-            lots[name] = {
-                "name": name,
-                "start_space": str(lo),
-                "stop_spcae": str(hi),
-                "stop_space": str(hi),
-                "timeout": int(opts.get("parkingtime") or 45),
+        """jade's loaded lots (asterisk.parking.lots)."""
+        _, ns = self._conf("park")
+        return [
+            {
+                "name": lot.name,
+                "start_space": str(lot.start),
+                "stop_spcae": str(lot.stop),
+                "stop_space": str(lot.stop),
+                "timeout": lot.parkingtime,
                 "tm_update": ns,
             }
-        if "default" not in lots:
-            lots = {
-                "default": {
-                    "name": "default",
-                    "start_space": "701",
-                    "stop_spcae": "750",
-                    "stop_space": "750",
-                    "timeout": 45,
-                    "tm_update": ns,
-                },
-                **lots,
-            }
-        return list(lots.values())
+            for lot in self.parking_lots().values()
+        ]
 
     def queues(self) -> list[dict]:
         cf, ns = self._conf("queue")
@@ -451,6 +453,10 @@ class Pbx:
         RINGINUSE, on hold (`ch.on_hold`) → ONHOLD (held plus another in use: INUSE), busy → BUSY.
         Without channels: NOT_INUSE when registered (UNAVAILABLE when qualify finds every contact
         unreachable), else UNAVAILABLE. `Agent:<id>` is NOT_INUSE when the agent exists."""
+        if device.lower().startswith("park:"):  # res_parking's metermaids: park:<space>@<context>
+            space, _, context = device[5:].partition("@")
+            taken = any(str(pc.space) == space and pc.context == context for pc in self.parked_calls.values())
+            return "INUSE" if taken else "NOT_INUSE"
         tech, _, name = device.partition("/")
         cfg = self.pjsip()
         if tech.upper() == "PJSIP" and cfg is not None and name in cfg.endpoints:
@@ -513,3 +519,23 @@ class Pbx:
         out = [f"PJSIP/{n}" for n in (cfg.endpoints if cfg else {})]
         out += [f"Agent:{a}" for a in self.agents]
         return out
+
+
+def _merge_plan(plan: dialplan.Dialplan, generated: dict[str, dialplan.Context]) -> dialplan.Dialplan:
+    """`plan` with the generated contexts added; into a context the file defines too, the generated
+    extensions it does not define itself (the file's contexts are copied, never changed)."""
+    contexts = dict(plan.contexts)
+    for name, gen in generated.items():
+        mine = contexts.get(name)
+        if mine is None:
+            contexts[name] = dialplan.Context(name, list(gen.extensions))
+            continue
+        have = {(e.exten, e.callerid) for e in mine.extensions}
+        contexts[name] = dialplan.Context(
+            name,
+            list(mine.extensions) + [e for e in gen.extensions if (e.exten, None) not in have],
+            list(mine.includes),
+            list(mine.ignorepats),
+            list(mine.switches),
+        )
+    return dataclasses.replace(plan, contexts=contexts)
