@@ -339,7 +339,14 @@ class _Caller:
                 status = await dialer(self.ch, members[0].interface, self.ring_timeout(), options, callback)
             else:
                 setattr(self.ch, "on_bridge", callback)  # noqa: B010 - the SIP channel's hook (engine/calls.py)
-                status = await self.ch.dial([s.interface for s in members], self.ring_timeout(), options)
+                survives = getattr(self.ch, "survives_peer", False)
+                if "c" in self.opts:  # the caller stays when the member hangs up: its dialplan goes on
+                    setattr(self.ch, "survives_peer", True)  # noqa: B010
+                try:
+                    status = await self.ch.dial([s.interface for s in members], self.ring_timeout(), options)
+                finally:
+                    if "c" in self.opts:
+                        setattr(self.ch, "survives_peer", survives)  # noqa: B010
             self.runner.waited()
             return status
         finally:
