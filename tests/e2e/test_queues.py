@@ -433,7 +433,8 @@ def test_dynamic_members_pause_unpause_leavewhenempty_and_continue(pbx):
         c.bye()
         p.close()
     assert _run_exten(pbx, "rmm3") == "480"
-    assert all(m["location"] != "PJSIP/m3" for m in pbx.jade.get("/admin/queue/members")["list"] if m["queue_name"] == "qdyn")
+    left = [m["location"] for m in pbx.jade.get("/admin/queue/members")["list"] if m["queue_name"] == "qdyn"]
+    assert "PJSIP/m3" not in left, left
 
 
 def test_a_reload_applies_to_the_next_caller_and_keeps_the_waiting_one(pbx):
