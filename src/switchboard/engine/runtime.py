@@ -28,7 +28,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.asterisk import conf, dialplan, parking, pjsip
-from switchboard.asterisk.conf import option_value
 from switchboard.asterisk.files import FILES
 from switchboard.domain import pbxconf
 from switchboard.domain.errors import NotFound
@@ -46,6 +45,7 @@ from switchboard.engine.channel import (
     UP,
     Channel,
 )
+from switchboard.engine.queuelive import MEMBER_STATES, QueueLive, queue_conf
 from switchboard.store import tables as t
 
 log = logging.getLogger("switchboard.pbx")
@@ -182,7 +182,7 @@ class Pbx:
     on_channel_ended: list = field(default_factory=list)
     # calls parked now, by the parkee's unique id (engine.apps.parking.ParkedCall: `.view()` is jade's object)
     parked_calls: dict[str, Any] = field(default_factory=dict)
-    queue_entries: dict[str, dict] = field(default_factory=dict)
+    queue_live: QueueLive = field(default_factory=QueueLive)  # app_queue's live state (engine/queuelive.py)
     agents: dict[str, dict] = field(default_factory=dict)
     # registered contacts by aor and contact URI (engine.registrar.Binding), kept by the registrar
     contacts: dict[str, dict] = field(default_factory=dict)
@@ -377,63 +377,111 @@ class Pbx:
             for lot in self.parking_lots().values()
         ]
 
-    def queues(self) -> list[dict]:
-        cf, ns = self._conf("queue")
+    def _queue_confs(self) -> list:
+        cf, _ = self._conf("queue")
         if cf is None:
             return []
         out = []
         for name in cf.names():
-            if name == "general" or (cf.get(name) and cf.get(name).template):
-                continue
-            opts = {k: option_value(v) for k, v in cf.resolved(name).items()}
-            waiting = [e for e in self.queue_entries.values() if e.get("queue_name") == name]
+            qc = queue_conf(cf, name)
+            if qc is not None:
+                out.append(qc)
+        return out
+
+    def queues(self) -> list[dict]:
+        """The loaded queues with their live counters (engine/queuelive.py): calls waiting, calls
+        completed and abandoned, the averaged hold and talk times, the service level performance."""
+        cf, ns = self._conf("queue")
+        if cf is None:
+            return []
+        live = self.queue_live
+        out = []
+        for qc in self._queue_confs():
+            s = live.stats.get(qc.name)
+            perf = round(s.completed_in_sl * 100.0 / s.completed, 1) if s and s.completed else 0.0
             out.append(
                 {
-                    "name": name,
-                    "strategy": (opts.get("strategy") or "ringall").lower(),
-                    "max": int(opts.get("maxlen") or 0),
-                    "weight": int(opts.get("weight") or 0),
-                    "calls": len(waiting),
-                    "completed": 0,
-                    "abandoned": 0,
-                    "hold_time": 0,
-                    "talk_time": 0,
-                    "service_level": int(opts.get("servicelevel") or 0),
-                    "service_level_perf": 0.0,
-                    "tm_update": ns,
+                    "name": qc.name,
+                    "strategy": qc.strategy,
+                    "max": qc.maxlen,
+                    "weight": qc.weight,
+                    "calls": len(live.entries.get(qc.name, [])),
+                    "completed": s.completed if s else 0,
+                    "abandoned": s.abandoned if s else 0,
+                    "hold_time": s.holdtime if s else 0,
+                    "talk_time": s.talktime if s else 0,
+                    "service_level": qc.servicelevel,
+                    "service_level_perf": perf,
+                    "tm_update": max(ns, int(s.updated * 1e9)) if s else ns,
                 }
             )
         return out
 
+    def queue_member_state(self, spec) -> str:
+        """A member's device state: a MEMBER_STATES hook for its state interface's prefix, else Pbx.device_state."""
+        iface = spec.state_if
+        for prefix, fn in MEMBER_STATES.items():
+            if iface.startswith(prefix):
+                try:
+                    return fn(iface)
+                except Exception:  # noqa: BLE001 - a failing hook makes the member unknown, not the view
+                    log.exception("member state hook for %s failed", iface)
+                    return "UNKNOWN"
+        return self.device_state(iface)
+
     def queue_members(self) -> list[dict]:
-        """Static members from queues.conf (`member => interface[,penalty[,name[,state_interface[,ringinuse]]]]`)."""
+        """Members of every queue: static ones from queues.conf (`member => interface[,penalty[,name[,
+        state_interface[,ringinuse[,wrapuptime]]]]]`) and dynamic ones (AddQueueMember), with their live
+        status (device state), pause, calls taken, last call and whether they are in a call."""
         cf, ns = self._conf("queue")
         if cf is None:
             return []
+        live = self.queue_live
         out = []
-        for q in self.queues():
-            for raw in cf.multi(q["name"], "member"):
-                parts = [p.strip() for p in option_value(raw).split(",")]
-                parts += [""] * (5 - len(parts))
-                iface, penalty, mname, state_if, ringinuse = parts[:5]
+        for qc in self._queue_confs():
+            for spec in live.member_specs(qc):
+                m = live.members.get((qc.name, spec.interface))
                 out.append(
                     {
-                        "id": f"{iface}@{q['name']}",
-                        "name": mname or iface,
-                        "queue_name": q["name"],
-                        "status": DEVICE_STATE_NUM[self.device_state(state_if or iface)],
-                        "membership": "static",
-                        "state_interface": state_if or iface,
-                        "location": iface,
-                        "paused": 0,
-                        "paused_reason": "",
-                        "penalty": int(penalty or 0),
-                        "calls_taken": 0,
-                        "in_call": 0,
-                        "last_call": 0,
-                        "last_pause": 0,
-                        "ring_inuse": (1 if ringinuse.lower() in ("yes", "true", "1") else 0) if ringinuse else None,
-                        "tm_update": ns,
+                        "id": f"{spec.interface}@{qc.name}",
+                        "name": spec.display,
+                        "queue_name": qc.name,
+                        "status": DEVICE_STATE_NUM.get(self.queue_member_state(spec), 0),
+                        "membership": spec.membership,
+                        "state_interface": spec.state_if,
+                        "location": spec.interface,
+                        "paused": int(m.paused) if m else 0,
+                        "paused_reason": m.paused_reason if m else "",
+                        "penalty": spec.penalty,
+                        "calls_taken": m.calls if m else 0,
+                        "in_call": int(m.in_call) if m else 0,
+                        "last_call": int(m.lastcall) if m else 0,
+                        "last_pause": m.last_pause if m else 0,
+                        "ring_inuse": None if spec.ringinuse is None else int(spec.ringinuse),
+                        "tm_update": max(ns, int(m.updated * 1e9)) if m else ns,
+                    }
+                )
+        return out
+
+    def queue_entry_views(self) -> list[dict]:
+        """Callers waiting in queues (jade's /admin/queue/entries): position and seconds waited."""
+        out = []
+        now = time.time()
+        for name, entries in self.queue_live.entries.items():
+            for pos, e in enumerate(entries, 1):
+                ch = e.channel
+                out.append(
+                    {
+                        "unique_id": ch.uniqueid,
+                        "queue_name": name,
+                        "channel": ch.name,
+                        "caller_id_name": ch.caller_name or "<unknown>",
+                        "caller_id_num": ch.caller_num or "<unknown>",
+                        "connected_line_name": ch.connected_name or "<unknown>",
+                        "connected_line_num": ch.connected_num or "<unknown>",
+                        "position": pos,
+                        "wait": int(now - e.joined),
+                        "tm_update": int(e.updated * 1e9),
                     }
                 )
         return out
