@@ -134,6 +134,9 @@ exten => 100,1,Answer()
  same => n,Hangup()
 exten => 200,1,Dial(PJSIP/bob,20)
  same => n,Hangup()
+exten => 210,1,Dial(PJSIP/bob,20,g)
+ same => n,Playback(vm-goodbye)
+ same => n,Hangup()
 exten => 201,1,Dial(PJSIP/bare2,20)
  same => n,Hangup()
 exten => 202,1,Dial(PJSIP/alaw,20)
@@ -463,6 +466,17 @@ def test_a_calls_b_tones_cross_the_bridge_and_the_channels_show_it(pbx, bob):
     cdr = pbx.cdr_of(caller["linked_id"])
     assert cdr["dstchannel"].startswith("PJSIP/bob-") and cdr["disposition"] == "ANSWERED", (cdr, caller, chans)
     assert cdr["lastapp"] == "Dial" and cdr["lastdata"] == "PJSIP/bob,20"
+
+
+def test_dial_g_goes_on_in_the_dialplan_when_the_callee_hangs_up(pbx, bob):
+    with Phone(user="alice") as a:
+        invite = a.invite(pbx.port, "210", user="alice", password="alice-pass")
+        incoming = bob.answer_incoming(timeout=10)
+        assert incoming is not None and invite.wait_final(10) == 200
+        t0 = time.monotonic()
+        assert incoming.bye().status == 200
+        assert invite.wait_bye(8), "vm-goodbye, then Hangup()"
+        assert len(a.received(since=t0).audio) >= 20  # the prompt after the callee left
 
 
 def test_mulaw_caller_to_alaw_callee_is_transcoded(pbx):

@@ -1145,6 +1145,9 @@ class CallEngine:
                 await caller._media("stop media")
         await caller.answer()
         caller.peer, callee.peer = callee, caller
+        # the caller runs a dialplan: when the callee hangs up, Dial returns and the dialplan decides
+        # (Asterisk: it ends, unless Dial's option g); the callee is hung up when the caller goes
+        survives, caller.survives_peer = caller.survives_peer, True
         if caller.on_bridge is not None:
             caller.on_bridge(callee)
         bridge_id = f"{caller.uniqueid}-bridge"
@@ -1174,6 +1177,7 @@ class CallEngine:
             other.cancel()
         caller.variables["ANSWEREDTIME"] = str(int(time.monotonic() - answered_at))
         caller.bridge_id = callee.bridge_id = None
+        caller.survives_peer = survives
         if caller.hung_up:
             raise ChannelGone(caller.name)
         if caller.referred is not None:  # the callee transferred the caller (REFER): on in the dialplan there
