@@ -497,8 +497,10 @@ def _fill_context(ctx: Context, options: list[Option], exts: dict, includes: lis
             raise ConfError(o.line, f"unknown dialplan directive {o.key}")
 
 
-def validate(text: str) -> Dialplan:
-    """Parse and check an extensions.conf; ConfError (with line) on the first problem."""
+def validate(text: str, provided: Iterable[str] = ()) -> Dialplan:
+    """Parse and check an extensions.conf; ConfError (with line) on the first problem. `provided`: contexts
+    another module generates (res_parking's lot contexts), which an include may name."""
+    provided = set(provided)
     conf = parse(text)
     plan = Dialplan()
     exts: dict[tuple[str, str], dict] = {}
@@ -514,7 +516,7 @@ def validate(text: str) -> Dialplan:
         ctx = pool.setdefault(sec.name, Context(sec.name))
         _fill_context(ctx, options, exts.setdefault((kind, sec.name), {}), includes)
     for name, line in includes:
-        if name not in plan.contexts:
+        if name not in plan.contexts and name not in provided:
             hint = " (templates are not contexts)" if name in plan.templates else ""
             raise ConfError(line, f"include of unknown context {name}{hint}")
     return plan

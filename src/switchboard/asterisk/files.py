@@ -3,6 +3,7 @@ Pure: no I/O; errors are `ConfError` / `PjsipError` (the domain turns them into 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from switchboard.asterisk import agents, conf, dialplan, parking, pjsip, queues
@@ -46,11 +47,12 @@ def pjsip_sections(cf: conf.ConfFile):
     return out
 
 
-def load(family: str, text: str) -> Any:
+def load(family: str, text: str, provided: Iterable[str] = ()) -> Any:
     """Parse and check one family's file; returns what the engine loads (a Dialplan, a PjsipConfig, or the
-    ConfFile of queues.conf / res_parking.conf / agents.conf). Raises ConfError or PjsipError."""
+    ConfFile of queues.conf / res_parking.conf / agents.conf). Raises ConfError or PjsipError. `provided`: for
+    extensions.conf, the contexts res_parking generates (`parking.context_names`), which includes may name."""
     if family == "dialplan":
-        return dialplan.validate(text)
+        return dialplan.validate(text, provided)
     cf = conf.parse(text)
     if family == "pjsip":
         return pjsip.load(pjsip_sections(cf))

@@ -36,12 +36,13 @@ from __future__ import annotations
 import re
 import time
 import uuid as uuidlib
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchboard.asterisk import conf, dialplan, files, pjsip
+from switchboard.asterisk import conf, dialplan, files, parking, pjsip
 from switchboard.asterisk.conf import section_data
 from switchboard.asterisk.files import FILES
 from switchboard.domain import repos
@@ -94,10 +95,11 @@ parkingtime => 45
 }
 
 
-def validate_text(family: str, text: str) -> Any:
-    """Parse and check one family's file (asterisk.files.load); returns what the engine loads. Raises Invalid."""
+def validate_text(family: str, text: str, provided: Iterable[str] = ()) -> Any:
+    """Parse and check one family's file (asterisk.files.load); returns what the engine loads. Raises Invalid.
+    `provided`: for extensions.conf, the contexts res_parking generates (an include may name them)."""
     try:
-        return files.load(family, text)
+        return files.load(family, text, provided)
     except (conf.ConfError, pjsip.PjsipError) as e:
         raise Invalid("data", f"invalid {FILES[family]}: {e}") from None
 
@@ -192,6 +194,17 @@ class ConfigService:
         row = (await conn.execute(select(c.data, c.updated_ns).where(c.family == family, c.live))).first()
         return (self._open(row.data), row.updated_ns) if row else (DEFAULTS[family], 0)
 
+    async def provided_contexts(self, conn: AsyncConnection, family: str) -> set[str]:
+        """For extensions.conf: the contexts res_parking generates from the live res_parking.conf (its lots'
+        contexts and park-dial), which an include may name; nothing for the other files."""
+        if family != "dialplan":
+            return set()
+        text, _ = await self.live(conn, "park")
+        try:
+            return parking.context_names(conf.parse(text))
+        except conf.ConfError:
+            return set()
+
     async def files(self, conn: AsyncConnection, family: str) -> list[dict]:
         c = t.config_files.c
         rows = (
@@ -215,7 +228,7 @@ class ConfigService:
             raise Invalid("data", "must be the file's text")
         if len(text) > 512 * 1024:
             raise Invalid("data", "is too long (maximum is 512 KiB)")
-        parsed = validate_text(family, text)
+        parsed = validate_text(family, text, await self.provided_contexts(conn, family))
         current, _ = await self.live(conn, family)
         if current == text:
             return parsed

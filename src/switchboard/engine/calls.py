@@ -187,6 +187,7 @@ class SipChannel(Channel):
         self.referred: tuple[str, str] | None = None  # (context, exten) a REFER sent this channel to
         self.last_refresh = time.monotonic()  # the last re-INVITE/UPDATE (session timers)
         self.survives_peer = False  # stays up when the channel bridged with it hangs up (agents)
+        self.on_bridge: Callable[[SipChannel], None] | None = None  # Dial bridged a callee (queues count it)
 
     def device_state(self, device: str) -> str:
         return self.calls.pbx.device_state(device)
@@ -1144,6 +1145,8 @@ class CallEngine:
                 await caller._media("stop media")
         await caller.answer()
         caller.peer, callee.peer = callee, caller
+        if caller.on_bridge is not None:
+            caller.on_bridge(callee)
         bridge_id = f"{caller.uniqueid}-bridge"
         caller.bridge_id = callee.bridge_id = bridge_id
         answered_at = time.monotonic()

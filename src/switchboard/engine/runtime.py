@@ -16,6 +16,7 @@ until the call handling arrives (the SIP issues fill it), but the views already 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,10 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.asterisk import agents as agents_conf
-from switchboard.asterisk import conf, dialplan, pjsip
-from switchboard.asterisk.conf import option_value
+from switchboard.asterisk import conf, dialplan, parking, pjsip
 from switchboard.asterisk.files import FILES
-from switchboard.asterisk.parking import parse_parkpos
 from switchboard.domain import pbxconf
 from switchboard.domain.errors import NotFound
 from switchboard.domain.kazoo import KazooService
@@ -47,6 +46,7 @@ from switchboard.engine.channel import (
     UP,
     Channel,
 )
+from switchboard.engine.queuelive import MEMBER_STATES, QueueLive, queue_conf
 from switchboard.store import tables as t
 
 log = logging.getLogger("switchboard.pbx")
@@ -188,8 +188,9 @@ class Pbx:
     processed_calls: int = 0
     # called with the channel when one ends (end_channel)
     on_channel_ended: list = field(default_factory=list)
-    parked_calls: dict[str, dict] = field(default_factory=dict)
-    queue_entries: dict[str, dict] = field(default_factory=dict)
+    # calls parked now, by the parkee's unique id (engine.apps.parking.ParkedCall: `.view()` is jade's object)
+    parked_calls: dict[str, Any] = field(default_factory=dict)
+    queue_live: QueueLive = field(default_factory=QueueLive)  # app_queue's live state (engine/queuelive.py)
     # the agent pool (engine.apps.agents.Agent by agent id), kept in step with agents.conf by sync_agents
     agents: dict[str, Any] = field(default_factory=dict)
     # registered contacts by aor and contact URI (engine.registrar.Binding), kept by the registrar
@@ -204,6 +205,8 @@ class Pbx:
     view_cache: dict[tuple, dict] = field(default_factory=dict)
     # kazoo devices with `voice.sip` credentials: SIP accounts the registrar accepts, by username
     sip_devices: dict[str, DeviceAccount] = field(default_factory=dict)
+    # the dialplan calls run: extensions.conf plus res_parking's contexts (built on first use after a load)
+    _plan: dialplan.Dialplan | None = field(default=None, repr=False)
 
     async def load_devices(self, conn: AsyncConnection, kazoo: KazooService) -> None:
         """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start)."""
@@ -228,14 +231,16 @@ class Pbx:
         text, _ = await configs.live(conn, family)
         if family == "dialplan":
             text += "\n" + dialplan.compile_adpmas(await configs.adpmas(conn), await configs.adps(conn))
+        provided = await configs.provided_contexts(conn, family) if family == "dialplan" else ()
         try:
-            value = pbxconf.validate_text(family, text)
+            value = pbxconf.validate_text(family, text, provided)
         except Exception:  # noqa: BLE001 - keep running on the previous configuration
             log.exception("could not load %s; keeping the previous one", FILES[family])
             return
         self.config[family] = Loaded(value, time.time_ns())
         self.reloaded_ns = time.time_ns()
         self.view_cache.clear()
+        self._plan = None
         if family == "agent":
             self.sync_agents()
 
@@ -331,6 +336,7 @@ class Pbx:
 
     def apply_module(self, name: str, loaded: bool) -> None:
         self.view_cache.clear()
+        self._plan = None
         self.loaded_modules[name] = loaded
         self.module_ns[name] = time.time_ns()
         if name == "app_agent_pool":
@@ -360,105 +366,149 @@ class Pbx:
         return self.config["pjsip"].loaded_ns if "pjsip" in self.config else self.started_ns
 
     def dialplan(self) -> dialplan.Dialplan | None:
+        """The dialplan calls run: extensions.conf's with res_parking's contexts merged in (as res_parking
+        registers its extensions into the PBX: the lots' park and space extensions, hints, park-dial).
+        Built once per load of either file (or module change); an extension extensions.conf defines in the
+        same context wins over the generated one. The park-dial extensions a timeout adds go into the
+        merged plan (and so last until the next load, as Asterisk's last until a reload of res_parking)."""
         if not self.feature("dialplan") or "dialplan" not in self.config:
             return None
-        return self.config["dialplan"].value
+        if self._plan is None:
+            self._plan = _merge_plan(self.config["dialplan"].value, parking.contexts(self.parking_lots()))
+        return self._plan
 
     def _conf(self, family: str) -> tuple[conf.ConfFile | None, int]:
         if not self.feature(family) or family not in self.config:
             return None, 0
         return self.config[family].value, self.config[family].loaded_ns
 
+    def parking_lots(self) -> dict[str, parking.Lot]:
+        """The lots res_parking runs (asterisk.parking.lots: the `default` lot always exists); none when
+        res_parking is not loaded."""
+        if not self.feature("park") or "park" not in self.config:
+            return {}
+        return parking.lots(self.config["park"].value)
+
     def parkinglots(self) -> list[dict]:
-        """Loaded lots. Asterisk always has a `default` lot (701-750, 45 s) unless configured."""
-        cf, ns = self._conf("park")
-        if cf is None:
-            return []
-        lots = {}
-        for name in cf.names():
-            if name == "general":
-                continue
-            opts = {k: option_value(v) for k, v in cf.resolved(name).items()}
-            lo, hi = parse_parkpos(opts.get("parkpos", "701-750"), name)
-            lots[name] = {
-                "name": name,
-                "start_space": str(lo),
-                "stop_spcae": str(hi),
-                "stop_space": str(hi),
-                "timeout": int(opts.get("parkingtime") or 45),
+        """jade's loaded lots (asterisk.parking.lots)."""
+        _, ns = self._conf("park")
+        return [
+            {
+                "name": lot.name,
+                "start_space": str(lot.start),
+                "stop_spcae": str(lot.stop),
+                "stop_space": str(lot.stop),
+                "timeout": lot.parkingtime,
                 "tm_update": ns,
             }
-        if "default" not in lots:
-            lots = {
-                "default": {
-                    "name": "default",
-                    "start_space": "701",
-                    "stop_spcae": "750",
-                    "stop_space": "750",
-                    "timeout": 45,
-                    "tm_update": ns,
-                },
-                **lots,
-            }
-        return list(lots.values())
+            for lot in self.parking_lots().values()
+        ]
 
-    def queues(self) -> list[dict]:
-        cf, ns = self._conf("queue")
+    def _queue_confs(self) -> list:
+        cf, _ = self._conf("queue")
         if cf is None:
             return []
         out = []
         for name in cf.names():
-            if name == "general" or (cf.get(name) and cf.get(name).template):
-                continue
-            opts = {k: option_value(v) for k, v in cf.resolved(name).items()}
-            waiting = [e for e in self.queue_entries.values() if e.get("queue_name") == name]
+            qc = queue_conf(cf, name)
+            if qc is not None:
+                out.append(qc)
+        return out
+
+    def queues(self) -> list[dict]:
+        """The loaded queues with their live counters (engine/queuelive.py): calls waiting, calls
+        completed and abandoned, the averaged hold and talk times, the service level performance."""
+        cf, ns = self._conf("queue")
+        if cf is None:
+            return []
+        live = self.queue_live
+        out = []
+        for qc in self._queue_confs():
+            s = live.stats.get(qc.name)
+            perf = round(s.completed_in_sl * 100.0 / s.completed, 1) if s and s.completed else 0.0
             out.append(
                 {
-                    "name": name,
-                    "strategy": (opts.get("strategy") or "ringall").lower(),
-                    "max": int(opts.get("maxlen") or 0),
-                    "weight": int(opts.get("weight") or 0),
-                    "calls": len(waiting),
-                    "completed": 0,
-                    "abandoned": 0,
-                    "hold_time": 0,
-                    "talk_time": 0,
-                    "service_level": int(opts.get("servicelevel") or 0),
-                    "service_level_perf": 0.0,
-                    "tm_update": ns,
+                    "name": qc.name,
+                    "strategy": qc.strategy,
+                    "max": qc.maxlen,
+                    "weight": qc.weight,
+                    "calls": len(live.entries.get(qc.name, [])),
+                    "completed": s.completed if s else 0,
+                    "abandoned": s.abandoned if s else 0,
+                    "hold_time": s.holdtime if s else 0,
+                    "talk_time": s.talktime if s else 0,
+                    "service_level": qc.servicelevel,
+                    "service_level_perf": perf,
+                    "tm_update": max(ns, int(s.updated * 1e9)) if s else ns,
                 }
             )
         return out
 
+    def queue_member_state(self, spec) -> str:
+        """A member's device state: a MEMBER_STATES hook for its state interface's prefix, else Pbx.device_state."""
+        iface = spec.state_if
+        for prefix, fn in MEMBER_STATES.items():
+            if iface.startswith(prefix):
+                try:
+                    return fn(iface)
+                except Exception:  # noqa: BLE001 - a failing hook makes the member unknown, not the view
+                    log.exception("member state hook for %s failed", iface)
+                    return "UNKNOWN"
+        return self.device_state(iface)
+
     def queue_members(self) -> list[dict]:
-        """Static members from queues.conf (`member => interface[,penalty[,name[,state_interface[,ringinuse]]]]`)."""
+        """Members of every queue: static ones from queues.conf (`member => interface[,penalty[,name[,
+        state_interface[,ringinuse[,wrapuptime]]]]]`) and dynamic ones (AddQueueMember), with their live
+        status (device state), pause, calls taken, last call and whether they are in a call."""
         cf, ns = self._conf("queue")
         if cf is None:
             return []
+        live = self.queue_live
         out = []
-        for q in self.queues():
-            for raw in cf.multi(q["name"], "member"):
-                parts = [p.strip() for p in option_value(raw).split(",")]
-                parts += [""] * (5 - len(parts))
-                iface, penalty, mname, state_if, ringinuse = parts[:5]
+        for qc in self._queue_confs():
+            for spec in live.member_specs(qc):
+                m = live.members.get((qc.name, spec.interface))
                 out.append(
                     {
-                        "id": f"{iface}@{q['name']}",
-                        "name": mname or iface,
-                        "queue_name": q["name"],
-                        "status": DEVICE_STATE_NUM[self.device_state(state_if or iface)],
-                        "membership": "static",
-                        "state_interface": state_if or iface,
-                        "location": iface,
-                        "paused": 0,
-                        "paused_reason": "",
-                        "penalty": int(penalty or 0),
-                        "calls_taken": 0,
-                        "in_call": 0,
-                        "last_call": 0,
-                        "last_pause": 0,
-                        "ring_inuse": (1 if ringinuse.lower() in ("yes", "true", "1") else 0) if ringinuse else None,
-                        "tm_update": ns,
+                        "id": f"{spec.interface}@{qc.name}",
+                        "name": spec.display,
+                        "queue_name": qc.name,
+                        "status": DEVICE_STATE_NUM.get(self.queue_member_state(spec), 0),
+                        "membership": spec.membership,
+                        "state_interface": spec.state_if,
+                        "location": spec.interface,
+                        "paused": int(m.paused) if m else 0,
+                        "paused_reason": m.paused_reason if m else "",
+                        "penalty": spec.penalty,
+                        "calls_taken": m.calls if m else 0,
+                        "in_call": int(m.in_call) if m else 0,
+                        "last_call": int(m.lastcall) if m else 0,
+                        "last_pause": m.last_pause if m else 0,
+                        "ring_inuse": None if spec.ringinuse is None else int(spec.ringinuse),
+                        "tm_update": max(ns, int(m.updated * 1e9)) if m else ns,
+                    }
+                )
+        return out
+
+    def queue_entry_views(self) -> list[dict]:
+        """Callers waiting in queues (jade's /admin/queue/entries): position and seconds waited."""
+        out = []
+        now = time.time()
+        for name, entries in self.queue_live.entries.items():
+            for pos, e in enumerate(entries, 1):
+                ch = e.channel
+                out.append(
+                    {
+                        "unique_id": ch.uniqueid,
+                        "queue_name": name,
+                        "channel": ch.name,
+                        "caller_id_name": ch.caller_name or "<unknown>",
+                        "caller_id_num": ch.caller_num or "<unknown>",
+                        "connected_line_name": ch.connected_name or "<unknown>",
+                        "connected_line_num": ch.connected_num or "<unknown>",
+                        "position": pos,
+                        "wait": int(now - e.joined),
+                        "tm_update": int(e.updated * 1e9),
                     }
                 )
         return out
@@ -479,6 +529,10 @@ class Pbx:
         Without channels: NOT_INUSE when registered (UNAVAILABLE when qualify finds every contact
         unreachable), else UNAVAILABLE. `Agent:<id>` is the agent's (engine.apps.agents.Agent.devstate:
         UNAVAILABLE logged out, NOT_INUSE waiting for a call, INUSE alerted, on a call or in wrapup)."""
+        if device.lower().startswith("park:"):  # res_parking's metermaids: park:<space>@<context>
+            space, _, context = device[5:].partition("@")
+            taken = any(str(pc.space) == space and pc.context == context for pc in self.parked_calls.values())
+            return "INUSE" if taken else "NOT_INUSE"
         tech, _, name = device.partition("/")
         cfg = self.pjsip()
         if tech.upper() == "PJSIP" and cfg is not None and name in cfg.endpoints:
@@ -541,3 +595,23 @@ class Pbx:
         out = [f"PJSIP/{n}" for n in (cfg.endpoints if cfg else {})]
         out += [f"Agent:{a}" for a in self.agents]
         return out
+
+
+def _merge_plan(plan: dialplan.Dialplan, generated: dict[str, dialplan.Context]) -> dialplan.Dialplan:
+    """`plan` with the generated contexts added; into a context the file defines too, the generated
+    extensions it does not define itself (the file's contexts are copied, never changed)."""
+    contexts = dict(plan.contexts)
+    for name, gen in generated.items():
+        mine = contexts.get(name)
+        if mine is None:
+            contexts[name] = dialplan.Context(name, list(gen.extensions))
+            continue
+        have = {(e.exten, e.callerid) for e in mine.extensions}
+        contexts[name] = dialplan.Context(
+            name,
+            list(mine.extensions) + [e for e in gen.extensions if (e.exten, None) not in have],
+            list(mine.includes),
+            list(mine.ignorepats),
+            list(mine.switches),
+        )
+    return dataclasses.replace(plan, contexts=contexts)

@@ -4,7 +4,8 @@
 timeout, and the stop space under both the documented key `stop_spcae` and the corrected
 `stop_space`. PUT writes the lot's options into the file (creating the lot if absent, the way the
 spec's example creates `test_parkinglot`) and DELETE removes the lot from it; both reload
-res_parking once committed. Parked calls are the engine's live state."""
+res_parking once committed. Parked calls are the engine's live state (engine/apps/parking.py's
+ParkedCall: `view()` renders the spec's object as of the request); DELETE hangs the parkee up (BYE)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ async def lots_delete(request: Request, detail: str):
 
 @api.get("/admin/park/parkedcalls", summary="Calls parked now")
 async def parked_list(request: Request):
-    return envelope.listing(list(request.app.state.services.pbx.parked_calls.values()))
+    calls = request.app.state.services.pbx.parked_calls.values()
+    return envelope.listing([pc.view() for pc in sorted(calls, key=lambda pc: (pc.lot.name, pc.space))])
 
 
 @api.get("/admin/park/parkedcalls/{detail}", summary="One parked call by the parkee's unique id")
@@ -68,13 +70,16 @@ async def parked_show(request: Request, detail: str):
     call = request.app.state.services.pbx.parked_calls.get(detail)
     if call is None:
         raise NotFound("parked call", detail)
-    return envelope.respond(call)
+    return envelope.respond(call.view())
 
 
 @api.delete("/admin/park/parkedcalls/{detail}", summary="Hang up a parked call")
 async def parked_delete(request: Request, detail: str):
+    """The parked channel is hung up for real (BYE); it leaves the lot at once."""
     pbx = request.app.state.services.pbx
-    if detail not in pbx.parked_calls:
+    call = pbx.parked_calls.get(detail)
+    if call is None:
         raise NotFound("parked call", detail)
+    await call.hangup()
     pbx.parked_calls.pop(detail, None)
     return envelope.ok()

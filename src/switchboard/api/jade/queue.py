@@ -50,12 +50,12 @@ async def members_show(request: Request, detail: str, queue_name: str | None = N
 
 @api.get("/admin/queue/entries", summary="Callers waiting in queues")
 async def entries_list(request: Request):
-    return envelope.listing(list(request.app.state.services.pbx.queue_entries.values()))
+    return envelope.listing(request.app.state.services.pbx.queue_entry_views())
 
 
 @api.get("/admin/queue/entries/{detail}", summary="One waiting caller by unique id")
 async def entries_show(request: Request, detail: str):
-    entry = request.app.state.services.pbx.queue_entries.get(detail)
+    entry = next((e for e in request.app.state.services.pbx.queue_entry_views() if e["unique_id"] == detail), None)
     if entry is None:
         raise NotFound("queue entry", detail)
     return envelope.respond(entry)
