@@ -119,6 +119,7 @@ FILES = {
     "dialplan": ("dialplan", "extensions.conf"),
     "queue": ("queue", "queues.conf"),
     "park": ("park", "res_parking.conf"),
+    "agent": ("agent", "agents.conf"),
 }
 
 
@@ -185,7 +186,9 @@ outbound_auth = {ep}
         LOT=f"mxlot-{tag}",
         SDP=f"mxsdp-{tag}",
         SDIAL=f"mxsdial-{tag}",
+        AG=f"mxag-{tag}",
     )
+    ok(sup.post("/v1/admin/agent/cfg_agents", json={"name": common["AG"], "data": {"fullname": "Matrix"}}))
     ok(
         sup.post(
             "/v1/admin/queue/cfg_queues",
@@ -249,6 +252,7 @@ outbound_auth = {ep}
             "SDIAL_NEW": f"mxsdialn-{n}",
             "LOT_NEW": f"mxlotn-{n}",
             "Q_NEW": f"mxqn-{n}",
+            "AG_NEW": f"mxagn-{n}",
             "ADPMA_NEW": f"mxn-{n}",
         }
         demoted = make_user(sup, f"mxd-{n}", admin=True)
@@ -283,6 +287,8 @@ outbound_auth = {ep}
         ok(sup.post("/v1/manager/trunks", json=trunk_body(mine["TRUNK_DEL"])))
         mine["Q_DEL"] = f"mxqd-{n}"
         ok(sup.post("/v1/admin/queue/cfg_queues", json={"name": mine["Q_DEL"], "data": {"strategy": "linear"}}))
+        mine["AG_DEL"] = f"mxagd-{n}"
+        ok(sup.post("/v1/admin/agent/cfg_agents", json={"name": mine["AG_DEL"], "data": {"ackcall": "yes"}}))
         per_role[role] = mine
     ids = {role: {**common, **per_role.get(role, per_role["admin"])} for role in ROLES}
     w = World(clients, ids, sup, tag)
@@ -476,6 +482,16 @@ MATRIX = [
         detail="{Q}",
     ),
     R("DELETE", f"{V}/admin/queue/cfg_queues/{D}", ADMIN, detail="{Q_DEL}"),
+    # agents.conf (Switchboard's addition)
+    R("GET", f"{V}/admin/agent/configurations", ADMIN),
+    R("GET", f"{V}/admin/agent/configurations/{D}", ADMIN, detail="agents.conf"),
+    R("PUT", f"{V}/admin/agent/configurations/{D}", ADMIN, body=same_text("agent"), detail="agents.conf"),
+    R("DELETE", f"{V}/admin/agent/configurations/{D}", admin_only(400), detail="agents.conf"),
+    R("GET", f"{V}/admin/agent/cfg_agents", ADMIN),
+    R("POST", f"{V}/admin/agent/cfg_agents", ADMIN, body={"name": "{AG_NEW}", "data": {"fullname": "New"}}),
+    R("GET", f"{V}/admin/agent/cfg_agents/{D}", ADMIN, detail="{AG}"),
+    R("PUT", f"{V}/admin/agent/cfg_agents/{D}", ADMIN, body={"data": {"fullname": "Matrix 2"}}, detail="{AG}"),
+    R("DELETE", f"{V}/admin/agent/cfg_agents/{D}", ADMIN, detail="{AG_DEL}"),
     R("GET", f"{V}/admin/queue/queues", ADMIN),
     R("GET", f"{V}/admin/queue/queues/{D}", ADMIN, detail="{Q}"),
     R("GET", f"{V}/admin/queue/members", ADMIN),

@@ -23,6 +23,7 @@ MODULES = {
     "pbx_config",
     "app_queue",
     "res_parking",
+    "app_agent_pool",
 }
 
 PJSIP = """

@@ -6,9 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from switchboard.asterisk import conf, dialplan, parking, pjsip, queues
+from switchboard.asterisk import agents, conf, dialplan, parking, pjsip, queues
 
-FILES = {"dialplan": "extensions.conf", "pjsip": "pjsip.conf", "queue": "queues.conf", "park": "res_parking.conf"}
+FILES = {
+    "dialplan": "extensions.conf",
+    "pjsip": "pjsip.conf",
+    "queue": "queues.conf",
+    "park": "res_parking.conf",
+    "agent": "agents.conf",
+}
 
 
 def _section_options(cf: conf.ConfFile, sec: conf.Section, seen: tuple[str, ...] = ()) -> list[tuple[str, str]]:
@@ -43,7 +49,7 @@ def pjsip_sections(cf: conf.ConfFile):
 
 def load(family: str, text: str, provided: Iterable[str] = ()) -> Any:
     """Parse and check one family's file; returns what the engine loads (a Dialplan, a PjsipConfig, or the
-    ConfFile of queues.conf / res_parking.conf). Raises ConfError or PjsipError. `provided`: for
+    ConfFile of queues.conf / res_parking.conf / agents.conf). Raises ConfError or PjsipError. `provided`: for
     extensions.conf, the contexts res_parking generates (`parking.context_names`), which includes may name."""
     if family == "dialplan":
         return dialplan.validate(text, provided)
@@ -54,4 +60,6 @@ def load(family: str, text: str, provided: Iterable[str] = ()) -> Any:
         queues.check(cf)
     elif family == "park":
         parking.check(cf)
+    elif family == "agent":
+        agents.check(cf)
     return cf

@@ -1,10 +1,11 @@
-"""PBX configuration: the four Asterisk-syntax files the engine loads, kept in the database.
+"""PBX configuration: the Asterisk-syntax files the engine loads, kept in the database.
 
 Each family has one *live* file (`extensions.conf`, `pjsip.conf`, `queues.conf`,
-`res_parking.conf`) and the backups a write leaves behind: every change keeps the previous text
+`res_parking.conf`, `agents.conf`) and the backups a write leaves behind: every change keeps the previous text
 as `<file>.<RFC 3339 ns timestamp>` (e.g. `extensions.conf.2018-05-20T19:54:00.661266450Z`).
 A write is validated first by `asterisk.files.load` (the dialplan by `asterisk.dialplan.validate`,
-pjsip by `asterisk.pjsip.load`, queues and parking by `asterisk.queues` / `asterisk.parking`); invalid
+pjsip by `asterisk.pjsip.load`, queues, parking and agents by `asterisk.queues` / `asterisk.parking` /
+`asterisk.agents`); invalid
 text is refused with Invalid and nothing changes. The text rules live in `switchboard.asterisk`; this
 module is the service that stores the files, their backups and their secrets. The live file cannot
 be deleted; backups can; backups are read-only.
@@ -87,6 +88,9 @@ parkext => 700
 parkpos => 701-720
 context => parkedcalls
 parkingtime => 45
+""",
+    "agent": """; Switchboard agents (Asterisk agents.conf syntax, app_agent_pool): one section per agent id
+[general]
 """,
 }
 

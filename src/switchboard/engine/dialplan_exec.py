@@ -47,6 +47,8 @@ EXISTS, GLOBAL(x) (read/write), LOCAL(x) (read/write, restored on Return), TIMEO
 (read/write, seconds, read as ``%.3f``), CHANNEL(name|uniqueid|linkedid|state|language|context|exten|priority),
 DIALPLAN_EXISTS(context[,exten[,priority]]). Unknown functions read as "" with a warning.
 
+Other modules add functions with ``@function("AGENT")`` (`FUNCTIONS`; read only, after the built-ins).
+
 Applications: see each function's docstring. Adding one::
 
     @application("Park")
@@ -78,7 +80,7 @@ from switchboard.engine.channel import (
     ChannelGone,
 )
 
-__all__ = ["APPLICATIONS", "LOOP_LIMIT", "Runner", "Stop", "application", "run"]
+__all__ = ["APPLICATIONS", "FUNCTIONS", "LOOP_LIMIT", "Runner", "Stop", "application", "function", "run"]
 
 log = logging.getLogger("switchboard.dialplan")
 
@@ -89,6 +91,9 @@ ANY_DIGIT = "0123456789*#ABCD"
 
 App = Callable[["Runner", Channel, str], Awaitable[None]]
 APPLICATIONS: dict[str, App] = {}
+# dialplan functions other modules add (read side), by upper-case name: fn(runner, args) -> value (None: "")
+Func = Callable[["Runner", str], "str | None"]
+FUNCTIONS: dict[str, Func] = {}
 
 # ast_str2cause names (the ones Hangup() takes besides numbers)
 CAUSE_NAMES = {
@@ -124,6 +129,17 @@ class Stop(Exception):
     def __init__(self, reason: str = "", cause: int | None = None, *, error: bool = True):
         super().__init__(reason)
         self.cause, self.error = cause, error
+
+
+def function(name: str) -> Callable[[Func], Func]:
+    """Register a dialplan function (read) under `name` (case-insensitive), e.g. ``AGENT`` (engine/apps/agents.py).
+    The built-in functions come first."""
+
+    def register(fn: Func) -> Func:
+        FUNCTIONS[name.upper()] = fn
+        return fn
+
+    return register
 
 
 def application(name: str) -> Callable[[App], App]:
@@ -363,6 +379,8 @@ class Runner:
             if len(parts) < 2:
                 return "1" if ctx in self.dialplan.contexts else "0"
             return "1" if self.dialplan.exists(ctx, ext, pri, self.callerid) else "0"
+        if (fn := FUNCTIONS.get(n)) is not None:
+            return fn(self, args)
         log.warning("Function %s not registered", name)
         return None
 

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard.asterisk import agents as agents_conf
 from switchboard.asterisk import conf, dialplan, parking, pjsip
 from switchboard.asterisk.files import FILES
 from switchboard.domain import pbxconf
@@ -93,6 +94,12 @@ MODULES: dict[str, ModuleInfo] = {
             "Call parking lots from res_parking.conf",
             ("engine/runtime.py", "asterisk/conf.py", "asterisk/parking.py"),
         ),
+        ModuleInfo(
+            "app_agent_pool",
+            "agent",
+            "Call center agent pool (AgentLogin, AgentRequest) from agents.conf",
+            ("engine/apps/agents.py", "asterisk/agents.py"),
+        ),
     )
 }
 
@@ -101,6 +108,7 @@ _FEATURE_MODULES = {
     "dialplan": ("pbx_config",),
     "queue": ("app_queue",),
     "park": ("res_parking",),
+    "agent": ("app_agent_pool",),
 }
 
 # Asterisk's AST_DEVICE_* numbers, as queue members show them
@@ -183,7 +191,8 @@ class Pbx:
     # calls parked now, by the parkee's unique id (engine.apps.parking.ParkedCall: `.view()` is jade's object)
     parked_calls: dict[str, Any] = field(default_factory=dict)
     queue_live: QueueLive = field(default_factory=QueueLive)  # app_queue's live state (engine/queuelive.py)
-    agents: dict[str, dict] = field(default_factory=dict)
+    # the agent pool (engine.apps.agents.Agent by agent id), kept in step with agents.conf by sync_agents
+    agents: dict[str, Any] = field(default_factory=dict)
     # registered contacts by aor and contact URI (engine.registrar.Binding), kept by the registrar
     contacts: dict[str, dict] = field(default_factory=dict)
     # the trunks the engine runs (domain.trunks.Trunk by id), as of its last reload
@@ -213,7 +222,7 @@ class Pbx:
         for name, loaded, ns in rows:
             if name in MODULES:
                 self.loaded_modules[name], self.module_ns[name] = loaded, ns
-        for family in ("dialplan", "pjsip", "queue", "park"):
+        for family in ("dialplan", "pjsip", "queue", "park", "agent"):
             await self.load_family(conn, configs, family)
 
     async def load_family(self, conn: AsyncConnection, configs, family: str) -> None:
@@ -232,6 +241,8 @@ class Pbx:
         self.reloaded_ns = time.time_ns()
         self.view_cache.clear()
         self._plan = None
+        if family == "agent":
+            self.sync_agents()
 
     def after_write(self, services, family: str):
         """The after-commit step of an API write to a family's file."""
@@ -328,6 +339,22 @@ class Pbx:
         self._plan = None
         self.loaded_modules[name] = loaded
         self.module_ns[name] = time.time_ns()
+        if name == "app_agent_pool":
+            self.sync_agents()
+
+    # ---- agents ----------------------------------------------------------------------------------
+    def agent_configs(self) -> dict:
+        """The agents agents.conf defines (asterisk.agents.AgentConfig by id); none while app_agent_pool is unloaded."""
+        cf, _ = self._conf("agent")
+        return agents_conf.agents(cf) if cf is not None else {}
+
+    def sync_agents(self) -> None:
+        """Bring the agent pool in step with the loaded agents.conf (engine.apps.agents.sync): new agents
+        appear logged out, those not logged in take the new options (the others at their next call), and
+        a removed agent that is logged in is logged off."""
+        from switchboard.engine.apps import agents
+
+        agents.sync(self)
 
     # ---- what the views read ---------------------------------------------------------------
     def pjsip(self) -> pjsip.PjsipConfig | None:
@@ -500,7 +527,8 @@ class Pbx:
         their aggregate (channel_state): a channel up → INUSE, ringing → RINGING, both →
         RINGINUSE, on hold (`ch.on_hold`) → ONHOLD (held plus another in use: INUSE), busy → BUSY.
         Without channels: NOT_INUSE when registered (UNAVAILABLE when qualify finds every contact
-        unreachable), else UNAVAILABLE. `Agent:<id>` is NOT_INUSE when the agent exists."""
+        unreachable), else UNAVAILABLE. `Agent:<id>` is the agent's (engine.apps.agents.Agent.devstate:
+        UNAVAILABLE logged out, NOT_INUSE waiting for a call, INUSE alerted, on a call or in wrapup)."""
         if device.lower().startswith("park:"):  # res_parking's metermaids: park:<space>@<context>
             space, _, context = device[5:].partition("@")
             taken = any(str(pc.space) == space and pc.context == context for pc in self.parked_calls.values())
@@ -517,7 +545,7 @@ class Pbx:
                 return "NOT_INUSE"
             return "UNAVAILABLE"
         if device.startswith("Agent:") and device[6:] in self.agents:
-            return "NOT_INUSE"
+            return self.agents[device[6:]].devstate()
         return "INVALID"
 
     def extension_state(self, context: str, exten: str) -> str:

@@ -14,11 +14,12 @@ from switchboard.asterisk.pjsip import PjsipConfig, PjsipError
 
 
 def test_each_family_loads_its_model():
-    assert set(FILES) == {"dialplan", "pjsip", "queue", "park"}
+    assert set(FILES) == {"dialplan", "pjsip", "queue", "park", "agent"}
     assert isinstance(load("dialplan", "[c]\nexten => 1,1,NoOp()\n"), Dialplan)
     assert isinstance(load("pjsip", "[a]\ntype=aor\n"), PjsipConfig)
     assert isinstance(load("queue", "[q]\nstrategy = linear\n"), conf.ConfFile)
     assert isinstance(load("park", "[lot]\nparkpos => 701-702\n"), conf.ConfFile)
+    assert isinstance(load("agent", "[1001]\nackcall = yes\n"), conf.ConfFile)
 
 
 @pytest.mark.parametrize(

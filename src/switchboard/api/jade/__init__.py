@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from switchboard.api.jade import auth, cdr, core, dialplan, live, me, park, pjsip, queue, security, trunks, users
+from switchboard.api.jade import agent, auth, cdr, core, dialplan, live, me, park, pjsip, queue, security, trunks, users
 
 PREFIXES = ("/v1", "/admin", "/me", "/manager", "/agents", "/device_states", "/peers", "/registries")
 
@@ -18,6 +18,7 @@ def _all() -> APIRouter:
         dialplan.api,
         park.api,
         queue.api,
+        agent.api,
         pjsip.api,
         trunks.api,
         core.api,

@@ -1,5 +1,9 @@
 """jade live views: /agents, /device_states, /peers, /registries.
 
+Agents are agents.conf's (engine/apps/agents.py): the list holds every configured id; the detail shows the
+agent's status (AGENT_LOGGEDOFF, AGENT_IDLE, AGENT_ONCALL), its login time and its logged-in channel's fields
+(null while logged out).
+
 Each has a list (`GET /x`), a body-keyed detail (`GET /x/` with `{"id"}`, `{"device"}`,
 `{"peer"}` or `{"account"}`, as the spec documents) and a path form (`GET /x/<key>`, URL-encoded).
 They read the engine's state: peers are the PJSIP endpoints (`PJSIP/<name>`; `SIP/<name>` and
@@ -68,7 +72,7 @@ def _agent(pbx, ident: str) -> dict:
     agent = pbx.agents.get(ident)
     if agent is None:
         raise NotFound("agent", ident)
-    return agent
+    return agent.view()
 
 
 _add("/agents", "id", lambda pbx: list(pbx.agents), _agent, "agent")
