@@ -50,6 +50,8 @@ exten => 8002,1,AgentLogin(1002,s)
  same => n,Hangup()
 exten => 8003,1,AgentLogin(1003,s)
  same => n,Hangup()
+exten => 8004,1,AgentLogin(1004,s)
+ same => n,Hangup()
 exten => 8009,1,AgentLogin(9999)
  same => n,Set(LOGIN_STATUS=${AGENT_STATUS})
  same => n,Wait(5)
@@ -61,6 +63,10 @@ exten => _900X,1,AgentRequest(100${EXTEN:3})
  same => n,Set(AGENT_NAME=${AGENT(100${EXTEN:3}:name)})
  same => n,Wait(5)
  same => n,Hangup()
+exten => 7000,1,Answer()
+ same => n,Queue(agents-q,,,,20)
+ same => n,Set(QSTATUS=${QUEUESTATUS})
+ same => n,Wait(5)
 exten => 9099,1,AgentRequest(nobody)
  same => n,Answer()
  same => n,Set(STATUS=${AGENT_STATUS})
@@ -82,6 +88,20 @@ autologoff = 3
 
 [1002](ack)
 fullname = Agent 1002
+
+[1004]
+fullname = Queue agent 1004
+"""
+
+
+QUEUES = """
+[general]
+
+[agents-q]
+strategy = ringall
+timeout = 5
+retry = 1
+member => Local/1004@agents,0,Agent 1004,Agent:1004
 """
 
 
@@ -123,6 +143,8 @@ def pbx(backend, tmp_path_factory):
     assert r.status_code == 200, r.text
     r = jade.call("PUT", "/admin/agent/configurations/agents.conf", json={"data": AGENTS})
     assert r.status_code == 200, r.text
+    r = jade.call("PUT", "/admin/queue/configurations/queues.conf", json={"data": QUEUES})
+    assert r.status_code == 200, r.text
     yield Pbx(srv, jade)
     jade.close()
     code = srv.stop()
@@ -143,7 +165,7 @@ def _login(pbx: Pbx, phone: Phone, user: str, exten: str, agent_id: str):
 
 # ---- login, a call, wrapup, logout ----------------------------------------------------------------------
 def test_agent_waits_with_music_takes_a_call_wraps_up_and_logs_out(pbx):
-    assert {a["id"] for a in pbx.jade.get("/agents")["list"]} == {"1001", "1002"}
+    assert {a["id"] for a in pbx.jade.get("/agents")["list"]} == {"1001", "1002", "1004"}
     assert pbx.device("1001") == "UNAVAILABLE"
     assert pbx.agent("1001")["status"] == "AGENT_LOGGEDOFF"
     with Phone(user="agent1") as ag, Phone(user="alice") as a, Phone(user="carol") as c:
@@ -238,6 +260,30 @@ def test_ackcall_connects_on_hash_and_no_ack_logs_the_agent_off(pbx):
 
 
 # ---- failures ---------------------------------------------------------------------------------------------
+def test_a_queued_call_reaches_the_logged_in_agent(pbx):
+    """An agent as a queue member (Local/<id>@agents, state Agent:<id>): AgentLogin, then a caller in
+    the queue is bridged with the agent's waiting channel (a tone each way)."""
+    with Phone(user="agent3") as agent, Phone(user="carol") as caller:
+        login = _login(pbx, agent, "agent3", "8004", "1004")
+        members = pbx.jade.get("/admin/queue/members")["list"]
+        member = next(m for m in members if m["queue_name"] == "agents-q")
+        assert member["state_interface"] == "Agent:1004"
+        call = caller.call(pbx.port, "7000", user="carol", password="carol-pass")
+        assert call.status == 200
+        assert wait_for(lambda: pbx.agent("1004")["status"] == "AGENT_ONCALL", 10), pbx.agent("1004")
+        t0 = time.monotonic()
+        sender = threading.Thread(target=login.send_tone, args=(700, 1.0))
+        sender.start()
+        call.send_tone(1000, 1.0)
+        sender.join()
+        time.sleep(0.3)
+        assert abs(dominant_frequency(agent.received(since=t0).pcm) - 1000) < 15
+        assert abs(dominant_frequency(caller.received(since=t0).pcm) - 700) < 15
+        assert call.bye().status == 200
+        assert wait_for(lambda: pbx.agent("1004")["status"] in ("AGENT_IDLE", "AGENT_WRAPUP"), 5)
+        login.bye()
+
+
 def test_unknown_agents_set_agent_status(pbx):
     with Phone(user="alice") as a:
         call = a.call(pbx.port, "9099", user="alice", password="alice-pass")
@@ -272,12 +318,12 @@ def test_agents_conf_is_validated_and_applies_to_the_next_login(pbx):
         r = jade.call("PUT", "/admin/agent/configurations/agents.conf", json={"data": bad})
         assert r.status_code == 400, r.text
         assert r.json()["statuscode"] == 400 and "agents.conf" in r.json()["error"]["message"]
-    assert {a["id"] for a in jade.get("/agents")["list"]} == {"1001", "1002"}
+    assert {a["id"] for a in jade.get("/agents")["list"]} == {"1001", "1002", "1004"}
     changed = AGENTS.replace("fullname = Agent 1001", "fullname = Renamed 1001") + "\n[1003]\nfullname = New\n"
     text_plain = {"Content-Type": "text/plain"}
     r = jade.call("PUT", "/admin/agent/configurations/agents.conf", content=changed, headers=text_plain)
     assert r.status_code == 200, r.text
-    assert {a["id"] for a in jade.get("/agents")["list"]} == {"1001", "1002", "1003"}
+    assert {a["id"] for a in jade.get("/agents")["list"]} == {"1001", "1002", "1003", "1004"}
     names = [f["name"] for f in jade.get("/admin/agent/configurations")["list"]]
     assert names[0] == "agents.conf" and any(n.startswith("agents.conf.") for n in names[1:])
     assert jade.get("/admin/agent/cfg_agents/1003")["data"] == {"fullname": "New"}
@@ -290,7 +336,7 @@ def test_agents_conf_is_validated_and_applies_to_the_next_login(pbx):
         r = jade.call("DELETE", "/admin/agent/cfg_agents/1003")
         assert r.status_code == 200, r.text
         assert login3.wait_bye(5)
-        assert {a["id"] for a in jade.get("/agents")["list"]} == {"1001", "1002"}
+        assert {a["id"] for a in jade.get("/agents")["list"]} == {"1001", "1002", "1004"}
         login.bye()
     r = jade.call("PUT", "/admin/agent/configurations/agents.conf", json={"data": AGENTS})
     assert r.status_code == 200, r.text

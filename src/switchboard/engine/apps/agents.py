@@ -51,6 +51,7 @@ from typing import Any
 
 from switchboard.asterisk.agents import AgentConfig, is_true
 from switchboard.asterisk.substitute import split_args
+from switchboard.engine.apps import queue as app_queue
 from switchboard.engine.channel import UP, Channel, ChannelGone
 from switchboard.engine.dialplan_exec import ANY_DIGIT, Runner, Stop, application, function, parse_options
 
@@ -217,6 +218,7 @@ class Agent:
 # ---- the pool ------------------------------------------------------------------------------------------
 def sync(pbx: Any) -> None:
     """Bring `pbx.agents` in step with the loaded agents.conf (`Pbx.agent_configs`)."""
+    _POOL[:] = [pbx]
     try:
         configs = pbx.agent_configs()
     except Exception:  # noqa: BLE001 - a file that no longer loads keeps the pool as it is
@@ -527,3 +529,57 @@ def func_agent(runner: Runner, args: str) -> str | None:
         return ch.name if ch is not None else ""
     log.warning("AGENT: unknown item %r", item)
     return ""
+
+
+# ---- agents as queue members (app_queue's hook) -----------------------------------------------------
+_STATUS_TO_DIAL = {
+    CONNECTED: "ANSWER",
+    "INVALID": "CHANUNAVAIL",
+    "NOT_LOGGED_IN": "CHANUNAVAIL",
+    "BUSY": "BUSY",
+    "NOT_CONNECTED": "NOANSWER",
+}
+
+
+def agent_of(interface: str) -> str | None:
+    """`Local/<id>@agents` (how Asterisk's sample puts agents in queues) -> the agent id."""
+    tech, _, rest = interface.partition("/")
+    if tech.lower() != "local":
+        return None
+    agent_id, _, context = rest.partition("@")
+    return agent_id if agent_id and context == "agents" else None
+
+
+async def ring_agent(caller: Channel, interface: str, timeout: float | None, options: str, on_answer) -> str:
+    """app_queue's member dialer for `Local/<id>@agents`: AgentRequest's work (request_agent); the
+    queue learns the agent's channel when it accepts (`on_answer`); the DIALSTATUS the queue expects
+    (ANSWER once the bridged call is over; ChannelGone when the caller hung up)."""
+    agent_id = agent_of(interface)
+    if agent_id is None:
+        return "CHANUNAVAIL"
+
+    def claim() -> bool:
+        pbx = _pbx(caller)
+        agent = pbx.agents.get(agent_id) if pbx is not None else None
+        if agent is not None and agent.channel is not None:
+            on_answer(agent.channel)
+        return True
+
+    status = await request_agent(caller, agent_id, timeout, claim=claim)
+    if caller.hung_up:
+        raise ChannelGone(caller.name)
+    return _STATUS_TO_DIAL.get(status, "CONGESTION")
+
+
+def _agent_member_state(interface: str) -> str:
+    """A `Local/<id>@agents` member without a state_interface: its agent's device state."""
+    agent_id = agent_of(interface)
+    pbx = _POOL[0] if _POOL else None
+    agent = pbx.agents.get(agent_id) if pbx is not None and agent_id else None
+    return agent.devstate() if agent is not None else "INVALID"
+
+
+_POOL: list = []  # the Pbx the pool was last synced with (member states get only the interface)
+
+app_queue.MEMBER_DIALERS["Local/"] = ring_agent
+app_queue.MEMBER_STATES["Local/"] = _agent_member_state
