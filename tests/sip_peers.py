@@ -740,3 +740,41 @@ class Baresip:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+EXTENSIONS_PATH = "/admin/dialplan/configurations/extensions.conf"
+
+
+@contextlib.contextmanager
+def running_pbx(backend: str, tmp: Path, pjsip: str, files: dict[str, str], **env: str):
+    """A real `serve` (SQLite or a fresh PostgreSQL database) with pjsip.conf and the other
+    configuration files loaded through jade (`files`: the jade configurations path, e.g.
+    "/admin/dialplan/configurations/extensions.conf" -> its text); yields (server, jade). On the way
+    out it must stop cleanly (exit 0) and have logged no traceback."""
+    from tests.conftest import ADMIN_PASSWORD, make_server
+
+    srv, pg = make_server(backend, tmp, **env)
+    srv.start()
+    jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
+    try:
+        jade.put_pjsip(pjsip)
+        for path, text in files.items():
+            r = jade.call("PUT", path, json={"data": text})
+            assert r.status_code == 200, (path, r.text)
+        yield srv, jade
+    finally:
+        jade.close()
+        code = srv.stop()
+        log = srv.log()
+        if pg:
+            pg.drop()
+    assert code == 0, f"serve did not stop cleanly ({code})"
+    assert "Traceback" not in log, log
+
+
+def cdrs(jade: Jade, **params) -> list[dict]:
+    """jade's CDR list with filters (passed as params: the client's own token param would replace a
+    query string written into the path)."""
+    r = jade.call("GET", "/admin/cdr/cdrs", params={**params, "authtoken": jade.token})
+    assert r.status_code == 200, r.text
+    return r.json()["result"]["list"]

@@ -12,8 +12,7 @@ import time
 import pytest
 
 from tests.call_peers import Phone, dominant_frequency, rms
-from tests.conftest import ADMIN_PASSWORD, make_server
-from tests.sip_peers import Jade, wait_for
+from tests.sip_peers import EXTENSIONS_PATH, Jade, running_pbx, wait_for
 
 
 def _account(name: str) -> str:
@@ -135,24 +134,13 @@ class Pbx:
 @pytest.fixture(scope="module")
 def pbx(backend, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"agents-{backend}")
-    srv, pg = make_server(backend, tmp, SWITCHBOARD_RTP_PORTS="30000-34999")
-    srv.start()
-    jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
-    jade.put_pjsip(PJSIP)
-    r = jade.call("PUT", "/admin/dialplan/configurations/extensions.conf", json={"data": EXTENSIONS})
-    assert r.status_code == 200, r.text
-    r = jade.call("PUT", "/admin/agent/configurations/agents.conf", json={"data": AGENTS})
-    assert r.status_code == 200, r.text
-    r = jade.call("PUT", "/admin/queue/configurations/queues.conf", json={"data": QUEUES})
-    assert r.status_code == 200, r.text
-    yield Pbx(srv, jade)
-    jade.close()
-    code = srv.stop()
-    log = srv.log()
-    if pg:
-        pg.drop()
-    assert code == 0, f"serve did not stop cleanly ({code})"
-    assert "Traceback" not in log, log
+    files = {
+        EXTENSIONS_PATH: EXTENSIONS,
+        "/admin/agent/configurations/agents.conf": AGENTS,
+        "/admin/queue/configurations/queues.conf": QUEUES,
+    }
+    with running_pbx(backend, tmp, PJSIP, files, SWITCHBOARD_RTP_PORTS="30000-34999") as (srv, jade):
+        yield Pbx(srv, jade)
 
 
 def _login(pbx: Pbx, phone: Phone, user: str, exten: str, agent_id: str):

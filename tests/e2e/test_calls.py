@@ -17,8 +17,7 @@ import httpx
 import pytest
 
 from tests.call_peers import BaresipPhone, Phone, SippUasCall, dominant_frequency, make_tone_wav, rms
-from tests.conftest import ADMIN_PASSWORD, make_server
-from tests.sip_peers import Jade, skip_without, wait_for
+from tests.sip_peers import EXTENSIONS_PATH, Jade, cdrs, running_pbx, skip_without, wait_for
 
 PJSIP = """
 [alice]
@@ -203,10 +202,7 @@ class Pbx:
         return self.jade.get("/admin/core/channels")["list"]
 
     def cdrs(self, **params) -> list[dict]:
-        # the client's own params (the token) would replace a query string written in the path
-        r = self.jade.call("GET", "/admin/cdr/cdrs", params={**params, "authtoken": self.jade.token})
-        assert r.status_code == 200, r.text
-        return r.json()["result"]["list"]
+        return cdrs(self.jade, **params)
 
     def cdr_of(self, linkedid: str, timeout: float = 5.0) -> dict:
         found = wait_for(lambda: self.cdrs(linkedid=linkedid), timeout)
@@ -220,22 +216,16 @@ def pbx(backend, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"calls-{backend}")
     echo = SippUasCall(tmp / "echo").start()
     carrier = SippUasCall(tmp / "carrier", host="127.0.0.2").start()
-    srv, pg = make_server(backend, tmp, SWITCHBOARD_RTP_PORTS="21000-29999")
-    srv.start()
-    jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
-    jade.put_pjsip(PJSIP.format(echo_port=echo.port, carrier_port=carrier.port))
-    r = jade.call("PUT", "/admin/dialplan/configurations/extensions.conf", json={"data": EXTENSIONS})
-    assert r.status_code == 200, r.text
-    yield Pbx(srv, jade, echo, carrier)
-    jade.close()
-    echo.stop()
-    carrier.stop()
-    code = srv.stop()
-    log = srv.log()
-    if pg:
-        pg.drop()
-    assert code == 0, f"serve did not stop cleanly ({code})"
-    assert "Traceback" not in log, log
+    pjsip = PJSIP.format(echo_port=echo.port, carrier_port=carrier.port)
+    try:
+        with running_pbx(backend, tmp, pjsip, {EXTENSIONS_PATH: EXTENSIONS}, SWITCHBOARD_RTP_PORTS="21000-29999") as (
+            srv,
+            jade,
+        ):
+            yield Pbx(srv, jade, echo, carrier)
+    finally:
+        echo.stop()
+        carrier.stop()
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import pytest
 
 from switchboard.media.protocol import frame, unframe
 from tests.call_peers import Phone, dominant_frequency
-from tests.conftest import ADMIN_PASSWORD, make_server
-from tests.sip_peers import Jade, wait_for
+from tests.conftest import ADMIN_PASSWORD
+from tests.sip_peers import EXTENSIONS_PATH, Jade, cdrs, running_pbx, wait_for
 
 PJSIP = """
 [alice]
@@ -60,30 +60,8 @@ exten => _X.,1,Dial(PJSIP/bob,10)
 """
 
 
-def start(backend, tmp, **env):
-    srv, pg = make_server(backend, tmp, SWITCHBOARD_RTP_PORTS="21000-29999", **env)
-    srv.start()
-    jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
-    jade.put_pjsip(PJSIP)
-    r = jade.call("PUT", "/admin/dialplan/configurations/extensions.conf", json={"data": EXTENSIONS})
-    assert r.status_code == 200, r.text
-    return srv, pg, jade
-
-
-def finish(srv, pg, jade) -> None:
-    jade.close()
-    code = srv.stop()
-    log = srv.log()
-    if pg:
-        pg.drop()
-    assert code == 0, f"serve did not stop cleanly ({code})"
-    assert "Traceback" not in log, log
-
-
-def cdrs(jade: Jade, **params) -> list[dict]:
-    r = jade.call("GET", "/admin/cdr/cdrs", params={**params, "authtoken": jade.token})
-    assert r.status_code == 200, r.text
-    return r.json()["result"]["list"]
+FILES = {EXTENSIONS_PATH: EXTENSIONS}
+ENV = {"SWITCHBOARD_RTP_PORTS": "21000-29999"}
 
 
 def answered_call(port: int, a: Phone, b: Phone, exten: str = "200"):
@@ -95,61 +73,58 @@ def answered_call(port: int, a: Phone, b: Phone, exten: str = "200"):
 
 
 def test_a_providers_trunk_carries_calls_out_with_digest_and_in_by_its_host(backend, tmp_path):
-    srv, pg, jade = start(backend, tmp_path)
-    try:
-        with (
-            Phone(host="127.0.0.3", user="carrier", challenge=("1234", "trunk-secret")) as carrier,
-            Phone(user="alice") as a,
-            Phone(user="bob") as b,
-        ):
-            login = httpx.post(
-                srv.url + "/api/account/credentials/verify", json={"username": "admin", "password": ADMIN_PASSWORD}
-            )
-            token = login.json()["access_token"]
-            r = httpx.post(
-                srv.url + "/api/providers/create",
-                headers={"access_token": token},
-                json={
-                    "name": "upstream",
-                    "auth_mode": "IP_AUTH",
-                    "protocol": "UDP",
-                    "require_register": False,
-                    "auth_id": "1234",
-                    "password": "trunk-secret",
-                    "hostname": "127.0.0.3",
-                    "port": carrier.port,
-                    "reregister_interval": 300,
-                    "ips": [],
-                    "in_parameters": [],
-                    "out_parameters": [],
-                },
-            )
-            assert r.status_code == 200, r.text
-            time.sleep(0.5)  # the engine reloads its trunks after the commit
-            # out: alice dials 8 + the number; the carrier challenges; the engine answers with the trunk's digest
-            invite = a.invite(srv.sip_port, "85551234", user="alice", password="alice-pass")
-            got = carrier.answer_incoming(timeout=10)
-            assert got is not None, "the INVITE with credentials reached the carrier"
-            assert invite.wait_final(10) == 200
-            t0 = time.monotonic()
-            invite.send_tone(1000, 1.0)
-            time.sleep(0.3)
-            assert abs(dominant_frequency(carrier.received(since=t0).pcm) - 1000) < 15
-            invite.bye()
-            assert got.wait_bye(5)
-            # in: the carrier (127.0.0.3, the trunk's host) calls a DID: from-trunk dials bob
-            assert b.register(srv.sip_port, "bob").status == 200
-            inbound = carrier.invite(srv.sip_port, "5550100")
-            ringing = b.answer_incoming(timeout=10)
-            assert ringing is not None and inbound.wait_final(10) == 200
-            inbound.bye()
-            assert ringing.wait_bye(5)
-            cdr = wait_for(lambda: cdrs(jade, dst="5550100"), 5)[0]
-            assert cdr["channel"].startswith("PJSIP/upstream-") and cdr["dcontext"] == "from-trunk"
-            out = wait_for(lambda: cdrs(jade, dst="85551234"), 5)[0]
-            assert out["dstchannel"].startswith("PJSIP/upstream-")
-    finally:
-        finish(srv, pg, jade)
+    with (
+        running_pbx(backend, tmp_path, PJSIP, FILES, **ENV) as (srv, jade),
+        Phone(host="127.0.0.3", user="carrier", challenge=("1234", "trunk-secret")) as carrier,
+        Phone(user="alice") as a,
+        Phone(user="bob") as b,
+    ):
+        login = httpx.post(
+            srv.url + "/api/account/credentials/verify", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        token = login.json()["access_token"]
+        r = httpx.post(
+            srv.url + "/api/providers/create",
+            headers={"access_token": token},
+            json={
+                "name": "upstream",
+                "auth_mode": "IP_AUTH",
+                "protocol": "UDP",
+                "require_register": False,
+                "auth_id": "1234",
+                "password": "trunk-secret",
+                "hostname": "127.0.0.3",
+                "port": carrier.port,
+                "reregister_interval": 300,
+                "ips": [],
+                "in_parameters": [],
+                "out_parameters": [],
+            },
+        )
+        assert r.status_code == 200, r.text
+        time.sleep(0.5)  # the engine reloads its trunks after the commit
+        # out: alice dials 8 + the number; the carrier challenges; the engine answers with the trunk's digest
+        invite = a.invite(srv.sip_port, "85551234", user="alice", password="alice-pass")
+        got = carrier.answer_incoming(timeout=10)
+        assert got is not None, "the INVITE with credentials reached the carrier"
+        assert invite.wait_final(10) == 200
+        t0 = time.monotonic()
+        invite.send_tone(1000, 1.0)
+        time.sleep(0.3)
+        assert abs(dominant_frequency(carrier.received(since=t0).pcm) - 1000) < 15
+        invite.bye()
+        assert got.wait_bye(5)
+        # in: the carrier (127.0.0.3, the trunk's host) calls a DID: from-trunk dials bob
+        assert b.register(srv.sip_port, "bob").status == 200
+        inbound = carrier.invite(srv.sip_port, "5550100")
+        ringing = b.answer_incoming(timeout=10)
+        assert ringing is not None and inbound.wait_final(10) == 200
+        inbound.bye()
+        assert ringing.wait_bye(5)
+        cdr = wait_for(lambda: cdrs(jade, dst="5550100"), 5)[0]
+        assert cdr["channel"].startswith("PJSIP/upstream-") and cdr["dcontext"] == "from-trunk"
+        out = wait_for(lambda: cdrs(jade, dst="85551234"), 5)[0]
+        assert out["dstchannel"].startswith("PJSIP/upstream-")
 
 
 def _media_engine(tmp_path, name: str):
@@ -176,44 +151,39 @@ def _statistics(address) -> dict:
 def test_calls_spread_over_two_media_engines(backend, tmp_path):
     engines = [_media_engine(tmp_path, "m1"), _media_engine(tmp_path, "m2")]
     listed = ",".join(f"{h}:{p}" for _, (h, p) in engines)
-    srv, pg, jade = start(backend, tmp_path, SWITCHBOARD_MEDIA_ENGINES=listed)
     try:
-        phones = [Phone(user="alice") for _ in range(2)] + [Phone(user="bob") for _ in range(2)]
-        calls = []
-        for a, b in ((phones[0], phones[2]), (phones[1], phones[3])):
-            calls.append(answered_call(srv.sip_port, a, b))
-            b.register(srv.sip_port, "bob", expires=0)
-        for invite, _incoming in calls:
-            invite.send_tone(1000, 0.4)
-        relayed = [int(_statistics(addr)["statistics"]["packets-relayed"]) for _, addr in engines]
-        assert all(n > 0 for n in relayed), relayed  # each engine carried one of the two calls
-        for invite, incoming in calls:
-            invite.bye()
-            assert incoming.wait_bye(5)
-        for p in phones:
-            p.close()
+        with running_pbx(backend, tmp_path, PJSIP, FILES, **ENV, SWITCHBOARD_MEDIA_ENGINES=listed) as (srv, jade):
+            phones = [Phone(user="alice") for _ in range(2)] + [Phone(user="bob") for _ in range(2)]
+            calls = []
+            for a, b in ((phones[0], phones[2]), (phones[1], phones[3])):
+                calls.append(answered_call(srv.sip_port, a, b))
+                b.register(srv.sip_port, "bob", expires=0)
+            for invite, _incoming in calls:
+                invite.send_tone(1000, 0.4)
+            relayed = [int(_statistics(addr)["statistics"]["packets-relayed"]) for _, addr in engines]
+            assert all(n > 0 for n in relayed), relayed  # each engine carried one of the two calls
+            for invite, incoming in calls:
+                invite.bye()
+                assert incoming.wait_bye(5)
+            for p in phones:
+                p.close()
     finally:
-        finish(srv, pg, jade)
         for proc, _ in engines:
             proc.terminate()
             proc.wait(5)
 
 
 def test_sigterm_ends_calls_with_bye_and_their_records_survive(backend, tmp_path):
-    srv, pg, jade = start(backend, tmp_path)
-    try:
+    with running_pbx(backend, tmp_path, PJSIP, FILES, **ENV) as (srv, jade):
         with Phone(user="alice") as a, Phone(user="bob") as b:
             invite, incoming = answered_call(srv.sip_port, a, b)
             linked = wait_for(lambda: jade.get("/admin/core/channels")["list"], 5)[0]["linked_id"]
             assert srv.stop() == 0
             assert invite.wait_bye(5) and incoming.wait_bye(5), "both parties got a BYE at shutdown"
         srv.start()
-        jade.close()
-        jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
-        cdr = cdrs(jade, linkedid=linked)
+        with Jade(srv.url, "admin", ADMIN_PASSWORD) as again:  # the restarted server
+            cdr = cdrs(again, linkedid=linked)
         assert cdr and cdr[0]["disposition"] == "ANSWERED" and cdr[0]["dstchannel"].startswith("PJSIP/bob-")
-    finally:
-        finish(srv, pg, jade)
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -12,8 +12,7 @@ import time
 import pytest
 
 from tests.call_peers import Phone, dominant_frequency, rms
-from tests.conftest import ADMIN_PASSWORD, make_server
-from tests.sip_peers import Jade, skip_without, wait_for
+from tests.sip_peers import EXTENSIONS_PATH, Jade, running_pbx, skip_without, wait_for
 
 PJSIP = """
 [alice]
@@ -130,22 +129,9 @@ class Pbx:
 def pbx(backend, tmp_path_factory):
     skip_without("sipp")
     tmp = tmp_path_factory.mktemp(f"parking-{backend}")
-    srv, pg = make_server(backend, tmp, SWITCHBOARD_RTP_PORTS="30000-34999")
-    srv.start()
-    jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
-    jade.put_pjsip(PJSIP)
-    r = jade.call("PUT", "/admin/park/configurations/res_parking.conf", json={"data": RES_PARKING})
-    assert r.status_code == 200, r.text
-    r = jade.call("PUT", "/admin/dialplan/configurations/extensions.conf", json={"data": EXTENSIONS})
-    assert r.status_code == 200, r.text
-    yield Pbx(srv, jade)
-    jade.close()
-    code = srv.stop()
-    log = srv.log()
-    if pg:
-        pg.drop()
-    assert code == 0, f"serve did not stop cleanly ({code})"
-    assert "Traceback" not in log, log
+    files = {"/admin/park/configurations/res_parking.conf": RES_PARKING, EXTENSIONS_PATH: EXTENSIONS}
+    with running_pbx(backend, tmp, PJSIP, files, SWITCHBOARD_RTP_PORTS="30000-34999") as (srv, jade):
+        yield Pbx(srv, jade)
 
 
 @pytest.fixture

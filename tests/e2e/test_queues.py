@@ -14,8 +14,7 @@ import time
 import pytest
 
 from tests.call_peers import Phone, rms
-from tests.conftest import ADMIN_PASSWORD, make_server
-from tests.sip_peers import Jade, wait_for
+from tests.sip_peers import EXTENSIONS_PATH, Jade, running_pbx, wait_for
 
 MEMBERS = ("m1", "m2", "m3")
 
@@ -260,24 +259,14 @@ class Pbx:
 @pytest.fixture(scope="module")
 def pbx(backend, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"queues-{backend}")
-    srv, pg = make_server(backend, tmp, SWITCHBOARD_RTP_PORTS="30000-33999", SWITCHBOARD_LOG_LEVEL="info")
-    srv.start()
-    jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
-    jade.put_pjsip(PJSIP)
-    r = jade.call("PUT", "/admin/queue/configurations/queues.conf", json={"data": QUEUES})
-    assert r.status_code == 200, r.text
-    r = jade.call("PUT", "/admin/dialplan/configurations/extensions.conf", json={"data": EXTENSIONS})
-    assert r.status_code == 200, r.text
-    members = Members(srv.sip_port)
-    yield Pbx(srv, jade, members)
-    members.close()
-    jade.close()
-    code = srv.stop()
-    log = srv.log()
-    if pg:
-        pg.drop()
-    assert code == 0, f"serve did not stop cleanly ({code})"
-    assert "Traceback" not in log, log
+    files = {"/admin/queue/configurations/queues.conf": QUEUES, EXTENSIONS_PATH: EXTENSIONS}
+    env = {"SWITCHBOARD_RTP_PORTS": "30000-33999", "SWITCHBOARD_LOG_LEVEL": "info"}
+    with running_pbx(backend, tmp, PJSIP, files, **env) as (srv, jade):
+        members = Members(srv.sip_port)
+        try:
+            yield Pbx(srv, jade, members)
+        finally:
+            members.close()
 
 
 @pytest.fixture(autouse=True)
