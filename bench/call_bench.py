@@ -16,8 +16,15 @@ as a stateful proxy, and concurrent calls with RTP relayed by our media engine a
    stream. The same load is relayed by Debian's rtpengine (userspace, one thread, ng offer/answer)
    and sent directly, sender → receiver, with no relay (the measurement's own floor).
    Packets per CPU second = packets received in the measured window ÷ the relay's CPU time.
+3. A queue: `--queue-callers` (200) callers call `exten => 300,1,Answer()` + `Queue(bench)` over
+   `--queue-ramp` s, `--queue-agents` (20) registered Python phones as static members (rrmemory,
+   ringinuse no, wrapuptime 0, musicclass default) answer after `--queue-ring` s and hang up after
+   `--queue-talk` s. Calls offered / answered by an agent / lost, time to drain the queue, and the hold
+   music at every caller's RTP socket timed by a receiver process (SO_TIMESTAMPNS): packets/s, loss,
+   jitter = p99 of |arrival_i - arrival_(i-1) - 20 ms|; CPU of serve and of its media process.
 
     PYTHONPATH=src .venv/bin/python bench/call_bench.py [--rates 25,50,...] [--concurrent 100,250,500]
+        [--skip-cps] [--skip-rtp] [--skip-queue] [--queue-callers 200 --queue-agents 20 --queue-talk 2]
 
 See bench/README.md (Call benchmark).
 """
@@ -25,6 +32,7 @@ See bench/README.md (Call benchmark).
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import contextlib
 import multiprocessing
@@ -223,11 +231,20 @@ class Serve:
                     return child
         return None
 
-    def configure(self, uas_port: int) -> None:
+    def configure(self, uas_port: int, queue: tuple[int, str] | None = None) -> None:
+        """pjsip.conf and extensions.conf through jade; with `queue` = (agents, strategy), also the
+        queue step's endpoints, queues.conf and extension (QUEUE_EXTENSIONS)."""
         jade = Jade(self.url, ADMIN, ADMIN_PASSWORD)
         try:
-            jade.put_pjsip(PJSIP.format(uas_port=uas_port))
-            r = jade.call("PUT", "/admin/dialplan/configurations/extensions.conf", json={"data": EXTENSIONS})
+            pjsip, extensions = PJSIP.format(uas_port=uas_port), EXTENSIONS
+            if queue is not None:
+                pjsip += queue_pjsip(queue[0])
+                extensions += QUEUE_EXTENSIONS
+                r = jade.call("PUT", "/admin/queue/configurations/queues.conf", json={"data": queues_conf(*queue)})
+                if r.status_code != 200:
+                    fail(f"queues.conf refused: {r.status_code} {r.text[:500]}")
+            jade.put_pjsip(pjsip)
+            r = jade.call("PUT", "/admin/dialplan/configurations/extensions.conf", json={"data": extensions})
             if r.status_code != 200:
                 fail(f"extensions.conf refused: {r.status_code} {r.text[:500]}")
         finally:
@@ -420,6 +437,7 @@ def cps_ramp(target: str, port: int, uas_port: int, args, workdir: Path, pids, a
 MAGIC = b"SBcb"
 PAYLOAD_PAD = b"\xff" * (160 - 16)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)  # Linux: a cmsg with the socket's count of dropped packets
 
 
 def udp_socket() -> socket.socket:
@@ -847,6 +865,703 @@ def relay_direct(n: int, args) -> RelayRun:
     return run
 
 
+# ---- 3. a queue: callers on hold music, agents answering ----------------------------------------------------
+QUEUE_EXTEN = "300"
+QUEUE_EXTENSIONS = f"""exten => {QUEUE_EXTEN},1,Answer()
+ same => n,Queue(bench)
+ same => n,Hangup()
+"""
+MS20 = 20_000_000  # ns
+
+
+def agent_names(n: int) -> list[str]:
+    return [f"agent{i:02d}" for i in range(1, n + 1)]
+
+
+def queue_pjsip(agents: int) -> str:
+    """The callers' endpoint (`qcaller`, no auth; each caller's own name is its From display name) and
+    the agents' (no auth, registering: an aor with max_contacts = 1)."""
+    text = "\n[qcaller]\ntype = endpoint\ncontext = internal\ndisallow = all\nallow = ulaw\naors = qcaller\n"
+    text += "\n[qcaller]\ntype = aor\nmax_contacts = 1\n"
+    for a in agent_names(agents):
+        text += f"\n[{a}]\ntype = endpoint\ncontext = internal\ndisallow = all\nallow = ulaw\naors = {a}\n"
+        text += f"\n[{a}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+    return text
+
+
+def queues_conf(agents: int, strategy: str) -> str:
+    members = "".join(f"member => PJSIP/{a}\n" for a in agent_names(agents))
+    return (
+        "[general]\n\n[bench]\n"
+        f"strategy = {strategy}\nmusicclass = default\ntimeout = 15\nretry = 1\nwrapuptime = 0\nringinuse = no\n"
+        + members
+    )
+
+
+def music_receiver_main(conn, socks: list[socket.socket]) -> None:
+    """Child process: every RTP packet (PCMU) on the callers' sockets, with the kernel's arrival time
+    (SO_TIMESTAMPNS, CLOCK_REALTIME), its sequence number and marker bit, per caller, until told to stop;
+    then (arrival ns, seq, marker arrays as bytes per caller, foreign packets, packets the kernel dropped
+    because a socket's receive buffer was full (SO_RXQ_OVFL))."""
+    sel = selectors.EpollSelector()
+    for i, s in enumerate(socks):
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        s.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, i)
+    sel.register(conn, selectors.EVENT_READ, -1)
+    arrivals = [array.array("q") for _ in socks]
+    seqs = [array.array("H") for _ in socks]
+    marks = [array.array("B") for _ in socks]
+    foreign = 0
+    drops = [0] * len(socks)
+    anc = socket.CMSG_SPACE(16) + socket.CMSG_SPACE(4)
+    ts = struct.Struct("@qq")
+
+    def drain(i: int, recvmsg) -> int:
+        bad = 0
+        while True:
+            try:
+                data, ancdata, _, _ = recvmsg(2048, anc)
+            except (BlockingIOError, InterruptedError):
+                return bad
+            stamp = None
+            for level, kind, value in ancdata:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    stamp = value[:16]
+                elif level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL:
+                    drops[i] = int.from_bytes(value[:4], sys.byteorder)
+            if len(data) < 12 or data[0] >> 6 != 2 or data[1] & 0x7F != 0 or stamp is None:
+                bad += 1  # e.g. RTCP sent to "RTP port + 1", which may be another caller's socket
+                continue
+            sec, nsec = ts.unpack(stamp)
+            arrivals[i].append(sec * 1_000_000_000 + nsec)
+            seqs[i].append((data[2] << 8) | data[3])
+            marks[i].append(data[1] >> 7)
+
+    conn.send("ready")
+    running = True
+    while running:
+        for key, _ in sel.select(1.0):
+            if key.data == -1:
+                conn.recv()
+                running = False
+                continue
+            foreign += drain(key.data, key.fileobj.recvmsg)
+    for i, s in enumerate(socks):
+        foreign += drain(i, s.recvmsg)
+    conn.send(
+        (
+            [a.tobytes() for a in arrivals],
+            [s.tobytes() for s in seqs],
+            [m.tobytes() for m in marks],
+            foreign,
+            sum(drops),
+        )
+    )
+
+
+@dataclass
+class QCall:
+    """One caller: its dialog with serve and what happened to it (ns: time.time_ns())."""
+
+    i: int
+    call_id: str
+    tag: str
+    rtp_port: int
+    to: str = ""
+    target: str = ""
+    invited_ns: int = 0
+    up_ns: int = 0  # serve's 200 OK (Answer())
+    ended_ns: int = 0  # serve's BYE
+    provisional: bool = False
+    error: str = ""
+    answered: asyncio.Future | None = None
+    ended: asyncio.Future | None = None
+
+
+@dataclass
+class AgentCall:
+    agent: str
+    call_id: str
+    caller: int | None  # the caller's index (from the INVITE's From display name), None: unknown
+    rung_ns: int
+    answered_ns: int = 0  # our 200 OK
+    acked_ns: int = 0
+    bye_ns: int = 0  # our BYE (after the talk time)
+    ended_ns: int = 0  # the 200 to our BYE, or serve's BYE / CANCEL
+    how: str = ""  # "talked", "cancelled", "hung up by serve", "busy"
+
+
+def _response(
+    msg: SipMessage, status: str, to: str | None = None, extra: list[str] | None = None, body: str = ""
+) -> bytes:
+    head = [f"SIP/2.0 {status}"] + [f"Via: {v}" for v in msg.get_all("via")]
+    head += [f"From: {msg.get('from')}", f"To: {to or msg.get('to')}", f"Call-ID: {msg.get('call-id')}",
+             f"CSeq: {msg.get('cseq')}"]  # fmt: skip
+    head += extra or []
+    if body:
+        head.append("Content-Type: application/sdp")
+    head.append(f"Content-Length: {len(body.encode())}")
+    return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
+
+
+class QueueCallers(asyncio.DatagramProtocol):
+    """The N callers on one UDP socket: INVITE 300 from `"qI" <sip:qcaller@...>` naming the caller's
+    own RTP socket, ACK serve's 200, answer serve's BYE."""
+
+    def __init__(self, serve_port: int):
+        self.server = ("127.0.0.1", serve_port)
+        self.calls: dict[str, QCall] = {}
+        self.errors: Counter[str] = Counter()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.port = transport.get_extra_info("sockname")[1]
+
+    def _req(self, method: str, c: QCall, cseq: int, body: str = "") -> bytes:
+        uri = c.target or f"sip:{QUEUE_EXTEN}@{self.server[0]}:{self.server[1]}"
+        head = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{secrets.token_hex(8)};rport",
+            "Max-Forwards: 70",
+            f'From: "q{c.i}" <sip:qcaller@127.0.0.1:{self.port}>;tag={c.tag}',
+            f"To: {c.to or f'<sip:{QUEUE_EXTEN}@{self.server[0]}:{self.server[1]}>'}",
+            f"Call-ID: {c.call_id}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:qcaller@127.0.0.1:{self.port}>",
+        ]
+        if body:
+            head.append("Content-Type: application/sdp")
+        head.append(f"Content-Length: {len(body.encode())}")
+        return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        try:
+            msg = SipMessage.parse(data)
+            c = self.calls.get(msg.get("call-id") or "")
+            if c is None:
+                self.errors[f"message for no caller: {msg.first_line}"] += 1
+                return
+            if msg.status is not None:
+                self._on_response(msg, c, addr)
+            else:
+                self._on_request(msg, c, addr)
+        except Exception as exc:  # noqa: BLE001 - a bench peer: count it, carry on
+            self.errors[f"{type(exc).__name__}: {exc}"] += 1
+
+    def _on_response(self, msg: SipMessage, c: QCall, addr) -> None:
+        method = (msg.get("cseq") or "").split()[-1]
+        if method != "INVITE":
+            return  # 200 to a clean-up BYE
+        if msg.status < 200:
+            c.provisional = True
+            return
+        if msg.status >= 300:
+            if not c.answered.done():
+                c.error = f"INVITE answered {msg.first_line}"
+                c.answered.set_result(False)
+            return
+        # 200 OK (and its retransmissions): ACK each copy
+        c.to = msg.get("to") or ""
+        contact = re.search(r"<([^>]+)>", msg.get("contact") or "")
+        c.target = contact[1] if contact else c.target
+        self.transport.sendto(self._req("ACK", c, 1), addr)
+        if not c.answered.done():
+            c.up_ns = time.time_ns()
+            c.answered.set_result(True)
+
+    def _on_request(self, msg: SipMessage, c: QCall, addr) -> None:
+        if msg.method == "ACK":
+            return
+        if msg.method == "BYE":
+            self.transport.sendto(_response(msg, "200 OK"), addr)
+            if not c.ended.done():
+                c.ended_ns = time.time_ns()
+                c.ended.set_result(True)
+            return
+        self.errors[f"{msg.method} in a caller's call"] += 1
+        body = sdp(c.rtp_port) if msg.method == "INVITE" else ""
+        self.transport.sendto(_response(msg, "200 OK", body=body), addr)
+
+    async def call(self, c: QCall, timeout: float = 10) -> None:
+        loop = asyncio.get_running_loop()
+        c.answered, c.ended = loop.create_future(), loop.create_future()
+        self.calls[c.call_id] = c
+        invite = self._req("INVITE", c, 1, sdp(c.rtp_port))
+        c.invited_ns = time.time_ns()
+        waited = 0.0
+        for delay in (0.5, 1, 2, 4, 8):  # RFC 3261 timer A, until a provisional answer
+            if not c.provisional:
+                self.transport.sendto(invite, self.server)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(c.answered), min(delay, timeout - waited))
+                break
+            waited += delay
+            if waited >= timeout:
+                break
+        if not c.answered.done():
+            c.error = f"no final answer to INVITE in {timeout:g} s"
+            c.answered.set_result(False)
+
+    async def hangup(self, c: QCall) -> None:
+        """Clean-up BYE for a caller still in a call at the end (already counted as lost)."""
+        if c.up_ns and not c.ended_ns:
+            self.transport.sendto(self._req("BYE", c, 2), self.server)
+
+
+class QueueAgent(asyncio.DatagramProtocol):
+    """One agent's phone: registers, answers each INVITE after `ring` s of 180 (100 at once, 200 resent
+    until ACK), talks `talk` s, then sends BYE. An INVITE while in a call is refused 486 and counted."""
+
+    def __init__(self, name: str, serve_port: int, rtp_port: int, ring: float, talk: float, log: list[AgentCall]):
+        self.name, self.server, self.rtp_port = name, ("127.0.0.1", serve_port), rtp_port
+        self.ring, self.talk, self.log = ring, talk, log
+        self.calls: dict[str, dict] = {}
+        self.registered: asyncio.Future | None = None
+        self.errors: Counter[str] = Counter()
+        self.in_call = 0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.port = transport.get_extra_info("sockname")[1]
+
+    async def register(self, timeout: float = 10) -> None:
+        self.registered = asyncio.get_running_loop().create_future()
+        call_id = f"reg-{self.name}-{secrets.token_hex(4)}"
+        for attempt in range(int(timeout / 0.5)):
+            msg = (
+                f"REGISTER sip:127.0.0.1:{self.server[1]} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:{self.name}@127.0.0.1>;tag={secrets.token_hex(4)}\r\n"
+                f"To: <sip:{self.name}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: {attempt + 1} REGISTER\r\n"
+                f"Contact: <sip:{self.name}@127.0.0.1:{self.port}>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+            self.transport.sendto(msg, self.server)
+            with contextlib.suppress(TimeoutError):
+                status = await asyncio.wait_for(asyncio.shield(self.registered), 0.5)
+                if status != 200:
+                    raise RuntimeError(f"{self.name}: REGISTER answered {status}")
+                return
+        raise RuntimeError(f"{self.name}: no answer to REGISTER in {timeout:g} s")
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        try:
+            msg = SipMessage.parse(data)
+            if msg.status is not None:
+                self._on_response(msg)
+            else:
+                self._on_request(msg, addr)
+        except Exception as exc:  # noqa: BLE001 - a bench peer: count it, carry on
+            self.errors[f"{type(exc).__name__}: {exc}"] += 1
+
+    def _on_response(self, msg: SipMessage) -> None:
+        method = (msg.get("cseq") or "").split()[-1]
+        if method == "REGISTER":
+            if self.registered is not None and not self.registered.done():
+                self.registered.set_result(msg.status)
+        elif method == "BYE" and msg.status >= 200:
+            d = self.calls.get(msg.get("call-id") or "")
+            if d is not None:
+                self._end(d, "talked")
+
+    def _end(self, d: dict, how: str) -> None:
+        rec: AgentCall = d["rec"]
+        if rec.ended_ns:
+            return
+        rec.ended_ns, rec.how = time.time_ns(), how
+        for h in ("retrans", "talk", "bye_retrans", "answer"):
+            if d.get(h) is not None:
+                d[h].cancel()
+        if d.get("counted"):
+            self.in_call -= 1
+
+    def _on_request(self, msg: SipMessage, addr) -> None:
+        call_id = msg.get("call-id") or ""
+        d = self.calls.get(call_id)
+        method = msg.method
+        if method == "INVITE" and d is None:
+            frm = msg.get("from") or ""
+            m = re.search(r'"q(\d+)"', frm)
+            rec = AgentCall(self.name, call_id, int(m[1]) if m else None, time.time_ns())
+            self.log.append(rec)
+            to = (msg.get("to") or "") + f";tag={secrets.token_hex(4)}"
+            contact = re.search(r"<([^>]+)>", msg.get("contact") or "")
+            target = contact[1] if contact else f"sip:127.0.0.1:{self.server[1]}"
+            d = self.calls[call_id] = {
+                "invite": msg,
+                "to": to,
+                "addr": addr,
+                "rec": rec,
+                "last": None,
+                "target": target,
+            }
+            if self.in_call:
+                d["last"] = _response(msg, "486 Busy Here", to)
+                self.transport.sendto(d["last"], addr)
+                rec.how, rec.ended_ns = "busy", time.time_ns()
+                return
+            self.in_call += 1
+            d["counted"] = True
+            self.transport.sendto(_response(msg, "100 Trying"), addr)
+            d["last"] = _response(msg, "180 Ringing", to, [f"Contact: <sip:{self.name}@127.0.0.1:{self.port}>"])
+            self.transport.sendto(d["last"], addr)
+            d["answer"] = asyncio.get_running_loop().call_later(self.ring, self._answer, d)
+        elif method == "INVITE":  # a retransmission: the last answer again
+            if d["last"] is not None:
+                self.transport.sendto(d["last"], addr)
+        elif method == "ACK":
+            if d is not None and not d["rec"].acked_ns and d["rec"].answered_ns:
+                d["rec"].acked_ns = time.time_ns()
+                if d.get("retrans") is not None:
+                    d["retrans"].cancel()
+                d["talk"] = asyncio.get_running_loop().call_later(self.talk, self._bye, d)
+        elif method == "CANCEL":
+            self.transport.sendto(_response(msg, "200 OK"), addr)
+            if d is not None and not d["rec"].answered_ns:
+                d["last"] = _response(d["invite"], "487 Request Terminated", d["to"])
+                self.transport.sendto(d["last"], addr)
+                self._end(d, "cancelled")
+        elif method == "BYE":
+            self.transport.sendto(_response(msg, "200 OK"), addr)
+            if d is not None:
+                self._end(d, "hung up by serve")
+        else:
+            self.errors[f"{method} at an agent"] += 1
+            self.transport.sendto(_response(msg, "200 OK"), addr)
+
+    def _answer(self, d: dict) -> None:
+        d["rec"].answered_ns = time.time_ns()
+        d["last"] = _response(d["invite"], "200 OK", d["to"], [f"Contact: <sip:{self.name}@127.0.0.1:{self.port}>"],
+                              sdp(self.rtp_port))  # fmt: skip
+        self._resend(d, 0.5)
+
+    def _resend(self, d: dict, interval: float) -> None:
+        if d["rec"].acked_ns or d["rec"].ended_ns:
+            return
+        if interval > 16:
+            self.errors["200 OK to INVITE never ACKed"] += 1
+            self._end(d, "no ACK")
+            return
+        self.transport.sendto(d["last"], d["addr"])
+        d["retrans"] = asyncio.get_running_loop().call_later(interval, self._resend, d, interval * 2)
+
+    def _bye(self, d: dict, interval: float = 0.5) -> None:
+        rec: AgentCall = d["rec"]
+        if rec.ended_ns:
+            return
+        if interval > 8:
+            self.errors["BYE never answered"] += 1
+            self._end(d, "BYE unanswered")
+            return
+        if not rec.bye_ns:
+            rec.bye_ns = time.time_ns()
+            d["bye"] = (
+                f"BYE {d['target']} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
+                f"Max-Forwards: 70\r\nFrom: {d['to']}\r\nTo: {d['invite'].get('from')}\r\nCall-ID: {rec.call_id}\r\n"
+                f"CSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+        self.transport.sendto(d["bye"], d["addr"])
+        d["bye_retrans"] = asyncio.get_running_loop().call_later(interval, self._bye, d, interval * 2)
+
+
+@dataclass
+class QueueRun:
+    callers: int
+    agents: int
+    offered: int = 0
+    up: int = 0  # callers whose INVITE serve answered (Answer())
+    answered: int = 0  # callers an agent answered, whose call then ended normally
+    lost: int = 0
+    lost_why: Counter = field(default_factory=Counter)
+    drain_s: float = 0.0  # nan: not drained before the step's deadline
+    end_ns: int = 0  # the step's end (drained or deadline): later agent calls are the clean-up's
+    ideal_s: float = 0.0
+    wait_p50: float = 0.0  # s, caller up -> agent answered
+    wait_max: float = 0.0
+    agent_calls: Counter = field(default_factory=Counter)
+    agent_busy: int = 0  # INVITEs to an agent already in a call (ringinuse=no should prevent them)
+    agent_cancelled: int = 0
+    serve_cpu: float = 0.0
+    media_cpu: float = 0.0
+    music_packets: int = 0
+    music_lost: int = 0  # sequence numbers never received, except at a ring start (music_skipped)
+    music_skipped: int = 0  # ... at a ring start: the queue stops the music, Dial's m() starts it again
+    kernel_drops: int = 0  # dropped by the kernel at the callers' full receive buffers (SO_RXQ_OVFL)
+    music_expected: int = 0
+    music_seconds: float = 0.0  # caller-seconds of hold music (first to last packet, summed)
+    pps_mean: float = 0.0
+    pps_min: float = 0.0
+    jit_p50: float = 0.0  # ms, |inter-arrival - 20 ms|
+    jit_p99: float = 0.0
+    jit_p999: float = 0.0
+    jit_max: float = 0.0
+    jit_pairs: int = 0
+    gaps: int = 0  # inter-arrivals >= 40 ms within a caller's music (no marker), ring starts included
+    ring_gaps: int = 0  # ... of them at a ring start
+    restarts: int = 0  # marker bits (the music's source switched)
+    dup: int = 0
+    foreign: int = 0
+    music_start_p50: float = 0.0  # ms, serve's 200 OK at the caller -> first music packet
+    music_start_max: float = 0.0
+    no_music: int = 0  # callers who received no music at all
+    peer_errors: Counter = field(default_factory=Counter)
+    log_problems: Counter = field(default_factory=Counter)
+
+
+RING_START_NS = 100_000_000  # a gap within 100 ms of an agent's INVITE for this caller is the ring start's
+
+
+def music_figures(run: QueueRun, arrivals, seqs, marks, calls: list[QCall], rings: dict[int, list[int]]) -> None:
+    jit: list[int] = []
+    rates: list[float] = []
+    starts: list[int] = []
+    for c, a_raw, s_raw, m_raw in zip(calls, arrivals, seqs, marks, strict=True):
+        a, s, m = array.array("q"), array.array("H"), array.array("B")
+        a.frombytes(a_raw)
+        s.frombytes(s_raw)
+        m.frombytes(m_raw)
+        n = len(a)
+        if not n:
+            run.no_music += 1
+            continue
+        run.music_packets += n
+        run.music_expected += 1
+        if c.up_ns:
+            starts.append(a[0] - c.up_ns)
+        for k in range(1, n):
+            ds = (s[k] - s[k - 1]) & 0xFFFF
+            if ds == 0 or ds > 0x8000:
+                run.dup += 1  # a duplicate or a reordered packet
+                continue
+            at_ring = any(abs(a[k] - r) < RING_START_NS for r in rings.get(c.i, ()))
+            run.music_expected += ds
+            if at_ring:
+                run.music_skipped += ds - 1
+            else:
+                run.music_lost += ds - 1
+            if m[k]:
+                run.restarts += 1
+                continue
+            dt = a[k] - a[k - 1]
+            if dt >= 2 * MS20:
+                run.gaps += 1
+                run.ring_gaps += at_ring
+            if ds == 1:
+                jit.append(abs(dt - MS20))
+        span = (a[-1] - a[0]) / 1e9
+        run.music_seconds += span
+        if span >= 1:
+            rates.append((n - 1) / span)
+    jit.sort()
+    run.jit_pairs = len(jit)
+    run.jit_p50, run.jit_p99, run.jit_p999 = pct(jit, 0.5), pct(jit, 0.99), pct(jit, 0.999)
+    run.jit_max = jit[-1] / 1e6 if jit else float("nan")
+    run.pps_mean = sum(rates) / len(rates) if rates else float("nan")
+    run.pps_min = min(rates) if rates else float("nan")
+    starts.sort()
+    run.music_start_p50 = pct(starts, 0.5)
+    run.music_start_max = starts[-1] / 1e6 if starts else float("nan")
+
+
+def queue_step(serve: Serve, args) -> QueueRun:
+    """N callers call 300 (Answer + Queue(bench)) spread over --queue-ramp s; M registered agents answer
+    and talk --queue-talk s each; a receiver process times the hold music on every caller's socket."""
+    n, m = args.queue_callers, args.queue_agents
+    run = QueueRun(n, m, offered=n)
+    rtp = [udp_socket() for _ in range(n)]
+    agent_rtp = [udp_socket() for _ in range(m)]
+    ctx = multiprocessing.get_context("fork")
+    r_parent, r_child = ctx.Pipe()
+    receiver = ctx.Process(target=music_receiver_main, args=(r_child, rtp), daemon=True)
+    receiver.start()
+    if not r_parent.poll(10) or r_parent.recv() != "ready":
+        fail("the hold-music receiver process did not start")
+    loop = asyncio.new_event_loop()
+    log_from = len(serve.log())
+    agent_log: list[AgentCall] = []
+    calls = [QCall(i, f"q{i}-{secrets.token_hex(6)}@callbench", secrets.token_hex(4), rtp[i].getsockname()[1])
+             for i in range(n)]  # fmt: skip
+    callers: QueueCallers | None = None
+    agents: list[QueueAgent] = []
+    transports = []
+
+    async def scenario() -> None:
+        nonlocal callers
+        lp = asyncio.get_running_loop()
+        for name, sock in zip(agent_names(m), agent_rtp, strict=True):
+            t, a = await lp.create_datagram_endpoint(
+                lambda name=name, sock=sock: QueueAgent(
+                    name, serve.sip_port, sock.getsockname()[1], args.queue_ring, args.queue_talk, agent_log
+                ),  # fmt: skip
+                local_addr=("127.0.0.1", 0),
+            )
+            transports.append(t)
+            agents.append(a)
+        reg = await asyncio.gather(*(a.register() for a in agents), return_exceptions=True)
+        if bad := [r for r in reg if isinstance(r, BaseException)]:
+            fail(f"{len(bad)} of {m} agents could not register: {bad[0]}\nserve log tail:\n{serve.log()[-2000:]}")
+        t, callers = await lp.create_datagram_endpoint(
+            lambda: QueueCallers(serve.sip_port), local_addr=("127.0.0.1", 0)
+        )
+        transports.append(t)
+        serve.check("the queue's set-up")
+        media_pid = serve.media_pid()
+        c0, mc0 = cpu_of(serve.proc.pid), cpu_of(media_pid)
+        t0 = time.monotonic()
+
+        async def one(c: QCall) -> None:
+            await asyncio.sleep(args.queue_ramp * c.i / n)
+            await callers.call(c)
+
+        tasks = [asyncio.ensure_future(one(c)) for c in calls]
+        deadline = t0 + args.queue_timeout
+        while time.monotonic() < deadline:
+            serve.check(f"the queue step ({sum(1 for c in calls if c.ended_ns)}/{n} callers done)")
+            if receiver.exitcode is not None:
+                fail(f"the hold-music receiver process died (exit {receiver.exitcode})")
+            if all(t.done() for t in tasks) and all(c.ended_ns or c.error for c in calls):
+                break
+            await asyncio.sleep(0.2)
+        t1 = time.monotonic()
+        c1, mc1 = cpu_of(serve.proc.pid), cpu_of(media_pid)
+        last_end = max((c.ended_ns for c in calls if c.ended_ns), default=0)
+        first = min((c.invited_ns for c in calls if c.invited_ns), default=0)
+        drained = all(c.ended_ns or c.error for c in calls)
+        run.drain_s = (last_end - first) / 1e9 if drained and last_end and first else float("nan")
+        run.end_ns = time.time_ns()
+        window = max(t1 - t0, 1e-9)
+        run.serve_cpu, run.media_cpu = (c1 - c0) / window * 100, (mc1 - mc0) / window * 100
+        for t in tasks:
+            t.cancel()
+        for c in calls:
+            await callers.hangup(c)
+        await asyncio.sleep(args.queue_talk + 1.0 if any(c.up_ns and not c.ended_ns for c in calls) else 0.3)
+
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        for t in transports:
+            t.close()
+        loop.run_until_complete(asyncio.sleep(0.1))
+        loop.close()
+        r_parent.send("stop")
+        got = r_parent.recv() if r_parent.poll(60) else None
+        receiver.join(5)
+        if receiver.is_alive():
+            receiver.kill()
+            receiver.join()
+        for s in rtp + agent_rtp:
+            s.close()
+    if got is None:
+        fail("the hold-music receiver process did not report")
+    arrivals, seqs, marks, run.foreign, run.kernel_drops = got
+
+    # outcomes: a caller counts as answered when an agent took its call (200 ACKed) and serve then ended it
+    took: dict[int, AgentCall] = {}
+    for rec in agent_log:
+        if rec.how == "busy":
+            run.agent_busy += 1
+        elif rec.how == "cancelled":
+            run.agent_cancelled += 1
+        if rec.rung_ns > run.end_ns:
+            continue  # rung after the deadline, during the clean-up
+        if rec.acked_ns and rec.caller is not None:
+            took.setdefault(rec.caller, rec)
+            run.agent_calls[rec.agent] += 1
+        elif rec.caller is None:
+            run.peer_errors["an agent's INVITE without the caller's name"] += 1
+    waits = []
+    for c in calls:
+        run.up += bool(c.up_ns)
+        rec = took.get(c.i)
+        if c.error:
+            run.lost_why[c.error] += 1
+        elif not c.up_ns:
+            run.lost_why["never answered by serve"] += 1
+        elif rec is None and c.ended_ns:
+            run.lost_why["hung up by serve without reaching an agent"] += 1
+        elif rec is None:
+            run.lost_why["still waiting at the deadline"] += 1
+        elif not c.ended_ns:
+            run.lost_why["reached an agent but its call did not end"] += 1
+        else:
+            run.answered += 1
+            waits.append((rec.answered_ns - c.up_ns) / 1e9)
+    run.lost = n - run.answered
+    waits.sort()
+    run.wait_p50 = waits[len(waits) // 2] if waits else float("nan")
+    run.wait_max = waits[-1] if waits else float("nan")
+    rounds = -(-n // m)
+    run.ideal_s = rounds * (args.queue_ring + args.queue_talk)
+    if callers is not None:
+        run.peer_errors.update(callers.errors)
+    for a in agents:
+        run.peer_errors.update(a.errors)
+    run.log_problems = log_problems(serve.log()[log_from:])
+    rings: dict[int, list[int]] = {}
+    for rec in agent_log:
+        if rec.caller is not None:
+            rings.setdefault(rec.caller, []).append(rec.rung_ns)
+    music_figures(run, arrivals, seqs, marks, calls, rings)
+    return run
+
+
+def print_queue(run: QueueRun, args) -> bool:
+    """The queue section; True when both targets are met."""
+    print(
+        f"\n== 3. queue: {run.callers} callers call {QUEUE_EXTEN} (Answer() + Queue(bench)) over "
+        f"{args.queue_ramp:g} s, {run.agents} agents =="
+    )
+    print(f"queues.conf [bench]: strategy {args.queue_strategy}, musicclass default, ringinuse no, wrapuptime 0, "
+          f"{run.agents} static members PJSIP/agentNN (registered Python phones: 180, answer after "
+          f"{args.queue_ring:g} s, talk {args.queue_talk:g} s, BYE).")  # fmt: skip
+    print("hold music timed at the callers by a receiver process (kernel arrival times, SO_TIMESTAMPNS); "
+          "jitter = |arrival_i - arrival_(i-1) - 20 ms|\nover consecutive packets (seq + 1) of a caller's music, "
+          "a source switch (marker bit) excluded.\n")  # fmt: skip
+    why = "; ".join(f"{k}: {v}" for k, v in run.lost_why.most_common(4))
+    print(f"  calls offered               {run.offered}")
+    print(f"  answered by serve (Answer)  {run.up}")
+    print(f"  answered by an agent        {run.answered}")
+    print(f"  lost                        {run.lost}" + (f"  ({why})" if why else ""))
+    drain = f"{run.drain_s:.1f} s" if run.drain_s == run.drain_s else f"NOT DRAINED within {args.queue_timeout:g} s"
+    print(f"  time to drain the queue     {drain} (first INVITE to the last caller's hang-up; "
+          f"{-(-run.callers // run.agents)} rounds x (ring + talk) = {run.ideal_s:.1f} s at best)")  # fmt: skip
+    print(f"  wait for an agent           p50 {run.wait_p50:.1f} s, max {run.wait_max:.1f} s")
+    per_agent = sorted(run.agent_calls.values())
+    spread = f"{per_agent[0]}-{per_agent[-1]}" if per_agent else "-"
+    print(f"  calls per agent             {spread} ({len(per_agent)} agents took calls); INVITEs to a busy agent "
+          f"{run.agent_busy}, cancelled rings {run.agent_cancelled}")  # fmt: skip
+    loss_pct = run.music_lost / run.music_expected * 100 if run.music_expected else float("nan")
+    print(
+        f"  hold music                  {run.music_packets} packets over {run.music_seconds:.0f} caller-seconds; "
+        f"{run.pps_mean:.1f} packets/s per caller (min {run.pps_min:.1f}); callers without music {run.no_music}"
+    )
+    print(
+        f"  hold music loss             lost {run.music_lost} ({loss_pct:.3f}%; of them dropped by the kernel at the "
+        f"callers' sockets {run.kernel_drops}); frames skipped at a ring start {run.music_skipped}"
+    )
+    print(f"  hold music jitter           p50 {run.jit_p50:.3f}, p99 {run.jit_p99:.3f}, p99.9 {run.jit_p999:.3f}, "
+          f"max {run.jit_max:.2f} ms over {run.jit_pairs} inter-arrivals; gaps >= 40 ms {run.gaps} "
+          f"({run.ring_gaps} at a ring start), source switches {run.restarts}")  # fmt: skip
+    print(f"  music start after Answer    p50 {run.music_start_p50:.1f} ms, max {run.music_start_max:.1f} ms")
+    print(f"  CPU during the run          serve {run.serve_cpu:.1f}% of a core, media process {run.media_cpu:.1f}%")
+    if run.peer_errors:
+        print(f"  bench peer errors           {dict(run.peer_errors.most_common(4))}")
+    if run.foreign or run.dup:
+        print(f"  other packets at the callers' sockets: {run.foreign} (RTCP etc.), duplicates/reordered {run.dup}")
+    print("  serve log during the queue step (WARNING/ERROR/CRITICAL, tracebacks), most frequent first:"
+          + ("" if run.log_problems else " none"))  # fmt: skip
+    for what, k in run.log_problems.most_common(8):
+        print(f"    {k:>6} x {what}")
+    calls_ok = run.lost == 0
+    jit_ok = run.jit_p99 < 1.0 and run.jit_pairs > 0
+    print(f"target: 0 lost calls: {'PASS' if calls_ok else 'FAIL'} ({run.lost} lost)")
+    print(f"target: hold-music jitter p99 < 1 ms: {'PASS' if jit_ok else 'FAIL'} ({run.jit_p99:.3f} ms)")
+    return calls_ok and jit_ok
+
+
 # ---- report -----------------------------------------------------------------------------------------------
 def log_problems(text: str) -> Counter[str]:
     """WARNING/ERROR/CRITICAL records and tracebacks, numbers folded to N so that repeats group."""
@@ -1026,14 +1741,32 @@ def main() -> None:
     parser.add_argument("--skip-rtp", action="store_true", help="only the calls/s part")
     parser.add_argument("--targets", type=lambda t: t.split(","), default=["switchboard", "kamailio"],
                         help="calls/s targets (default switchboard,kamailio)")  # fmt: skip
+    parser.add_argument("--skip-queue", action="store_true", help="skip the queue step")
+    parser.add_argument("--queue-callers", type=int, default=200, help="callers calling the queue at once")
+    parser.add_argument("--queue-agents", type=int, default=20, help="agents (static queue members)")
+    parser.add_argument("--queue-talk", type=float, default=2.0, help="seconds an agent talks before hanging up")
+    parser.add_argument("--queue-ring", type=float, default=0.5, help="seconds an agent rings before answering")
+    parser.add_argument("--queue-ramp", type=float, default=1.0, help="seconds over which the callers call")
+    parser.add_argument("--queue-strategy", default="rrmemory", help="the queue's strategy")
+    parser.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=None,
+        help="seconds before the queue step gives up (default 60 + 3 x the ideal drain time)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, sipp stats)")
     args = parser.parse_args()
+    if args.queue_timeout is None:
+        rounds = -(-args.queue_callers // max(args.queue_agents, 1))
+        args.queue_timeout = 60 + 3 * rounds * (args.queue_ring + args.queue_talk)
+    if not args.skip_queue and (args.queue_callers < 1 or args.queue_agents < 1):
+        fail("--queue-callers and --queue-agents must be at least 1")
     if reason := missing("sipp", "kamailio"):
         fail(f"needs sipp and kamailio: {reason}")
     if not args.skip_rtp and not shutil.which("rtpengine"):
         fail("needs rtpengine (Debian package rtpengine-daemon)")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 4 * max(args.concurrent, default=0) + 256
+    want = max(4 * max(args.concurrent, default=0), 2 * args.queue_callers + 4 * args.queue_agents) + 256
     if soft < want:
         if hard < want:
             fail(f"open files limit {hard} < {want} needed for {max(args.concurrent)} calls")
@@ -1051,11 +1784,12 @@ def main() -> None:
     ours_cps: list[Step] = []
     kam_cps: list[Step] = []
     rtp_rows = []
+    queue_run: QueueRun | None = None
     code = 0
     try:
         print(f"environment: {env_before}", flush=True)
         serve.start()
-        serve.configure(uas_port)
+        serve.configure(uas_port, None if args.skip_queue else (args.queue_agents, args.queue_strategy))
         print(f"switchboard serve up (sip {serve.sip_port}, media pid {serve.media_pid()}); work dir {tmp}", flush=True)
         if not args.skip_cps:
             print("calls/s ramp:", flush=True)
@@ -1088,6 +1822,12 @@ def main() -> None:
                         print(f"  {n:>4} calls {r.relay:<12} lost {r.lost}/{r.sent}, added jitter p99 "
                               f"{r.jitter_p99:.3f} ms, {r.pps_per_cpu:,.0f} pkt per cpu s", flush=True)  # fmt: skip
                 time.sleep(args.pause)
+        if not args.skip_queue:
+            print(f"queue: {args.queue_callers} callers, {args.queue_agents} agents:", flush=True)
+            queue_run = queue_step(serve, args)
+            q = queue_run
+            print(f"  answered by an agent {q.answered}/{q.offered}, lost {q.lost}, drained in {q.drain_s:.1f} s, "
+                  f"hold-music jitter p99 {q.jit_p99:.3f} ms", flush=True)  # fmt: skip
         serve.check("the end of the run")
 
         print(f"\nenvironment at start: {env_before}")
@@ -1098,6 +1838,8 @@ def main() -> None:
             print_cps(ours_cps, kam_cps, args)
         if rtp_rows:
             print_rtp(rtp_rows, args)
+        if queue_run is not None:
+            print_queue(queue_run, args)
         problems = log_problems(serve.log())
         print("\nserve log (WARNING/ERROR/CRITICAL, tracebacks), most frequent first:" + ("" if problems else " none"))
         for what, n in problems.most_common(12):
@@ -1112,6 +1854,9 @@ def main() -> None:
             print("call_bench: switchboard had no clean calls/s step")
             code = 1
         if any(o.lost > 0 for o, _, _ in rtp_rows):
+            code = 1
+        if queue_run is not None and queue_run.lost:
+            print(f"call_bench: {queue_run.lost} queue callers lost")
             code = 1
     finally:
         serve.stop()
