@@ -215,8 +215,27 @@ class MohClass:
         self.listeners: list[Leg] = []
         self._file_index = -1
         self._frames: list[bytes] = []
+        self._cache: dict[int, list[bytes]] = {}  # file index -> its decoded 20 ms frames
         self._pos = 0
         self.sent = 0
+
+    def preload(self) -> None:
+        """Decode every file of the class now (at start or first use), so that moving to the next
+        file inside a 20 ms tick is a list lookup: decoding a two-minute WAV on the tick stalled
+        every stream of the process for tens of milliseconds."""
+        for i in range(len(self.files)):
+            self._decoded(i)
+
+    def _decoded(self, index: int) -> list[bytes]:
+        frames = self._cache.get(index)
+        if frames is None:
+            try:
+                frames = sounds.frames(sounds.load_linear(self.files[index]))
+            except (OSError, ValueError, EOFError, wave.Error):
+                log.warning("hold music %s: cannot read %s", self.name, self.files[index])
+                frames = []
+            self._cache[index] = frames
+        return frames
 
     def _next_file(self) -> None:
         for _ in range(max(1, len(self.files))):
@@ -224,11 +243,7 @@ class MohClass:
                 self._frames = sounds.frames(sounds.melody())
             else:
                 self._file_index = (self._file_index + 1) % len(self.files)
-                try:
-                    self._frames = sounds.frames(sounds.load_linear(self.files[self._file_index]))
-                except (OSError, ValueError, EOFError, wave.Error):
-                    log.warning("hold music %s: cannot read %s", self.name, self.files[self._file_index])
-                    self._frames = []
+                self._frames = self._decoded(self._file_index)
             self._pos = 0
             if self._frames:
                 return
@@ -818,6 +833,7 @@ class Engine:
                     if files:
                         break
             cls = self.moh[name] = MohClass(self, name, files)
+            cls.preload()
         return cls
 
     def music_on_hold(self, leg: Leg, name: str) -> MohClass:
