@@ -27,12 +27,12 @@ from switchboard import __version__, events
 from switchboard.api import jade, kazoo, probe, providers, spear
 from switchboard.api.common import HttpStatus, validation_to_invalid
 from switchboard.api.forwarded import TrustedProxies
-from switchboard.api.ui import events as ui_events
 from switchboard.api.jade import envelope as jade_envelope
 from switchboard.api.kazoo import envelope as kazoo_envelope
 from switchboard.api.probe import envelope as probe_envelope
 from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
+from switchboard.api.ui import events as ui_events
 from switchboard.carrier.clients import CarrierClients
 from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks

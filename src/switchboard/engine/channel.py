@@ -18,6 +18,8 @@ import itertools
 import time
 from typing import Any
 
+from switchboard import events
+
 # ast_state2str
 DOWN, RSRVD, OFFHOOK, DIALING, RING, RINGING, UP, BUSY, DIALING_OFFHOOK, PRERING = range(10)
 STATE_DESC = {
@@ -126,10 +128,13 @@ class Channel:
         return self.gone.is_set()
 
     def set_state(self, state: int) -> None:
+        changed = state != self.state
         self.state = state
         self.updated = time.time()
         if state == UP and self.answered_at is None:
             self.answered_at = self.updated
+        if changed:
+            events.publish("channel.state", self.view())
 
     def check(self) -> None:
         """Raise ChannelGone once the channel is hung up (applications call it between steps)."""

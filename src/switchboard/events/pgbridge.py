@@ -179,4 +179,7 @@ class PgBridge:
                 for r in await conn.fetch(f"SELECT nextval('{SEQUENCE}') FROM generate_series(1, $1::int)", len(batch))
             )
             numbered = [Event(s, ev.type, ev.time, ev.data, ev.owner) for s, ev in zip(seqs, batch, strict=True)]
-            await conn.execute(f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) WITH ORDINALITY AS x(p, i) ORDER BY i", pack(numbered))
+            await conn.execute(
+                f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) WITH ORDINALITY AS x(p, i) ORDER BY i",
+                pack(numbered),
+            )

@@ -79,7 +79,9 @@ def parse_since(value: str | None) -> int | None:
 
 
 def _error(status: int, message: str) -> Response:
-    return Response(orjson.dumps({"error": {"code": status, "message": message}}), status, media_type="application/json")
+    return Response(
+        orjson.dumps({"error": {"code": status, "message": message}}), status, media_type="application/json"
+    )
 
 
 def sse_frame(ev) -> bytes:
@@ -99,7 +101,7 @@ _SSE_DOC = {
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         "400": {"description": "since / Last-Event-ID is not a sequence number"},
-        "401": {"description": "no valid token: `{\"error\": {\"code\": 401, \"message\"}}`"},
+        "401": {"description": 'no valid token: `{"error": {"code": 401, "message"}}`'},
     },
 }
 
