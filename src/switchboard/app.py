@@ -354,6 +354,7 @@ class _Server(uvicorn.Server):
 
 async def serve(settings: Settings) -> None:
     services = await build_services(settings)
+    services.events.max_events, services.events.max_age = settings.event_history, settings.event_history_seconds
     # on PostgreSQL the bus numbers and shares its events through LISTEN/NOTIFY (events/pgbridge.py)
     event_bridge = None if services.db.is_sqlite else PgBridge(services.events, settings.database_url)
     if event_bridge is not None:

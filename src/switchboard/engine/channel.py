@@ -118,6 +118,7 @@ class Channel:
         self.bridge_id: str | None = None
         self.on_hold = False  # the far end put this leg on hold (device state ONHOLD)
         self.gone = asyncio.Event()  # set once hung up
+        self.live = False  # in the PBX's live channels (Pbx.add_channel): its changes are published
         self.digits: asyncio.Queue[str] = asyncio.Queue()  # DTMF received (RFC 4733 or SIP INFO)
         # CDR: the destination as the dialplan saw it, the last application run, the dialled channel
         self.cdr: dict[str, Any] = {"dst": exten, "dcontext": context, "lastapp": "", "lastdata": "", "dstchannel": ""}
@@ -133,7 +134,7 @@ class Channel:
         self.updated = time.time()
         if state == UP and self.answered_at is None:
             self.answered_at = self.updated
-        if changed:
+        if changed and self.live:
             events.publish("channel.state", self.view())
 
     def check(self) -> None:

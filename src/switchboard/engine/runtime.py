@@ -261,6 +261,7 @@ class Pbx:
         """The call engine made a channel: it is live (the jade views show it) until end_channel."""
         self.channels[ch.uniqueid] = ch
         self.view_cache.clear()  # endpoint views show device states and active channels
+        ch.live = True
         events.publish("channel.created", ch.view())
 
     def end_channel(self, ch: Channel) -> None:
@@ -270,6 +271,7 @@ class Pbx:
         writer itself, `Services.cdr_writer.channel_ended`.)"""
         if self.channels.pop(ch.uniqueid, None) is None:
             return
+        ch.live = False
         events.publish(
             "channel.hangup", {**ch.view(), "cause": ch.hangup_cause, "cause_txt": cause_text(ch.hangup_cause)}
         )

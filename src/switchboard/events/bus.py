@@ -127,6 +127,13 @@ class EventBus:
             if not w.done():
                 w.set_result(None)
 
+    def reset(self, lost_upto: int = 0) -> None:
+        """Forget the history and number from `lost_upto` on (the PostgreSQL bridge takes over the
+        numbering: the cluster's sequence replaces the in-process one)."""
+        self._events, self._seqs, self._start = [], [], 0
+        self._lost_upto = lost_upto
+        self._next = lost_upto + 1
+
     def mark_lost(self, upto: int) -> None:
         """Events up to `upto` are not in the history (the PostgreSQL bridge: before it started, or
         while its LISTEN connection was down)."""

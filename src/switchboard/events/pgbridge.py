@@ -84,7 +84,8 @@ class PgBridge:
         self._listener: asyncpg.Connection | None = None
         self._publisher: asyncpg.Connection | None = None
         self._listen_ok = asyncio.Event()
-        # from now on the bus hands its events to us (queued until start())
+        # from now on the bus hands its events to us (queued until start()) and takes the cluster's numbers
+        bus.reset(0)
         bus._outbound = self._enqueue
 
     def _enqueue(self, ev: Event) -> None:
