@@ -1,9 +1,10 @@
 """Wiring: storage, domain services, the HTTP app and the SIP engine; start and stop order.
 
-Start: data dir and secret key -> database + migrations -> bootstrap admin -> CDR writer -> SIP
+Start: data dir and secret key -> database + migrations -> event bridge (PostgreSQL: LISTEN/NOTIFY)
+-> bootstrap admin -> CDR writer -> SIP
 engine -> HTTP -> background work (registrar sweeps, qualify, webhooks, the built-in local
 probe). Stop (SIGTERM/SIGINT): HTTP stops accepting and finishes in-flight requests -> background
-work cancelled -> SIP stops -> CDR writer flushed -> database closed."""
+work cancelled -> SIP stops -> CDR writer flushed -> event bridge flushed -> database closed."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from switchboard import __version__
+from switchboard import __version__, events
 from switchboard.api import jade, kazoo, probe, providers, spear
 from switchboard.api.common import HttpStatus, validation_to_invalid
 from switchboard.api.forwarded import TrustedProxies
@@ -31,6 +32,7 @@ from switchboard.api.kazoo import envelope as kazoo_envelope
 from switchboard.api.probe import envelope as probe_envelope
 from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
+from switchboard.api.ui import events as ui_events
 from switchboard.carrier.clients import CarrierClients
 from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks
@@ -55,6 +57,7 @@ from switchboard.engine.registrar import DEFAULT_ALGORITHMS, Registrar, parse_al
 from switchboard.engine.runtime import Pbx
 from switchboard.engine.sipapp import SipApp
 from switchboard.engine.trunkreg import TrunkRegistrar
+from switchboard.events.pgbridge import PgBridge
 from switchboard.media.process import spawn_media
 from switchboard.media.process import stop as stop_media
 from switchboard.sip.engine import SipEngine
@@ -88,6 +91,8 @@ class Services:
     cdr_writer: CdrWriter | None = None
     # the call engine's originate (domain.calls.Originator); None until it runs: originate is 503
     calls: Originator | None = None
+    # the process's event bus (switchboard.events; the /events routes read it)
+    events: events.EventBus = field(default_factory=lambda: events.bus)
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -285,6 +290,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(providers.router)
     app.include_router(probe.router)
     app.include_router(kazoo.router)
+    app.include_router(ui_events.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz():
@@ -348,6 +354,11 @@ class _Server(uvicorn.Server):
 
 async def serve(settings: Settings) -> None:
     services = await build_services(settings)
+    services.events.max_events, services.events.max_age = settings.event_history, settings.event_history_seconds
+    # on PostgreSQL the bus numbers and shares its events through LISTEN/NOTIFY (events/pgbridge.py)
+    event_bridge = None if services.db.is_sqlite else PgBridge(services.events, settings.database_url)
+    if event_bridge is not None:
+        await event_bridge.start()
     await bootstrap_admin(services)
     sip_host, sip_port = settings.sip_host_port
     registrar = Registrar(
@@ -481,6 +492,8 @@ async def serve(settings: Settings) -> None:
         if not await services.cdr_writer.stop(timeout=10):
             log.error("%d CDRs could not be written at shutdown (logged above)", services.cdr_writer.pending)
         await services.carrier_clients.aclose()
+        if event_bridge is not None:
+            await event_bridge.stop()
         await services.db.close()
         log.info("switchboard stopped")
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     admin_password: str | None = None
     data_dir: Path = Path("./var")
     secret_key: str | None = None
+    # The event stream's history (events/bus.py): a resume from before it gets a `gap` event
+    event_history: int = Field(default=10_000, ge=1)
+    event_history_seconds: float = Field(default=600.0, gt=0)
     # How long a verified HTTP Basic credential is remembered (seconds); 0 disables the cache.
     basic_auth_cache_seconds: float = Field(default=60.0, ge=0)
     # Failed HTTP logins per minute before 429 (domain/throttle.py): per (source address, account);

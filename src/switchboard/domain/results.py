@@ -34,6 +34,7 @@ from pydantic import Field, field_validator, model_validator
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard import events
 from switchboard.domain import repos
 from switchboard.domain.entities import Server, utcnow
 from switchboard.domain.errors import Invalid
@@ -204,6 +205,31 @@ ALERT_FIELDS = (
 )
 
 
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+def result_event(it: ResultIn, tr: dict[str, Any], server_id: int) -> dict[str, Any]:
+    """The data of a probe.result event (one stored result)."""
+    return {
+        "uuid": it.uuid,
+        "voip_test_id": it.voip_test_id,
+        "endpoint_id": tr["endpoint_id"],
+        "server_id": server_id,
+        "user_id": tr["user_id"],
+        "tested_at": _iso(it.tested_at),
+        "packets_sent": it.packets_sent,
+        "packets_received": it.packets_received,
+        "loss_pct": it.loss,
+        "rtt_min_ms": it.rtt_min_ms,
+        "rtt_avg_ms": it.rtt_avg_ms,
+        "rtt_max_ms": it.rtt_max_ms,
+        "jitter_ms": it.jitter_ms,
+        "mos": it.mos,
+        "error": it.error,
+    }
+
+
 class ResultService:
     # ---- probe side ----------------------------------------------------------------------
     async def active_tests_for(self, conn: AsyncConnection, server: Server) -> list[dict[str, Any]]:
@@ -318,6 +344,8 @@ class ResultService:
         by_test: dict[int, list[ResultIn]] = defaultdict(list)
         for it in new:
             by_test[it.voip_test_id].append(it)
+            tr = tests[it.voip_test_id]
+            events.publish_after_commit(conn, "probe.result", result_event(it, tr, server.id), owner=tr["user_id"])
         for test_id, its in by_test.items():
             await self._apply(conn, tests[test_id], its)
         return len(new)
@@ -369,7 +397,13 @@ class ResultService:
             )
         )
         if alerts:
-            await conn.execute(insert(t.alerts), alerts)
+            ids = (
+                await conn.execute(insert(t.alerts).returning(t.alerts.c.id, sort_by_parameter_order=True), alerts)
+            ).scalars()
+            for alert_id, a in zip(ids, alerts, strict=True):
+                data = {k: a[k] for k in ("user_id", "voip_test_id", "kind", "mos", "created_at")}
+                data.update(id=alert_id, endpoint_id=tr["endpoint_id"], created_at=_iso(a["created_at"]))
+                events.publish_after_commit(conn, "alert", data, owner=tr["user_id"])
 
     # ---- read side (callers check the actor may see the test / user) ---------------------
     async def list_results(

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from switchboard import events
 from switchboard.engine import channel as chan
 from switchboard.engine.channel import Channel, ChannelGone
 from switchboard.engine.mediactl import MediaError
@@ -599,6 +600,7 @@ class CallEngine:
         kind = event.get("event")
         if kind == "dtmf":
             ch.digits.put_nowait(str(event.get("digit", "")))
+            events.publish("dtmf", dtmf_event(ch, str(event.get("digit", ""))))
         elif (
             kind == "play-done"
             and event.get("reason", "done") in ("done", "deleted")  # not one we stopped or replaced ourselves
@@ -787,6 +789,7 @@ class CallEngine:
                     return response_to(req, 400, "Bad Request (dtmf-relay)", headers=[_SERVER])
                 digit, duration = got
                 ch.digits.put_nowait(digit)
+                events.publish("dtmf", dtmf_event(ch, digit))
                 if ch.peer is not None and not ch.peer.hung_up:
                     self._spawn(self._relay_digit(ch.peer, digit, duration))
                 return response_to(req, 200, headers=[_SERVER])
@@ -1152,6 +1155,7 @@ class CallEngine:
             caller.on_bridge(callee)
         bridge_id = f"{caller.uniqueid}-bridge"
         caller.bridge_id = callee.bridge_id = bridge_id
+        events.publish("bridge.created", bridge_event(bridge_id, caller, callee))
         answered_at = time.monotonic()
         try:
             await self.media.command(
@@ -1177,6 +1181,7 @@ class CallEngine:
             other.cancel()
         caller.variables["ANSWEREDTIME"] = str(int(time.monotonic() - answered_at))
         caller.bridge_id = callee.bridge_id = None
+        events.publish("bridge.destroyed", bridge_event(bridge_id, caller, callee))
         caller.survives_peer = survives
         if caller.hung_up:
             raise ChannelGone(caller.name)
@@ -1209,6 +1214,7 @@ class CallEngine:
         )
         a.peer, b.peer = b, a
         a.bridge_id = b.bridge_id = f"{a.uniqueid}-bridge"
+        events.publish("bridge.created", bridge_event(a.bridge_id, a, b))
         a.connected_num, a.connected_name = b.caller_num, b.caller_name
         b.connected_num, b.connected_name = a.caller_num, a.caller_name
         gone_a, gone_b = asyncio.ensure_future(a.gone.wait()), asyncio.ensure_future(b.gone.wait())
@@ -1220,6 +1226,7 @@ class CallEngine:
         first = a if a.hung_up else b
         other = b if first is a else a
         first.peer = other.peer = None
+        events.publish("bridge.destroyed", bridge_event(first.bridge_id or f"{a.uniqueid}-bridge", a, b))
         first.bridge_id = other.bridge_id = None
         with contextlib.suppress(MediaError):
             if not other.hung_up:
@@ -1279,6 +1286,15 @@ class CallEngine:
             task.cancel()
         if channels:
             await asyncio.sleep(0.05)  # let the BYEs / CANCELs leave
+
+
+def bridge_event(bridge_id: str, a: Channel, b: Channel) -> dict:
+    """The data of bridge.created / bridge.destroyed."""
+    return {"id": bridge_id, "channels": [a.name, b.name], "unique_ids": [a.uniqueid, b.uniqueid]}
+
+
+def dtmf_event(ch: Channel, digit: str) -> dict:
+    return {"channel": ch.name, "unique_id": ch.uniqueid, "linked_id": ch.linkedid, "digit": digit}
 
 
 def parse_callerid(text: str) -> tuple[str, str]:

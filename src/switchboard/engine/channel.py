@@ -18,6 +18,8 @@ import itertools
 import time
 from typing import Any
 
+from switchboard import events
+
 # ast_state2str
 DOWN, RSRVD, OFFHOOK, DIALING, RING, RINGING, UP, BUSY, DIALING_OFFHOOK, PRERING = range(10)
 STATE_DESC = {
@@ -116,6 +118,7 @@ class Channel:
         self.bridge_id: str | None = None
         self.on_hold = False  # the far end put this leg on hold (device state ONHOLD)
         self.gone = asyncio.Event()  # set once hung up
+        self.live = False  # in the PBX's live channels (Pbx.add_channel): its changes are published
         self.digits: asyncio.Queue[str] = asyncio.Queue()  # DTMF received (RFC 4733 or SIP INFO)
         # CDR: the destination as the dialplan saw it, the last application run, the dialled channel
         self.cdr: dict[str, Any] = {"dst": exten, "dcontext": context, "lastapp": "", "lastdata": "", "dstchannel": ""}
@@ -126,10 +129,13 @@ class Channel:
         return self.gone.is_set()
 
     def set_state(self, state: int) -> None:
+        changed = state != self.state
         self.state = state
         self.updated = time.time()
         if state == UP and self.answered_at is None:
             self.answered_at = self.updated
+        if changed and self.live:
+            events.publish("channel.state", self.view())
 
     def check(self) -> None:
         """Raise ChannelGone once the channel is hung up (applications call it between steps)."""

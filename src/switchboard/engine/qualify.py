@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 
+from switchboard import events
 from switchboard.engine.runtime import Pbx
 from switchboard.sip.engine import USER_AGENT, SipEngine
 from switchboard.sip.message import Message, new_tag
@@ -57,6 +58,17 @@ class Qualifier:
                 binding.status, binding.rtt_usec = "Reachable", int((time.perf_counter() - started) * 1e6)
             else:
                 binding.status, binding.rtt_usec = "Unreachable", None
+            events.publish(  # every qualify result (the rtt moves), not only status changes
+                "contact.status",
+                {
+                    "aor": binding.aor,
+                    "contact": binding.uri,
+                    "endpoint": binding.endpoint,
+                    "status": binding.status,
+                    "previous": before,
+                    "rtt_usec": binding.rtt_usec,
+                },
+            )
             if before != binding.status:
                 log.info("contact %s of %s is %s", binding.uri, binding.aor, binding.status)
                 self.pbx.view_cache.clear()

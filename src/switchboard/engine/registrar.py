@@ -52,6 +52,7 @@ from email.utils import formatdate
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from switchboard import events
 from switchboard.asterisk.pjsip import AorPolicy
 from switchboard.domain.throttle import FailureThrottle
 from switchboard.engine.runtime import Pbx
@@ -281,6 +282,22 @@ def _date() -> str:
     if _date_cache[0] != now:
         _date_cache[:] = [now, formatdate(now, usegmt=True)]
     return _date_cache[1]
+
+
+def binding_event(b: Binding, now: int, reason: str | None = None) -> dict:
+    """The data of a registration.* event."""
+    out = {
+        "aor": b.aor,
+        "contact": b.uri,
+        "endpoint": b.endpoint,
+        "user_agent": b.user_agent,
+        "expires": 0 if reason else max(0, b.expires_at - now),
+        "via_address": b.via_address,
+        "transport": b.transport,
+    }
+    if reason:
+        out["reason"] = reason
+    return out
 
 
 @dataclass
@@ -522,6 +539,13 @@ class Registrar:
 
     def _apply(self, w: _Write) -> None:
         """This node's copy of the aor's bindings, once the change is durable."""
+        before = self.pbx.contacts.get(w.aor) or {}
+        for uri in w.removes:
+            if uri in before:
+                events.publish("registration.removed", binding_event(before[uri], w.now, "unregistered"))
+        for uri, b in w.upserts.items():
+            kind = "registration.refreshed" if uri in before else "registration.added"
+            events.publish(kind, binding_event(b, w.now))
         if w.after:
             self.pbx.contacts[w.aor] = w.after
         else:
@@ -598,7 +622,14 @@ class Registrar:
         c = t.sip_contacts.c
         seen = dict(self._generation)
         async with self.db.transaction() as conn:
-            await conn.execute(delete(t.sip_contacts).where(c.expires_at <= now))
+            gone = (
+                await conn.execute(
+                    delete(t.sip_contacts).where(c.expires_at <= now).returning(c.aor, c.uri, c.endpoint, c.user_agent)
+                )
+            ).all()
+        for r in gone:  # (the node whose DELETE removed the row tells it, once)
+            data = {"aor": r.aor, "contact": r.uri, "endpoint": r.endpoint, "user_agent": r.user_agent, "expires": 0}
+            events.publish("registration.removed", {**data, "reason": "expired"})
         async with self.db.transaction(write=False) as conn:
             rows = (
                 await conn.execute(

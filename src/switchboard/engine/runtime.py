@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard import events
 from switchboard.asterisk import agents as agents_conf
 from switchboard.asterisk import conf, dialplan, parking, pjsip
 from switchboard.asterisk.files import FILES
@@ -45,6 +46,7 @@ from switchboard.engine.channel import (
     RSRVD,
     UP,
     Channel,
+    cause_text,
 )
 from switchboard.engine.queuelive import MEMBER_STATES, QueueLive, queue_conf
 from switchboard.store import tables as t
@@ -239,6 +241,7 @@ class Pbx:
             return
         self.config[family] = Loaded(value, time.time_ns())
         self.reloaded_ns = time.time_ns()
+        events.publish("config.reloaded", {"family": family, "file": FILES[family]})
         self.view_cache.clear()
         self._plan = None
         if family == "agent":
@@ -258,6 +261,8 @@ class Pbx:
         """The call engine made a channel: it is live (the jade views show it) until end_channel."""
         self.channels[ch.uniqueid] = ch
         self.view_cache.clear()  # endpoint views show device states and active channels
+        ch.live = True
+        events.publish("channel.created", ch.view())
 
     def end_channel(self, ch: Channel) -> None:
         """The call engine: a channel ended (after ch.mark_gone). Drops it from the live channels,
@@ -266,6 +271,10 @@ class Pbx:
         writer itself, `Services.cdr_writer.channel_ended`.)"""
         if self.channels.pop(ch.uniqueid, None) is None:
             return
+        ch.live = False
+        events.publish(
+            "channel.hangup", {**ch.view(), "cause": ch.hangup_cause, "cause_txt": cause_text(ch.hangup_cause)}
+        )
         self.processed_calls += 1
         self.view_cache.clear()
         for fn in self.on_channel_ended:

@@ -31,6 +31,7 @@ import contextlib
 import logging
 import time
 
+from switchboard import events
 from switchboard.domain.trunks import Trunk, TrunkService
 from switchboard.engine.runtime import Pbx
 from switchboard.sip import digest
@@ -65,7 +66,19 @@ class TrunkSession:
 
     def _state(self, **values) -> None:
         state = self.owner.pbx.trunk_states.setdefault(self.trunk.id, {"online": False, "state": "Unregistered"})
+        before = (state.get("online"), state.get("state"))
         state.update(values, tm_update=time.time_ns())
+        if before != (state.get("online"), state.get("state")):
+            events.publish(
+                "trunk.status",
+                {
+                    "id": self.trunk.id,
+                    "name": self.trunk.name,
+                    "status": "ONLINE" if state.get("online") else "OFFLINE",
+                    "state": state.get("state"),
+                    "code": state.get("code"),
+                },
+            )
 
     def _request(self, method: str, expires: int | None) -> Message:
         t = self.trunk

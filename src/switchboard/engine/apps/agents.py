@@ -49,6 +49,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from switchboard import events
 from switchboard.asterisk.agents import AgentConfig, is_true
 from switchboard.asterisk.substitute import split_args
 from switchboard.engine.apps import queue as app_queue
@@ -124,8 +125,20 @@ class Agent:
 
     # ---- state -------------------------------------------------------------------------------------
     def set_state(self, state: str) -> None:
+        changed = state != self.state
         self.state = state
         self.updated = time.time()
+        if changed:
+            events.publish(
+                "agent.status",
+                {
+                    "id": self.id,
+                    "name": self.cfg.fullname,
+                    "state": state,
+                    "status": self.status(),
+                    "logged_in": self.logged_in,
+                },
+            )
 
     def setting(self, name: str) -> Any:
         """An option as this login sees it (a login-time channel variable override first)."""

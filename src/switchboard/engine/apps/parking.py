@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from switchboard import events
 from switchboard.asterisk import parking
 from switchboard.asterisk.dialplan import Context, Extension, Step
 from switchboard.engine.channel import NORMAL_CLEARING, STATE_DESC, UP, Channel, ChannelGone
@@ -211,6 +212,7 @@ async def app_park(runner: Runner, channel: Channel, data: str) -> None:
     )
     pbx.parked_calls[channel.uniqueid] = pc
     pbx.view_cache.clear()
+    events.publish("parking.parked", pc.view())
     log.info("Parking '%s' in '%s' at space %d", channel.name, lot.name, space)
     runner.waited()
     try:
@@ -232,6 +234,7 @@ async def app_park(runner: Runner, channel: Channel, data: str) -> None:
             pbx.view_cache.clear()
         if not pc.resolution:
             pc.resolution = "abandon"
+        events.publish("parking.unparked", {**pc.view(), "reason": pc.resolution})
         if pc.resolution != "answered" and pc.hold is not None:
             pc.hold.cancel()
     runner.waited()

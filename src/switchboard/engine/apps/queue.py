@@ -65,6 +65,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from switchboard import events
 from switchboard.engine.channel import UP, Channel, ChannelGone
 from switchboard.engine.dialplan_exec import Runner, Stop, application, parse_options, split_args
 from switchboard.engine.queuelive import (
@@ -204,6 +205,25 @@ class _Caller:
         self.periodic_index = 0
         self.answered_by: MemberSpec | None = None
         self.bridged_at = 0.0
+        self.left_position = 0  # where the caller was when it left the queue (0: not in it)
+
+    def entry_event(self, position: int, **extra) -> dict:
+        ch = self.ch
+        return {
+            "queue": self.conf.name,
+            "channel": ch.name,
+            "unique_id": ch.uniqueid,
+            "position": position,
+            "caller_id_num": ch.caller_num,
+            "caller_id_name": ch.caller_name,
+            **extra,
+        }
+
+    def publish_left(self, status: str) -> None:
+        """queue.left, once, when the caller leaves other than by an answer (on_answer tells that)."""
+        if self.left_position:
+            events.publish("queue.left", self.entry_event(self.left_position, reason=status))
+            self.left_position = 0
 
     # ---- hold music -------------------------------------------------------------------------
     def start_moh(self) -> None:
@@ -313,10 +333,14 @@ class _Caller:
             self.answered_by = spec
             self.bridged_at = time.monotonic()
             holdtime = self.bridged_at - self.started
+            pos = self.live.position(self.entry)
             self.live.leave(self.entry)
+            if pos:
+                events.publish("queue.left", self.entry_event(pos, reason="ANSWER", member=spec.interface))
             self.live.connected(self.conf, holdtime)
             m = self.live.member(self.conf.name, spec.interface)
             m.in_call, m.updated = True, time.time()
+            member_event(self.pbx, self.conf.name, spec, "in_call")
             v = self.ch.variables
             v["MEMBERINTERFACE"], v["MEMBERNAME"], v["MEMBERPENALTY"] = spec.interface, spec.display, str(spec.penalty)
             v["QEHOLDTIME"] = str(int(holdtime))
@@ -361,6 +385,7 @@ class _Caller:
                     self.live.reserved[s.interface] = n
             if self.answered_by is not None:
                 self.live.completed(self.conf, self.answered_by.interface, time.monotonic() - self.bridged_at)
+                member_event(self.pbx, self.conf.name, self.answered_by, "call_completed")
 
     async def attempt(self) -> str:
         """try_calling: ring until an answer (ANSWER), no answer (NOANSWER) or nobody to ring (NONE)."""
@@ -389,6 +414,7 @@ class _Caller:
         if queue_empty(self.pbx, conf, conf.joinempty):
             return "JOINEMPTY"
         pos = live.join(self.entry)
+        events.publish("queue.joined", self.entry_event(pos))
         ch.variables["QUEUEPOSITION"] = str(pos)
         log.info("%s joined queue %s at position %d", ch.name, conf.name, pos)
         try:
@@ -418,6 +444,7 @@ class _Caller:
                 log.info("%s abandoned queue %s", ch.name, conf.name)
             raise
         finally:
+            self.left_position = live.position(self.entry)
             live.leave(self.entry)
             await self.stop_moh()
 
@@ -461,7 +488,11 @@ async def app_queue(runner: Runner, channel: Channel, data: str) -> None:
     except ValueError:
         secs = 0.0
     caller = _Caller(runner, channel, pbx, conf, opts, secs)
-    status = await caller.run()
+    status = "ABANDON"  # (the caller hung up: ChannelGone)
+    try:
+        status = await caller.run()
+    finally:
+        caller.publish_left(status)
     channel.check()
     if status == "ANSWER":
         if "c" in opts:
@@ -502,6 +533,7 @@ async def app_addqueuemember(runner: Runner, channel: Channel, data: str) -> Non
     spec.membership = "dynamic"
     live.dynamic.setdefault(qname, {})[iface] = spec
     live.member(qname, iface).updated = time.time()
+    member_event(pbx, qname, spec, "added")
     channel.variables["AQMSTATUS"] = "ADDED"
     log.info("Added interface '%s' to queue '%s'", iface, qname)
 
@@ -522,8 +554,9 @@ async def app_removequeuemember(runner: Runner, channel: Channel, data: str) -> 
     dyn = live.dynamic.get(qname, {})
     key = next((k for k in dyn if k.lower() == iface.lower()), None)
     if key is not None:
-        del dyn[key]
+        spec = dyn.pop(key)
         live.members.pop((qname, key), None)
+        member_event(pbx, qname, spec, "removed")
         channel.variables["RQMSTATUS"] = "REMOVED"
     elif any(s.interface.lower() == iface.lower() for s in conf.members):
         channel.variables["RQMSTATUS"] = "NOTDYNAMIC"
@@ -547,8 +580,33 @@ def _pause(pbx: Any, qname: str | None, iface: str, paused: bool, reason: str) -
         if paused:
             m.last_pause = int(time.time())
         m.updated = time.time()
+        member_event(pbx, name, spec, "paused" if paused else "unpaused")
         found = True
     return found
+
+
+def member_event(pbx: Any, queue: str, spec: MemberSpec, change: str) -> None:
+    """queue.member: a member's status (its device state), pause and call state after `change`."""
+    m = pbx.queue_live.members.get((queue, spec.interface))
+    try:
+        status = "REMOVED" if change == "removed" else pbx.queue_member_state(spec)
+    except Exception:  # noqa: BLE001 - the event goes out without a device state
+        status = "UNKNOWN"
+    events.publish(
+        "queue.member",
+        {
+            "queue": queue,
+            "interface": spec.interface,
+            "name": spec.display,
+            "membership": spec.membership,
+            "status": status,
+            "paused": bool(m and m.paused),
+            "paused_reason": m.paused_reason if m else "",
+            "in_call": bool(m and m.in_call),
+            "calls_taken": m.calls if m else 0,
+            "change": change,
+        },
+    )
 
 
 @application("PauseQueueMember")
