@@ -373,9 +373,15 @@
     for (const b of document.querySelectorAll("#mon-ranges button")) b.setAttribute("aria-pressed", String(!S.mon.zoomed && +b.dataset.range === S.mon.range));
     $("mon-range").textContent = "Showing " + new Date(x0).toLocaleString() + " – " + new Date(x1).toLocaleString() +
       (kind === "results" ? " (each measurement)" : " (" + kind + "ly averages)") + (S.mon.zoomed ? ", zoomed" : "");
-    $("mon-tests").replaceChildren(...ep.tests.map((t, i) => h("span", {},
-      h("span", { class: "swatch", style: "background:" + COLORS[i % COLORS.length] }),
-      t.server + ": MOS " + (t.mos == null ? "–" : SBChart.format(t.mos)) + ", last " + ago(t.last_tested_at) + (t.alerting_since ? " — ALERTING" : ""))));
+    $("mon-tests").replaceChildren(...ep.tests.map((t, i) => {
+      // the newest measurement drawn, when it is newer than what the endpoint list said
+      const s = data.series.find((x) => x.test_id === t.id);
+      const last = s && s.points.length && data.kind === "results" ? s.points[s.points.length - 1] : null;
+      const mos = last && (!t.last_tested_at || last.t >= t.last_tested_at) ? last.mos : t.mos;
+      const when = last && (!t.last_tested_at || last.t >= t.last_tested_at) ? last.t : t.last_tested_at;
+      return h("span", {}, h("span", { class: "swatch", style: "background:" + COLORS[i % COLORS.length] }),
+        t.server + ": MOS " + (mos == null ? "–" : SBChart.format(mos)) + ", last " + ago(when) + (t.alerting_since ? " — ALERTING" : ""));
+    }));
     const charts = $("charts");
     charts.replaceChildren();
     const series = data.series.map((s, i) => ({ name: s.server, color: COLORS[i % COLORS.length], raw: s.points }));
@@ -454,8 +460,8 @@
     try {
       await jade("PUT", "/admin/" + S.cfg.family + "/configurations/" + FAMILIES[S.cfg.family], { data: text });
       S.cfg.dirty = false;
-      $("cfg-state").textContent = "Saved and reloaded at " + new Date().toLocaleTimeString();
       await loadConfig();
+      $("cfg-state").textContent = "Saved and reloaded at " + new Date().toLocaleTimeString();
       return true;
     } catch (e) {
       ta.setAttribute("aria-invalid", "true");
