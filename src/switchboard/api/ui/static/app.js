@@ -11,7 +11,7 @@
     token: sessionStorage.getItem("sb.token"),
     user: JSON.parse(sessionStorage.getItem("sb.user") || "null"),
     view: null, mode: "off", lastSeq: null, stream: null, pollTimer: null, pending: new Set(), flushTimer: null,
-    mon: { endpoints: [], endpoint: null, range: 3600, x0: null, x1: null, zoomed: false },
+    mon: { endpoints: [], endpoint: null, range: 900, x0: null, x1: null, zoomed: false },
     cfg: { family: "dialplan", live: null, dirty: false, files: [] },
   };
   const VIEWS = ["overview", "calls", "queues", "monitoring", "alerts", "config", "users"];
@@ -266,6 +266,7 @@
     let view = (location.hash.match(/^#\/(\w+)/) || [])[1];
     if (!S.token) view = "login";
     else if (!VIEWS.includes(view)) view = "overview";
+    if (S.view !== (view === "login" ? null : view) && S.view) notice("");
     S.view = view === "login" ? null : view;
     for (const sec of document.querySelectorAll("section.view")) sec.hidden = sec.id !== "view-" + view;
     for (const a of document.querySelectorAll("nav a")) {
