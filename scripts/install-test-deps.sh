@@ -15,6 +15,8 @@ command -v baresip >/dev/null 2>&1 || need+=(baresip)
 command -v sox >/dev/null 2>&1 || need+=(sox)
 [ -d /usr/share/asterisk/sounds/en ] || need+=(asterisk-core-sounds-en-wav)
 [ -d /usr/share/asterisk/moh ] || need+=(asterisk-moh-opsound-wav)
+# chromium: the dashboard's browser tests (tests/ui) drive it through Playwright's executable_path
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-test-deps: not root or no apt-get; missing: ${need[*]} (those tests will skip)" >&2

@@ -33,6 +33,8 @@ from switchboard.api.probe import envelope as probe_envelope
 from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
 from switchboard.api.ui import events as ui_events
+from switchboard.api.ui import dashboard as ui_dashboard
+from switchboard.api.ui import docs as ui_docs
 from switchboard.carrier.clients import CarrierClients
 from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks
@@ -274,7 +276,7 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(
         title="Switchboard",
         version=__version__,
-        docs_url="/docs",
+        docs_url=None,  # served by api/ui/docs.py, with Swagger UI's files from this process (no CDN)
         redoc_url=None,
         openapi_url="/openapi.json",
         description="Switchboard management service. Dialects: VoIP Spear monitoring (HTTP Basic; "
@@ -291,6 +293,9 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(probe.router)
     app.include_router(kazoo.router)
     app.include_router(ui_events.router)
+    app.include_router(ui_dashboard.pages)
+    app.include_router(ui_dashboard.api)
+    ui_docs.add_docs(app, app.openapi_url or "/openapi.json", app.title)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz():
