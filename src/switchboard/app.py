@@ -32,9 +32,9 @@ from switchboard.api.kazoo import envelope as kazoo_envelope
 from switchboard.api.probe import envelope as probe_envelope
 from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
-from switchboard.api.ui import events as ui_events
 from switchboard.api.ui import dashboard as ui_dashboard
 from switchboard.api.ui import docs as ui_docs
+from switchboard.api.ui import events as ui_events
 from switchboard.carrier.clients import CarrierClients
 from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks
