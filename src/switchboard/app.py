@@ -516,7 +516,7 @@ async def start_media(settings: Settings, sip_host: str):
     rtp_address = settings.rtp_address or (sip_host if sip_host not in ("0.0.0.0", "", "::") else "127.0.0.1")
     sounds = settings.data_dir / "sounds"  # Record() of a relative name lands here; Playback finds it first
     sounds.mkdir(parents=True, exist_ok=True)
-    args = ["--rtp-host", rtp_address, "--sounds", str(sounds)]
+    args = ["--rtp-host", rtp_address, "--sounds", str(sounds), "--with-parent"]
     for d in filter(None, (x.strip() for x in settings.sounds_dirs.split(","))):
         args += ["--sounds", d]
     moh = next(filter(None, (x.strip() for x in settings.moh_dirs.split(","))), None)

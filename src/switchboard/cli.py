@@ -298,7 +298,8 @@ def carrier_sandbox(listen, data_file, persist, log_level) -> None:
 @click.option("--moh", type=click.Path(file_okay=False), help="hold music base directory: class X plays DIR/X")
 @click.option("--timeout", type=float, default=0.0, help="seconds without RTP before a timeout event (0: never)")
 @click.option("--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"]))
-def media(listen, rtp_ports, rtp_host, sounds, moh, timeout, log_level) -> None:
+@click.option("--with-parent", is_flag=True, help="stop when the process that started this one is gone (serve's own)")
+def media(listen, rtp_ports, rtp_host, sounds, moh, timeout, log_level, with_parent) -> None:
     """Run the media engine (RTP relay, playback, DTMF, hold music, recording) controlled over UDP."""
     from switchboard.media.server import parse_hostport, parse_range, run
 
@@ -310,7 +311,15 @@ def media(listen, rtp_ports, rtp_host, sounds, moh, timeout, log_level) -> None:
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    run(listen=listen, rtp_ports=rtp_ports, sounds=tuple(sounds), moh=moh, rtp_host=rtp_host, timeout=timeout)
+    run(
+        listen=listen,
+        rtp_ports=rtp_ports,
+        sounds=tuple(sounds),
+        moh=moh,
+        rtp_host=rtp_host,
+        timeout=timeout,
+        with_parent=with_parent,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

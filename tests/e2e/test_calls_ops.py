@@ -5,7 +5,9 @@ CDRs survive the restart. Each test runs its own server (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -187,3 +189,28 @@ def test_sigterm_ends_calls_with_bye_and_their_records_survive(backend, tmp_path
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _children(pid: int) -> list[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    with open(path) as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_the_embedded_media_engine_ends_with_a_killed_serve(backend, tmp_path):
+    """serve SIGKILLed (no chance to stop its child): the media engine it started notices and exits."""
+    with running_pbx(backend, tmp_path, PJSIP, FILES, **ENV) as (srv, _jade):
+        media = [p for p in _children(srv.proc.pid) if b"media" in open(f"/proc/{p}/cmdline", "rb").read()]
+        assert len(media) == 1, media
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait(5)
+        assert wait_for(lambda: not os.path.exists(f"/proc/{media[0]}") or _zombie(media[0]), 5)
+        srv.start()  # running_pbx stops it cleanly again
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True

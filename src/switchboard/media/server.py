@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -39,6 +40,7 @@ async def serve(
     moh: str | None = None,
     rtp_host: str | None = None,
     timeout: float = 0.0,
+    with_parent: bool = False,
 ) -> None:
     host, port = parse_hostport(listen)
     low, high = parse_range(rtp_ports)
@@ -57,6 +59,17 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     sys.stdout.write(f"switchboard-media: listening control={bound[0]}:{bound[1]}\n")
     sys.stdout.flush()
+    if with_parent:  # the embedded engine of a `serve`: it ends with it, even when serve is SIGKILLed
+        parent = os.getppid()
+
+        def watch() -> None:
+            if os.getppid() != parent:
+                log.warning("the process that started this media engine is gone: stopping")
+                stop.set()
+            else:
+                loop.call_later(1.0, watch)
+
+        loop.call_later(1.0, watch)
     try:
         await stop.wait()
     finally:
