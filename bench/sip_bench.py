@@ -61,6 +61,8 @@ from switchboard.cli import main
 main()
 """
 USER_PASSWORD = "benchpass"  # one password for every user: Kamailio's pv_auth_check takes one
+# sipp's socket buffers (its default, 64 KB, drops answers during a pause of sipp at a few thousand/s)
+SIPP_BUFFER = 4 << 20
 RATES = "500,1000,1500,2000,3000,4000,6000,8000,12000"  # open-loop offered calls/s
 
 
@@ -360,7 +362,7 @@ def rate_step(
     stat.unlink(missing_ok=True)
     extra = [
         "-r", str(rate), "-rp", "1000", "-m", str(calls), "-l", str(max(1000, rate * 10)),
-        "-recv_timeout", "5000", "-timeout", f"{int(args.step_seconds + 30)}s",
+        "-recv_timeout", "5000", "-timeout", f"{int(args.step_seconds + 30)}s", "-buff_size", str(SIPP_BUFFER),
         "-trace_stat", "-stf", str(stat), "-fd", "1",
         "-trace_err", "-error_file", str(workdir / f"{label}-err.log"),
     ]  # fmt: skip
