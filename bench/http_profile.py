@@ -61,6 +61,15 @@ def main() -> None:
             time.sleep(0.2)
         time.sleep(0.5)
         print(out.stdout)
+        stats = pstats.Stats(str(prof))
+        slow = [
+            (ct / nc, nc, ct, f"{Path(fn[0]).name}:{fn[1]}({fn[2]})")
+            for fn, (_, nc, _, ct, _) in stats.stats.items()
+            if nc and ct / nc > 0.02
+        ]
+        print("-- calls taking > 20 ms each (cumulative): loop stalls --")
+        for per, nc, ct, name in sorted(slow, reverse=True)[:25]:
+            print(f"{per * 1000:>9.1f} ms x {nc:<6} {name}")
         for key in ("tottime", "cumulative"):
             buf = io.StringIO()
             pstats.Stats(str(prof), stream=buf).strip_dirs().sort_stats(key).print_stats(args.top)
