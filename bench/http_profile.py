@@ -68,7 +68,7 @@ def main() -> None:
             if nc and ct / nc > 0.02
         ]
         print("-- calls taking > 20 ms each (cumulative): loop stalls --")
-        for per, nc, ct, name in sorted(slow, reverse=True)[:25]:
+        for per, nc, _ct, name in sorted(slow, reverse=True)[:25]:
             print(f"{per * 1000:>9.1f} ms x {nc:<6} {name}")
         for key in ("tottime", "cumulative"):
             buf = io.StringIO()

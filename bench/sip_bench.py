@@ -316,6 +316,11 @@ class Step:
         return self.successful == self.offered and not (self.failed or self.retransmissions or self.unexpected)
 
     @property
+    def achieved(self) -> float:
+        """Completed calls/s: below the offered rate when answers lagged (yet within sipp's 500 ms)."""
+        return self.successful / self.elapsed if self.elapsed else 0.0
+
+    @property
     def tx_rate(self) -> int:
         """Offered transactions/s."""
         return self.rate * self.per_call
@@ -402,8 +407,9 @@ def ramp(target: str, scenario: str, port: int, workdir: Path, args, pid: int | 
         sipp_share = step.sipp_cpu / step.elapsed * 100 if step.elapsed else 0.0
         print(
             f"  {target:<12}{step.scenario:<16}{rate:>6}/s offered: {step.successful}/{step.offered} ok in "
-            f"{step.elapsed:.1f} s, server {share:.0f}% cpu, {step.cpu_per_tx_us:.0f} us/tx, sipp {sipp_share:.0f}% "
-            f"cpu, {step.rcvbuf_drops} udp rcvbuf drops — {'clean' if step.clean else 'UNCLEAN: ' + step.why}",
+            f"{step.elapsed:.1f} s ({step.achieved:.0f}/s), server {share:.0f}% cpu, {step.cpu_per_tx_us:.0f} us/tx, "
+            f"sipp {sipp_share:.0f}% cpu, {step.rcvbuf_drops} udp rcvbuf drops — "
+            f"{'clean' if step.clean else 'UNCLEAN: ' + step.why}",
             flush=True,
         )
         if not step.clean:
@@ -457,11 +463,13 @@ def print_open_loop(ours: dict[str, list[Step]], kam: dict[str, list[Step]], arg
     print(
         "capacity = the highest offered rate whose step was clean (every call completed, 0 failed, 0 retransmissions,"
         "\n0 unexpected messages); '>=' when the ramp ended clean. REGISTER+digest: 2 transactions per call."
-        "\nus/tx = the server's CPU time / transactions in that step; ratio = ours / kamailio.\n"
+        "\nus/tx = the server's CPU time / transactions in that step; ratio = ours / kamailio;"
+        "\nachieved/s = calls completed / the step's time at that rate (ours / kamailio): below the offered rate when"
+        " answers lagged.\n"
     )
     print(
         f"{'scenario':<17}{'ours calls/s':>13}{'kamailio':>10}{'ratio':>7}{'ours us/tx':>12}{'kam us/tx':>11}"
-        f"{'us/tx ratio':>13}   first unclean step (ours | kamailio)"
+        f"{'us/tx ratio':>13}{'achieved/s':>16}   first unclean step (ours | kamailio)"
     )
     for scenario in ours:
         o, k = best(ours[scenario]), best(kam[scenario])
@@ -478,7 +486,8 @@ def print_open_loop(ours: dict[str, list[Step]], kam: dict[str, list[Step]], arg
         o_us, k_us = (b.cpu_per_tx_us if b else float("nan") for b in (o, k))
         print(
             f"{scenario:<17}{fig(ours[scenario], o):>13}{fig(kam[scenario], k):>10}{ratio:>7.2f}{o_us:>12.0f}"
-            f"{k_us:>11.0f}{o_us / k_us if k_us else float('nan'):>13.1f}   "
+            f"{k_us:>11.0f}{o_us / k_us if k_us else float('nan'):>13.1f}"
+            f"{(f'{o.achieved:.0f} / {k.achieved:.0f}' if o and k else '-'):>16}   "
             f"{unclean(ours[scenario])} | {unclean(kam[scenario])}"
         )
 
