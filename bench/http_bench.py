@@ -181,10 +181,46 @@ def print_table(results: list[Result], base: Result, args) -> None:
         )
 
 
+def setup(api: str) -> dict:
+    """100 spear endpoints and a jade pjsip.conf of 100 endpoints; the URLs to load (with their Accept)."""
+    uid = request(f"{api}/users/me")["id"]
+    endpoints_url = f"{api}/users/{uid}/endpoints"
+    for n in range(1, ENDPOINTS + 1):
+        request(endpoints_url, {"endpoint": {"name": f"bench {n}", "ip_address": f"10.0.0.{n}"}})
+    count = len(request(endpoints_url)["collection"])
+    if count != ENDPOINTS:
+        sys.exit(f"expected {ENDPOINTS} endpoints, the list has {count}")
+
+    # jade: a token, and a pjsip.conf with ENDPOINTS endpoints (each with its auth and aor)
+    token = request(f"{api}/v1/admin/login", {})["result"]["authtoken"]
+    conf = "".join(
+        f"[ep{n}]\ntype=endpoint\nauth=ep{n}\naors=ep{n}\ncontext=demo\n\n"
+        f"[ep{n}]\ntype=auth\nusername=ep{n}\npassword=secret{n}\n\n"
+        f"[ep{n}]\ntype=aor\nmax_contacts=1\n\n"
+        for n in range(1, ENDPOINTS + 1)
+    )
+    put = urllib.request.Request(
+        f"{api}/v1/admin/pjsip/configurations/pjsip.conf?authtoken={token}",
+        json.dumps({"data": conf}).encode(),
+        method="PUT",
+    )
+    urllib.request.urlopen(put, timeout=10).close()
+    pjsip_url = f"{api}/v1/admin/pjsip/endpoints?authtoken={token}"
+    count = len(request(pjsip_url)["result"]["list"])
+    if count != ENDPOINTS:
+        sys.exit(f"expected {ENDPOINTS} pjsip endpoints, the list has {count}")
+    return {
+        "spear": (endpoints_url, "application/json"),
+        "spear-xml": (endpoints_url, "application/xml"),
+        "jade": (pjsip_url, "application/json"),
+        "token": token,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured seconds before each (default 1)")
     args = parser.parse_args()
 
@@ -212,32 +248,8 @@ def main() -> None:
         api = f"http://127.0.0.1:{http_port}"
         wait_ready(f"{api}/healthz", server)
 
-        uid = request(f"{api}/users/me")["id"]
-        endpoints_url = f"{api}/users/{uid}/endpoints"
-        for n in range(1, ENDPOINTS + 1):
-            request(endpoints_url, {"endpoint": {"name": f"bench {n}", "ip_address": f"10.0.0.{n}"}})
-        count = len(request(endpoints_url)["collection"])
-        if count != ENDPOINTS:
-            sys.exit(f"expected {ENDPOINTS} endpoints, the list has {count}")
-
-        # jade: a token, and a pjsip.conf with ENDPOINTS endpoints (each with its auth and aor)
-        token = request(f"{api}/v1/admin/login", {})["result"]["authtoken"]
-        conf = "".join(
-            f"[ep{n}]\ntype=endpoint\nauth=ep{n}\naors=ep{n}\ncontext=demo\n\n"
-            f"[ep{n}]\ntype=auth\nusername=ep{n}\npassword=secret{n}\n\n"
-            f"[ep{n}]\ntype=aor\nmax_contacts=1\n\n"
-            for n in range(1, ENDPOINTS + 1)
-        )
-        put = urllib.request.Request(
-            f"{api}/v1/admin/pjsip/configurations/pjsip.conf?authtoken={token}",
-            json.dumps({"data": conf}).encode(),
-            method="PUT",
-        )
-        urllib.request.urlopen(put, timeout=10).close()
-        pjsip_url = f"{api}/v1/admin/pjsip/endpoints?authtoken={token}"
-        count = len(request(pjsip_url)["result"]["list"])
-        if count != ENDPOINTS:
-            sys.exit(f"expected {ENDPOINTS} pjsip endpoints, the list has {count}")
+        urls = setup(api)
+        endpoints_url, pjsip_url, token = urls["spear"][0], urls["jade"][0], urls["token"]
 
         create_lua = tmp / "create.lua"
         create_lua.write_text(CREATE_LUA.format(body=json.dumps(CREATE_BODY)))

@@ -1,7 +1,11 @@
-"""SIP benchmark: REGISTER-with-digest and OPTIONS transactions/s, `switchboard serve` against
-Kamailio 5.6 on the same machine, in one run, plus a cProfile summary of our REGISTER path.
+"""SIP benchmark: REGISTER-with-digest and OPTIONS capacity, `switchboard serve` against Kamailio 5.6 on
+the same machine, in one run, plus a cProfile summary of our REGISTER path.
 
-Load comes from sipp (closed loop: `-l` calls in flight, no rate cap) with the scenarios of
+Capacity is measured open loop: sipp offers a fixed rate (`-r`) for `--step-seconds` per step, the
+rate climbs (`--rates`) until the first unclean step (a failed or missing call, a retransmission, an
+unexpected message), and the figure is the highest clean offered rate, with the server's CPU per
+transaction at that rate. A closed-loop figure follows as a second, labelled line (`-l` calls in
+flight, no rate cap: it measures sipp's pace as much as the server's). Scenarios from
 tests/e2e/sipp: register_auth.xml (REGISTER → 401 → REGISTER with an MD5 digest → 200; N distinct
 users from an -inf csv) and options_uac.xml (OPTIONS → 200). Switchboard gets N pjsip.conf
 accounts (endpoint + auth with `supported_algorithms_uas = md5` + aor) through jade; Kamailio
@@ -37,7 +41,6 @@ from tests.sip_peers import (  # noqa: E402 - after the path tweak
     Kamailio,
     free_port,
     missing,
-    pjsip_account,
     sip_options_status,
     sipp_args,
     stop_process,
@@ -58,6 +61,9 @@ from switchboard.cli import main
 main()
 """
 USER_PASSWORD = "benchpass"  # one password for every user: Kamailio's pv_auth_check takes one
+# sipp's socket buffers (its default, 64 KB, drops answers during a pause of sipp at a few thousand/s)
+SIPP_BUFFER = 4 << 20
+RATES = "500,1000,1500,2000,3000,4000,6000,8000,12000"  # open-loop offered calls/s
 
 
 @dataclass
@@ -159,7 +165,14 @@ class Serve:
 
 def load_accounts(url: str, users: list[str]) -> float:
     """pjsip.conf with one account per user, through jade; seconds the PUT took."""
-    text = "".join(pjsip_account(u, USER_PASSWORD, max_contacts=1, remove_existing="yes") for u in users)
+    # templates keep 2,000+ accounts under jade's 512 KiB limit on one file
+    text = (
+        "[ep](!)\ntype = endpoint\ncontext = default\ndisallow = all\nallow = ulaw\n\n"
+        f"[au](!)\ntype = auth\nauth_type = userpass\npassword = {USER_PASSWORD}\nsupported_algorithms_uas = md5\n\n"
+        "[ao](!)\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n\n"
+    ) + "".join(
+        f"[{u}](ep)\naors = {u}\nauth = {u}-auth\n\n[{u}-auth](au)\nusername = {u}\n\n[{u}](ao)\n\n" for u in users
+    )  # noqa: E501
     jade = Jade(url, ADMIN, ADMIN_PASSWORD)
     try:
         started = time.monotonic()
@@ -235,20 +248,7 @@ def sipp_measured(pid: int | None, *a, **kw) -> dict[str, float]:
 
 
 def measure(target: str, port: int, workdir: Path, csv: Path, args, pid: int | None = None) -> list[Run]:
-    users = args.users
-    # unmeasured: every user registered once (bindings exist), and a short OPTIONS warm-up
-    warm = sipp(
-        port,
-        "register_auth.xml",
-        workdir,
-        duration=None,
-        concurrency=args.concurrency,
-        calls=users,
-        csv=csv,
-        label=f"{target}-warm",
-    )
-    if warm["failed"] or warm["successful"] != users:
-        print(f"warning: {target} warm-up registered {warm['successful']}/{users} ({warm['failed']} failed)")
+    """Closed loop: `--concurrency` calls in flight, no rate cap, `--duration` s each (bindings exist)."""
     reg = sipp_measured(
         pid,
         port,
@@ -294,6 +294,152 @@ def measure(target: str, port: int, workdir: Path, csv: Path, args, pid: int | N
     ]
 
 
+# ---- open loop: a rate ramp -------------------------------------------------------------------------------
+@dataclass
+class Step:
+    scenario: str
+    target: str
+    rate: int  # offered calls/s
+    offered: int  # calls sipp was told to place
+    successful: int
+    failed: int
+    retransmissions: int
+    unexpected: int  # sipp's out-of-call and dead-call messages
+    elapsed: float  # sipp's run, start to its last statistics line
+    per_call: int  # transactions per call
+    server_cpu: float
+    sipp_cpu: float
+    rcvbuf_drops: int  # the kernel's UDP RcvbufErrors during the step, machine-wide (/proc/net/snmp)
+
+    @property
+    def clean(self) -> bool:
+        return self.successful == self.offered and not (self.failed or self.retransmissions or self.unexpected)
+
+    @property
+    def achieved(self) -> float:
+        """Completed calls/s: below the offered rate when answers lagged (yet within sipp's 500 ms)."""
+        return self.successful / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def tx_rate(self) -> int:
+        """Offered transactions/s."""
+        return self.rate * self.per_call
+
+    @property
+    def cpu_per_tx_us(self) -> float:
+        transactions = self.successful * self.per_call
+        return self.server_cpu / transactions * 1e6 if transactions else float("nan")
+
+    @property
+    def why(self) -> str:
+        parts = [] if self.successful == self.offered else [f"{self.successful}/{self.offered} calls completed"]
+        for what, n in (
+            ("failed", self.failed),
+            ("retransmissions", self.retransmissions),
+            ("unexpected messages", self.unexpected),
+        ):
+            if n:
+                parts.append(f"{n} {what}")
+        return ", ".join(parts)
+
+
+def udp_rcvbuf_errors() -> int:
+    """The kernel's count of UDP datagrams dropped for a full receive buffer (every socket of the machine)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        lines = Path("/proc/net/snmp").read_text().splitlines()
+        head, values = (line.split() for line in lines if line.startswith("Udp:"))
+        return int(values[head.index("RcvbufErrors")])
+    return 0
+
+
+def stat_row(path: Path) -> dict[str, str]:
+    lines = [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return dict(zip(lines[0].split(";"), lines[-1].split(";"), strict=False)) if len(lines) >= 2 else {}
+
+
+def rate_step(
+    target: str, scenario: str, port: int, rate: int, workdir: Path, args, pid: int | None, csv: Path | None
+) -> Step:
+    """sipp offering `rate` calls/s for `--step-seconds` (open loop: `-r`, with room for every call in flight)."""
+    label = f"{target}-{Path(scenario).stem}-{rate}"
+    calls = max(1, int(rate * args.step_seconds))
+    stat = workdir / f"{label}-stat.csv"
+    stat.unlink(missing_ok=True)
+    extra = [
+        "-r", str(rate), "-rp", "1000", "-m", str(calls), "-l", str(max(1000, rate * 10)),
+        "-recv_timeout", "5000", "-timeout", f"{int(args.step_seconds + 30)}s", "-buff_size", str(SIPP_BUFFER),
+        "-trace_stat", "-stf", str(stat), "-fd", "1",
+        "-trace_err", "-error_file", str(workdir / f"{label}-err.log"),
+    ]  # fmt: skip
+    cmd = sipp_args(port, scenario, inf=csv, keys={"expires": "3600"} if csv else None, extra=extra)
+    cpu0, drops0 = tree_cpu(pid), udp_rcvbuf_errors()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=args.step_seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu1, drops1 = tree_cpu(pid), udp_rcvbuf_errors()
+    row = stat_row(stat)
+    if out.returncode not in (0, 1) or not row:
+        sys.exit(f"sipp ({target}, {scenario}, {rate}/s) exited with {out.returncode}:\n{out.stdout[-2000:]}")
+    return Step(
+        "REGISTER+digest" if csv else "OPTIONS",
+        target,
+        rate,
+        calls,
+        int(row["SuccessfulCall(C)"]),
+        int(row["FailedCall(C)"]),
+        int(row["Retransmissions(C)"]),
+        sum(int(row.get(k, "0") or 0) for k in ("OutOfCallMsgs(C)", "DeadCallMsgs(C)")),
+        _epoch(row["CurrentTime"]) - _epoch(row["StartTime"]),
+        2 if csv else 1,
+        cpu1 - cpu0,
+        after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+        drops1 - drops0,
+    )
+
+
+def ramp(target: str, scenario: str, port: int, workdir: Path, args, pid: int | None, csv: Path | None) -> list[Step]:
+    """Steps of rising rate up to the first unclean one (included), printed as they come."""
+    steps: list[Step] = []
+    for rate in args.rates:
+        step = rate_step(target, scenario, port, rate, workdir, args, pid, csv)
+        steps.append(step)
+        share = step.server_cpu / step.elapsed * 100 if step.elapsed else 0.0
+        sipp_share = step.sipp_cpu / step.elapsed * 100 if step.elapsed else 0.0
+        print(
+            f"  {target:<12}{step.scenario:<16}{rate:>6}/s offered: {step.successful}/{step.offered} ok in "
+            f"{step.elapsed:.1f} s ({step.achieved:.0f}/s), server {share:.0f}% cpu, {step.cpu_per_tx_us:.0f} us/tx, "
+            f"sipp {sipp_share:.0f}% cpu, {step.rcvbuf_drops} udp rcvbuf drops — "
+            f"{'clean' if step.clean else 'UNCLEAN: ' + step.why}",
+            flush=True,
+        )
+        if not step.clean:
+            break
+        time.sleep(args.pause)
+    time.sleep(max(args.pause, 3.0))  # let an overloaded server drain before the next ramp
+    return steps
+
+
+def best(steps: list[Step]) -> Step | None:
+    clean = [s for s in steps if s.clean]
+    return clean[-1] if clean else None
+
+
+def warm_registrations(target: str, port: int, workdir: Path, csv: Path, users: int) -> None:
+    """Unmeasured: every user registered once, so the measurements are refreshes of existing bindings."""
+    warm = sipp(port, "register_auth.xml", workdir, duration=None, concurrency=50, calls=users, csv=csv,
+                label=f"{target}-warm")  # fmt: skip
+    if warm["failed"] or warm["successful"] != users:
+        print(f"warning: {target} warm-up registered {warm['successful']}/{users} ({warm['failed']} failed)")
+
+
+def open_loop(target: str, port: int, workdir: Path, csv: Path, args, pid: int | None) -> dict[str, list[Step]]:
+    warm_registrations(target, port, workdir, csv, args.users)
+    return {
+        "REGISTER+digest": ramp(target, "register_auth.xml", port, workdir, args, pid, csv),
+        "OPTIONS": ramp(target, "options_uac.xml", port, workdir, args, pid, None),
+    }
+
+
 # ---- report -----------------------------------------------------------------------------------------------
 def log_problems(text: str) -> Counter[str]:
     problems: Counter[str] = Counter()
@@ -309,12 +455,50 @@ def log_problems(text: str) -> Counter[str]:
     return problems
 
 
-def print_table(ours: list[Run], kam: list[Run], args) -> None:
+def print_open_loop(ours: dict[str, list[Step]], kam: dict[str, list[Step]], args) -> None:
     print(
-        f"\nsipp closed loop: {args.concurrency} calls in flight, {args.duration} s per measurement, "
-        f"{args.users} users; {os.cpu_count()} cores shared by sipp, the server and Kamailio."
+        f"\nOPEN LOOP (capacity): sipp -r ramp {','.join(map(str, args.rates))} calls/s, {args.step_seconds:g} s "
+        f"per step, {args.users} users; {os.cpu_count()} cores shared by sipp, the server and Kamailio."
     )
     print(
+        "capacity = the highest offered rate whose step was clean (every call completed, 0 failed, 0 retransmissions,"
+        "\n0 unexpected messages); '>=' when the ramp ended clean. REGISTER+digest: 2 transactions per call."
+        "\nus/tx = the server's CPU time / transactions in that step; ratio = ours / kamailio;"
+        "\nachieved/s = calls completed / the step's time at that rate (ours / kamailio): below the offered rate when"
+        " answers lagged.\n"
+    )
+    print(
+        f"{'scenario':<17}{'ours calls/s':>13}{'kamailio':>10}{'ratio':>7}{'ours us/tx':>12}{'kam us/tx':>11}"
+        f"{'us/tx ratio':>13}{'achieved/s':>16}   first unclean step (ours | kamailio)"
+    )
+    for scenario in ours:
+        o, k = best(ours[scenario]), best(kam[scenario])
+
+        def fig(steps: list[Step], b: Step | None) -> str:
+            if b is None:
+                return "none"
+            return (">=" if steps[-1].clean else "") + str(b.rate)
+
+        def unclean(steps: list[Step]) -> str:
+            return f"{steps[-1].rate}/s: {steps[-1].why}" if steps and not steps[-1].clean else "-"
+
+        ratio = o.rate / k.rate if o and k else float("nan")
+        o_us, k_us = (b.cpu_per_tx_us if b else float("nan") for b in (o, k))
+        print(
+            f"{scenario:<17}{fig(ours[scenario], o):>13}{fig(kam[scenario], k):>10}{ratio:>7.2f}{o_us:>12.0f}"
+            f"{k_us:>11.0f}{o_us / k_us if k_us else float('nan'):>13.1f}"
+            f"{(f'{o.achieved:.0f} / {k.achieved:.0f}' if o and k else '-'):>16}   "
+            f"{unclean(ours[scenario])} | {unclean(kam[scenario])}"
+        )
+
+
+def print_table(ours: list[Run], kam: list[Run], args) -> None:
+    print(
+        f"\nCLOSED LOOP (second line, not capacity): {args.concurrency} calls in flight, no rate cap, "
+        f"{args.duration} s per measurement,"
+    )
+    print(
+        "measures sipp's pace as much as the server's (Kamailio waits on sipp there). "
         "transactions/s = successful calls x transactions per call (REGISTER+digest: 2, OPTIONS: 1) / elapsed;"
         " ratio = ours / kamailio.\n"
     )
@@ -355,15 +539,31 @@ def print_profile(path: Path, run: dict[str, float], top: int) -> None:
         print(body.rstrip())
 
 
+def environment() -> str:
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    versions = []
+    for cmd in (["sipp", "-v"], ["kamailio", "-v"]):
+        with contextlib.suppress(Exception):
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=5)
+            lines = [line.strip() for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+            versions.append(lines[0][:60] if lines else "?")
+    return f"{os.cpu_count()} cores, load average {load}; " + "; ".join(versions)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=1000, help="distinct REGISTER users (default 1000)")
-    parser.add_argument("--duration", type=int, default=12, help="seconds per measurement (default 12)")
+    parser.add_argument("--users", type=int, default=2000, help="distinct REGISTER users (default 2000)")
+    parser.add_argument("--rates", default=RATES, help=f"open-loop offered calls/s, climbing (default {RATES})")
+    parser.add_argument("--step-seconds", type=float, default=3, help="seconds per open-loop step (default 3)")
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds between open-loop steps (default 1)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per closed-loop measurement (default 10)")
+    parser.add_argument("--skip-closed", action="store_true", help="no closed-loop measurement")
     parser.add_argument("--concurrency", type=int, default=20, help="sipp calls in flight, -l (default 20)")
     parser.add_argument("--profile-duration", type=int, default=8, help="seconds of the profiled run; 0: none")
     parser.add_argument("--top", type=int, default=25, help="profile entries by cumulative time (default 25)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, sipp stats, profile)")
     args = parser.parse_args()
+    args.rates = [int(r) for r in args.rates.split(",") if r.strip()]
     if reason := missing("sipp", "kamailio"):
         sys.exit(f"sip_bench needs sipp and kamailio: {reason}")
 
@@ -378,10 +578,13 @@ def main() -> None:
         serve.start()
         put = load_accounts(serve.url, users)
         print(f"pjsip.conf with {args.users} accounts loaded through jade in {put:.2f} s")
-        ours = measure("switchboard", serve.sip_port, tmp, csv, args, pid=serve.proc.pid)
+        print(f"environment: {environment()}", flush=True)
+        ours_open = open_loop("switchboard", serve.sip_port, tmp, csv, args, serve.proc.pid)
+        ours = [] if args.skip_closed else measure("switchboard", serve.sip_port, tmp, csv, args, serve.proc.pid)
         serve.stop()
         kam.start()
-        theirs = measure("kamailio", kam.port, tmp, csv, args, pid=kam.proc.pid)
+        theirs_open = open_loop("kamailio", kam.port, tmp, csv, args, kam.proc.pid)
+        theirs = [] if args.skip_closed else measure("kamailio", kam.port, tmp, csv, args, kam.proc.pid)
         kam.stop()
 
         profile_run = None
@@ -408,7 +611,9 @@ def main() -> None:
                 profile_run = None
         log_text = "".join(p.read_text(errors="replace") for p in tmp.glob("serve*.log"))
 
-        print_table(ours, theirs, args)
+        print_open_loop(ours_open, theirs_open, args)
+        if ours:
+            print_table(ours, theirs, args)
         problems = log_problems(log_text)
         print("\nserver log: " + ("no ERROR/CRITICAL records or tracebacks" if not problems else ""))
         for what, n in problems.most_common(10):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
+from itertools import starmap
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -50,7 +51,7 @@ class Repo:
         q = self.select().where(*where).order_by(*(order if order is not None else [self.table.c.id]))
         if limit is not None:
             q = q.limit(limit)
-        return [self._to_entity(r) for r in (await conn.execute(q)).all()]
+        return list(starmap(self.entity, (await conn.execute(q)).all()))  # = _to_entity per row
 
     async def first(self, conn: AsyncConnection, *where) -> E | None:
         found = await self.find(conn, *where, limit=1)

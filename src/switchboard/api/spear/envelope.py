@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 from xml.etree.ElementTree import ParseError
 from xml.sax.saxutils import escape
@@ -71,6 +71,23 @@ def json_object(fields: Fields) -> dict:
     return {k: _json_value(v) for k, v in fields}
 
 
+def _dumps_default(v: Any) -> Any:
+    # with OPT_PASSTHROUGH_DATETIME orjson hands every datetime, date and time here: a datetime as
+    # _json_value writes it, a date or time as orjson itself would (their isoformat)
+    if isinstance(v, datetime):
+        return v.isoformat(" ", "seconds")
+    if isinstance(v, date | time):
+        return v.isoformat()
+    raise TypeError
+
+
+def dumps_records(body: Any) -> bytes:
+    """orjson.dumps of a body whose records are plain dicts of raw field values (`dict(fields)`):
+    the same bytes as with json_object, datetimes converted by orjson's callback instead of a
+    Python pass over every value (a 100-record list spent most of its rendering there)."""
+    return orjson.dumps(body, default=_dumps_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
 # ---- XML ----------------------------------------------------------------------------------
 _DATETIME_SUFFIXES = ("_at", "_date", "_since")  # a nil datetime still says type="datetime"
 
@@ -120,8 +137,8 @@ def render(
 def render_list(request: Request, plural: str, item: str, records: list[Fields]) -> Response:
     if wants_xml(request):
         return Response(xml_list(plural.replace("_", "-"), item.replace("_", "-"), records), media_type=XML_TYPE)
-    body = {"collection": [json_object(f) for f in records], "metadata": {"count": len(records)}}
-    return Response(orjson.dumps(body), media_type=JSON_TYPE)
+    body = {"collection": [dict(f) for f in records], "metadata": {"count": len(records)}}
+    return Response(dumps_records(body), media_type=JSON_TYPE)
 
 
 def errors_response(
