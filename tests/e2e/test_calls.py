@@ -340,7 +340,7 @@ def test_hints_and_device_states_reach_the_dialplan(pbx, bob):
     with Phone(user="alice") as a:
         call = a.call(pbx.port, "850", user="alice", password="alice-pass")
         assert call.status == 200
-        ch = linkedid_of(pbx, lambda c: "HINT" in c["variables"], timeout=5)
+        ch = linkedid_of(pbx, lambda c: "ALICE" in c["variables"], timeout=5)  # the last Set
         assert ch["variables"]["BOB"] == "NOT_INUSE" and ch["variables"]["HINT"] == "NOT_INUSE"
         assert ch["variables"]["ALICE"] == "INUSE"  # her own call
         call.bye()
