@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from switchboard.api.ui import events as ui_events
 from switchboard.carrier.clients import CarrierClients
 from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks
-from switchboard.domain import repos, security
+from switchboard.domain import cluster, repos, security
 from switchboard.domain.calls import Originator
 from switchboard.domain.cdrs import CdrService, CdrWriter
 from switchboard.domain.entities import Server, utcnow
@@ -101,6 +102,11 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     db = Database(settings.database_url)
     if migrate:
         log.info("database %s: %s", db.engine.url.render_as_string(hide_password=True), await db.migrate())
+        try:  # every node of a cluster must hold the key its secrets were encrypted with
+            await cluster.check_secret_key(db, box)
+        except cluster.KeyMismatch:
+            await db.close()
+            raise
     s = settings
     identity = IdentityService(
         box,
@@ -522,9 +528,14 @@ async def start_media(settings: Settings, sip_host: str):
 
 
 def run(settings: Settings) -> None:
+    """Run `serve`; a node whose secret key is not the cluster's exits 2 with one line on stderr."""
     try:
-        import uvloop
-
-        uvloop.run(serve(settings))
-    except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(serve(settings))
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - platforms without uvloop
+            asyncio.run(serve(settings))
+        else:
+            uvloop.run(serve(settings))
+    except cluster.KeyMismatch as e:
+        print(f"switchboard: refusing to start: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
