@@ -156,8 +156,8 @@ async def bootstrap_admin(services: Services) -> None:
             conn, s.kazoo_master_cluster_id, s.carrier_api_url, s.carrier_api_key
         )
     async with services.db.transaction(write=False) as conn:
-        await services.pbx.load_all(conn, services.configs)
-        await services.pbx.load_devices(conn, services.kazoo)
+        await services.pbx.load_all(conn, services.configs, announce=False)
+        await services.pbx.load_devices(conn, services.kazoo, announce=False)
     if generated:
         # printed once, on the start that created the account; only its argon2 hash is kept
         print(f"switchboard: created super user {s.admin_username!r} with password {generated}", flush=True)
@@ -406,10 +406,10 @@ async def serve(settings: Settings) -> None:
         host=services.sip.local_host_for("127.0.0.1"),
         sounds_dir=settings.data_dir / "sounds",
     )
-    background = [
-        asyncio.ensure_future(registrar.run_sweeper()),
-        asyncio.ensure_future(Qualifier(services.pbx, services.sip).run()),
-    ]
+    # background work once per cluster (domain/cluster.py: a lease per job; on SQLite always held)
+    leases = cluster.Leases(services.db, ttl=settings.lease_seconds)
+    background = [asyncio.ensure_future(registrar.run_sweeper())]
+    leases.run("qualify", Qualifier(services.pbx, services.sip).run)
     trunk_reg = TrunkRegistrar(
         services.pbx,
         services.sip,
@@ -420,20 +420,25 @@ async def serve(settings: Settings) -> None:
         qualify_interval=settings.trunk_qualify_interval,
     )
     services.pbx.on_trunks_changed.append(trunk_reg.reload)
+    trunk_reg.active = False  # Pbx.trunks now; the sessions run where the `trunks` lease is held
     await trunk_reg.reload()
+    leases.run("trunks", trunk_reg.run_leased)
     from switchboard.domain.webhooks import run_webhook_worker
     from switchboard.probe.agent import ProbeAgent
 
-    background.append(asyncio.ensure_future(run_webhook_worker(services.db, every=2.0)))
+    leases.run("webhooks", lambda: run_webhook_worker(services.db, every=2.0))
     if settings.kazoo_port_poll_seconds > 0:
-        background.append(
-            asyncio.ensure_future(
-                run_port_poller(
-                    services.db, services.kazoo, services.carrier_clients.client_for, settings.kazoo_port_poll_seconds
-                )
-            )
+        leases.run(
+            "kazoo-port-poll",
+            lambda: run_port_poller(
+                services.db, services.kazoo, services.carrier_clients.client_for, settings.kazoo_port_poll_seconds
+            ),
         )
-    local, local_key = await ensure_local_probe(services)
+    if event_bridge is not None:  # follow the other nodes' changes (engine/cluster.py)
+        from switchboard.engine.cluster import ClusterSync
+
+        sync = ClusterSync(services.pbx, services.db, services.configs, services.kazoo, registrar, trunk_reg.reload)
+        background.append(asyncio.ensure_future(sync.run()))
     host, port = settings.http_host_port
     app = create_app(services)
     trusted = parse_networks(settings.trusted_proxies)
@@ -470,19 +475,28 @@ async def serve(settings: Settings) -> None:
             services.db.engine.url.render_as_string(hide_password=True),
         )
         print(f"switchboard: listening http={host}:{http_port} sip={sip_host}:{services.sip.port}", flush=True)
-        agent = ProbeAgent(
-            local_probe_url(settings, http_port),
-            local.id,
-            local_key,
-            spool_dir=settings.data_dir / PROBE_SPOOL_DIR,
-            version=__version__,
-        )
-        await agent.run()
+
+        async def local_probe() -> None:
+            # one built-in probe per cluster: the node holding its lease runs it (rotating its key
+            # when this node's DATA_DIR/probe.key is not the current one)
+            local, local_key = await ensure_local_probe(services)
+            agent = ProbeAgent(
+                local_probe_url(settings, http_port),
+                local.id,
+                local_key,
+                spool_dir=settings.data_dir / PROBE_SPOOL_DIR,
+                version=__version__,
+            )
+            await agent.run()
+
+        leases.run("local-probe", local_probe)
 
     background.append(asyncio.ensure_future(once_listening()))
     try:
         await server.serve()
     finally:
+        with contextlib.suppress(Exception):  # jobs stopped (trunks unregistered), leases given back
+            await asyncio.wait_for(leases.stop(), 15)
         for task in background:
             task.cancel()
         await asyncio.wait(background, timeout=5)

@@ -11,7 +11,6 @@ dir, on one fresh database.
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -21,14 +20,10 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD, BIN, PgDatabase, Server, pg_reason, skip_or_fail
 from tests.sip_peers import (
     Jade,
-    Kamailio,
     SipUdpClient,
     pjsip_account,
-    run_sipp,
     sip_options_status,
-    skip_without,
     wait_for,
-    write_users_csv,
 )
 
 LEASE = 3.0  # seconds: SWITCHBOARD_LEASE_SECONDS of these nodes
@@ -78,10 +73,58 @@ def test_a_node_with_another_secret_key_refuses_to_start(cluster, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     srv = Server("postgres", a.database_url, other)  # no key given: it makes its own, not the cluster's
-    out = subprocess.run(
-        [str(BIN / "switchboard"), "serve"], env=srv.env(), capture_output=True, text=True, timeout=60
-    )
+    out = subprocess.run([str(BIN / "switchboard"), "serve"], env=srv.env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
     assert "Traceback" not in out.stderr + out.stdout, out.stderr
     lines = [x for x in out.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "secret key" in lines[0] and "refusing to start" in lines[0], out.stderr
+
+
+# ---- 2. configuration and modules -------------------------------------------------------------------
+USERS = [(f"u{i:04d}", f"pw-{i}-secret") for i in range(1, 21)]
+
+
+def test_pjsip_conf_written_on_a_is_served_and_authenticated_by_b_within_a_second(cluster):
+    a, b, ja, jb = cluster
+    assert jb.call("GET", "/admin/pjsip/aors/u0001").status_code == 404
+    ja.put_pjsip("".join(pjsip_account(u, p, max_contacts=2, remove_existing="yes") for u, p in USERS))
+    written = time.monotonic()
+    wait_for(lambda: jb.call("GET", "/admin/pjsip/aors/u0001").status_code == 200, 1.0, 0.02, what="u0001 on B")
+    took = time.monotonic() - written
+    assert jb.get("/admin/pjsip/aors/u0020")["max_contacts"] in (2, "2")
+    print(f"pjsip.conf written on A served by B after {took * 1000:.0f} ms")
+    for user, password in USERS:
+        with SipUdpClient(b.sip_port) as phone:
+            resp = phone.register(user, password)
+            assert resp is not None and resp.status == 200, (user, resp)
+            phone.register(user, password, expires=0)
+
+
+def test_a_module_unloaded_on_a_answers_503_on_b(cluster):
+    a, b, ja, jb = cluster
+    assert sip_options_status(b.sip_port) == 200
+    assert ja.call("DELETE", "/admin/core/modules/res_pjsip").status_code == 200
+    try:
+        started = time.monotonic()
+        wait_for(lambda: sip_options_status(b.sip_port, 0.3) == 503, 1.5, 0.02, what="503 on B")
+        assert time.monotonic() - started < 1.5
+        assert jb.get("/admin/core/modules/res_pjsip")["load"] == "Not Running"
+    finally:
+        assert ja.call("POST", "/admin/core/modules/res_pjsip").status_code == 200
+    wait_for(lambda: sip_options_status(b.sip_port, 0.3) == 200, 1.5, 0.02, what="200 on B again")
+
+
+# ---- 3. registrations -----------------------------------------------------------------------------
+def test_a_binding_made_at_a_is_in_bs_contacts_and_its_removal_too(cluster):
+    a, b, ja, jb = cluster
+    user, password = USERS[2]
+    with SipUdpClient(a.sip_port) as phone:
+        resp = phone.register(user, password, expires=120)
+        assert resp is not None and resp.status == 200, resp
+        seen = wait_for(lambda: jb.contacts(user), 1.0, 0.02, what="the binding on B")
+        assert seen[0]["via_address"] == f"127.0.0.1:{phone.port}", seen
+        assert jb.get(f"/device_states/PJSIP/{user}")["state"] == "NOT_INUSE"
+        resp = phone.register(user, password, expires=0)
+        assert resp is not None and resp.status == 200, resp
+        wait_for(lambda: not jb.contacts(user), 1.0, 0.02, what="the binding gone on B")
+        assert jb.get(f"/device_states/PJSIP/{user}")["state"] == "UNAVAILABLE"
