@@ -309,6 +309,7 @@ def create_app(services: Services) -> FastAPI:
             "database": "ok" if db_ok else "down",
             "sip": "ok" if sip_ok else "down",
             "uptime_seconds": round(time.time() - services.started_at, 1),
+            "node": cluster.NODE_ID,  # this process's id in the cluster (lease holder, events' `node`)
         }
         return Response(orjson.dumps(body), 200 if body["status"] == "ok" else 503, media_type="application/json")
 

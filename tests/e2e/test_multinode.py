@@ -10,20 +10,28 @@ dir, on one fresh database.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, BIN, PgDatabase, Server, pg_reason, skip_or_fail
+from tests.e2e.test_sip_trunks import Providers, register_trunk
 from tests.sip_peers import (
     Jade,
+    Kamailio,
     SipUdpClient,
     pjsip_account,
+    run_sipp,
     sip_options_status,
+    skip_without,
     wait_for,
+    write_users_csv,
 )
 
 LEASE = 3.0  # seconds: SWITCHBOARD_LEASE_SECONDS of these nodes
@@ -128,3 +136,70 @@ def test_a_binding_made_at_a_is_in_bs_contacts_and_its_removal_too(cluster):
         assert resp is not None and resp.status == 200, resp
         wait_for(lambda: not jb.contacts(user), 1.0, 0.02, what="the binding gone on B")
         assert jb.get(f"/device_states/PJSIP/{user}")["state"] == "UNAVAILABLE"
+
+
+# ---- 4. once-per-cluster work, and a node killed ---------------------------------------------------
+def lease_holders(pg: PgDatabase) -> dict[str, str]:
+    async def go():
+        import asyncpg
+
+        conn = await asyncpg.connect(pg.url, timeout=3)
+        try:
+            rows = await conn.fetch(
+                "SELECT name, holder FROM leases WHERE expires_at >= extract(epoch FROM clock_timestamp())"
+            )
+        finally:
+            await conn.close()
+        return {r["name"]: r["holder"] for r in rows}
+
+    return asyncio.run(go())
+
+
+def node_id(srv: Server) -> str:
+    return httpx.get(srv.url + "/healthz", timeout=5).json()["node"]
+
+
+def test_sigkill_a_while_sipp_registers_through_b_and_b_takes_over_the_trunk(cluster, pg, tmp_path):
+    skip_without("sipp", "kamailio")
+    a, b, ja, jb = cluster
+    ida, idb = node_id(a), node_id(b)
+    holders = lease_holders(pg)
+    assert holders.get("trunks") == ida and holders.get("qualify") == ida, (holders, ida, idb)
+    kam = Kamailio(tmp_path / "kamailio").start()
+    try:
+        pa, pb = Providers(a.url), Providers(b.url)
+        pid = pa.create(**register_trunk(kam))
+        wait_for(lambda: pa.status(pid) == "ONLINE", 10, 0.1, what="trunk ONLINE on A")
+        wait_for(lambda: pb.status(pid) == "ONLINE", 2, 0.05, what="trunk ONLINE on B (A's trunk.status)")
+        assert pid in [p["id"] for p in pb.providers()]
+        before = len(kam.registers())
+        csv = write_users_csv(tmp_path / "users.csv", USERS)
+        with ThreadPoolExecutor(1) as pool:
+            # 120 REGISTERs over 12 s through B: A is killed 2 s in
+            job = pool.submit(
+                run_sipp,
+                b.sip_port,
+                "register_auth.xml",
+                tmp_path,
+                calls=120,
+                rate=10,
+                inf=csv,
+                keys={"expires": "300"},
+                timeout=40,
+            )
+            time.sleep(2)
+            a.proc.kill()
+            a.proc.wait()
+            killed = time.monotonic()
+            wait_for(lambda: len(kam.registers()) > before, LEASE * 3, 0.05, what="B's trunk REGISTER")
+            took = time.monotonic() - killed
+            out = job.result()
+        print(f"trunk registration taken over by B {took:.2f} s after SIGKILL of A (lease {LEASE} s)")
+        assert took <= LEASE + LEASE / 5 + 1.0, took
+        assert out.returncode == 0 and out.failed == 0 and out.successful == 120, out.text
+        assert kam.registers()[-1].authorized or len(kam.registers()) > before + 1
+        wait_for(lambda: pb.status(pid) == "ONLINE", 5, 0.1, what="trunk ONLINE on B after the takeover")
+        assert lease_holders(pg).get("trunks") == idb
+        wait_for(lambda: lease_holders(pg).get("qualify") == idb, LEASE * 2, 0.1, what="qualify moved to B")
+    finally:
+        kam.stop()
