@@ -75,6 +75,10 @@ def cluster(pg, tmp_path_factory):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def node_id(srv: Server) -> str:
+    return httpx.get(srv.url + "/healthz", timeout=5).json()["node"]
+
+
 # ---- 1. the secret key ----------------------------------------------------------------------------
 def test_a_node_with_another_secret_key_refuses_to_start(cluster, tmp_path):
     a, _, _, _ = cluster
@@ -138,25 +142,39 @@ def test_a_binding_made_at_a_is_in_bs_contacts_and_its_removal_too(cluster):
         assert jb.get(f"/device_states/PJSIP/{user}")["state"] == "UNAVAILABLE"
 
 
-# ---- 4. once-per-cluster work, and a node killed ---------------------------------------------------
-def lease_holders(pg: PgDatabase) -> dict[str, str]:
+def pg_exec(pg: PgDatabase, sql: str, *args):
     async def go():
         import asyncpg
 
         conn = await asyncpg.connect(pg.url, timeout=3)
         try:
-            rows = await conn.fetch(
-                "SELECT name, holder FROM leases WHERE expires_at >= extract(epoch FROM clock_timestamp())"
-            )
+            return await conn.fetch(sql, *args)
         finally:
             await conn.close()
-        return {r["name"]: r["holder"] for r in rows}
 
     return asyncio.run(go())
 
 
-def node_id(srv: Server) -> str:
-    return httpx.get(srv.url + "/healthz", timeout=5).json()["node"]
+def test_a_write_missed_while_bs_listen_connection_was_down_is_resynced(cluster, pg):
+    a, b, ja, jb = cluster
+    killed = pg_exec(
+        pg,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        f"switchboard-listen-{node_id(b)}",
+    )
+    assert len(killed) == 1, killed
+    text = "".join(pjsip_account(u, p, max_contacts=2, remove_existing="yes") for u, p in USERS)
+    ja.put_pjsip(text + pjsip_account("late1", "late-secret"))  # B hears nothing of it: it is not listening
+    wait_for(lambda: jb.call("GET", "/admin/pjsip/aors/late1").status_code == 200, 6, 0.05, what="late1 on B")
+    with SipUdpClient(b.sip_port) as phone:
+        resp = phone.register("late1", "late-secret", expires=0)
+        assert resp is not None and resp.status == 200, resp
+
+
+# ---- 4. once-per-cluster work, and a node killed ---------------------------------------------------
+def lease_holders(pg: PgDatabase) -> dict[str, str]:
+    rows = pg_exec(pg, "SELECT name, holder FROM leases WHERE expires_at >= extract(epoch FROM clock_timestamp())")
+    return {r["name"]: r["holder"] for r in rows}
 
 
 def test_sigkill_a_while_sipp_registers_through_b_and_b_takes_over_the_trunk(cluster, pg, tmp_path):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 
@@ -34,15 +33,13 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard.domain.security import SecretBox
+from switchboard.events import NODE_ID
 from switchboard.store import tables as t
 
 log = logging.getLogger("switchboard.cluster")
 
 KEY_CHECK = "key_check"
 _KNOWN = "switchboard cluster key check v1"
-
-# this process's name in the cluster (lease holder, the `node` of the events it publishes)
-NODE_ID = secrets.token_hex(6)
 
 
 class KeyMismatch(Exception):
