@@ -20,9 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.call_peers import Phone
 from tests.conftest import ADMIN_PASSWORD, BIN, PgDatabase, Server, pg_reason, skip_or_fail
 from tests.e2e.test_sip_trunks import Providers, register_trunk
 from tests.sip_peers import (
+    EXTENSIONS_PATH,
     Jade,
     Kamailio,
     SipUdpClient,
@@ -140,6 +142,71 @@ def test_a_binding_made_at_a_is_in_bs_contacts_and_its_removal_too(cluster):
         assert resp is not None and resp.status == 200, resp
         wait_for(lambda: not jb.contacts(user), 1.0, 0.02, what="the binding gone on B")
         assert jb.get(f"/device_states/PJSIP/{user}")["state"] == "UNAVAILABLE"
+
+
+CALLERS = """
+[alice]
+type=endpoint
+context=internal
+auth=alice
+aors=alice
+disallow=all
+allow=ulaw
+
+[alice]
+type=auth
+username=alice
+password=alice-pass
+
+[alice]
+type=aor
+max_contacts=1
+
+[bob]
+type=endpoint
+context=internal
+auth=bob
+aors=bob
+disallow=all
+allow=ulaw
+
+[bob]
+type=auth
+username=bob
+password=bob-pass
+
+[bob]
+type=aor
+max_contacts=1
+"""
+DIALPLAN = """
+[internal]
+exten => 200,1,Dial(PJSIP/bob,20)
+ same => n,Hangup()
+"""
+
+
+def test_bs_dial_reaches_a_phone_registered_at_a_from_bs_own_socket(cluster):
+    skip_without("sipp")  # the media engine's tests' prerequisites; the phones here are Python
+    a, b, ja, jb = cluster
+    ja.put_pjsip("".join(pjsip_account(u, p, max_contacts=2, remove_existing="yes") for u, p in USERS) + CALLERS)
+    r = ja.call("PUT", EXTENSIONS_PATH, json={"data": DIALPLAN})
+    assert r.status_code == 200, r.text
+    wait_for(lambda: jb.call("GET", "/admin/pjsip/aors/bob").status_code == 200, 1.0, 0.02, what="bob on B")
+    with Phone(user="bob") as bob:
+        assert bob.register(a.sip_port, "bob", "bob-pass").status == 200  # bob registers at A only
+        wait_for(lambda: jb.contacts("bob"), 1.0, 0.02, what="bob's binding on B")
+        with Phone(user="alice") as alice:
+            invite = alice.invite(b.sip_port, "200", user="alice", password="alice-pass")  # alice calls B
+            incoming = bob.answer_incoming(timeout=10)
+            assert incoming is not None, "B's Dial did not reach bob"
+            assert incoming.dest == ("127.0.0.1", b.sip_port), incoming.dest  # from B's own socket
+            assert invite.wait_final(10) == 200
+            chans = wait_for(lambda: len(jb.get("/admin/core/channels")["list"]) == 2, 5, what="2 channels on B")
+            assert chans
+            assert jb.get("/device_states/PJSIP/bob")["state"] == "INUSE"
+            assert invite.bye().status == 200
+            assert incoming.wait_bye(5)
 
 
 def pg_exec(pg: PgDatabase, sql: str, *args):
