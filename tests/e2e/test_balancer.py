@@ -1,0 +1,146 @@
+"""Kamailio's `dispatcher` in front of two `serve` nodes on one PostgreSQL (deploy/kamailio-dispatcher.cfg,
+deploy/MULTINODE.md): sipp REGISTERs through the balancer are spread over both nodes (each node's
+registration events name it), carry a Path to the balancer, and, when one node is SIGKILLed,
+registrations go on through the other with 0 failures (failover on timeout, then the OPTIONS health
+check keeps the dead node out)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.conftest import ADMIN_PASSWORD, PgDatabase, Server, pg_reason, skip_or_fail
+from tests.sip_peers import (
+    KAMAILIO_MODULES,
+    Jade,
+    free_port,
+    pjsip_account,
+    run_sipp,
+    sip_options_status,
+    skip_without,
+    stop_process,
+    wait_for,
+    which,
+    write_users_csv,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = ROOT / "deploy" / "kamailio-dispatcher.cfg"
+USERS = [(f"lb{i:03d}", f"lb-{i}-secret") for i in range(1, 41)]
+
+
+class Balancer:
+    """Kamailio with the deployment's dispatcher configuration, in front of `nodes` (SIP ports)."""
+
+    def __init__(self, workdir: Path, nodes: list[int]):
+        self.workdir, self.port = workdir, free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.list_path = workdir / "dispatcher.list"
+        self.list_path.write_text("".join(f"1 sip:127.0.0.1:{p}\n" for p in nodes))
+        self.cfg_path = workdir / "balancer.cfg"
+        self.cfg_path.write_text(
+            CFG.read_text()
+            .replace("@LISTEN@", f"udp:127.0.0.1:{self.port}")
+            .replace("@MPATH@", KAMAILIO_MODULES)
+            .replace("@DSLIST@", str(self.list_path))
+        )
+        self.log_path = workdir / "balancer.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Balancer:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [which("kamailio"), "-f", str(self.cfg_path), "-DD", "-E"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        wait_for(lambda: sip_options_status(self.port, 0.5) == 200 or self.proc.poll() is not None, 15, 0.2)
+        assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.proc, group=True)
+
+
+@pytest.fixture(scope="module")
+def lb(tmp_path_factory):
+    skip_without("kamailio", "sipp")
+    if reason := pg_reason():
+        skip_or_fail(f"the balancer suite needs PostgreSQL: {reason}")
+    pg = PgDatabase()
+    tmp = tmp_path_factory.mktemp("balancer")
+    env = {"SWITCHBOARD_LEASE_SECONDS": "3"}
+    (tmp / "a").mkdir()
+    (tmp / "b").mkdir()
+    a = Server("postgres", pg.url, tmp / "a", extra_env=env).start()
+    key = (a.data_dir / "secret.key").read_text().strip()
+    b = Server("postgres", pg.url, tmp / "b", extra_env={**env, "SWITCHBOARD_SECRET_KEY": key}).start()
+    jade = Jade(a.url, "admin", ADMIN_PASSWORD)
+    jade.put_pjsip("".join(pjsip_account(u, p, max_contacts=2, remove_existing="yes") for u, p in USERS))
+    balancer = Balancer(tmp / "kamailio", [a.sip_port, b.sip_port]).start()
+    yield a, b, jade, balancer, tmp
+    balancer.stop()
+    jade.close()
+    for srv in (a, b):
+        srv.stop()
+        assert "Traceback" not in srv.log(), srv.log()
+    pg.drop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def events_since(srv: Server, token: str, since: int = 0, quiet: float = 1.0) -> list[dict]:
+    """The events a node's SSE stream replays from `since` (read until it is quiet)."""
+    out: list[dict] = []
+    try:
+        with httpx.stream("GET", srv.url + "/events/stream", params={"since": since, "authtoken": token}, timeout=quiet) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    out.append(orjson.loads(line[5:]))
+    except httpx.ReadTimeout:
+        pass
+    return out
+
+
+def test_registers_through_the_balancer_are_spread_over_both_nodes_with_path(lb):
+    a, b, jade, balancer, tmp = lb
+    ids = {httpx.get(s.url + "/healthz").json()["node"] for s in (a, b)}
+    csv = write_users_csv(tmp / "users.csv", USERS)
+    out = run_sipp(balancer.port, "register_auth.xml", tmp, calls=len(USERS), rate=20, inf=csv, keys={"expires": "300"})
+    assert out.returncode == 0 and out.failed == 0 and out.successful == len(USERS), out.text
+    events = [e for e in events_since(a, jade.token) if e["type"].startswith("registration.")]
+    by_node = {n: sum(1 for e in events if e["data"].get("node") == n) for n in ids}
+    assert all(count > 0 for count in by_node.values()), by_node
+    contact = wait_for(lambda: jade.contacts(USERS[0][0]), 2)[0]
+    assert contact["via_address"] == f"127.0.0.1:{balancer.port}", contact  # answers go back through it
+    print(f"REGISTERs through the balancer by node: {sorted(by_node.values())}")
+
+
+def test_a_node_killed_behind_the_balancer_registrations_go_on_with_0_failures(lb):
+    a, b, jade, balancer, tmp = lb
+    csv = write_users_csv(tmp / "users2.csv", USERS)
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(
+            run_sipp,
+            balancer.port,
+            "register_auth.xml",
+            tmp,
+            calls=120,
+            rate=10,
+            inf=csv,
+            keys={"expires": "300"},
+            timeout=60,
+        )
+        time.sleep(2)
+        b.proc.kill()
+        b.proc.wait()
+        out = job.result()
+    assert out.returncode == 0 and out.failed == 0 and out.successful == 120, out.text
