@@ -6,6 +6,7 @@ check keeps the dead node out)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import time
@@ -101,7 +102,9 @@ def events_since(srv: Server, token: str, since: int = 0, quiet: float = 1.0) ->
     """The events a node's SSE stream replays from `since` (read until it is quiet)."""
     out: list[dict] = []
     try:
-        with httpx.stream("GET", srv.url + "/events/stream", params={"since": since, "authtoken": token}, timeout=quiet) as r:
+        with httpx.stream(
+            "GET", srv.url + "/events/stream", params={"since": since, "authtoken": token}, timeout=quiet
+        ) as r:
             for line in r.iter_lines():
                 if line.startswith("data:"):
                     out.append(orjson.loads(line[5:]))
@@ -121,7 +124,28 @@ def test_registers_through_the_balancer_are_spread_over_both_nodes_with_path(lb)
     assert all(count > 0 for count in by_node.values()), by_node
     contact = wait_for(lambda: jade.contacts(USERS[0][0]), 2)[0]
     assert contact["via_address"] == f"127.0.0.1:{balancer.port}", contact  # answers go back through it
+    paths = pg_paths(lb_db(a))
+    assert paths and all(f"127.0.0.1:{balancer.port}" in p and "received=" in p for p in paths), paths[:3]
     print(f"REGISTERs through the balancer by node: {sorted(by_node.values())}")
+
+
+def lb_db(srv: Server) -> str:
+    return srv.database_url
+
+
+def pg_paths(url: str) -> list[str]:
+    """The Path each binding was registered with (sip_contacts.path)."""
+
+    async def go():
+        import asyncpg
+
+        conn = await asyncpg.connect(url, timeout=3)
+        try:
+            return [r["path"] for r in await conn.fetch("SELECT path FROM sip_contacts")]
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
 
 
 def test_a_node_killed_behind_the_balancer_registrations_go_on_with_0_failures(lb):
