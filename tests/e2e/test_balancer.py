@@ -17,8 +17,11 @@ import httpx
 import orjson
 import pytest
 
+from tests.call_peers import Phone
 from tests.conftest import ADMIN_PASSWORD, PgDatabase, Server, pg_reason, skip_or_fail
+from tests.e2e.test_multinode import CALLERS, DIALPLAN
 from tests.sip_peers import (
+    EXTENSIONS_PATH,
     KAMAILIO_MODULES,
     Jade,
     free_port,
@@ -146,6 +149,32 @@ def pg_paths(url: str) -> list[str]:
             await conn.close()
 
     return asyncio.run(go())
+
+
+def test_a_call_to_a_phone_registered_through_the_balancer_goes_through_it(lb):
+    a, b, jade, balancer, tmp = lb
+    jade.put_pjsip("".join(pjsip_account(u, p, max_contacts=2, remove_existing="yes") for u, p in USERS) + CALLERS)
+    assert jade.call("PUT", EXTENSIONS_PATH, json={"data": DIALPLAN}).status_code == 200
+    bjade = Jade(b.url, "admin", ADMIN_PASSWORD)
+    try:
+        wait_for(lambda: bjade.call("GET", "/admin/pjsip/aors/bob").status_code == 200, 1.0, 0.02)
+        for _ in range(4):  # several calls: the Call-ID hash sends them to either node
+            with Phone(user="bob") as bob:
+                assert bob.register(balancer.port, "bob", "bob-pass").status == 200
+                with Phone(user="alice") as alice:
+                    invite = alice.invite(balancer.port, "200", user="alice", password="alice-pass")
+                    incoming = bob.answer_incoming(timeout=10)
+                    assert incoming is not None, "the node's INVITE did not reach bob through the balancer"
+                    assert incoming.dest == ("127.0.0.1", balancer.port), incoming.dest  # via its Path
+                    assert not incoming.invite.get_all("Route"), incoming.invite  # the balancer took its Route
+                    assert invite.wait_final(10) == 200
+                    assert invite.bye().status == 200
+                    assert incoming.wait_bye(5)
+                assert bob.register(balancer.port, "bob", "bob-pass", expires=0).status == 200
+            # max_contacts = 1: the next phone may register once both nodes saw this one go
+            wait_for(lambda: not jade.contacts("bob") and not bjade.contacts("bob"), 2, 0.02, what="bob gone")
+    finally:
+        bjade.close()
 
 
 def test_a_node_killed_behind_the_balancer_registrations_go_on_with_0_failures(lb):
