@@ -438,7 +438,15 @@ async def serve(settings: Settings) -> None:
     if event_bridge is not None:  # follow the other nodes' changes (engine/cluster.py)
         from switchboard.engine.cluster import ClusterSync
 
-        sync = ClusterSync(services.pbx, services.db, services.configs, services.kazoo, registrar, trunk_reg.reload)
+        sync = ClusterSync(
+            services.pbx,
+            services.db,
+            services.configs,
+            services.kazoo,
+            registrar,
+            trunk_reg.reload,
+            announce_trunks=trunk_reg.announce,
+        )
         background.append(asyncio.ensure_future(sync.run()))
     host, port = settings.http_host_port
     app = create_app(services)

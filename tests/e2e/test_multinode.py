@@ -257,6 +257,13 @@ def test_sigkill_a_while_sipp_registers_through_b_and_b_takes_over_the_trunk(clu
         wait_for(lambda: pa.status(pid) == "ONLINE", 10, 0.1, what="trunk ONLINE on A")
         wait_for(lambda: pb.status(pid) == "ONLINE", 2, 0.05, what="trunk ONLINE on B (A's trunk.status)")
         assert pid in [p["id"] for p in pb.providers()]
+        # a node that starts later shows the trunk's state too (the holder announces it again)
+        c = node(pg, tmp_path, "c", SWITCHBOARD_SECRET_KEY=(a.data_dir / "secret.key").read_text().strip()).start()
+        try:
+            wait_for(lambda: Providers(c.url).status(pid) == "ONLINE", 3, 0.1, what="trunk ONLINE on C")
+        finally:
+            assert c.stop() == 0
+            assert "Traceback" not in c.log(), c.log()
         before = len(kam.registers())
         csv = write_users_csv(tmp_path / "users.csv", USERS)
         with ThreadPoolExecutor(1) as pool:

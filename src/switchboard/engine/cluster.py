@@ -15,7 +15,9 @@ except for live state that is not in the database):
 - `registration.added/refreshed/removed` -> those aors' bindings (registrar.refresh_aors), so a
   phone registered at another node is in this node's contacts and reached from this node's socket;
 - `trunk.status` -> `Pbx.trunk_states` (the lease holder runs the trunks; every node shows them);
-- `contact.status` -> the qualify status of that binding (qualify runs on one node).
+- `contact.status` -> the qualify status of that binding (qualify runs on one node);
+- `node.joined` (published by each node when it starts following) -> the trunks' holder publishes
+  every trunk's state again, so a node that starts later shows it too.
 
 A `gap` (the LISTEN connection was lost and came back, or this reader fell behind the history)
 means some events may be lost: everything is re-read (modules, every family, devices, trunks,
@@ -36,15 +38,17 @@ _REGISTRATION = ("registration.added", "registration.refreshed", "registration.r
 
 
 class ClusterSync:
-    def __init__(self, pbx: Pbx, db, configs, kazoo, registrar, trunk_reload, *, bus=None):
+    def __init__(self, pbx: Pbx, db, configs, kazoo, registrar, trunk_reload, *, announce_trunks=None, bus=None):
         self.pbx, self.db, self.configs, self.kazoo = pbx, db, configs, kazoo
         self.registrar, self.trunk_reload = registrar, trunk_reload
+        self.announce_trunks = announce_trunks
         self.bus = bus or events.bus
         self.resyncs = 0
         self.applied = 0
 
     async def run(self) -> None:
         sub = self.bus.subscribe()
+        events.publish("node.joined", {"node": NODE_ID})
         while True:
             batch = await sub.next()
             try:
@@ -89,6 +93,8 @@ class ClusterSync:
                 self._trunk_status(data)
             elif kind == "contact.status":
                 self._contact_status(data)
+            elif kind == "node.joined" and self.announce_trunks is not None:
+                self.announce_trunks()
         if modules or families or devices:
             async with self.db.transaction(write=False) as conn:
                 for name in modules:

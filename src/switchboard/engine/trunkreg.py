@@ -77,18 +77,25 @@ class TrunkSession:
         before = (state.get("online"), state.get("state"))
         state.update(values, tm_update=time.time_ns())
         if before != (state.get("online"), state.get("state")):
-            events.publish(
-                "trunk.status",
-                {
-                    "id": self.trunk.id,
-                    "name": self.trunk.name,
-                    "status": "ONLINE" if state.get("online") else "OFFLINE",
-                    "state": state.get("state"),
-                    "code": state.get("code"),
-                    "node": NODE_ID,
-                    "fields": dict(state),  # what the other nodes' views show (engine/cluster.py)
-                },
-            )
+            self.announce()
+
+    def announce(self) -> None:
+        """Publish this trunk's state (`trunk.status`): on each change, and for a node that joined."""
+        state = self.owner.pbx.trunk_states.get(self.trunk.id)
+        if state is None:
+            return
+        events.publish(
+            "trunk.status",
+            {
+                "id": self.trunk.id,
+                "name": self.trunk.name,
+                "status": "ONLINE" if state.get("online") else "OFFLINE",
+                "state": state.get("state"),
+                "code": state.get("code"),
+                "node": NODE_ID,
+                "fields": dict(state),  # what the other nodes' views show (engine/cluster.py)
+            },
+        )
 
     def _request(self, method: str, expires: int | None) -> Message:
         t = self.trunk
@@ -231,6 +238,12 @@ class TrunkRegistrar:
         self._lock = asyncio.Lock()
         # False: this node keeps Pbx.trunks current but runs no session (another node holds the lease)
         self.active = True
+
+    def announce(self) -> None:
+        """Every running trunk's state again (a node joined the cluster: engine/cluster.py)."""
+        if self.active:
+            for session in self.sessions.values():
+                session.announce()
 
     async def run_leased(self) -> None:
         """The `trunks` lease's job: run the sessions while this node holds it (until cancelled)."""
