@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -34,19 +35,30 @@ def ramp(port: int, workdir: Path, csv: Path, rates: list[int], seconds: float) 
     best, notes = 0, []
     for rate in rates:
         calls = int(rate * seconds)
-        out = run_sipp(
-            port,
-            "register_auth.xml",
-            workdir,
-            calls=calls,
-            rate=rate,
-            inf=csv,
-            keys={"expires": "600"},
-            timeout=seconds * 4 + 10,
-        )
+        for _ in range(2):  # once more when sipp did not start (a local port taken meanwhile)
+            out = run_sipp(
+                port,
+                "register_auth.xml",
+                workdir,
+                calls=calls,
+                rate=rate,
+                inf=csv,
+                keys={"expires": "600"},
+                timeout=seconds * 4 + 10,
+            )
+            if out.successful or out.failed:
+                break
         ok = out.returncode == 0 and out.failed == 0 and out.successful == calls
         notes.append(f"{rate}/s: {out.successful} ok, {out.failed} failed in {out.elapsed:.1f} s")
+        if out.successful == 0:
+            notes.append(f"sipp rc {out.returncode}: {out.stderr.strip()[-300:]}")
         if not ok:
+            errors = workdir / "sipp-errors.log"
+            if errors.exists():  # why (the unexpected messages sipp saw), for the figures' notes
+                text = errors.read_text(errors="replace")
+                kinds = sorted(set(re.findall(r"SIP/2.0 (\d{3} [^\r\n]*)", text)))[:5]
+                notes.append(f"unexpected answers: {kinds or 'none (timeouts)'}")
+                errors.unlink()
             break
         best = rate
     return best, notes

@@ -37,6 +37,7 @@ from tests.sip_peers import (
 
 ROOT = Path(__file__).resolve().parents[2]
 CFG = ROOT / "deploy" / "kamailio-dispatcher.cfg"
+SHM_MB = 512  # Kamailio's shared memory (deploy/kamailio-dispatcher.cfg: the default 64 MB runs out)
 USERS = [(f"lb{i:03d}", f"lb-{i}-secret") for i in range(1, 41)]
 
 
@@ -61,7 +62,7 @@ class Balancer:
     def start(self) -> Balancer:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [which("kamailio"), "-f", str(self.cfg_path), "-DD", "-E"],
+                [which("kamailio"), "-f", str(self.cfg_path), "-DD", "-E", "-m", str(SHM_MB)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
