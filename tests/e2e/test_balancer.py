@@ -19,7 +19,7 @@ import pytest
 
 from tests.call_peers import Phone
 from tests.conftest import ADMIN_PASSWORD, PgDatabase, Server, pg_reason, skip_or_fail
-from tests.e2e.test_multinode import CALLERS, DIALPLAN
+from tests.e2e.test_multinode import CALLERS, DIALPLAN, sigkill
 from tests.sip_peers import (
     EXTENSIONS_PATH,
     KAMAILIO_MODULES,
@@ -194,7 +194,6 @@ def test_a_node_killed_behind_the_balancer_registrations_go_on_with_0_failures(l
             timeout=60,
         )
         time.sleep(2)
-        b.proc.kill()
-        b.proc.wait()
+        sigkill(b)
         out = job.result()
     assert out.returncode == 0 and out.failed == 0 and out.successful == 120, out.text

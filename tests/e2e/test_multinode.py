@@ -11,7 +11,10 @@ dir, on one fresh database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -75,6 +78,17 @@ def cluster(pg, tmp_path_factory):
         assert code in (0, None, -9), f"serve did not stop cleanly ({code})"
         assert "Traceback" not in srv.log(), srv.log()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sigkill(srv: Server) -> None:
+    """SIGKILL a serve, then its embedded media engine (which a killed serve cannot stop)."""
+    children = Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children")
+    kids = [int(x) for x in children.read_text().split()] if children.exists() else []
+    srv.proc.kill()
+    srv.proc.wait()
+    for pid in kids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def node_id(srv: Server) -> str:
@@ -280,8 +294,7 @@ def test_sigkill_a_while_sipp_registers_through_b_and_b_takes_over_the_trunk(clu
                 timeout=40,
             )
             time.sleep(2)
-            a.proc.kill()
-            a.proc.wait()
+            sigkill(a)
             killed = time.monotonic()
             wait_for(lambda: len(kam.registers()) > before, LEASE * 3, 0.05, what="B's trunk REGISTER")
             took = time.monotonic() - killed
