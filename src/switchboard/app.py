@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from switchboard.api.ui import events as ui_events
 from switchboard.carrier.clients import CarrierClients
 from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks
-from switchboard.domain import repos, security
+from switchboard.domain import cluster, repos, security
 from switchboard.domain.calls import Originator
 from switchboard.domain.cdrs import CdrService, CdrWriter
 from switchboard.domain.entities import Server, utcnow
@@ -103,6 +104,11 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     db = Database(settings.database_url)
     if migrate:
         log.info("database %s: %s", db.engine.url.render_as_string(hide_password=True), await db.migrate())
+        try:  # every node of a cluster must hold the key its secrets were encrypted with
+            await cluster.check_secret_key(db, box)
+        except cluster.KeyMismatch:
+            await db.close()
+            raise
     s = settings
     identity = IdentityService(
         box,
@@ -152,8 +158,8 @@ async def bootstrap_admin(services: Services) -> None:
             conn, s.kazoo_master_cluster_id, s.carrier_api_url, s.carrier_api_key
         )
     async with services.db.transaction(write=False) as conn:
-        await services.pbx.load_all(conn, services.configs)
-        await services.pbx.load_devices(conn, services.kazoo)
+        await services.pbx.load_all(conn, services.configs, announce=False)
+        await services.pbx.load_devices(conn, services.kazoo, announce=False)
     if generated:
         # printed once, on the start that created the account; only its argon2 hash is kept
         print(f"switchboard: created super user {s.admin_username!r} with password {generated}", flush=True)
@@ -308,6 +314,7 @@ def create_app(services: Services) -> FastAPI:
             "database": "ok" if db_ok else "down",
             "sip": "ok" if sip_ok else "down",
             "uptime_seconds": round(time.time() - services.started_at, 1),
+            "node": cluster.NODE_ID,  # this process's id in the cluster (lease holder, events' `node`)
         }
         return Response(orjson.dumps(body), 200 if body["status"] == "ok" else 503, media_type="application/json")
 
@@ -405,10 +412,10 @@ async def serve(settings: Settings) -> None:
         host=services.sip.local_host_for("127.0.0.1"),
         sounds_dir=settings.data_dir / "sounds",
     )
-    background = [
-        asyncio.ensure_future(registrar.run_sweeper()),
-        asyncio.ensure_future(Qualifier(services.pbx, services.sip).run()),
-    ]
+    # background work once per cluster (domain/cluster.py: a lease per job; on SQLite always held)
+    leases = cluster.Leases(services.db, ttl=settings.lease_seconds)
+    background = [asyncio.ensure_future(registrar.run_sweeper())]
+    leases.run("qualify", Qualifier(services.pbx, services.sip).run)
     trunk_reg = TrunkRegistrar(
         services.pbx,
         services.sip,
@@ -419,20 +426,33 @@ async def serve(settings: Settings) -> None:
         qualify_interval=settings.trunk_qualify_interval,
     )
     services.pbx.on_trunks_changed.append(trunk_reg.reload)
+    trunk_reg.active = False  # Pbx.trunks now; the sessions run where the `trunks` lease is held
     await trunk_reg.reload()
+    leases.run("trunks", trunk_reg.run_leased)
     from switchboard.domain.webhooks import run_webhook_worker
     from switchboard.probe.agent import ProbeAgent
 
-    background.append(asyncio.ensure_future(run_webhook_worker(services.db, every=2.0)))
+    leases.run("webhooks", lambda: run_webhook_worker(services.db, every=2.0))
     if settings.kazoo_port_poll_seconds > 0:
-        background.append(
-            asyncio.ensure_future(
-                run_port_poller(
-                    services.db, services.kazoo, services.carrier_clients.client_for, settings.kazoo_port_poll_seconds
-                )
-            )
+        leases.run(
+            "kazoo-port-poll",
+            lambda: run_port_poller(
+                services.db, services.kazoo, services.carrier_clients.client_for, settings.kazoo_port_poll_seconds
+            ),
         )
-    local, local_key = await ensure_local_probe(services)
+    if event_bridge is not None:  # follow the other nodes' changes (engine/cluster.py)
+        from switchboard.engine.cluster import ClusterSync
+
+        sync = ClusterSync(
+            services.pbx,
+            services.db,
+            services.configs,
+            services.kazoo,
+            registrar,
+            trunk_reg.reload,
+            announce_trunks=trunk_reg.announce,
+        )
+        background.append(asyncio.ensure_future(sync.run()))
     host, port = settings.http_host_port
     app = create_app(services)
     trusted = parse_networks(settings.trusted_proxies)
@@ -469,19 +489,28 @@ async def serve(settings: Settings) -> None:
             services.db.engine.url.render_as_string(hide_password=True),
         )
         print(f"switchboard: listening http={host}:{http_port} sip={sip_host}:{services.sip.port}", flush=True)
-        agent = ProbeAgent(
-            local_probe_url(settings, http_port),
-            local.id,
-            local_key,
-            spool_dir=settings.data_dir / PROBE_SPOOL_DIR,
-            version=__version__,
-        )
-        await agent.run()
+
+        async def local_probe() -> None:
+            # one built-in probe per cluster: the node holding its lease runs it (rotating its key
+            # when this node's DATA_DIR/probe.key is not the current one)
+            local, local_key = await ensure_local_probe(services)
+            agent = ProbeAgent(
+                local_probe_url(settings, http_port),
+                local.id,
+                local_key,
+                spool_dir=settings.data_dir / PROBE_SPOOL_DIR,
+                version=__version__,
+            )
+            await agent.run()
+
+        leases.run("local-probe", local_probe)
 
     background.append(asyncio.ensure_future(once_listening()))
     try:
         await server.serve()
     finally:
+        with contextlib.suppress(Exception):  # jobs stopped (trunks unregistered), leases given back
+            await asyncio.wait_for(leases.stop(), 15)
         for task in background:
             task.cancel()
         await asyncio.wait(background, timeout=5)
@@ -527,9 +556,14 @@ async def start_media(settings: Settings, sip_host: str):
 
 
 def run(settings: Settings) -> None:
+    """Run `serve`; a node whose secret key is not the cluster's exits 2 with one line on stderr."""
     try:
-        import uvloop
-
-        uvloop.run(serve(settings))
-    except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(serve(settings))
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - platforms without uvloop
+            asyncio.run(serve(settings))
+        else:
+            uvloop.run(serve(settings))
+    except cluster.KeyMismatch as e:
+        print(f"switchboard: refusing to start: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

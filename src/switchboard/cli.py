@@ -62,6 +62,7 @@ def main() -> None:
 @click.option("--carrier-api-url", help="the master cluster's carrier API URL (applied at start)")
 @click.option("--carrier-api-key", help="the master cluster's carrier API key (stored encrypted)")
 @click.option("--kazoo-port-poll-seconds", type=float, help="carrier port message poll interval (0: on request)")
+@click.option("--lease-seconds", type=float, help="lease time of once-per-cluster background work, seconds")
 def serve(**opts) -> None:
     """Run the management service, the SIP engine and background work in one process."""
     from switchboard.app import run

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     carrier_api_key: str | None = None
     # kazoo: how often the carrier's port messages are polled (seconds; 0 = only on POST /ports/poll)
     kazoo_port_poll_seconds: float = Field(default=300.0, ge=0)
+    # Several nodes on one PostgreSQL (domain/cluster.py): the lease time of once-per-cluster work
+    # (trunk registration, qualify, webhooks, the port poll, the built-in probe); a dead node's
+    # work moves to a survivor within about this long
+    lease_seconds: float = Field(default=10.0, ge=1.0)
 
     @field_validator("trusted_proxies")
     @classmethod

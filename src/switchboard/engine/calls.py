@@ -64,7 +64,7 @@ from switchboard.sip import digest, sdp
 from switchboard.sip.dialog import CONFIRMED, Dialog, UacInvite, UasInvite
 from switchboard.sip.endpoint import DeliverRequest, Source
 from switchboard.sip.engine import CALL_ALLOW, USER_AGENT
-from switchboard.sip.headers import name_addr, tag, uri_of, uri_params, uri_user
+from switchboard.sip.headers import name_addr, split_contacts, tag, uri_of, uri_params, uri_user
 from switchboard.sip.message import Message, new_tag, response_to
 from switchboard.sip.transaction import Send
 
@@ -156,6 +156,8 @@ class Target:
     from_domain: str = ""
     to_uri: str = ""
     context: str = "default"  # the endpoint's context= (where a transfer from this leg goes)
+    # Route header values: the Path (RFC 3327) the binding was registered with (a balancer in front)
+    route: list[str] = field(default_factory=list)
 
 
 class SipChannel(Channel):
@@ -916,12 +918,25 @@ class CallEngine:
         out: list[Target] = []
         for aor in _split(e.get("aors", "")):
             for b in self.pbx.contacts_of(aor):
-                host, _, port = (b.via_address or "").rpartition(":")
+                # RFC 3327: a binding registered with a Path is reached through it (the first Path
+                # URI is where the INVITE goes, every Path URI a Route), e.g. the SIP balancer in
+                # front of several nodes, whichever node registered it; else the REGISTER's source
+                route = split_contacts([b.path]) if b.path else []
+                if route:
+                    first = uri_of(route[0]) if "<" in route[0] else route[0]
+                    hostport = first.split("@")[-1].split(";")[0].removeprefix("sip:")
+                    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+                    transport = uri_params(first).get("transport", b.transport or "udp").upper()
+                else:
+                    host, _, port = (b.via_address or "").rpartition(":")
+                    transport = b.transport or "UDP"
                 if not host:
                     continue
-                dest = await self.sip.destination(host, int(port or 5060), b.transport or "UDP")
+                dest = await self.sip.destination(host, int(port or 5060), transport)
                 if dest is not None:
-                    out.append(Target(ep, b.uri, dest, ep, _codecs(e), context=e.get("context", "default")))
+                    out.append(
+                        Target(ep, b.uri, dest, ep, _codecs(e), context=e.get("context", "default"), route=route)
+                    )
             if aor in cfg.aors:
                 for contact in _split(cfg.aors[aor].get("contact", "")):
                     t = await self._uri_target(ep, contact, ep, _codecs(e))
@@ -1024,6 +1039,7 @@ class CallEngine:
             uri=target.uri,
             headers=[
                 ("Max-Forwards", "70"),
+                *(("Route", r) for r in target.route),
                 ("From", f"{display}<sip:{from_user}@{from_host}>;tag={new_tag()}"),
                 ("To", f"<{target.to_uri or target.uri}>"),
                 ("Call-ID", call_id),

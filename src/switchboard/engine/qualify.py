@@ -10,6 +10,7 @@ import logging
 import time
 
 from switchboard import events
+from switchboard.domain.cluster import NODE_ID
 from switchboard.engine.runtime import Pbx
 from switchboard.sip.engine import USER_AGENT, SipEngine
 from switchboard.sip.message import Message, new_tag
@@ -67,6 +68,7 @@ class Qualifier:
                     "status": binding.status,
                     "previous": before,
                     "rtt_usec": binding.rtt_usec,
+                    "node": NODE_ID,  # the other nodes take the status (engine/cluster.py)
                 },
             )
             if before != binding.status:

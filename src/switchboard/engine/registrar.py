@@ -54,6 +54,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard import events
 from switchboard.asterisk.pjsip import AorPolicy
+from switchboard.domain.cluster import NODE_ID
 from switchboard.domain.throttle import FailureThrottle
 from switchboard.engine.runtime import Pbx
 from switchboard.sip import digest
@@ -297,6 +298,7 @@ def binding_event(b: Binding, now: int, reason: str | None = None) -> dict:
     }
     if reason:
         out["reason"] = reason
+    out["node"] = NODE_ID  # the other nodes re-read this aor's bindings (engine/cluster.py)
     return out
 
 
@@ -629,6 +631,7 @@ class Registrar:
             ).all()
         for r in gone:  # (the node whose DELETE removed the row tells it, once)
             data = {"aor": r.aor, "contact": r.uri, "endpoint": r.endpoint, "user_agent": r.user_agent, "expires": 0}
+            data["node"] = NODE_ID
             events.publish("registration.removed", {**data, "reason": "expired"})
         async with self.db.transaction(write=False) as conn:
             rows = (
@@ -677,6 +680,40 @@ class Registrar:
         ):
             self.pbx.view_cache.clear()
         self.pbx.contacts = fresh
+
+    async def refresh_aors(self, aors) -> None:
+        """Re-read these aors' bindings from the database into this node's copy (another node
+        changed them: its registration.* event), keeping the qualify state of bindings it knew; an
+        aor this node bound meanwhile keeps this node's (newer) copy."""
+        aors = sorted(set(aors))
+        if not aors:
+            return
+        c = t.sip_contacts.c
+        seen = {a: self._generation.get(a) for a in aors}
+        now = int(time.time())
+        async with self.db.transaction(write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(*(getattr(c, k) for k in _COLUMNS)).where(c.aor.in_(aors), c.expires_at > now)
+                )
+            ).all()
+        fresh: dict[str, dict[str, Binding]] = {a: {} for a in aors}
+        for r in rows:
+            b = self.pbx.contacts.get(r.aor, {}).get(r.uri)
+            if b is None:
+                b = Binding(*r)
+            else:
+                b.endpoint, b.call_id, b.cseq, b.user_agent = r[2:6]
+                b.via_address, b.transport, b.path, b.expires_at = r[6:10]
+            fresh[r.aor][r.uri] = b
+        for aor, bindings in fresh.items():
+            if self._generation.get(aor) != seen[aor]:
+                continue
+            if bindings:
+                self.pbx.contacts[aor] = bindings
+            else:
+                self.pbx.contacts.pop(aor, None)
+        self.pbx.view_cache.clear()
 
     async def run_sweeper(self, every: float = 5.0) -> None:
         while True:

@@ -7,8 +7,10 @@ Loading brings it back; reloading re-reads its file from the database. The chose
 stored (`modules` table), so it survives a restart.
 
 Configuration is loaded from the database at start, after every API write to a file (once the
-write has committed), and on module reload. Several nodes sharing one PostgreSQL each load on
-their own writes and reloads; a node sees another node's write after a reload of that module.
+write has committed), and on module reload. Each of these changes is announced on the event bus
+with this node's id (`config.reloaded`, `module.changed`, `devices.reloaded`, `trunks.changed`);
+with several nodes on one PostgreSQL the other nodes receive it through LISTEN/NOTIFY and re-read
+the same thing from the database (engine/cluster.py), without announcing it again.
 
 Live call state (channels, parked calls, queue entries, agents) lives here too; it is empty
 until the call handling arrives (the SIP issues fill it), but the views already read it.
@@ -32,6 +34,7 @@ from switchboard.asterisk import agents as agents_conf
 from switchboard.asterisk import conf, dialplan, parking, pjsip
 from switchboard.asterisk.files import FILES
 from switchboard.domain import pbxconf
+from switchboard.domain.cluster import NODE_ID
 from switchboard.domain.errors import NotFound
 from switchboard.domain.kazoo import KazooService
 from switchboard.engine.channel import (
@@ -210,24 +213,34 @@ class Pbx:
     # the dialplan calls run: extensions.conf plus res_parking's contexts (built on first use after a load)
     _plan: dialplan.Dialplan | None = field(default=None, repr=False)
 
-    async def load_devices(self, conn: AsyncConnection, kazoo: KazooService) -> None:
-        """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start)."""
+    async def load_devices(self, conn: AsyncConnection, kazoo: KazooService, *, announce: bool = True) -> None:
+        """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start);
+        `announce`: tell the other nodes (`devices.reloaded`), which reload theirs."""
         self.sip_devices = {
             a["username"]: DeviceAccount(a["username"], a["password"], a["device_id"], a["account_id"], a["realm"])
             for a in await kazoo.sip_accounts(conn)
         }
         self.view_cache.clear()
+        if announce:
+            events.publish("devices.reloaded", {"count": len(self.sip_devices), "node": NODE_ID})
 
     # ---- loading ----------------------------------------------------------------------------
-    async def load_all(self, conn: AsyncConnection, configs) -> None:
-        rows = (await conn.execute(select(t.modules.c.name, t.modules.c.loaded, t.modules.c.updated_ns))).all()
-        for name, loaded, ns in rows:
-            if name in MODULES:
-                self.loaded_modules[name], self.module_ns[name] = loaded, ns
+    async def load_all(self, conn: AsyncConnection, configs, *, announce: bool = True) -> None:
+        await self.load_modules(conn)
         for family in ("dialplan", "pjsip", "queue", "park", "agent"):
-            await self.load_family(conn, configs, family)
+            await self.load_family(conn, configs, family, announce=announce)
 
-    async def load_family(self, conn: AsyncConnection, configs, family: str) -> None:
+    async def load_modules(self, conn: AsyncConnection, only: str | None = None) -> None:
+        """The modules' stored state (all, or the one named `only`), applied."""
+        query = select(t.modules.c.name, t.modules.c.loaded, t.modules.c.updated_ns)
+        if only is not None:
+            query = query.where(t.modules.c.name == only)
+        for name, loaded, ns in (await conn.execute(query)).all():
+            if name in MODULES and (self.loaded_modules.get(name) != loaded or self.module_ns.get(name) != ns):
+                self.apply_module(name, loaded, announce=False)
+                self.module_ns[name] = ns
+
+    async def load_family(self, conn: AsyncConnection, configs, family: str, *, announce: bool = True) -> None:
         """(Re)load one family from the database. The stored text was validated when written; a
         file that no longer loads (e.g. written by an older version) leaves the previous state."""
         text, _ = await configs.live(conn, family)
@@ -241,7 +254,8 @@ class Pbx:
             return
         self.config[family] = Loaded(value, time.time_ns())
         self.reloaded_ns = time.time_ns()
-        events.publish("config.reloaded", {"family": family, "file": FILES[family]})
+        if announce:
+            events.publish("config.reloaded", {"family": family, "file": FILES[family], "node": NODE_ID})
         self.view_cache.clear()
         self._plan = None
         if family == "agent":
@@ -298,6 +312,7 @@ class Pbx:
         """The after-commit step of a trunk write: tell the engine to re-read the trunks."""
 
         async def notify() -> None:
+            events.publish("trunks.changed", {"node": NODE_ID})
             for fn in self.on_trunks_changed:
                 res = fn()
                 if hasattr(res, "__await__"):
@@ -343,13 +358,17 @@ class Pbx:
             )
         )
 
-    def apply_module(self, name: str, loaded: bool) -> None:
+    def apply_module(self, name: str, loaded: bool, *, announce: bool = True) -> None:
+        """Load or unload (or reload: `loaded` unchanged) a module on this node; `announce`: tell the
+        other nodes (`module.changed`), which read its stored state and do the same."""
         self.view_cache.clear()
         self._plan = None
         self.loaded_modules[name] = loaded
         self.module_ns[name] = time.time_ns()
         if name == "app_agent_pool":
             self.sync_agents()
+        if announce:
+            events.publish("module.changed", {"module": name, "loaded": loaded, "node": NODE_ID})
 
     # ---- agents ----------------------------------------------------------------------------------
     def agent_configs(self) -> dict:

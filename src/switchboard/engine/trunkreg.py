@@ -15,6 +15,13 @@ While registered, the registrar is also pinged with OPTIONS every qualify interv
 that goes away turns the trunk OFFLINE within about one interval (not at the next refresh), and
 the engine registers again (with back-off) until it answers.
 
+Once per cluster: with several nodes on one PostgreSQL only the node holding the `trunks` lease
+(domain/cluster.py) runs the sessions (`run_leased`); every node keeps `Pbx.trunks` current
+(`reload` without sessions when not active) and takes the holder's `trunk.status` events into its
+`Pbx.trunk_states` (engine/cluster.py), so every node shows the same status. When the holder dies
+its lease expires and another node registers the trunks (from its own address) within the lease
+time.
+
 Qualify: IP_AUTH trunks (and REGISTER_AUTH ones that do not register) get an OPTIONS every
 SWITCHBOARD_TRUNK_QUALIFY_INTERVAL seconds; any answer means ONLINE.
 
@@ -32,6 +39,7 @@ import logging
 import time
 
 from switchboard import events
+from switchboard.domain.cluster import NODE_ID
 from switchboard.domain.trunks import Trunk, TrunkService
 from switchboard.engine.runtime import Pbx
 from switchboard.sip import digest
@@ -69,16 +77,25 @@ class TrunkSession:
         before = (state.get("online"), state.get("state"))
         state.update(values, tm_update=time.time_ns())
         if before != (state.get("online"), state.get("state")):
-            events.publish(
-                "trunk.status",
-                {
-                    "id": self.trunk.id,
-                    "name": self.trunk.name,
-                    "status": "ONLINE" if state.get("online") else "OFFLINE",
-                    "state": state.get("state"),
-                    "code": state.get("code"),
-                },
-            )
+            self.announce()
+
+    def announce(self) -> None:
+        """Publish this trunk's state (`trunk.status`): on each change, and for a node that joined."""
+        state = self.owner.pbx.trunk_states.get(self.trunk.id)
+        if state is None:
+            return
+        events.publish(
+            "trunk.status",
+            {
+                "id": self.trunk.id,
+                "name": self.trunk.name,
+                "status": "ONLINE" if state.get("online") else "OFFLINE",
+                "state": state.get("state"),
+                "code": state.get("code"),
+                "node": NODE_ID,
+                "fields": dict(state),  # what the other nodes' views show (engine/cluster.py)
+            },
+        )
 
     def _request(self, method: str, expires: int | None) -> Message:
         t = self.trunk
@@ -219,6 +236,25 @@ class TrunkRegistrar:
         self.ping_timeout = max(2.0, min(10.0, qualify_interval))
         self.sessions: dict[int, TrunkSession] = {}
         self._lock = asyncio.Lock()
+        # False: this node keeps Pbx.trunks current but runs no session (another node holds the lease)
+        self.active = True
+
+    def announce(self) -> None:
+        """Every running trunk's state again (a node joined the cluster: engine/cluster.py)."""
+        if self.active:
+            for session in self.sessions.values():
+                session.announce()
+
+    async def run_leased(self) -> None:
+        """The `trunks` lease's job: run the sessions while this node holds it (until cancelled)."""
+        self.active = True
+        try:
+            await self.reload()
+            await asyncio.Event().wait()
+        finally:
+            self.active = False
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.stop())
 
     async def reload(self) -> None:
         """Start sessions for new trunks, restart changed ones, stop (and unregister) removed ones."""
@@ -226,6 +262,8 @@ class TrunkRegistrar:
             async with self.db.transaction(write=False) as conn:
                 current = {t.id: t for t in await self.trunks.all(conn)}
             self.pbx.trunks = dict(current)
+            if not self.active:
+                return
             for tid in list(self.sessions):
                 session = self.sessions[tid]
                 if tid not in current or current[tid] != session.trunk:

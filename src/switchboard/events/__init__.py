@@ -5,6 +5,7 @@ database is PostgreSQL. See bus.py for numbering, history, gaps and who sees wha
 
 from __future__ import annotations
 
+import secrets
 import weakref
 from typing import Any
 
@@ -13,6 +14,9 @@ from sqlalchemy import event as sa_event
 from switchboard.events.bus import Event, EventBus, Subscription, Viewer
 
 bus = EventBus()
+# this process's name in the cluster: the `node` of the events that change engine state (the other
+# nodes apply them, engine/cluster.py), the holder of its leases (domain/cluster.py)
+NODE_ID = secrets.token_hex(6)
 
 # sync SQLAlchemy connection -> events waiting for its transaction's commit
 _pending: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -48,4 +52,4 @@ def _rolled_back(sync) -> None:
     _pending.pop(sync, None)
 
 
-__all__ = ["Event", "EventBus", "Subscription", "Viewer", "bus", "publish", "publish_after_commit"]
+__all__ = ["NODE_ID", "Event", "EventBus", "Subscription", "Viewer", "bus", "publish", "publish_after_commit"]

@@ -142,6 +142,7 @@ class EventBus:
             while self._start < len(self._seqs) and self._seqs[self._start] <= upto:
                 self._start += 1
             self._lost_upto = max(self._lost_upto, upto)
+            self.wake()  # waiting readers learn of the gap now, not at the next event
 
     def _prune(self) -> None:
         limit = time.monotonic() - self.max_age

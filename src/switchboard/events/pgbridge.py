@@ -26,6 +26,7 @@ import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
 
+from switchboard.events import NODE_ID
 from switchboard.events.bus import Event, EventBus
 
 log = logging.getLogger("switchboard.events")
@@ -36,6 +37,11 @@ LOCK_KEY = 7305502  # pg_advisory_xact_lock key of the publishers
 MAX_PAYLOAD = 7_800  # bytes per NOTIFY (PostgreSQL refuses 8,000 and more)
 MAX_BATCH = 500
 MAX_PENDING = 100_000
+
+
+def listener_name() -> str:
+    """The application_name of this node's LISTEN connection (seen in pg_stat_activity)."""
+    return f"switchboard-listen-{NODE_ID}"
 
 
 def dsn_of(database_url: str) -> str:
@@ -125,7 +131,9 @@ class PgBridge:
     async def _listen_loop(self) -> None:
         while True:
             try:
-                conn = await asyncpg.connect(self.dsn, timeout=10)
+                conn = await asyncpg.connect(
+                    self.dsn, timeout=10, server_settings={"application_name": listener_name()}
+                )
                 self._listener = conn
                 await conn.add_listener(CHANNEL, self._on_notify)
                 # everything numbered before our LISTEN started is not in this node's history

@@ -417,3 +417,21 @@ cdrs = Table(
     Index("ix_cdrs_start", "start"),
     Index("ix_cdrs_linkedid", "linkedid"),
 )
+
+# ---- the cluster (several nodes on one PostgreSQL; store/cluster.py) --------------------------------
+# name -> value: `key_check` is a SecretBox encryption of a known text (the key every node must have)
+cluster_meta = Table(
+    "cluster_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# once-per-cluster background work: who runs job `name`, until when (the database's epoch seconds)
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
