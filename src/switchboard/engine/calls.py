@@ -710,7 +710,12 @@ class CallEngine:
             return response_to(req, 503, "Service Unavailable (media)", headers=[_SERVER])
         ch.offer, ch.local_sdp, ch.remote = offer, answer, media
         ch.on_hold = media.on_hold
-        await ch.media_leg()
+        try:
+            await ch.media_leg()
+        except MediaError as e:  # the media engine is overloaded or gone: refuse the call, log one line
+            log.error("media engine: %s", e)
+            await self._drop_media(ch)
+            return response_to(req, 503, "Service Unavailable (media)", headers=[_SERVER])
         ch.set_state(chan.RING)
         self.pbx.add_channel(ch)
         self._by_tx[id(incoming.tx)] = ch
