@@ -165,6 +165,14 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                with open(self.log_path, "rb") as f:
+                    f.seek(offset)
+                    taken = b"already in use" in f.read()
+                if taken and (self.http_port or self.sip_port):
+                    # a restart asks for its ports again; meanwhile another process may have got one
+                    # of them (they are in the ephemeral range): start on fresh ones (port 0)
+                    self.http_port = self.sip_port = 0
+                    return self.start(timeout)
                 raise RuntimeError(f"serve exited with {self.proc.returncode}:\n{self.log()}")
             with open(self.log_path, "rb") as f:
                 f.seek(offset)

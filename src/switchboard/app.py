@@ -398,7 +398,13 @@ async def serve(settings: Settings) -> None:
     # CDRs: the call engine calls services.cdr_writer.channel_ended(ch) for each caller's channel
     # that ends; the writer stores them in the background
     services.cdr_writer.start()
-    await services.sip.start()
+    try:
+        await services.sip.start()
+    except OSError as e:  # the SIP address is taken or not ours: one line, not a traceback
+        if media_proc is not None:
+            await stop_media(media_proc)
+        await services.db.close()
+        raise CannotListen(f"SIP on {sip_host}:{sip_port}: {e.strerror or e}") from None
     media = MediaControl(media_servers)
     await media.start()
     services.calls = CallEngine(
@@ -556,7 +562,8 @@ async def start_media(settings: Settings, sip_host: str):
 
 
 def run(settings: Settings) -> None:
-    """Run `serve`; a node whose secret key is not the cluster's exits 2 with one line on stderr."""
+    """Run `serve`; a node whose secret key is not the cluster's exits 2, one whose SIP address is
+    taken exits 1, each with one line on stderr."""
     try:
         try:
             import uvloop
@@ -567,3 +574,10 @@ def run(settings: Settings) -> None:
     except cluster.KeyMismatch as e:
         print(f"switchboard: refusing to start: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+    except CannotListen as e:
+        print(f"switchboard: cannot listen: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
+class CannotListen(RuntimeError):
+    """A listening address of `serve` cannot be bound (taken, or not this host's)."""

@@ -162,6 +162,9 @@ def test_a_call_to_a_phone_registered_through_the_balancer_goes_through_it(lb):
         for _ in range(4):  # several calls: the Call-ID hash sends them to either node
             with Phone(user="bob") as bob:
                 assert bob.register(balancer.port, "bob", "bob-pass").status == 200
+                # the node that did not take the REGISTER learns the binding from the event bus (ms,
+                # more under load): the call may land on either node
+                wait_for(lambda: jade.contacts("bob") and bjade.contacts("bob"), 5, 0.02, what="bob on both nodes")
                 with Phone(user="alice") as alice:
                     invite = alice.invite(balancer.port, "200", user="alice", password="alice-pass")
                     incoming = bob.answer_incoming(timeout=10)
