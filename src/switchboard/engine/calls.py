@@ -154,7 +154,6 @@ class Target:
     password: str = ""
     from_user: str = ""
     from_domain: str = ""
-    to_uri: str = ""
     context: str = "default"  # the endpoint's context= (where a transfer from this leg goes)
     # Route header values: the Path (RFC 3327) the binding was registered with (a balancer in front)
     route: list[str] = field(default_factory=list)
@@ -532,9 +531,7 @@ class CallEngine:
     _by_uas: dict = field(default_factory=dict)  # id(UasInvite) -> SipChannel (2xx never ACKed)
     _outbound: dict = field(default_factory=dict)  # (Call-ID, local tag) -> SipChannel (2xx retransmissions)
     _tasks: set = field(default_factory=set)
-    processed: int = 0
     host: str = "127.0.0.1"
-    max_steps: int = 10_000
     sounds_dir: Path | None = None  # where Record() puts a relative name (a sounds folder of the media engine)
 
     def __post_init__(self) -> None:
@@ -755,7 +752,6 @@ class CallEngine:
         if ch.uac is not None:
             self._outbound.pop((ch.uac.invite.get("Call-ID"), tag(ch.uac.invite.get("From"))), None)
         self.pbx.end_channel(ch)
-        self.processed += 1
         peer = ch.peer
         if peer is not None and not peer.hung_up:
             peer.peer = None
@@ -1046,7 +1042,7 @@ class CallEngine:
                 ("Max-Forwards", "70"),
                 *(("Route", r) for r in target.route),
                 ("From", f"{display}<sip:{from_user}@{from_host}>;tag={new_tag()}"),
-                ("To", f"<{target.to_uri or target.uri}>"),
+                ("To", f"<{target.uri}>"),
                 ("Call-ID", call_id),
                 ("CSeq", "1 INVITE"),
                 ("Contact", f"<sip:{from_user}@{local}>"),
