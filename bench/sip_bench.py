@@ -116,8 +116,8 @@ def tree_cpu(pid: int | None) -> float:
 class Serve:
     """`switchboard serve` on a SQLite database in `data`, optionally under cProfile."""
 
-    def __init__(self, data: Path):
-        self.data = data
+    def __init__(self, data: Path, sip_workers: int = 1):
+        self.data, self.sip_workers = data, sip_workers
         self.http_port, self.sip_port = free_port(), free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -135,6 +135,7 @@ class Serve:
             "SWITCHBOARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "SWITCHBOARD_SIP_AUTH_FAILURES_PER_MINUTE": "1000000",
             "SWITCHBOARD_LOG_LEVEL": "warning",
+            "SWITCHBOARD_SIP_WORKERS": str(self.sip_workers),
         }
         if profile_to is None:
             cmd = [str(Path(sys.executable).with_name("switchboard")), "serve"]
@@ -561,6 +562,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20, help="sipp calls in flight, -l (default 20)")
     parser.add_argument("--profile-duration", type=int, default=8, help="seconds of the profiled run; 0: none")
     parser.add_argument("--top", type=int, default=25, help="profile entries by cumulative time (default 25)")
+    parser.add_argument(
+        "--sip-workers", type=int, default=os.cpu_count() or 1, help="SWITCHBOARD_SIP_WORKERS (default: the cores)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, sipp stats, profile)")
     args = parser.parse_args()
     args.rates = [int(r) for r in args.rates.split(",") if r.strip()]
@@ -571,14 +575,14 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="switchboard-sip-bench-"))
     users = [f"bench{i:05d}" for i in range(args.users)]
     csv = write_users_csv(tmp / "users.csv", [(u, USER_PASSWORD) for u in users])
-    serve = Serve(tmp)
+    serve = Serve(tmp, args.sip_workers)
     kam = Kamailio(tmp / "kamailio", children=2, password=USER_PASSWORD, log_registers=False)
     log_text = ""
     try:
         serve.start()
         put = load_accounts(serve.url, users)
         print(f"pjsip.conf with {args.users} accounts loaded through jade in {put:.2f} s")
-        print(f"environment: {environment()}", flush=True)
+        print(f"environment: {environment()}; SIP workers: {args.sip_workers}", flush=True)
         ours_open = open_loop("switchboard", serve.sip_port, tmp, csv, args, serve.proc.pid)
         ours = [] if args.skip_closed else measure("switchboard", serve.sip_port, tmp, csv, args, serve.proc.pid)
         serve.stop()

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +62,7 @@ from switchboard.engine.registrar import DEFAULT_ALGORITHMS, Registrar, parse_al
 from switchboard.engine.runtime import Pbx
 from switchboard.engine.sipapp import SipApp
 from switchboard.engine.trunkreg import TrunkRegistrar
+from switchboard.engine.workers import WorkerHub, WorkerLink, worker_argv
 from switchboard.events.pgbridge import PgBridge
 from switchboard.media.process import spawn_media
 from switchboard.media.process import stop as stop_media
@@ -373,14 +376,7 @@ async def serve(settings: Settings) -> None:
         await event_bridge.start()
     await bootstrap_admin(services)
     sip_host, sip_port = settings.sip_host_port
-    registrar = Registrar(
-        services.pbx,
-        services.db,
-        services.box.mac("sip digest nonces"),
-        realm=settings.sip_realm,
-        throttle=services.sip_throttle,
-        algorithms=parse_algorithms(settings.sip_auth_algorithms) or DEFAULT_ALGORITHMS,
-    )
+    registrar = _registrar(services, 0)
     media_proc, media_servers = await start_media(settings, sip_host)
     services.sip = SipEngine(
         sip_host,
@@ -393,6 +389,7 @@ async def serve(settings: Settings) -> None:
         tcp_max=tcp_connection_cap(settings.sip_tcp_max_connections),
         rate_limit=settings.sip_requests_per_second,
         tcp_bound=registrar.tcp_addresses,
+        reuse_port=settings.sip_workers > 1,
     )
     await registrar.sweep()
     # CDRs: the call engine calls services.cdr_writer.channel_ended(ch) for each caller's channel
@@ -405,6 +402,25 @@ async def serve(settings: Settings) -> None:
             await stop_media(media_proc)
         await services.db.close()
         raise CannotListen(f"SIP on {sip_host}:{sip_port}: {e.strerror or e}") from None
+    hub = None
+    if settings.sip_workers > 1:  # engine/workers.py: more processes on the SIP UDP port
+        hub = WorkerHub(
+            services.sip,
+            registrar,
+            settings.sip_workers,
+            Path(tempfile.mkdtemp(prefix="switchboard-sip-")),
+            follow_registrations=event_bridge is None,
+        )
+        env = os.environ | {"SWITCHBOARD_WORKER_SETTINGS": settings.model_dump_json()}
+        try:
+            await hub.start(worker_argv(), env)
+        except RuntimeError as e:
+            await hub.stop()
+            await services.sip.stop()
+            if media_proc is not None:
+                await stop_media(media_proc)
+            await services.db.close()
+            raise CannotListen(f"SIP workers: {e}") from None
     media = MediaControl(media_servers)
     await media.start()
     services.calls = CallEngine(
@@ -524,6 +540,9 @@ async def serve(settings: Settings) -> None:
             await asyncio.wait_for(services.calls.stop(), 5)
         with contextlib.suppress(Exception):  # unregister trunks, but never hang the shutdown on it
             await asyncio.wait_for(trunk_reg.stop(), 5)
+        if hub is not None:
+            await hub.stop()
+            shutil.rmtree(hub.run_dir, ignore_errors=True)
         await services.sip.stop()
         media.close()
         if media_proc is not None:
@@ -536,6 +555,78 @@ async def serve(settings: Settings) -> None:
             await event_bridge.stop()
         await services.db.close()
         log.info("switchboard stopped")
+
+
+def _nonce_secret(services: Services, index: int) -> bytes:
+    """The digest nonce key of SIP worker `index` (0: the main process, the key it always had)."""
+    return services.box.mac("sip digest nonces", *([f"worker {index}"] if index else []))
+
+
+def _registrar(services: Services, index: int) -> Registrar:
+    settings = services.settings
+    return Registrar(
+        services.pbx,
+        services.db,
+        _nonce_secret(services, index),
+        realm=settings.sip_realm,
+        throttle=services.sip_throttle,
+        algorithms=parse_algorithms(settings.sip_auth_algorithms) or DEFAULT_ALGORITHMS,
+        sibling_secrets=tuple(_nonce_secret(services, k) for k in range(settings.sip_workers) if k != index),
+    )
+
+
+async def serve_worker(settings: Settings, index: int, workers: int, hub_dir: Path, sip_port: int) -> None:
+    """A SIP worker process (engine/workers.py): REGISTERs of the aors it owns and OPTIONS on the
+    shared UDP port; configuration from the database, reloaded when the main process says."""
+    services = await build_services(settings, migrate=False)
+    pbx = services.pbx
+
+    async def reload(kind: str, name: str | None) -> None:
+        async with services.db.transaction(write=False) as conn:
+            if kind == "family":
+                await pbx.load_family(conn, services.configs, name, announce=False)
+            elif kind == "module":
+                await pbx.load_modules(conn, only=name)
+            elif kind == "devices":
+                await pbx.load_devices(conn, services.kazoo, announce=False)
+
+    async with services.db.transaction(write=False) as conn:
+        await pbx.load_all(conn, services.configs, announce=False)
+        await pbx.load_devices(conn, services.kazoo, announce=False)
+    registrar = _registrar(services, index)
+    sip_host, _ = settings.sip_host_port
+    sip = SipEngine(
+        sip_host,
+        sip_port,
+        available=lambda: pbx.is_loaded("res_pjsip"),
+        handler=SipApp(registrar, calls=True),  # the same Allow as the main process's answers
+        rate_limit=settings.sip_requests_per_second,
+        reuse_port=True,
+        tcp=False,
+    )
+    await registrar.sweep()  # this process's copy of the bindings (the main one sweeps the database)
+    link = WorkerLink(sip, registrar, pbx, reload, index, workers, hub_dir)
+    registrar.answer_after = link.main_knows
+    await sip.start()
+    await link.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # until told to stop, or the main process is gone (its end of the hub closes)
+    await asyncio.wait([asyncio.ensure_future(stop.wait()), link.closed], return_when=asyncio.FIRST_COMPLETED)
+    link.close()
+    await sip.stop()
+    await services.db.close()
+
+
+def run_worker(settings: Settings, index: int, workers: int, hub_dir: Path, sip_port: int) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        asyncio.run(serve_worker(settings, index, workers, hub_dir, sip_port))
+    else:
+        uvloop.run(serve_worker(settings, index, workers, hub_dir, sip_port))
 
 
 async def start_media(settings: Settings, sip_host: str):

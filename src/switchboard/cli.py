@@ -63,6 +63,7 @@ def main() -> None:
 @click.option("--carrier-api-key", help="the master cluster's carrier API key (stored encrypted)")
 @click.option("--kazoo-port-poll-seconds", type=float, help="carrier port message poll interval (0: on request)")
 @click.option("--lease-seconds", type=float, help="lease time of once-per-cluster background work, seconds")
+@click.option("--sip-workers", type=int, help="processes sharing the SIP UDP port (default 1)")
 def serve(**opts) -> None:
     """Run the management service, the SIP engine and background work in one process."""
     from switchboard.app import run
@@ -70,6 +71,25 @@ def serve(**opts) -> None:
     settings = _settings(**opts)
     _logging(settings.log_level)
     run(settings)
+
+
+@main.command("sip-worker", hidden=True)
+@click.option("--index", type=int, required=True)
+@click.option("--workers", type=int, required=True)
+@click.option("--hub-dir", type=click.Path(file_okay=False), required=True)
+@click.option("--sip-port", type=int, required=True)
+def sip_worker(index: int, workers: int, hub_dir: str, sip_port: int) -> None:
+    """One more process on the SIP UDP port, started by `serve` (SWITCHBOARD_SIP_WORKERS > 1; see
+    engine/workers.py); its settings are serve's, passed in SWITCHBOARD_WORKER_SETTINGS."""
+    import os
+    from pathlib import Path
+
+    from switchboard.app import run_worker
+    from switchboard.config import Settings
+
+    settings = Settings.model_validate_json(os.environ["SWITCHBOARD_WORKER_SETTINGS"])
+    _logging(settings.log_level)
+    run_worker(settings, index, workers, Path(hub_dir), sip_port)
 
 
 @main.command()

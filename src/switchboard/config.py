@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     # (trunk registration, qualify, webhooks, the port poll, the built-in probe); a dead node's
     # work moves to a survivor within about this long
     lease_seconds: float = Field(default=10.0, ge=1.0)
+    # SIP UDP served by this many processes sharing the port (engine/workers.py); 1: one process
+    sip_workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -295,6 +295,7 @@ def binding_event(b: Binding, now: int, reason: str | None = None) -> dict:
         "expires": 0 if reason else max(0, b.expires_at - now),
         "via_address": b.via_address,
         "transport": b.transport,
+        "path": b.path,
     }
     if reason:
         out["reason"] = reason
@@ -324,6 +325,15 @@ class Registrar:
     _accounts_of: object = None  # the PjsipConfig _accounts was read from
     _device_accounts: dict = field(default_factory=dict)  # kazoo device username -> _Account
     _devices_of: object = None  # the pbx.sip_devices dict _device_accounts was read from
+    # SIP workers (engine/workers.py): each process signs its nonces with its own secret, so a
+    # nonce is only accepted by the process that issued it and holds its nonce-count state; a
+    # nonce of a sibling process (these secrets) is answered stale=true with a nonce of ours,
+    # never counted as a failure (the client simply authenticates again)
+    sibling_secrets: tuple[bytes, ...] = ()
+    # a SIP worker awaits this after a commit, before it answers: the main process has then taken
+    # in the bindings (engine/workers.py), so a 200 means the whole node knows them, as in one process
+    answer_after: object = None
+    _siblings: dict = field(default_factory=dict)
 
     # ---- digest ------------------------------------------------------------------------------------
     def _server(self, realm: str, algorithms: tuple[str, ...]) -> digest.DigestServer:
@@ -332,6 +342,22 @@ class Registrar:
         if srv is None:
             srv = self._servers[key] = digest.DigestServer(self.secret, realm, algorithms=algorithms)
         return srv
+
+    def _sibling_nonce(self, srv: digest.DigestServer, header: str) -> bool:
+        """Whether the nonce in `header` is another SIP worker's (see `sibling_secrets`)."""
+        if not self.sibling_secrets:
+            return False
+        try:
+            nonce = digest.parse_params(header)[1].get("nonce") or ""
+        except digest.DigestError:
+            return False
+        key = (srv.realm, srv.algorithms)
+        siblings = self._siblings.get(key)
+        if siblings is None:
+            siblings = self._siblings[key] = [
+                digest.DigestServer(s, srv.realm, algorithms=srv.algorithms) for s in self.sibling_secrets
+            ]
+        return any(s.knows_nonce(nonce) for s in siblings)
 
     def _account(self, cfg, endpoint: str):
         """The endpoint's _Account, or _NO_AUTH; cached until the configuration is reloaded (a reload
@@ -423,7 +449,7 @@ class Registrar:
         if verdict.ok:
             self.throttle.succeeded(source.ip, aor)
             return None
-        if verdict.stale:
+        if verdict.stale or (verdict.reason == "bad nonce" and self._sibling_nonce(srv, header)):
             return response_to(
                 req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge(stale=True)]]
             )
@@ -602,12 +628,34 @@ class Registrar:
             return
         self._committing -= 1
         self.pbx.view_cache.clear()
+        if self.answer_after is None:
+            for w in batch:
+                try:
+                    self._apply(w)
+                    w.fut.resolve(self._ok(w))
+                except Exception as e:  # noqa: BLE001 - the engine answers 500 and logs it
+                    w.fut.fail(e)
+                self._release(w.aor)
+            return
+        failed: dict[int, Exception] = {}
         for w in batch:
             try:
                 self._apply(w)
-                w.fut.resolve(self._ok(w))
             except Exception as e:  # noqa: BLE001 - the engine answers 500 and logs it
-                w.fut.fail(e)
+                failed[id(w)] = e
+        try:
+            await self.answer_after()
+        except Exception:  # noqa: BLE001 - the bindings are durable: answer anyway
+            log.exception("could not wait for the main process to learn the bindings")
+        for w in batch:
+            e = failed.get(id(w))
+            try:
+                if e is None:
+                    w.fut.resolve(self._ok(w))
+                else:
+                    w.fut.fail(e)
+            except Exception as exc:  # noqa: BLE001
+                w.fut.fail(exc)
             self._release(w.aor)
 
     def tcp_addresses(self) -> set[str]:

@@ -208,6 +208,10 @@ class Pbx:
     on_trunks_changed: list = field(default_factory=list)
     # rendered views of loaded objects, dropped whenever the configuration reloads
     view_cache: dict[tuple, dict] = field(default_factory=dict)
+    # SIP workers (engine/workers.py): fn(kind, name) -> awaitable or None, called after this process
+    # (re)loaded something the workers must load too ("family", "module", "devices"); awaited where
+    # the caller can wait, so an API write returns once every worker has the change
+    sync_hooks: list = field(default_factory=list)
     # kazoo devices with `voice.sip` credentials: SIP accounts the registrar accepts, by username
     sip_devices: dict[str, DeviceAccount] = field(default_factory=dict)
     # the dialplan calls run: extensions.conf plus res_parking's contexts (built on first use after a load)
@@ -223,6 +227,14 @@ class Pbx:
         self.view_cache.clear()
         if announce:
             events.publish("devices.reloaded", {"count": len(self.sip_devices), "node": NODE_ID})
+        await self._synced("devices", None)
+
+    def _sync(self, kind: str, name: str | None) -> list:
+        return [w for hook in self.sync_hooks if (w := hook(kind, name)) is not None]
+
+    async def _synced(self, kind: str, name: str | None) -> None:
+        for waiting in self._sync(kind, name):
+            await waiting
 
     # ---- loading ----------------------------------------------------------------------------
     async def load_all(self, conn: AsyncConnection, configs, *, announce: bool = True) -> None:
@@ -260,6 +272,7 @@ class Pbx:
         self._plan = None
         if family == "agent":
             self.sync_agents()
+        await self._synced("family", family)
 
     def after_write(self, services, family: str):
         """The after-commit step of an API write to a family's file."""
@@ -369,6 +382,7 @@ class Pbx:
             self.sync_agents()
         if announce:
             events.publish("module.changed", {"module": name, "loaded": loaded, "node": NODE_ID})
+        self._sync("module", name)  # the workers re-read its stored state (not awaited: this is sync)
 
     # ---- agents ----------------------------------------------------------------------------------
     def agent_configs(self) -> dict:

@@ -352,6 +352,10 @@ class DigestServer:
             return None
         return int.from_bytes(stamp, "big")
 
+    def knows_nonce(self, nonce: str) -> bool:
+        """Whether `nonce` was made by this server's secret for this realm (whatever its age)."""
+        return self._nonce_issued(nonce) is not None
+
     # challenge
 
     def challenge(self, *, stale: bool = False) -> list[str]:

@@ -167,6 +167,16 @@ class _Udp(asyncio.DatagramProtocol):
             if len(self._sources) >= 10_000:
                 self._sources.clear()
             source = self._sources[addr] = Source(addr[0], addr[1], "UDP")
+        steer = self.engine.steer
+        if steer is not None:  # SIP workers (engine/workers.py): it may belong to another process
+            engine = self.engine
+            if engine._limiter is not None and not engine._limiter.allow(source.ip, time.monotonic()):
+                engine.stats["rate_limited"] += 1  # limited where it arrives: one process sees a source
+                return
+            if steer(data, source):
+                return
+            engine.receive(data, source, check_rate=False)
+            return
         self.engine.receive(data, source)
 
     def error_received(self, exc):  # ICMP unreachable etc.: the client transaction times out
@@ -196,6 +206,8 @@ class SipEngine:
         rate_limit: float = 0.0,
         tcp_bound: Callable[[], set[str]] | None = None,
         dialogs: bool = False,
+        reuse_port: bool = False,
+        tcp: bool = True,
     ):
         self.host, self.port = host, port
         self.tcp_idle, self.tcp_max_per_source, self.tcp_max = tcp_idle, tcp_max_per_source, tcp_max
@@ -206,6 +218,11 @@ class SipEngine:
         self.available = available  # is the SIP stack (res_pjsip) loaded?
         self.handler = handler
         self.running = False
+        # SIP workers (engine/workers.py): every process binds the UDP port with SO_REUSEPORT; a worker
+        # other than the main process has no TCP listener; `steer(data, source)` takes a datagram
+        # that belongs to another process (True) before this one handles it
+        self.reuse_port, self.tcp = reuse_port, tcp
+        self.steer: Callable[[bytes, Source], bool] | None = None
         # the sans-I/O core: transactions, matching, CANCEL, malformed input, Via rewrite, timer J
         self.endpoint = Endpoint(server=USER_AGENT, max_transactions=50_000, max_completed=100_000)
         self.stats: Counter[str] = self.endpoint.stats
@@ -246,10 +263,10 @@ class SipEngine:
         return self.endpoint.completed
 
     # ---- receiving -----------------------------------------------------------------------------
-    def receive(self, data: bytes, source: Source) -> None:
+    def receive(self, data: bytes, source: Source, *, check_rate: bool = True) -> None:
         self.stats["received"] += 1
         now = time.monotonic()
-        if self._limiter is not None and not self._limiter.allow(source.ip, now):
+        if check_rate and self._limiter is not None and not self._limiter.allow(source.ip, now):
             self.stats["rate_limited"] += 1
             return
         actions = self._ep_receive(data, source, now)
@@ -691,8 +708,13 @@ class SipEngine:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         for attempt in range(20):  # port 0: UDP picks a free port, TCP must get the same number
-            self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self.port))
+            self._udp, _ = await loop.create_datagram_endpoint(
+                lambda: _Udp(self), local_addr=(self.host, self.port), reuse_port=self.reuse_port or None
+            )
             port = self._udp.get_extra_info("sockname")[1]
+            if not self.tcp:
+                self.port = port
+                break
             try:
                 self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)
             except OSError:

@@ -1,0 +1,461 @@
+"""SIP worker processes: the SIP UDP port served by several processes, behaving as one.
+
+`SWITCHBOARD_SIP_WORKERS=N` (N > 1): `serve` (worker 0, the main process: HTTP, calls, qualify,
+trunk registration, the sweeper, TCP) starts N-1 `switchboard sip-worker` processes. Every process
+binds the SIP UDP port with SO_REUSEPORT, so the kernel spreads datagrams over them by a hash of
+their addresses; `sip/steer.py` says which process must handle each one, and the receiving process
+passes it there over the hub (below) with its source address, so the owner
+answers from the same port as if it had received it. What must be shared is made shared:
+
+1. **nonce replay state** — a REGISTER is handled by the owner of its aor, so the nonce a client got
+   in its challenge comes back to the process that issued it and counts its nc there. Each process
+   signs nonces with its own secret; a nonce shown to another process (a REGISTER over TCP, which
+   the main process receives, replaying one seen over UDP; an INVITE reusing a REGISTER's nonce) is
+   not accepted there but answered 401 stale=true (registrar.sibling_secrets): replay is refused
+   exactly as in one process, and an honest client just authenticates again.
+2. **per-aor ordering** — one process decides an aor's bindings, in its registrar's per-aor queue.
+   A REGISTER arriving over TCP (only the main process listens on TCP) is passed to its aor's owner
+   too, with a relay that writes the owner's answer back on the connection.
+3. **responses to our own requests** — only the main process sends requests (qualify, trunk
+   registration, calls), and every response is steered to it.
+4. **configuration reloads** — after the main process (re)loads a configuration family, the kazoo
+   devices or a module's state (Pbx.sync_hooks), every worker re-reads it from the database and
+   acknowledges; the API write that caused it returns after the acknowledgements (5 s at most).
+
+Bindings: a worker commits before it answers 200 (as ever), and its `registration.*` events go to
+the main process's event bus (the SSE stream; on PostgreSQL, the other nodes), whose registrar then
+re-reads those aors (as ClusterSync does for another node's; a plain refresh is applied from the
+event). The worker answers its REGISTERs only once the main process confirms it has applied them
+(one round trip per commit group), so when a phone holds its 200, jade's views and the call engine
+know its binding, as in one process. The main process forwards the
+`registration.*` events of the others to each worker, which re-reads the aors it owns (a TCP
+REGISTER handled elsewhere, a binding the sweeper expired).
+
+Known differences from one process, both small: the SIP authentication failure throttle counts per
+process (per source and aor pair it is exact, since one process sees an aor; the per-source and
+per-account totals are per process); the per-source request rate limit is applied where a
+datagram arrives (one process per source address, by the kernel's hash).
+
+The hub: each worker connects to the main process's Unix stream socket (in a 0700 directory);
+messages are framed by a 4-byte length, first byte = kind:
+  P <transport> NUL <ip> NUL <port> NUL <conn> NUL <SIP message>   a message for the receiver to handle
+  F <index> NUL <P message>                                        worker -> main: pass to worker <index>
+  W <conn> NUL <bytes>                                             worker -> main: write on TCP conn
+  E <event json>                                                   an event (both ways)
+  L <json {token, kind, name}>  /  A <token>                       reload, and its acknowledgement
+  B <token>  /  b <token>                                          worker -> main: "apply my events so far"; done
+  H <index> NUL <node id>                                          worker -> main: ready
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from switchboard import events
+from switchboard.sip.endpoint import Source
+from switchboard.sip.steer import LOCAL, aor_owner, owner
+
+log = logging.getLogger("switchboard.workers")
+
+_REGISTRATION = ("registration.added", "registration.refreshed", "registration.removed")
+_SOCKBUF = 4 << 20
+RELOAD_TIMEOUT = 5.0
+
+
+def hub_path(run_dir: Path) -> str:
+    return str(run_dir / "sip-hub.sock")
+
+
+def _packet(data: bytes, source: Source, conn: int = 0) -> bytes:
+    return b"P%s\0%s\0%d\0%d\0%s" % (source.transport.encode(), source.ip.encode(), source.port, conn, data)
+
+
+def _unpack(msg: bytes) -> tuple[str, str, int, int, bytes]:
+    transport, ip, port, conn, data = msg[1:].split(b"\0", 4)
+    return transport.decode(), ip.decode(), int(port), int(conn), data
+
+
+class _Link(asyncio.Protocol):
+    """One connection of the hub (a Unix stream socket in a private directory): messages framed by
+    a 4-byte length. A stream, not datagrams: a Unix datagram socket queues at most
+    net.unix.max_dgram_qlen (10 by default) messages, far fewer than a burst of REGISTERs."""
+
+    def __init__(self, on_message):
+        self.on_message = on_message
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self.closed = asyncio.get_running_loop().create_future()
+        self.index: int | None = None  # the worker at the other end (main process's side)
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, opt, _SOCKBUF)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        pos, end = 0, len(buf)
+        while end - pos >= 4:
+            size = int.from_bytes(buf[pos : pos + 4], "big")
+            if end - pos - 4 < size:
+                break
+            msg = bytes(buf[pos + 4 : pos + 4 + size])
+            pos += 4 + size
+            try:
+                self.on_message(msg, self)
+            except Exception:  # noqa: BLE001 - one bad message must not stop the hub
+                log.exception("SIP worker hub: could not handle a %r message", msg[:1])
+        del buf[:pos]
+
+    def send(self, msg: bytes) -> bool:
+        t = self.transport
+        if t is None or t.is_closing():
+            return False
+        t.write(len(msg).to_bytes(4, "big") + msg)
+        return True
+
+    def connection_lost(self, exc) -> None:
+        if not self.closed.done():
+            self.closed.set_result(exc)
+
+
+class WorkerHub:
+    """The main process's side: starts the workers, steers, relays, forwards events and reloads."""
+
+    def __init__(self, engine, registrar, workers: int, run_dir: Path, *, follow_registrations: bool = True):
+        self.engine, self.registrar, self.workers = engine, registrar, workers
+        self.run_dir = Path(run_dir)
+        self.follow_registrations = follow_registrations  # False where ClusterSync re-reads them
+        self.procs: list[subprocess.Popen] = []
+        self._server: asyncio.base_events.Server | None = None
+        self.links: dict[int, _Link] = {}
+        self._ready_event = asyncio.Event()
+        self._nodes: set[str] = set()  # the workers' node ids (their events need not go back to them)
+        self._acks: dict[int, tuple[set[int], asyncio.Future]] = {}
+        self._tokens = itertools.count(1)
+        self._conns: dict[int, object] = {}  # TCP relay id -> the connection's writer
+        self._conn_ids: dict[object, int] = {}
+        self._refresh: set[str] = set()
+        self._refreshing: asyncio.Task | None = None
+        self._forwarder: asyncio.Task | None = None
+        self.steered = 0
+        self.dropped = 0
+
+    async def start(self, argv: list[str], env: dict, timeout: float = 60.0) -> None:
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(lambda: _Link(self._message), hub_path(self.run_dir))
+        for index in range(1, self.workers):
+            cmd = [*argv, "--index", str(index), "--workers", str(self.workers)]
+            cmd += ["--hub-dir", str(self.run_dir), "--sip-port", str(self.engine.port)]
+            self.procs.append(subprocess.Popen(cmd, env=env))  # noqa: S603 - our own executable
+        deadline = time.monotonic() + timeout
+        while len(self.links) < self.workers - 1:
+            if any(p.poll() is not None for p in self.procs):
+                raise RuntimeError("a SIP worker process exited during start-up")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the SIP worker processes did not start in time")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready_event.wait(), 0.2)
+            self._ready_event.clear()
+        self.engine.steer = self.steer
+        self.registrar.pbx.sync_hooks.append(self.reload)
+        self._forwarder = asyncio.ensure_future(self._forward_events())
+        log.info("SIP workers: %d processes share UDP port %d", self.workers, self.engine.port)
+
+    async def stop(self) -> None:
+        self.engine.steer = None
+        with contextlib.suppress(ValueError):
+            self.registrar.pbx.sync_hooks.remove(self.reload)
+        for task in (self._forwarder, self._refreshing):
+            if task is not None:
+                task.cancel()
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                await asyncio.to_thread(p.wait, 10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                await asyncio.to_thread(p.wait)
+        if self._server is not None:
+            self._server.close()
+        for link in self.links.values():
+            if link.transport is not None:
+                link.transport.close()
+
+    def _send(self, index: int, msg: bytes) -> bool:
+        link = self.links.get(index)
+        if link is None or not link.send(msg):
+            self.dropped += 1  # a worker that is gone: as a lost datagram, the client retransmits
+            return False
+        return True
+
+    # ---- steering --------------------------------------------------------------------------------
+    def steer(self, data: bytes, source: Source) -> bool:
+        index = owner(data, self.workers)
+        if index == LOCAL or index == 0:
+            return False
+        conn = 0
+        if source.transport == "TCP":
+            writer = source.writer
+            conn = self._conn_ids.get(writer)
+            if conn is None:
+                conn = next(self._tokens)
+                self._conn_ids[writer] = conn
+                self._conns[conn] = writer
+                if len(self._conns) > 10_000:  # forget closed connections now and then
+                    for cid, w in list(self._conns.items()):
+                        if w.is_closing():
+                            del self._conns[cid]
+                            self._conn_ids.pop(w, None)
+        self.steered += 1
+        self._send(index, _packet(data, source, conn))
+        return True  # never handled here: another process owns it (lost if that one is gone)
+
+    def _message(self, msg: bytes, link: _Link) -> None:
+        kind = msg[:1]
+        if kind == b"P":
+            transport, ip, port, _, data = _unpack(msg)
+            self.engine.receive(data, Source(ip, port, transport), check_rate=False)
+        elif kind == b"F":  # worker -> another worker, through here
+            index, inner = msg[1:].split(b"\0", 1)
+            self._send(int(index), inner)
+        elif kind == b"W":
+            conn, data = msg[1:].split(b"\0", 1)
+            writer = self._conns.get(int(conn))
+            if writer is not None and not writer.is_closing():
+                writer.write(data)
+        elif kind == b"E":
+            ev = orjson.loads(msg[1:])
+            events.publish(ev["type"], ev["data"], ev.get("owner"))
+            if self.follow_registrations and ev["type"] in _REGISTRATION and not self._refreshed(ev):
+                self._refresh.add(ev["data"].get("aor") or "")
+                if self._refreshing is None or self._refreshing.done():
+                    self._refreshing = asyncio.ensure_future(self._refresh_aors())
+        elif kind == b"B":  # the worker answers its REGISTERs once the events before this are applied
+            refreshing = self._refreshing
+            if refreshing is None or refreshing.done():
+                link.send(b"b" + msg[1:])
+            else:
+                refreshing.add_done_callback(lambda _: link.send(b"b" + msg[1:]))
+        elif kind == b"A":
+            token, index = (int(x) for x in msg[1:].split(b"\0"))
+            waiting = self._acks.get(token)
+            if waiting is not None:
+                waiting[0].discard(index)
+                if not waiting[0] and not waiting[1].done():
+                    waiting[1].set_result(None)
+        elif kind == b"H":
+            index, node = msg[1:].split(b"\0")
+            link.index = int(index)
+            self.links[link.index] = link
+            self._nodes.add(node.decode())
+            self._ready_event.set()
+
+    def _refreshed(self, ev: dict) -> bool:
+        """A refresh of a binding this process knows (the steady load of a registrar: phones
+        re-registering) is applied from the event, without a database read: only its expiry and
+        where it comes from, its Path and its user agent can change (the Call-ID and CSeq only
+        matter to the aor's owner, which decides its REGISTERs)."""
+        data = ev["data"]
+        if ev["type"] != "registration.refreshed" or not isinstance(data.get("expires"), int):
+            return False
+        b = (self.registrar.pbx.contacts.get(data.get("aor") or "") or {}).get(data.get("contact") or "")
+        if b is None:
+            return False
+        b.expires_at = int(time.time()) + data["expires"]
+        b.via_address = data.get("via_address", b.via_address)
+        b.transport = data.get("transport", b.transport)
+        b.user_agent = data.get("user_agent", b.user_agent)
+        b.path = data.get("path", b.path)
+        self.registrar.pbx.view_cache.clear()
+        return True
+
+    async def _refresh_aors(self) -> None:
+        while self._refresh:
+            aors, self._refresh = self._refresh, set()
+            try:
+                await self.registrar.refresh_aors(a for a in aors if a)
+            except Exception:  # noqa: BLE001 - the next event of the aor re-reads it
+                log.exception("could not re-read bindings the SIP workers changed")
+
+    # ---- events and reloads ----------------------------------------------------------------------
+    async def _forward_events(self) -> None:
+        """Each registration event not made by a worker reaches every worker (they re-read their aors)."""
+        sub = events.bus.subscribe()
+        while True:
+            batch = await sub.next()
+            for ev in batch:
+                if ev.type in _REGISTRATION and ev.data.get("node") not in self._nodes:
+                    msg = b"E" + orjson.dumps({"type": ev.type, "data": ev.data})
+                    for index in self.links:
+                        self._send(index, msg)
+
+    def reload(self, kind: str, name: str | None) -> asyncio.Future:
+        """Tell every worker to re-read `kind` (`name`) from the database; the future resolves
+        when all have acknowledged, or after RELOAD_TIMEOUT (logged)."""
+        loop = asyncio.get_running_loop()
+        token = next(self._tokens)
+        fut = loop.create_future()
+        self._acks[token] = (set(self.links), fut)
+        msg = b"L" + orjson.dumps({"token": token, "kind": kind, "name": name})
+        for index in list(self.links):
+            self._send(index, msg)
+        if not self.links:
+            fut.set_result(None)
+
+        def give_up() -> None:
+            if not fut.done():
+                log.warning("SIP workers %s did not confirm reloading %s %s", sorted(self._acks[token][0]), kind, name)
+                fut.set_result(None)
+
+        handle = loop.call_later(RELOAD_TIMEOUT, give_up)
+        fut.add_done_callback(lambda _: (handle.cancel(), self._acks.pop(token, None)))
+        return fut
+
+
+class _Relay:
+    """A TCP connection of the main process, as a worker writes to it (through the hub)."""
+
+    __slots__ = ("link", "conn")
+
+    def __init__(self, link: WorkerLink, conn: int):
+        self.link, self.conn = link, conn
+
+    def write(self, data: bytes) -> None:
+        self.link.send(b"W%d\0%s" % (self.conn, data))
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class WorkerLink:
+    """A worker's side: receives what the main process steers here, sends its events to it, reloads."""
+
+    def __init__(self, engine, registrar, pbx, reload, index: int, workers: int, run_dir: Path):
+        self.engine, self.registrar, self.pbx, self.reload_fn = engine, registrar, pbx, reload
+        self.index, self.workers = index, workers
+        self.path = hub_path(Path(run_dir))
+        self.link: _Link | None = None
+        self._work: asyncio.Queue = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self._relays: dict[int, _Relay] = {}
+        self._barriers: dict[int, asyncio.Future] = {}
+        self._tokens = itertools.count(1)
+
+    async def main_knows(self) -> None:
+        """Resolves once the main process has applied the events this process sent before."""
+        token = next(self._tokens)
+        fut = self._barriers[token] = asyncio.get_running_loop().create_future()
+        if not self.send(b"B%d" % token):
+            self._barriers.pop(token, None)
+            return
+        try:
+            await asyncio.wait_for(fut, RELOAD_TIMEOUT)
+        except TimeoutError:
+            log.warning("SIP worker %d: the main process did not confirm new bindings in time", self.index)
+        finally:
+            self._barriers.pop(token, None)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        _, self.link = await loop.create_unix_connection(lambda: _Link(self._message), self.path)
+        self.engine.steer = self.steer
+        events.bus._outbound = self._publish  # every event of this process goes to the main one
+        self._task = asyncio.ensure_future(self._apply())
+        self.send(b"H%d\0%s" % (self.index, events.NODE_ID.encode()))
+
+    @property
+    def closed(self) -> asyncio.Future:
+        return self.link.closed
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self.link is not None and self.link.transport is not None:
+            self.link.transport.close()
+
+    def send(self, msg: bytes) -> bool:
+        return self.link is not None and self.link.send(msg)
+
+    def _publish(self, ev) -> None:
+        self.send(b"E" + orjson.dumps({"type": ev.type, "data": ev.data, "owner": ev.owner}))
+
+    def steer(self, data: bytes, source: Source) -> bool:
+        index = owner(data, self.workers)
+        if index == LOCAL or index == self.index:
+            return False
+        packet = _packet(data, source)
+        self.send(packet if index == 0 else b"F%d\0%s" % (index, packet))
+        return True
+
+    def _message(self, msg: bytes, _link: _Link) -> None:
+        kind = msg[:1]
+        if kind == b"P":
+            transport, ip, port, conn, data = _unpack(msg)
+            writer = None
+            if transport == "TCP":
+                writer = self._relays.get(conn)
+                if writer is None:
+                    if len(self._relays) > 10_000:
+                        self._relays.clear()
+                    writer = self._relays[conn] = _Relay(self, conn)
+            self.engine.receive(data, Source(ip, port, transport, writer), check_rate=False)
+        elif kind == b"b":
+            fut = self._barriers.get(int(msg[1:]))
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+        elif kind in (b"E", b"L"):
+            self._work.put_nowait((kind, orjson.loads(msg[1:])))
+
+    async def _apply(self) -> None:
+        """Reloads and re-reads, one after the other in the order they came."""
+        while True:
+            kind, body = await self._work.get()
+            aors: set[str] = set()
+            while True:
+                try:
+                    if kind == b"L":
+                        if aors:
+                            await self.registrar.refresh_aors(aors)
+                            aors = set()
+                        await self.reload_fn(body["kind"], body["name"])
+                        self.send(b"A%d\0%d" % (body["token"], self.index))
+                    else:
+                        aor = body["data"].get("aor") or ""
+                        if aor and body["data"].get("node") != events.NODE_ID:
+                            if aor_owner(aor, self.workers) == self.index:
+                                aors.add(aor)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - keep following
+                    log.exception("SIP worker %d: could not apply %r", self.index, kind)
+                if self._work.empty():
+                    break
+                kind, body = self._work.get_nowait()
+            if aors:
+                try:
+                    await self.registrar.refresh_aors(aors)
+                except Exception:  # noqa: BLE001
+                    log.exception("SIP worker %d: could not re-read bindings", self.index)
+
+
+def worker_argv() -> list[str]:
+    """How the main process starts a worker: this interpreter, our CLI."""
+    return [sys.executable, "-m", "switchboard.cli", "sip-worker"]
