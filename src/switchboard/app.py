@@ -409,7 +409,6 @@ async def serve(settings: Settings) -> None:
             registrar,
             settings.sip_workers,
             Path(tempfile.mkdtemp(prefix="switchboard-sip-")),
-            follow_registrations=event_bridge is None,
         )
         env = os.environ | {"SWITCHBOARD_WORKER_SETTINGS": settings.model_dump_json()}
         try:
@@ -474,6 +473,8 @@ async def serve(settings: Settings) -> None:
             trunk_reg.reload,
             announce_trunks=trunk_reg.announce,
         )
+        if hub is not None:
+            sync.local_nodes = hub.nodes
         background.append(asyncio.ensure_future(sync.run()))
     host, port = settings.http_host_port
     app = create_app(services)

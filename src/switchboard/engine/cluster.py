@@ -45,6 +45,9 @@ class ClusterSync:
         self.bus = bus or events.bus
         self.resyncs = 0
         self.applied = 0
+        # this node's SIP worker processes (engine/workers.py): their changes are this node's own,
+        # already applied through the hub
+        self.local_nodes: set[str] = set()
 
     async def run(self) -> None:
         sub = self.bus.subscribe()
@@ -74,7 +77,7 @@ class ClusterSync:
                 continue
             data = ev.data
             node = data.get("node")
-            if node is None or node == NODE_ID:
+            if node is None or node == NODE_ID or node in self.local_nodes:
                 continue
             self.applied += 1
             kind = ev.type

@@ -136,15 +136,16 @@ class _Link(asyncio.Protocol):
 class WorkerHub:
     """The main process's side: starts the workers, steers, relays, forwards events and reloads."""
 
-    def __init__(self, engine, registrar, workers: int, run_dir: Path, *, follow_registrations: bool = True):
+    def __init__(self, engine, registrar, workers: int, run_dir: Path):
         self.engine, self.registrar, self.workers = engine, registrar, workers
         self.run_dir = Path(run_dir)
-        self.follow_registrations = follow_registrations  # False where ClusterSync re-reads them
         self.procs: list[subprocess.Popen] = []
         self._server: asyncio.base_events.Server | None = None
         self.links: dict[int, _Link] = {}
         self._ready_event = asyncio.Event()
-        self._nodes: set[str] = set()  # the workers' node ids (their events need not go back to them)
+        # the workers' node ids: their events need not go back to them, and ClusterSync leaves them
+        # to the hub (ClusterSync.local_nodes is this set)
+        self.nodes: set[str] = set()
         self._acks: dict[int, tuple[set[int], asyncio.Future]] = {}
         self._tokens = itertools.count(1)
         self._conns: dict[int, object] = {}  # TCP relay id -> the connection's writer
@@ -244,7 +245,7 @@ class WorkerHub:
         elif kind == b"E":
             ev = orjson.loads(msg[1:])
             events.publish(ev["type"], ev["data"], ev.get("owner"))
-            if self.follow_registrations and ev["type"] in _REGISTRATION and not self._refreshed(ev):
+            if ev["type"] in _REGISTRATION and not self._refreshed(ev):
                 self._refresh.add(ev["data"].get("aor") or "")
                 if self._refreshing is None or self._refreshing.done():
                     self._refreshing = asyncio.ensure_future(self._refresh_aors())
@@ -265,7 +266,7 @@ class WorkerHub:
             index, node = msg[1:].split(b"\0")
             link.index = int(index)
             self.links[link.index] = link
-            self._nodes.add(node.decode())
+            self.nodes.add(node.decode())
             self._ready_event.set()
 
     def _refreshed(self, ev: dict) -> bool:
@@ -302,7 +303,7 @@ class WorkerHub:
         while True:
             batch = await sub.next()
             for ev in batch:
-                if ev.type in _REGISTRATION and ev.data.get("node") not in self._nodes:
+                if ev.type in _REGISTRATION and ev.data.get("node") not in self.nodes:
                     msg = b"E" + orjson.dumps({"type": ev.type, "data": ev.data})
                     for index in self.links:
                         self._send(index, msg)
