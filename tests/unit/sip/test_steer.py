@@ -1,0 +1,38 @@
+"""sip/steer.py: which SIP worker process handles a datagram."""
+
+from __future__ import annotations
+
+import zlib
+
+from switchboard.sip.steer import LOCAL, aor_owner, owner
+
+
+def request(method: str, to: str = "To: <sip:alice@example.com>", extra: str = "") -> bytes:
+    return (
+        f"{method} sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKx\r\n"
+        f"From: <sip:alice@example.com>;tag=1\r\n{to}\r\nCall-ID: c\r\nCSeq: 1 {method}\r\n{extra}"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def test_register_goes_to_its_aors_owner_whatever_the_rest_says():
+    for workers in (2, 3, 8):
+        want = zlib.crc32(b"alice") % workers
+        assert owner(request("REGISTER"), workers) == want == aor_owner("alice", workers)
+        assert owner(request("REGISTER", "t: <sips:alice@example.com>;tag=9"), workers) == want  # compact, sips
+        assert owner(request("REGISTER", "TO :sip:alice@example.com"), workers) == want
+        auth = 'Authorization: Digest username="bob", uri="sip:bob@example.com"\r\n'
+        assert owner(request("REGISTER", extra=auth), workers) == want  # other headers do not count
+    names = [f"u{i}" for i in range(200)]
+    assert {aor_owner(n, 4) for n in names} == {0, 1, 2, 3}  # spread over every worker
+
+
+def test_everything_else_goes_to_the_main_process_or_stays():
+    assert owner(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x\r\n\r\n", 2) == 0  # responses: our requests
+    assert owner(request("INVITE"), 2) == 0
+    assert owner(request("BYE", "To: <sip:alice@example.com>;tag=2"), 2) == 0
+    assert owner(request("OPTIONS"), 2) == LOCAL  # keep-alive / qualify of us: answered where it is
+    assert owner(request("OPTIONS", "To: <sip:alice@example.com>;tag=2"), 2) == 0  # in a dialog
+    assert owner(request("REGISTER", "X-No-To: 1"), 2) == LOCAL  # its 400 needs no state
+    assert owner(b"garbage", 2) == LOCAL
+    assert owner(request("REGISTER"), 1) == LOCAL  # one process: nothing to steer
