@@ -433,12 +433,14 @@ def warm_registrations(target: str, port: int, workdir: Path, csv: Path, users: 
         print(f"warning: {target} warm-up registered {warm['successful']}/{users} ({warm['failed']} failed)")
 
 
-def open_loop(target: str, port: int, workdir: Path, csv: Path, args, pid: int | None) -> dict[str, list[Step]]:
+def open_loop(
+    target: str, port: int, workdir: Path, csv: Path, args, pid: int | None, options: bool = True
+) -> dict[str, list[Step]]:
     warm_registrations(target, port, workdir, csv, args.users)
-    return {
-        "REGISTER+digest": ramp(target, "register_auth.xml", port, workdir, args, pid, csv),
-        "OPTIONS": ramp(target, "options_uac.xml", port, workdir, args, pid, None),
-    }
+    out = {"REGISTER+digest": ramp(target, "register_auth.xml", port, workdir, args, pid, csv)}
+    if options:
+        out["OPTIONS"] = ramp(target, "options_uac.xml", port, workdir, args, pid, None)
+    return out
 
 
 # ---- report -----------------------------------------------------------------------------------------------
@@ -456,7 +458,7 @@ def log_problems(text: str) -> Counter[str]:
     return problems
 
 
-def print_open_loop(ours: dict[str, list[Step]], kam: dict[str, list[Step]], args) -> None:
+def print_open_loop(ours: dict[str, list[Step]], kam: dict[str, list[Step]], args, single=None) -> None:
     print(
         f"\nOPEN LOOP (capacity): sipp -r ramp {','.join(map(str, args.rates))} calls/s, {args.step_seconds:g} s "
         f"per step, {args.users} users; {os.cpu_count()} cores shared by sipp, the server and Kamailio."
@@ -472,8 +474,11 @@ def print_open_loop(ours: dict[str, list[Step]], kam: dict[str, list[Step]], arg
         f"{'scenario':<17}{'ours calls/s':>13}{'kamailio':>10}{'ratio':>7}{'ours us/tx':>12}{'kam us/tx':>11}"
         f"{'us/tx ratio':>13}{'achieved/s':>16}   first unclean step (ours | kamailio)"
     )
-    for scenario in ours:
-        o, k = best(ours[scenario]), best(kam[scenario])
+    rows = [(scenario, ours[scenario], scenario) for scenario in ours]
+    if single:  # the same server with one SIP process (SWITCHBOARD_SIP_WORKERS=1), same run
+        rows.insert(1, ("REGISTER 1 proc", single["REGISTER+digest"], "REGISTER+digest"))
+    for scenario, mine, theirs in rows:
+        o, k = best(mine), best(kam[theirs])
 
         def fig(steps: list[Step], b: Step | None) -> str:
             if b is None:
@@ -486,10 +491,10 @@ def print_open_loop(ours: dict[str, list[Step]], kam: dict[str, list[Step]], arg
         ratio = o.rate / k.rate if o and k else float("nan")
         o_us, k_us = (b.cpu_per_tx_us if b else float("nan") for b in (o, k))
         print(
-            f"{scenario:<17}{fig(ours[scenario], o):>13}{fig(kam[scenario], k):>10}{ratio:>7.2f}{o_us:>12.0f}"
+            f"{scenario:<17}{fig(mine, o):>13}{fig(kam[theirs], k):>10}{ratio:>7.2f}{o_us:>12.0f}"
             f"{k_us:>11.0f}{o_us / k_us if k_us else float('nan'):>13.1f}"
             f"{(f'{o.achieved:.0f} / {k.achieved:.0f}' if o and k else '-'):>16}   "
-            f"{unclean(ours[scenario])} | {unclean(kam[scenario])}"
+            f"{unclean(mine)} | {unclean(kam[theirs])}"
         )
 
 
@@ -565,6 +570,9 @@ def main() -> None:
     parser.add_argument(
         "--sip-workers", type=int, default=os.cpu_count() or 1, help="SWITCHBOARD_SIP_WORKERS (default: the cores)"
     )
+    parser.add_argument(
+        "--skip-single", action="store_true", help="no REGISTER ramp of a one-process server for comparison"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, sipp stats, profile)")
     args = parser.parse_args()
     args.rates = [int(r) for r in args.rates.split(",") if r.strip()]
@@ -586,6 +594,13 @@ def main() -> None:
         ours_open = open_loop("switchboard", serve.sip_port, tmp, csv, args, serve.proc.pid)
         ours = [] if args.skip_closed else measure("switchboard", serve.sip_port, tmp, csv, args, serve.proc.pid)
         serve.stop()
+        single = None
+        if args.sip_workers > 1 and not args.skip_single:
+            (tmp / "single").mkdir()
+            one = Serve(tmp / "single", 1).start()
+            load_accounts(one.url, users)
+            single = open_loop("switchboard-1", one.sip_port, tmp, csv, args, one.proc.pid, options=False)
+            one.stop()
         kam.start()
         theirs_open = open_loop("kamailio", kam.port, tmp, csv, args, kam.proc.pid)
         theirs = [] if args.skip_closed else measure("kamailio", kam.port, tmp, csv, args, kam.proc.pid)
@@ -613,9 +628,9 @@ def main() -> None:
             if not prof.exists():
                 print(f"warning: profiled serve exited with {code}; no profile written")
                 profile_run = None
-        log_text = "".join(p.read_text(errors="replace") for p in tmp.glob("serve*.log"))
+        log_text = "".join(p.read_text(errors="replace") for p in tmp.glob("**/serve*.log"))
 
-        print_open_loop(ours_open, theirs_open, args)
+        print_open_loop(ours_open, theirs_open, args, single)
         if ours:
             print_table(ours, theirs, args)
         problems = log_problems(log_text)

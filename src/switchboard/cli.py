@@ -84,7 +84,7 @@ def sip_worker(index: int, workers: int, hub_dir: str, sip_port: int) -> None:
     import os
     from pathlib import Path
 
-    from switchboard.app import run_worker
+    from switchboard.services import run_worker
     from switchboard.config import Settings
 
     settings = Settings.model_validate_json(os.environ["SWITCHBOARD_WORKER_SETTINGS"])
