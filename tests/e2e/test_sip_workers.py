@@ -9,8 +9,11 @@ key, and the opaque is derived from that key."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -254,3 +257,26 @@ def test_a_reload_reaches_every_worker_before_the_api_answers(node):
                     break
         with SipUdpClient(srv.sip_port) as c:
             assert c.register(name, f"{name}-new").status == 200, name
+
+
+def worker_pids(srv) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(srv.proc.pid), "-f", "switchboard.cli sip-worker"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_a_worker_that_dies_is_replaced_and_its_aors_still_register(node):
+    """The main process takes a dead worker's aors until a new one is up (their clients authenticate
+    again on a stale nonce), starts a new worker, and logs it."""
+    srv, _ = node
+    (pid,) = worker_pids(srv)
+    mine = [n for n in SPREAD if aor_owner(n, WORKERS) == 1]
+    os.kill(pid, signal.SIGKILL)
+    for name in mine:
+        with SipUdpClient(srv.sip_port) as c:
+            assert c.register(name, f"{name}-pass", timeout=10).status == 200, name
+    (new,) = wait_for(lambda: [p for p in worker_pids(srv) if p != pid], 30, what="a new SIP worker")
+    assert new != pid
+    assert "SIP worker 1 exited with -9; starting it again" in srv.log()
+    for name in mine:  # and the new one serves them
+        with SipUdpClient(srv.sip_port) as c:
+            assert wait_for(lambda c=c, name=name: c.register(name, f"{name}-pass").status == 200, 20), name

@@ -153,6 +153,9 @@ class WorkerHub:
         self._refresh: set[str] = set()
         self._refreshing: asyncio.Task | None = None
         self._forwarder: asyncio.Task | None = None
+        self._watcher: asyncio.Task | None = None
+        self._argv: list[str] = []
+        self._env: dict = {}
         self.steered = 0
         self.dropped = 0
 
@@ -160,10 +163,8 @@ class WorkerHub:
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(lambda: _Link(self._message), hub_path(self.run_dir))
-        for index in range(1, self.workers):
-            cmd = [*argv, "--index", str(index), "--workers", str(self.workers)]
-            cmd += ["--hub-dir", str(self.run_dir), "--sip-port", str(self.engine.port)]
-            self.procs.append(subprocess.Popen(cmd, env=env))  # noqa: S603 - our own executable
+        self._argv, self._env = argv, env
+        self.procs = [self._spawn(index) for index in range(1, self.workers)]
         deadline = time.monotonic() + timeout
         while len(self.links) < self.workers - 1:
             if any(p.poll() is not None for p in self.procs):
@@ -176,9 +177,32 @@ class WorkerHub:
         self.engine.steer = self.steer
         self.registrar.pbx.sync_hooks.append(self.reload)
         self._forwarder = asyncio.ensure_future(self._forward_events())
+        self._watcher = asyncio.ensure_future(self._watch())
         log.info("SIP workers: %d processes share UDP port %d", self.workers, self.engine.port)
 
+    def _spawn(self, index: int) -> subprocess.Popen:
+        cmd = [*self._argv, "--index", str(index), "--workers", str(self.workers)]
+        cmd += ["--hub-dir", str(self.run_dir), "--sip-port", str(self.engine.port)]
+        return subprocess.Popen(cmd, env=self._env)  # noqa: S603 - our own executable
+
+    async def _watch(self, every: float = 0.5) -> None:
+        """A worker that dies is started again; meanwhile this process handles its aors (its
+        clients' nonces get a stale answer here and they authenticate again)."""
+        while True:
+            await asyncio.sleep(every)
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is None:
+                    continue
+                index = i + 1
+                log.error("SIP worker %d exited with %s; starting it again", index, proc.returncode)
+                link = self.links.pop(index, None)
+                if link is not None and link.transport is not None:
+                    link.transport.close()
+                self.procs[i] = self._spawn(index)
+
     async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
         self.engine.steer = None
         with contextlib.suppress(ValueError):
             self.registrar.pbx.sync_hooks.remove(self.reload)
@@ -210,7 +234,7 @@ class WorkerHub:
     # ---- steering --------------------------------------------------------------------------------
     def steer(self, data: bytes, source: Source) -> bool:
         index = owner(data, self.workers)
-        if index == LOCAL or index == 0:
+        if index == LOCAL or index == 0 or index not in self.links:  # (a worker being restarted)
             return False
         conn = 0
         if source.transport == "TCP":
@@ -234,9 +258,12 @@ class WorkerHub:
         if kind == b"P":
             transport, ip, port, _, data = _unpack(msg)
             self.engine.receive(data, Source(ip, port, transport), check_rate=False)
-        elif kind == b"F":  # worker -> another worker, through here
+        elif kind == b"F":  # worker -> another worker, through here (or handled here while it restarts)
             index, inner = msg[1:].split(b"\0", 1)
-            self._send(int(index), inner)
+            if int(index) in self.links:
+                self._send(int(index), inner)
+            else:
+                self._message(inner, link)
         elif kind == b"W":
             conn, data = msg[1:].split(b"\0", 1)
             writer = self._conns.get(int(conn))
