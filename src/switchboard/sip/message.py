@@ -9,7 +9,9 @@ a fixed number of Python steps per header line.
 
 * The header section is decoded once and split into lines with `str.split`; folded lines are
   joined only when a line starts with SP/HTAB. Header names are canonicalised through a dict
-  cache (compact forms, any letter case, whitespace before the colon).
+  cache (compact forms, any letter case, whitespace before the colon), and whole header lines seen
+  before (most of a phone's lines repeat from one message to the next) are found in a bounded dict
+  of line -> (name, value) instead of being split again (`_LINES`).
 * Values are kept as the text received (without surrounding LWS); nothing is parsed into objects.
   What a message's validity depends on (start line, Via, From, To, Contact, Call-ID, CSeq) is
   checked by ONE match of a compiled grammar over those values joined with newlines; only when
@@ -420,10 +422,31 @@ def _split(data: bytes) -> tuple[list[str], bytes]:
     return lines, body
 
 
+# Header lines as received -> (canonical name, value): most lines of a message are the same text as in the
+# messages before it (Max-Forwards, Expires, User-Agent, Content-Length, and a phone's To, From, Contact and
+# Call-ID from one refresh to the next), so a line is split and its name checked once, then found by one
+# dict lookup. Lines that are new in every message (Via: its branch; CSeq; credentials) are not kept, nor long
+# lines; the cache starts again when full, so input from the wire cannot grow it without bound.
+_LINES: dict[str, tuple[str, str]] = {}
+_LINES_MAX = 8192
+_LINE_KEPT_MAX = 200  # characters
+_NOT_KEPT = frozenset({"Via", "CSeq", "Authorization", "Proxy-Authorization"})
+
+
+def _header_line(line: str) -> tuple[str, str]:
+    """(canonical name, value) of one header line that `_LINES` does not have, or ParseError / _Folded."""
+    n, c, v = line.partition(":")
+    item = ((_WIRE_NAMES.get(n) if c else None) or _header_name(n, c), v.strip(" \t"))
+    if len(line) <= _LINE_KEPT_MAX and item[0] not in _NOT_KEPT:
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        _LINES[line] = item
+    return item
+
+
 def _header_list(lines: list[str]) -> list[tuple[str, str]]:
-    names = _WIRE_NAMES.get
-    parts = [line.partition(":") for line in lines]
-    return [((names(n) if c else None) or _header_name(n, c), v.strip(" \t")) for n, c, v in parts]
+    known = _LINES.get
+    return [known(line) or _header_line(line) for line in lines]
 
 
 def parse(data: bytes) -> Message:
