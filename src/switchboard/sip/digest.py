@@ -289,6 +289,7 @@ _MALFORMED = Verdict(False, False, None, "malformed")
 # the last character of a canonical 43-character base64url spelling of 32 bytes: its 2 low bits are 0
 _CANONICAL_LAST = frozenset("AEIMQUYcgkosw048")
 _HA1_OK_MAX = 4096
+_ISSUED_MAX = 8192
 
 
 class DigestServer:
@@ -329,6 +330,9 @@ class DigestServer:
         # Untracked nonces issued at or before this time (ms) may have been forgotten: answered stale.
         self._forgotten_upto = -1
         self._ha1_ok: dict[str, str] = {}  # HA1 values from `lookup` that passed the check -> lower case
+        # nonces this server issued lately -> issue time (ms): their answers need no MAC check (bounded:
+        # when full it starts again, and older nonces are checked by their MAC as those of other nodes are)
+        self._issued: dict[str, int] = {}
         mac = hmac.new(self._secret, b"opaque\x00" + self._realm_bytes, hashlib.sha256).digest()
         block = (hashlib.sha256(self._secret).digest() if len(self._secret) > 64 else self._secret).ljust(64, b"\0")
         self._inner = _sha256(bytes(b ^ 0x36 for b in block))  # RFC 2104 ipad
@@ -358,14 +362,23 @@ class DigestServer:
 
     def new_nonce(self) -> str:
         """A fresh self-validating nonce (see the module docstring for the format)."""
-        head = self._now_ms().to_bytes(8, "big") + token_bytes(8)
-        return _b64url(head + self._mac(head))
+        now = self._now_ms()
+        head = now.to_bytes(8, "big") + token_bytes(8)
+        nonce = _b64url(head + self._mac(head))
+        issued = self._issued
+        if len(issued) >= _ISSUED_MAX:
+            issued.clear()
+        issued[nonce] = now
+        return nonce
 
     def _nonce_issued(self, nonce: str) -> int | None:
         """Issue time (ms) of a nonce we made for this realm, or None if it is not ours or was altered."""
         seen = self._seen.get(nonce)
         if seen is not None:  # accepted before, so its MAC was checked then: the same string is as genuine now
             return seen[0]
+        issued = self._issued.get(nonce)
+        if issued is not None:  # issued here lately (the usual case: a challenge, then its answer): ours
+            return issued
         # 43 base64url characters, the last with its 2 padding bits 0 (the one canonical spelling of 32 bytes)
         if nonce[-1:] not in _CANONICAL_LAST or not _NONCE_RE.fullmatch(nonce):
             return None

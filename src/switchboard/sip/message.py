@@ -143,7 +143,7 @@ _STATUS_LINE = r"(?i:SIP/2\.0) (?P<status>[1-6][0-9][0-9])(?: (?P<reason>[^\n]*+
 # of a request must be its method (RFC 4475 mismatch01/02). When it fails, _explain says why.
 _TAIL = rf"\n{_ADDR}\n{_ADDR}\n{_CALL_ID}\n{_WS}(?P<cseq>[0-9]{{1,32}})[ \t]++"
 _REQUEST_RE = re.compile(rf"{_REQUEST_LINE}{_TAIL}(?P=method){_WS}\n{_VIAS}\n(?:\n|{_CONTACTS})")
-_RESPONSE_RE = re.compile(rf"{_STATUS_LINE}{_TAIL}{_TOKEN}{_WS}\n{_VIAS}\n(?:\n|{_CONTACTS})")
+_RESPONSE_RE = re.compile(rf"{_STATUS_LINE}{_TAIL}(?P<cmethod>{_TOKEN}){_WS}\n{_VIAS}\n(?:\n|{_CONTACTS})")
 
 _ADDR_RE = re.compile(_ADDR)
 _CONTACT_RE = re.compile(_CONTACTS)
@@ -252,7 +252,7 @@ class Message:
     has comma-joined lists keeps them in `_raw` until `headers` is first used."""
 
     # slots for speed; __dict__ keeps the dataclass this was compatible: callers may add attributes
-    __slots__ = ("method", "uri", "status", "reason", "body", "_headers", "_raw", "__dict__")
+    __slots__ = ("method", "uri", "status", "reason", "body", "_headers", "_raw", "_cseq", "__dict__")
 
     def __init__(
         self,
@@ -269,6 +269,7 @@ class Message:
         self.reason = reason  # response: reason phrase
         self._headers: list[tuple[str, str]] | None = [] if headers is None else headers
         self._raw: list[tuple[str, str]] | None = None
+        self._cseq: tuple[str, str, str] | None = None  # parse: (CSeq value, its number, its method), checked
         self.body = body
 
     @property
@@ -350,6 +351,9 @@ class Message:
     @property
     def cseq(self) -> tuple[int, str]:
         raw = self.get("CSeq") or ""
+        known = self._cseq
+        if known is not None and known[0] is raw:  # the value parse checked (not replaced since)
+            return int(known[1]), known[2]
         m = _CSEQ_RE.fullmatch(raw)
         if m is None or len(m.group(1).lstrip("0")) > 10 or int(m.group(1)) > _MAX_CSEQ:
             raise ParseError(f"bad CSeq {raw[:80]!r}")
@@ -490,14 +494,17 @@ def parse(data: bytes) -> Message:
     if response:
         msg.method = msg.uri = None
         msg.status, msg.reason = int(m["status"]), (m["reason"] or "").strip(" \t")
+        cmethod = m["cmethod"]
     else:
-        msg.method, msg.uri = m.group("method", "uri")
+        cmethod, uri = m.group("method", "uri")  # a request's CSeq method is its method
+        msg.method, msg.uri = cmethod, uri
         msg.status = msg.reason = None
-        if "?" in msg.uri:
-            _check_uri_headers(msg.uri)
+        if "?" in uri:
+            _check_uri_headers(uri)
     number = m["cseq"]  # at most 32 digits
     if len(number) > 9 and (len(number.lstrip("0")) > 10 or int(number) > _MAX_CSEQ):
         raise ParseError(f"bad CSeq {first['CSeq'][:80]!r}")  # RFC 4475 scalar02, scalarlg
+    msg._cseq = (get("CSeq"), number, cmethod)  # for Message.cseq
     value = get("Max-Forwards")
     if value is not None and not (len(value) < 3 and value.isdigit() and value.isascii()):
         _number(value, "Max-Forwards", 255)
@@ -663,9 +670,15 @@ def response_to(
     vias, froms, tos, call_ids, cseqs = groups
     if status > 100:
         for j, (n, v) in enumerate(tos):
-            if ";tag=" not in v.replace(" ", ""):
+            if ";tag=" not in v and ";tag=" not in v.replace(" ", ""):
                 tos[j] = (n, f"{v};tag={to_tag or new_tag()}")
     out = vias + froms + tos + call_ids + cseqs
     if headers:
         out += headers
-    return Message(status=status, reason=reason or REASONS.get(status, ""), headers=out, body=body)
+    msg = _new_message(Message)  # Message(status=..., ...) without the keyword call
+    msg.method = msg.uri = msg._raw = msg._cseq = None
+    msg.status, msg.reason, msg._headers, msg.body = status, reason or REASONS.get(status, ""), out, body
+    return msg
+
+
+_new_message = Message.__new__

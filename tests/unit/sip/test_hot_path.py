@@ -148,3 +148,32 @@ def test_verdict_is_immutable():
     with pytest.raises(AttributeError):
         v.ok = False  # type: ignore[misc]
     assert v == Verdict(True, False, "alice", "ok") and v.username == "alice"
+
+
+# --- CSeq read once, nonces issued here ---------------------------------------------------------------
+
+
+def test_cseq_of_a_parsed_message_follows_header_changes():
+    msg = parse(REGISTER)
+    assert msg.cseq == (1826, "REGISTER")
+    msg.set("CSeq", "7 REGISTER")
+    assert msg.cseq == (7, "REGISTER")
+    msg.set("CSeq", "x REGISTER")
+    with pytest.raises(ParseError):
+        msg.cseq  # noqa: B018
+    resp = parse(b"SIP/2.0 200 OK\r\n" + REGISTER.split(b"\r\n", 1)[1])
+    assert resp.cseq == (1826, "REGISTER")
+
+
+def test_nonces_issued_here_and_elsewhere_verify_alike(monkeypatch):
+    node_a, node_b = DigestServer(SECRET, REALM), DigestServer(SECRET, REALM)
+    monkeypatch.setattr(digest, "_ISSUED_MAX", 2)
+    challenges = [node_a.challenge() for _ in range(3)]  # the first one's nonce is forgotten by node_a
+    for challenge in challenges:
+        header = DigestClient("alice", "s3cret").authorize("REGISTER", URI, challenge)
+        assert node_a.verify("REGISTER", header, _lookup).ok
+        assert node_b.verify("REGISTER", header, _lookup).ok  # checked by its MAC
+    assert len(node_a._issued) <= 2
+    forged = challenges[-1][0].replace('nonce="', 'nonce="A', 1)
+    header = DigestClient("alice", "s3cret").authorize("REGISTER", URI, [forged])
+    assert node_a.verify("REGISTER", header, _lookup).reason == "bad nonce"
