@@ -50,7 +50,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from switchboard.sip.rand import token_bytes
 
@@ -69,6 +69,13 @@ __all__ = [
 ]
 
 ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+try:  # CPython's own MD5 and SHA-256: for the few dozen bytes hashed here, several times cheaper per call than
+    # OpenSSL's (an EVP context set up and torn down per hash); the same digests, hashlib's when missing
+    from _md5 import md5 as _md5
+    from _sha256 import sha256 as _sha256
+except ImportError:  # pragma: no cover - a Python built without them
+    _md5, _sha256 = hashlib.md5, hashlib.sha256
+_FAST = {"MD5": _md5, "SHA-256": _sha256}
 # Canonical spelling of every supported algorithm name, keyed by its lower-case form.
 _CANONICAL = {name.lower(): name for base in ALGORITHMS for name in (base, base + "-sess")}
 _PREFERENCE = ("SHA-256", "SHA-256-sess", "MD5", "MD5-sess")
@@ -183,7 +190,7 @@ def _encode(text: str) -> bytes:
 
 
 def _h(algorithm: str, text: str) -> str:
-    return ALGORITHMS[_canonical(algorithm).removesuffix("-sess")](_encode(text)).hexdigest()
+    return _FAST[_canonical(algorithm).removesuffix("-sess")](_encode(text)).hexdigest()
 
 
 _DIGEST_LEN = {name: ALGORITHMS[name.removesuffix("-sess")]().digest_size * 2 for name in _CANONICAL.values()}
@@ -235,7 +242,9 @@ def digest_response(
     return _h(algorithm, f"{key}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
 
 
-_HASHES = {name: ALGORITHMS[name.removesuffix("-sess")] for name in _CANONICAL.values()}
+_HASHES = {name: _FAST[name.removesuffix("-sess")] for name in _CANONICAL.values()}
+_HA2: dict[tuple[str, str, str], str] = {}  # (algorithm, method, uri) -> H(method:uri): a registrar sees few URIs
+_HA2_MAX = 1024
 
 
 def _expected(
@@ -246,7 +255,12 @@ def _expected(
     h = _HASHES[algorithm]
     if algorithm.endswith("-sess"):
         key = h(f"{key}:{nonce}:{cnonce}".encode()).hexdigest()
-    ha2 = h(f"{method}:{uri}".encode()).hexdigest()
+    ha2 = _HA2.get((algorithm, method, uri))
+    if ha2 is None:
+        ha2 = h(f"{method}:{uri}".encode()).hexdigest()
+        if len(_HA2) >= _HA2_MAX:
+            _HA2.clear()
+        _HA2[(algorithm, method, uri)] = ha2
     if qop is None:
         return h(f"{key}:{nonce}:{ha2}".encode()).hexdigest()
     return h(f"{key}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}".encode()).hexdigest()
@@ -259,15 +273,23 @@ Lookup = Callable[[str, str, str], str | None]
 (``-sess`` variants use the same stored HA1)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """Outcome of `DigestServer.verify`. ``username`` is the claimed name, for logs: it is authenticated
-    only when ``ok``. ``stale`` asks for a new challenge with ``stale=true``; ``reason`` is for logs."""
+    only when ``ok``. ``stale`` asks for a new challenge with ``stale=true``; ``reason`` is for logs.
+    (Immutable; a named tuple because one is made per verification, and a tuple is the cheapest to make.)"""
 
     ok: bool
     stale: bool
     username: str | None
     reason: str
+
+
+_verdict = tuple.__new__  # _verdict(Verdict, (ok, stale, username, reason)): Verdict(...) without its Python __new__
+_MALFORMED = Verdict(False, False, None, "malformed")
+# the last character of a canonical 43-character base64url spelling of 32 bytes: its 2 low bits are 0
+_CANONICAL_LAST = frozenset("AEIMQUYcgkosw048")
+_HA1_OK_MAX = 4096
+_ISSUED_MAX = 8192
 
 
 class DigestServer:
@@ -307,10 +329,14 @@ class DigestServer:
         self._seen: dict[str, tuple[int, int]] = {}
         # Untracked nonces issued at or before this time (ms) may have been forgotten: answered stale.
         self._forgotten_upto = -1
+        self._ha1_ok: dict[str, str] = {}  # HA1 values from `lookup` that passed the check -> lower case
+        # nonces this server issued lately -> issue time (ms): their answers need no MAC check (bounded:
+        # when full it starts again, and older nonces are checked by their MAC as those of other nodes are)
+        self._issued: dict[str, int] = {}
         mac = hmac.new(self._secret, b"opaque\x00" + self._realm_bytes, hashlib.sha256).digest()
         block = (hashlib.sha256(self._secret).digest() if len(self._secret) > 64 else self._secret).ljust(64, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))  # RFC 2104 ipad
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))  # opad
+        self._inner = _sha256(bytes(b ^ 0x36 for b in block))  # RFC 2104 ipad
+        self._outer = _sha256(bytes(b ^ 0x5C for b in block))  # opad
         self.opaque = base64.urlsafe_b64encode(mac[:12]).decode("ascii")
         self._challenge_head = f'Digest realm={_quote(realm)}, nonce="'
 
@@ -324,33 +350,42 @@ class DigestServer:
     def _now_ms(self) -> int:
         return min(max(0, int(self._clock() * 1000)), _MAX_MS)
 
-    def _mac(self, stamp: bytes, rand: bytes) -> bytes:
-        """HMAC-SHA256(secret, stamp || rand || realm)[:16] (RFC 2104), from the keyed inner and outer
-        hash states computed once: two copies of a hash state instead of a fresh HMAC (whose set-up,
-        a digest fetch by name in OpenSSL 3, costs more than the hashing of these few bytes)."""
+    def _mac(self, head: bytes) -> bytes:
+        """HMAC-SHA256(secret, head || realm)[:16] (RFC 2104; head = issue time || random), from the keyed
+        inner and outer hash states computed once: two copies of a hash state instead of a fresh HMAC
+        (whose set-up, a digest fetch by name in OpenSSL 3, costs more than the hashing of these few bytes)."""
         inner = self._inner.copy()
-        inner.update(stamp + rand + self._realm_bytes)
+        inner.update(head + self._realm_bytes)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()[:16]
 
     def new_nonce(self) -> str:
         """A fresh self-validating nonce (see the module docstring for the format)."""
-        stamp = self._now_ms().to_bytes(8, "big")
-        rand = token_bytes(8)
-        return _b64url(stamp + rand + self._mac(stamp, rand))
+        now = self._now_ms()
+        head = now.to_bytes(8, "big") + token_bytes(8)
+        nonce = _b64url(head + self._mac(head))
+        issued = self._issued
+        if len(issued) >= _ISSUED_MAX:
+            issued.clear()
+        issued[nonce] = now
+        return nonce
 
     def _nonce_issued(self, nonce: str) -> int | None:
         """Issue time (ms) of a nonce we made for this realm, or None if it is not ours or was altered."""
-        if not _NONCE_RE.fullmatch(nonce):
+        seen = self._seen.get(nonce)
+        if seen is not None:  # accepted before, so its MAC was checked then: the same string is as genuine now
+            return seen[0]
+        issued = self._issued.get(nonce)
+        if issued is not None:  # issued here lately (the usual case: a challenge, then its answer): ours
+            return issued
+        # 43 base64url characters, the last with its 2 padding bits 0 (the one canonical spelling of 32 bytes)
+        if nonce[-1:] not in _CANONICAL_LAST or not _NONCE_RE.fullmatch(nonce):
             return None
         raw = binascii.a2b_base64(nonce.encode("ascii").translate(_FROM_URLSAFE) + b"=")
-        if _b64url(raw) != nonce:  # non-canonical spelling
+        if not hmac.compare_digest(raw[16:], self._mac(raw[:16])):
             return None
-        stamp, rand, mac = raw[:8], raw[8:16], raw[16:]
-        if not hmac.compare_digest(mac, self._mac(stamp, rand)):
-            return None
-        return int.from_bytes(stamp, "big")
+        return int.from_bytes(raw[:8], "big")
 
     def knows_nonce(self, nonce: str) -> bool:
         """Whether `nonce` was made by this server's secret for this realm (whatever its age)."""
@@ -381,73 +416,81 @@ class DigestServer:
                     _METHODS_SEEN.add(method)
             scheme, params = parse_params(header_value)
         except DigestError:
-            return Verdict(False, False, None, "malformed")
+            return _MALFORMED
         if scheme.lower() != "digest":
-            return Verdict(False, False, None, "malformed")
-        username = params.get("username")
-
-        def refuse(reason: str, *, stale: bool = False) -> Verdict:
-            return Verdict(False, stale, username, reason)
-
+            return _MALFORMED
+        get = params.get
+        username = get("username")
         if username is None:
-            return refuse("malformed")
-        if params.get("userhash", "false").lower() != "false":
-            return refuse("unsupported userhash")
-        realm, nonce, response = params.get("realm"), params.get("nonce"), params.get("response")
+            return _MALFORMED
+        realm, nonce, response = get("realm"), get("nonce"), get("response")
+        userhash = get("userhash")
+        if userhash is not None and userhash.lower() != "false":
+            return _verdict(Verdict, (False, False, username, "unsupported userhash"))
         if realm is None or nonce is None or response is None:
-            return refuse("malformed")
-        uri = params.get("uri")
+            return _verdict(Verdict, (False, False, username, "malformed"))
+        uri = get("uri")
         if not uri:
-            return refuse("uri missing")
+            return _verdict(Verdict, (False, False, username, "uri missing"))
         if realm != self.realm:
-            return refuse("realm mismatch")
-        algorithm = _CANONICAL.get(params.get("algorithm", "MD5").lower())
+            return _verdict(Verdict, (False, False, username, "realm mismatch"))
+        algorithm = get("algorithm")
+        algorithm = "MD5" if algorithm is None else _CANONICAL.get(algorithm.lower())
         if algorithm not in self.algorithms:
-            return refuse("unsupported algorithm")
-        qop = params.get("qop")
+            return _verdict(Verdict, (False, False, username, "unsupported algorithm"))
+        qop = get("qop")
         nc = cnonce = None
         if qop is not None:
             qop = qop.lower()
-            if qop == "auth-int":
-                return refuse("unsupported qop")
             if qop != "auth":
-                return refuse("malformed")
-            nc, cnonce = params.get("nc"), params.get("cnonce")
-            if nc is None or not _NC_RE.fullmatch(nc) or int(nc, 16) == 0 or not cnonce:
-                return refuse("malformed")
+                reason = "unsupported qop" if qop == "auth-int" else "malformed"
+                return _verdict(Verdict, (False, False, username, reason))
+            nc, cnonce = get("nc"), get("cnonce")
+            if nc is None or not cnonce or not _NC_RE.fullmatch(nc) or nc == "00000000":
+                return _verdict(Verdict, (False, False, username, "malformed"))
         elif algorithm.endswith("-sess"):
-            cnonce = params.get("cnonce")
+            cnonce = get("cnonce")
             if not cnonce:
-                return refuse("malformed")
-        if len(response) != _digest_len(algorithm) or not _HEX_RE.fullmatch(response):
-            return refuse("malformed")
+                return _verdict(Verdict, (False, False, username, "malformed"))
+        size = _DIGEST_LEN[algorithm]
+        if len(response) != size or not _HEX_RE.fullmatch(response):
+            return _verdict(Verdict, (False, False, username, "malformed"))
         issued = self._nonce_issued(nonce)
         if issued is None:
-            return refuse("bad nonce")
-        if "opaque" in params and params["opaque"] != self.opaque:
-            return refuse("opaque mismatch")
+            return _verdict(Verdict, (False, False, username, "bad nonce"))
+        opaque = get("opaque")
+        if opaque is not None and opaque != self.opaque:
+            return _verdict(Verdict, (False, False, username, "opaque mismatch"))
 
         base = algorithm.removesuffix("-sess")
         stored = lookup(username, self.realm, base)
         known = stored is not None
         if stored is None:
-            stored = "0" * _digest_len(base)  # same work as for a known user
-        elif not isinstance(stored, str) or len(stored) != _digest_len(base) or not _HEX_RE.fullmatch(stored):
-            raise ValueError(f"lookup returned an invalid {base} HA1 for {username!r}")
-        expected = _expected(algorithm, stored.lower(), method, uri, nonce, qop, nc, cnonce)
+            key = "0" * size  # same work as for a known user
+        else:
+            # an HA1 this server checked before (the lookup's cached string: its hash is cached too)
+            key = self._ha1_ok.get(stored) if type(stored) is str and len(stored) == size else None
+            if key is None:
+                if not isinstance(stored, str) or len(stored) != size or not _HEX_RE.fullmatch(stored):
+                    raise ValueError(f"lookup returned an invalid {base} HA1 for {username!r}")
+                key = stored.lower()
+                if len(self._ha1_ok) >= _HA1_OK_MAX:
+                    self._ha1_ok.clear()
+                self._ha1_ok[stored] = key
+        expected = _expected(algorithm, key, method, uri, nonce, qop, nc, cnonce)
         matches = hmac.compare_digest(expected, response.lower())  # both ASCII (hex)
         if not known:
-            return refuse("unknown user")
+            return _verdict(Verdict, (False, False, username, "unknown user"))
         if not matches:
-            return refuse("wrong response")
+            return _verdict(Verdict, (False, False, username, "wrong response"))
 
         now = self._now_ms()
         if abs(now - issued) > self._ttl_ms:
-            return refuse("nonce expired", stale=True)
+            return _verdict(Verdict, (False, True, username, "nonce expired"))
         problem = self._admit(nonce, issued, int(nc, 16) if nc is not None else 1, now)
         if problem is not None:
-            return refuse(problem, stale=True)
-        return Verdict(True, False, username, "ok")
+            return _verdict(Verdict, (False, True, username, problem))
+        return _verdict(Verdict, (True, False, username, "ok"))
 
     def _admit(self, nonce: str, issued: int, nc: int, now: int) -> str | None:
         """Record ``nc`` for ``nonce`` if it is above the highest seen; the refusal reason otherwise."""

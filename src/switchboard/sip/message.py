@@ -9,7 +9,9 @@ a fixed number of Python steps per header line.
 
 * The header section is decoded once and split into lines with `str.split`; folded lines are
   joined only when a line starts with SP/HTAB. Header names are canonicalised through a dict
-  cache (compact forms, any letter case, whitespace before the colon).
+  cache (compact forms, any letter case, whitespace before the colon), and whole header lines seen
+  before (most of a phone's lines repeat from one message to the next) are found in a bounded dict
+  of line -> (name, value) instead of being split again (`_LINES`).
 * Values are kept as the text received (without surrounding LWS); nothing is parsed into objects.
   What a message's validity depends on (start line, Via, From, To, Contact, Call-ID, CSeq) is
   checked by ONE match of a compiled grammar over those values joined with newlines; only when
@@ -141,7 +143,7 @@ _STATUS_LINE = r"(?i:SIP/2\.0) (?P<status>[1-6][0-9][0-9])(?: (?P<reason>[^\n]*+
 # of a request must be its method (RFC 4475 mismatch01/02). When it fails, _explain says why.
 _TAIL = rf"\n{_ADDR}\n{_ADDR}\n{_CALL_ID}\n{_WS}(?P<cseq>[0-9]{{1,32}})[ \t]++"
 _REQUEST_RE = re.compile(rf"{_REQUEST_LINE}{_TAIL}(?P=method){_WS}\n{_VIAS}\n(?:\n|{_CONTACTS})")
-_RESPONSE_RE = re.compile(rf"{_STATUS_LINE}{_TAIL}{_TOKEN}{_WS}\n{_VIAS}\n(?:\n|{_CONTACTS})")
+_RESPONSE_RE = re.compile(rf"{_STATUS_LINE}{_TAIL}(?P<cmethod>{_TOKEN}){_WS}\n{_VIAS}\n(?:\n|{_CONTACTS})")
 
 _ADDR_RE = re.compile(_ADDR)
 _CONTACT_RE = re.compile(_CONTACTS)
@@ -250,7 +252,7 @@ class Message:
     has comma-joined lists keeps them in `_raw` until `headers` is first used."""
 
     # slots for speed; __dict__ keeps the dataclass this was compatible: callers may add attributes
-    __slots__ = ("method", "uri", "status", "reason", "body", "_headers", "_raw", "__dict__")
+    __slots__ = ("method", "uri", "status", "reason", "body", "_headers", "_raw", "_cseq", "__dict__")
 
     def __init__(
         self,
@@ -267,6 +269,7 @@ class Message:
         self.reason = reason  # response: reason phrase
         self._headers: list[tuple[str, str]] | None = [] if headers is None else headers
         self._raw: list[tuple[str, str]] | None = None
+        self._cseq: tuple[str, str, str] | None = None  # parse: (CSeq value, its number, its method), checked
         self.body = body
 
     @property
@@ -348,6 +351,9 @@ class Message:
     @property
     def cseq(self) -> tuple[int, str]:
         raw = self.get("CSeq") or ""
+        known = self._cseq
+        if known is not None and known[0] is raw:  # the value parse checked (not replaced since)
+            return int(known[1]), known[2]
         m = _CSEQ_RE.fullmatch(raw)
         if m is None or len(m.group(1).lstrip("0")) > 10 or int(m.group(1)) > _MAX_CSEQ:
             raise ParseError(f"bad CSeq {raw[:80]!r}")
@@ -420,10 +426,31 @@ def _split(data: bytes) -> tuple[list[str], bytes]:
     return lines, body
 
 
+# Header lines as received -> (canonical name, value): most lines of a message are the same text as in the
+# messages before it (Max-Forwards, Expires, User-Agent, Content-Length, and a phone's To, From, Contact and
+# Call-ID from one refresh to the next), so a line is split and its name checked once, then found by one
+# dict lookup. Lines that are new in every message (Via: its branch; CSeq; credentials) are not kept, nor long
+# lines; the cache starts again when full, so input from the wire cannot grow it without bound.
+_LINES: dict[str, tuple[str, str]] = {}
+_LINES_MAX = 8192
+_LINE_KEPT_MAX = 200  # characters
+_NOT_KEPT = frozenset({"Via", "CSeq", "Authorization", "Proxy-Authorization"})
+
+
+def _header_line(line: str) -> tuple[str, str]:
+    """(canonical name, value) of one header line that `_LINES` does not have, or ParseError / _Folded."""
+    n, c, v = line.partition(":")
+    item = ((_WIRE_NAMES.get(n) if c else None) or _header_name(n, c), v.strip(" \t"))
+    if len(line) <= _LINE_KEPT_MAX and item[0] not in _NOT_KEPT:
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        _LINES[line] = item
+    return item
+
+
 def _header_list(lines: list[str]) -> list[tuple[str, str]]:
-    names = _WIRE_NAMES.get
-    parts = [line.partition(":") for line in lines]
-    return [((names(n) if c else None) or _header_name(n, c), v.strip(" \t")) for n, c, v in parts]
+    known = _LINES.get
+    return [known(line) or _header_line(line) for line in lines]
 
 
 def parse(data: bytes) -> Message:
@@ -467,14 +494,17 @@ def parse(data: bytes) -> Message:
     if response:
         msg.method = msg.uri = None
         msg.status, msg.reason = int(m["status"]), (m["reason"] or "").strip(" \t")
+        cmethod = m["cmethod"]
     else:
-        msg.method, msg.uri = m.group("method", "uri")
+        cmethod, uri = m.group("method", "uri")  # a request's CSeq method is its method
+        msg.method, msg.uri = cmethod, uri
         msg.status = msg.reason = None
-        if "?" in msg.uri:
-            _check_uri_headers(msg.uri)
+        if "?" in uri:
+            _check_uri_headers(uri)
     number = m["cseq"]  # at most 32 digits
     if len(number) > 9 and (len(number.lstrip("0")) > 10 or int(number) > _MAX_CSEQ):
         raise ParseError(f"bad CSeq {first['CSeq'][:80]!r}")  # RFC 4475 scalar02, scalarlg
+    msg._cseq = (get("CSeq"), number, cmethod)  # for Message.cseq
     value = get("Max-Forwards")
     if value is not None and not (len(value) < 3 and value.isdigit() and value.isascii()):
         _number(value, "Max-Forwards", 255)
@@ -640,9 +670,15 @@ def response_to(
     vias, froms, tos, call_ids, cseqs = groups
     if status > 100:
         for j, (n, v) in enumerate(tos):
-            if ";tag=" not in v.replace(" ", ""):
+            if ";tag=" not in v and ";tag=" not in v.replace(" ", ""):
                 tos[j] = (n, f"{v};tag={to_tag or new_tag()}")
     out = vias + froms + tos + call_ids + cseqs
     if headers:
         out += headers
-    return Message(status=status, reason=reason or REASONS.get(status, ""), headers=out, body=body)
+    msg = _new_message(Message)  # Message(status=..., ...) without the keyword call
+    msg.method = msg.uri = msg._raw = msg._cseq = None
+    msg.status, msg.reason, msg._headers, msg.body = status, reason or REASONS.get(status, ""), out, body
+    return msg
+
+
+_new_message = Message.__new__

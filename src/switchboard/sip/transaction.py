@@ -60,7 +60,7 @@ response, deadline), for a driver that has many of them: see its docstring.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -128,6 +128,46 @@ class Terminated:
 Action = Send | StartTimer | CancelTimer | Deliver | Terminated
 
 
+# A frozen dataclass's __init__ sets each field with object.__setattr__(self, "name", value), a call and a
+# lookup by name per field; a few actions are made per transaction, so theirs set the slots through the
+# slot descriptors instead: the same objects (still frozen, equal, hashable), made with less work.
+_set_send, _set_deliver = Send.message.__set__, Deliver.message.__set__  # type: ignore[attr-defined]
+_set_cancel, _set_terminated = CancelTimer.name.__set__, Terminated.reason.__set__  # type: ignore[attr-defined]
+_set_timer_name, _set_timer_delay = StartTimer.name.__set__, StartTimer.delay.__set__  # type: ignore[attr-defined]
+
+
+def _send_init(self: Send, message: Message) -> None:
+    _set_send(self, message)
+
+
+def _deliver_init(self: Deliver, message: Message) -> None:
+    _set_deliver(self, message)
+
+
+def _cancel_init(self: CancelTimer, name: str) -> None:
+    _set_cancel(self, name)
+
+
+def _terminated_init(self: Terminated, reason: str) -> None:
+    _set_terminated(self, reason)
+
+
+def _start_timer_init(self: StartTimer, name: str, delay: float) -> None:
+    _set_timer_name(self, name)
+    _set_timer_delay(self, delay)
+
+
+for _cls, _init in (
+    (Send, _send_init),
+    (Deliver, _deliver_init),
+    (CancelTimer, _cancel_init),
+    (Terminated, _terminated_init),
+    (StartTimer, _start_timer_init),
+):
+    _init.__qualname__ = f"{_cls.__qualname__}.__init__"
+    _cls.__init__ = _init  # type: ignore[misc]
+
+
 class TransactionError(RuntimeError):
     """The transaction user asked for something the state machine does not allow."""
 
@@ -183,9 +223,10 @@ def _check_times(t1: float, t2: float, t4: float) -> None:
 
 
 def _status(resp: Message) -> int:
-    if resp.is_request or resp.status is None or not 100 <= resp.status <= 699:
+    status = resp.status
+    if resp.method is not None or status is None or not 100 <= status <= 699:  # method: Message.is_request
         raise ValueError("expected a SIP response with a status from 100 to 699")
-    return resp.status
+    return status
 
 
 # --- common machinery --------------------------------------------------------------------------
@@ -213,14 +254,16 @@ class _Transaction:
     )
 
     def __init__(self, request: Message, reliable: bool, t1: float, t2: float, t4: float) -> None:
-        if not request.is_request:
+        method = request.method
+        if method is None:  # (Message.is_request, without the property call: this runs per request)
             raise ValueError("a transaction is created from a request")
-        _check_times(t1, t2, t4)
+        if not (t1 > 0 and t2 > 0 and t4 > 0):  # _check_times
+            raise ValueError("T1, T2 and T4 must be positive")
         self.request = request
         self.reliable = reliable
         self.t1, self.t2, self.t4 = t1, t2, t4
-        self.method = str(request.method).upper()
-        self.is_invite = self.method == "INVITE"
+        self.method = method = method.upper() if method.__class__ is str else str(method).upper()
+        self.is_invite = method == "INVITE"
         self.last_response: Message | None = None
         self.termination_reason: str | None = None
         self._state = ""
@@ -515,7 +558,8 @@ class TransactionTable:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self.max_size = max_size
-        self._items: OrderedDict[tuple[str, tuple[str, ...]], Transaction] = OrderedDict()
+        # a dict keeps insertion order (a key removed and added again goes last): the oldest come first
+        self._items: dict[tuple[str, tuple[str, ...]], Transaction] = {}
 
     @staticmethod
     def _slot(tx: Transaction) -> tuple[str, tuple[str, ...]]:
@@ -523,21 +567,24 @@ class TransactionTable:
 
     def add(self, tx: Transaction) -> list[Transaction]:
         """Store `tx`; return the transactions dropped to make room (or replaced under the same key)."""
-        slot = self._slot(tx)
-        dropped: list[Transaction] = []
-        old = self._items.pop(slot, None)
-        if old is not None and old is not tx:
-            dropped.append(old)
-        self._items[slot] = tx
-        while len(self._items) > self.max_size:
-            dropped.append(self._items.popitem(last=False)[1])
+        slot = tx._table_slot
+        items = self._items
+        old = items.pop(slot, None)
+        items[slot] = tx
+        if old is None and len(items) <= self.max_size:
+            return []  # the usual case
+        dropped: list[Transaction] = [old] if old is not None and old is not tx else []
+        while len(items) > self.max_size:
+            oldest = next(iter(items))
+            dropped.append(items.pop(oldest))
         return dropped
 
     def remove(self, tx: Transaction) -> bool:
         """Forget `tx` if it is stored (not some newer transaction under the same key)."""
-        slot = self._slot(tx)
-        if self._items.get(slot) is tx:
-            del self._items[slot]
+        slot = tx._table_slot
+        items = self._items
+        if items.get(slot) is tx:
+            del items[slot]
             return True
         return False
 
