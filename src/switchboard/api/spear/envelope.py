@@ -71,11 +71,27 @@ def json_object(fields: Fields) -> dict:
     return {k: _json_value(v) for k, v in fields}
 
 
+# Naive datetimes as _json_value writes them, remembered: formatting one cost several times the
+# lookup, and a list's records come back request after request (measured: a 100-record list spent
+# most of its rendering formatting dates). Only plain naive datetimes are kept, as their text is a
+# function of their value (aware ones that are equal may read differently); cleared when full.
+_SECONDS: dict[datetime, str] = {}
+_SECONDS_MAX = 16_384
+
+
 def _dumps_default(v: Any) -> Any:
     # with OPT_PASSTHROUGH_DATETIME orjson hands every datetime, date and time here: a datetime as
     # _json_value writes it, a date or time as orjson itself would (their isoformat)
+    text = _SECONDS.get(v) if type(v) is datetime else None
+    if text is not None:
+        return text
     if isinstance(v, datetime):
-        return v.isoformat(" ", "seconds")
+        text = v.isoformat(" ", "seconds")
+        if type(v) is datetime and v.tzinfo is None:
+            if len(_SECONDS) >= _SECONDS_MAX:
+                _SECONDS.clear()
+            _SECONDS[v] = text
+        return text
     if isinstance(v, date | time):
         return v.isoformat()
     raise TypeError

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
+import orjson
 import pytest
 from starlette.requests import Request
 
-from switchboard.api.spear.envelope import json_object, parse_body, wants_xml, xml_list, xml_object
+from switchboard.api.spear import envelope
+from switchboard.api.spear.envelope import json_object, parse_body, render_list, wants_xml, xml_list, xml_object
 from switchboard.domain.errors import Malformed
 
 
@@ -54,6 +56,47 @@ def test_xml_escapes_and_lists():
 
 def test_json_dates():
     assert json_object([("created_at", datetime(2013, 11, 23, 16, 28, 22))]) == {"created_at": "2013-11-23 16:28:22"}
+
+
+def test_json_list_bytes_are_those_of_json_object():
+    """render_list's JSON (datetimes formatted in orjson's callback, naive ones remembered) is byte
+    for byte what json_object of each record gives, on first and repeated rendering, with aware
+    datetimes that are equal instants but read differently, dates and times."""
+    base = datetime(2024, 2, 29, 23, 59, 59, 999_999)
+    records = [
+        (
+            ("id", n),
+            ("name", f"ep {n} \u00e9\u00fc <&>"),
+            ("description", None if n % 2 else "d"),
+            ("is_server", n % 3 == 0),
+            ("score", n / 7),
+            ("created_at", base + timedelta(seconds=n, microseconds=n)),
+            ("deleted_at", None if n % 4 else base),
+        )
+        for n in range(50)
+    ]
+    records.append(
+        (
+            ("utc", datetime(2020, 1, 1, 12, tzinfo=UTC)),
+            ("plus_one", datetime(2020, 1, 1, 13, tzinfo=timezone(timedelta(hours=1)))),  # == utc
+            ("day", date(2020, 1, 2)),
+            ("at", time(1, 2, 3)),
+            ("year_one", datetime(1, 1, 1)),
+        )
+    )
+    want = orjson.dumps({"collection": [json_object(f) for f in records], "metadata": {"count": len(records)}})
+    for _ in range(2):  # the second time from the remembered texts
+        assert render_list(req(accept="application/json"), "endpoints", "endpoint", records).body == want
+    assert b'"utc":"2020-01-01 12:00:00+00:00","plus_one":"2020-01-01 13:00:00+01:00"' in want
+    assert b'"created_at":"2024-02-29 23:59:59"' in want and b'"at":"01:02:03"' in want
+
+
+def test_remembered_datetimes_are_bounded(monkeypatch):
+    monkeypatch.setattr(envelope, "_SECONDS_MAX", 3)
+    envelope._SECONDS.clear()
+    days = [datetime(2020, 1, d) for d in range(1, 8)]
+    assert envelope.dumps_records(days) == orjson.dumps([d.isoformat(" ") for d in days])
+    assert 0 < len(envelope._SECONDS) <= 3
 
 
 @pytest.mark.parametrize(
