@@ -206,8 +206,9 @@ class Pbx:
     trunk_states: dict[int, dict] = field(default_factory=dict)
     # called (no arguments) after a committed change to trunks: the engine re-reads them
     on_trunks_changed: list = field(default_factory=list)
-    # rendered views of loaded objects, dropped whenever the configuration reloads
-    view_cache: dict[tuple, dict] = field(default_factory=dict)
+    # rendered views of loaded objects (dicts, and the JSON of some), dropped whenever the
+    # configuration reloads
+    view_cache: dict[tuple, Any] = field(default_factory=dict)
     # kazoo devices with `voice.sip` credentials: SIP accounts the registrar accepts, by username
     sip_devices: dict[str, DeviceAccount] = field(default_factory=dict)
     # the dialplan calls run: extensions.conf plus res_parking's contexts (built on first use after a load)
