@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
+from operator import itemgetter
 from typing import Any
 from xml.etree.ElementTree import ParseError
 from xml.sax.saxutils import escape
@@ -106,27 +107,60 @@ def dumps_records(body: Any) -> bytes:
 
 # ---- XML ----------------------------------------------------------------------------------
 _DATETIME_SUFFIXES = ("_at", "_date", "_since")  # a nil datetime still says type="datetime"
+_name = itemgetter(0)  # a field's name: records' elements are in the order of their names
+
+
+class _Tag:
+    """One field name's element, its fixed parts written once (the text of a 100-record list was
+    mostly rebuilt tag strings): `<tag>` for text, the typed openings, the nil element, `</tag>`."""
+
+    __slots__ = ("text", "boolean", "integer", "float", "datetime", "nil", "close")
+
+    def __init__(self, name: str):
+        tag = name.replace("_", "-")
+        self.text, self.close = f"<{tag}>", f"</{tag}>"
+        self.boolean, self.integer = f'<{tag} type="boolean">', f'<{tag} type="integer">'
+        self.float, self.datetime = f'<{tag} type="float">', f'<{tag} type="datetime">'
+        typ = ' type="datetime"' if name.endswith(_DATETIME_SUFFIXES) else ""
+        self.nil = f'<{tag}{typ} nil="true"></{tag}>'
+
+
+_TAGS: dict[str, _Tag] = {}
+# naive datetimes as XML writes them, remembered as _SECONDS does for JSON
+_XML_TIMES: dict[datetime, str] = {}
+
+
+def _xml_time(v: datetime) -> str:
+    text = _XML_TIMES.get(v) if type(v) is datetime else None
+    if text is None:
+        text = f"{v.isoformat('T', 'seconds')}Z"
+        if type(v) is datetime and v.tzinfo is None:
+            if len(_XML_TIMES) >= _SECONDS_MAX:
+                _XML_TIMES.clear()
+            _XML_TIMES[v] = text
+    return text
 
 
 def _xml_element(name: str, v: Any, indent: str) -> str:
-    tag = name.replace("_", "-")
+    t = _TAGS.get(name)
+    if t is None:
+        t = _TAGS[name] = _Tag(name)
     if v is None:
-        typ = ' type="datetime"' if name.endswith(_DATETIME_SUFFIXES) else ""
-        return f'{indent}<{tag}{typ} nil="true"></{tag}>'
+        return indent + t.nil
     if isinstance(v, bool):
-        return f'{indent}<{tag} type="boolean">{"true" if v else "false"}</{tag}>'
+        return f"{indent}{t.boolean}{'true' if v else 'false'}{t.close}"
     if isinstance(v, int):
-        return f'{indent}<{tag} type="integer">{v}</{tag}>'
+        return f"{indent}{t.integer}{v}{t.close}"
     if isinstance(v, float):
-        return f'{indent}<{tag} type="float">{v!r}</{tag}>'
+        return f"{indent}{t.float}{v!r}{t.close}"
     if isinstance(v, datetime):
-        return f'{indent}<{tag} type="datetime">{v.isoformat("T", "seconds")}Z</{tag}>'
-    return f"{indent}<{tag}>{escape(str(v))}</{tag}>"
+        return f"{indent}{t.datetime}{_xml_time(v)}{t.close}"
+    return f"{indent}{t.text}{escape(str(v))}{t.close}"
 
 
 def _xml_record(root: str, fields: Fields, indent: str) -> str:
     inner = indent + "  "
-    body = "\n".join(_xml_element(k, v, inner) for k, v in sorted(fields, key=lambda kv: kv[0]))
+    body = "\n".join([_xml_element(k, v, inner) for k, v in sorted(fields, key=_name)])
     return f"{indent}<{root}>\n{body}\n{indent}</{root}>"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from xml.sax.saxutils import escape
 
 import orjson
 import pytest
@@ -89,6 +90,60 @@ def test_json_list_bytes_are_those_of_json_object():
         assert render_list(req(accept="application/json"), "endpoints", "endpoint", records).body == want
     assert b'"utc":"2020-01-01 12:00:00+00:00","plus_one":"2020-01-01 13:00:00+01:00"' in want
     assert b'"created_at":"2024-02-29 23:59:59"' in want and b'"at":"01:02:03"' in want
+
+
+def _reference_xml_element(name, v, indent):
+    """The XML element writer before its tags were kept (the Rails to_xml forms)."""
+    tag = name.replace("_", "-")
+    if v is None:
+        typ = ' type="datetime"' if name.endswith(("_at", "_date", "_since")) else ""
+        return f'{indent}<{tag}{typ} nil="true"></{tag}>'
+    if isinstance(v, bool):
+        return f'{indent}<{tag} type="boolean">{"true" if v else "false"}</{tag}>'
+    if isinstance(v, int):
+        return f'{indent}<{tag} type="integer">{v}</{tag}>'
+    if isinstance(v, float):
+        return f'{indent}<{tag} type="float">{v!r}</{tag}>'
+    if isinstance(v, datetime):
+        return f'{indent}<{tag} type="datetime">{v.isoformat("T", "seconds")}Z</{tag}>'
+    return f"{indent}<{tag}>{escape(str(v))}</{tag}>"
+
+
+def _reference_xml_list(root, item, records):
+    def record(fields, indent):
+        inner = indent + "  "
+        body = "\n".join(_reference_xml_element(k, v, inner) for k, v in sorted(fields, key=lambda kv: kv[0]))
+        return f"{indent}<{item}>\n{body}\n{indent}</{item}>"
+
+    parts = [record(f, "  ") for f in records]
+    if not parts:
+        return envelope.XML_DECL + f'<{root} type="array"/>\n'
+    return envelope.XML_DECL + f'<{root} type="array">\n' + "\n".join(parts) + f"\n</{root}>\n"
+
+
+def test_xml_list_text_is_the_reference_one():
+    base = datetime(2024, 2, 29, 23, 59, 59, 999_999)
+    records = [
+        (
+            ("name", f'ep {n} <a&b> "q" \u00e9'),
+            ("id", n),
+            ("is_server", n % 2 == 0),
+            ("alert_threshold", n / 3),
+            ("created_at", base + timedelta(seconds=n)),
+            ("deleted_at", None),
+            ("description", None),
+            ("last_login_date", None if n % 2 else base),
+            ("alerting_since", None),
+            ("when", date(2020, 1, n % 28 + 1)),
+            ("utc", datetime(2020, 1, 1, 12, tzinfo=UTC)),
+            ("plus_one", datetime(2020, 1, 1, 13, tzinfo=timezone(timedelta(hours=1)))),
+            ("inf", float("inf")),
+        )
+        for n in range(30)
+    ]
+    for _ in range(2):
+        assert xml_list("end_points", "end_point", records) == _reference_xml_list("end_points", "end_point", records)
+    assert xml_list("x", "y", []) == _reference_xml_list("x", "y", [])
 
 
 def test_remembered_datetimes_are_bounded(monkeypatch):
