@@ -169,6 +169,7 @@ def _direct_handler(route: APIRoute) -> Callable[[Request], Any] | None:
         or route.body_field is not None
         or route.response_field is not None
         or not isinstance(route.response_class, DefaultPlaceholder)
+        or route.response_class.value is not JSONResponse
         or any(
             getattr(d, name) is not None
             for name in (
@@ -195,7 +196,7 @@ def _direct_handler(route: APIRoute) -> Callable[[Request], Any] | None:
     ):
         return None
     call, request_name = d.call, d.request_param_name
-    path = [f.name for f in d.path_params]
+    path = [(f.name, f.alias) for f in d.path_params]
     query = [(f.name, f.alias) for f in d.query_params]
     status_code = route.status_code
 
@@ -203,8 +204,8 @@ def _direct_handler(route: APIRoute) -> Callable[[Request], Any] | None:
         values: dict[str, Any] = {request_name: request}
         if path:
             path_params = request.path_params
-            for name in path:
-                values[name] = path_params[name]
+            for name, alias in path:
+                values[name] = path_params[alias]
         if query:
             query_params = request.query_params
             for name, alias in query:

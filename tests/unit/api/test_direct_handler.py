@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 from fastapi import Depends, FastAPI, Query, Request, Response, Security
+from fastapi.responses import ORJSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBasic
 from pydantic import BaseModel
 
@@ -159,6 +160,10 @@ def test_routes_taken_and_left():
     async def model(request: Request):
         return Response()
 
+    @app.get("/text", response_class=PlainTextResponse)
+    async def text(request: Request):
+        return "x"
+
     @app.get("/header")
     async def header(request: Request, x_key: str | None = None, h: str | None = Query(None)):
         return Response()
@@ -172,6 +177,14 @@ def test_routes_taken_and_left():
         return Response()
 
     taken_ = {r.path: common._direct_handler(r) is not None for r in app.router.routes if isinstance(r, _Route)}
+    other = FastAPI(default_response_class=ORJSONResponse)  # another default than FastAPI's JSONResponse
+    other.router.route_class = _Route
+
+    @other.get("/x")
+    async def x(request: Request):
+        return Response()
+
+    assert [common._direct_handler(r) for r in other.router.routes if isinstance(r, _Route)] == [None]
     assert taken_ == {
         "/taken/{a}": True,
         "/header": True,  # query parameters only (x_key is a query parameter too)
@@ -184,6 +197,7 @@ def test_routes_taken_and_left():
         "/body": False,
         "/dependency": False,
         "/model": False,
+        "/text": False,
         "/no-request": False,
         "/sync": False,
     }
