@@ -1,5 +1,5 @@
 """HTTP benchmark: Switchboard spear endpoint list (JSON, XML) and create, jade token auth and pjsip
-endpoint list, against a bare Starlette baseline.
+endpoint list, kazoo routing cluster list, against a bare Starlette baseline.
 
 Runs `switchboard serve` on a fresh SQLite database and a one-route Starlette app, both under uvicorn
 (uvloop, httptools, one worker, access log off), loads each with wrk, and prints requests/s and p99
@@ -75,10 +75,16 @@ def free_port() -> int:
                 return port
 
 
-def request(url: str, body: dict | None = None, accept: str = "application/json"):
-    headers = {"Authorization": AUTH, "Accept": accept, "Content-Type": "application/json"}
+def request(
+    url: str,
+    body: dict | None = None,
+    accept: str = "application/json",
+    method: str | None = None,
+    headers: dict[str, str] | None = None,
+):
+    headers = {"Authorization": AUTH, "Accept": accept, "Content-Type": "application/json", **(headers or {})}
     data = json.dumps(body).encode() if body is not None else None
-    with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=10) as resp:
+    with urllib.request.urlopen(urllib.request.Request(url, data, headers, method=method), timeout=10) as resp:
         return json.loads(resp.read()) if accept == "application/json" else resp.read()
 
 
@@ -133,7 +139,14 @@ def parse_wrk(name: str, output: str) -> Result:
     )
 
 
-def wrk(name: str, url: str, args, accept: str = "application/json", script: Path | None = None) -> Result:
+def wrk(
+    name: str,
+    url: str,
+    args,
+    accept: str = "application/json",
+    script: Path | None = None,
+    headers: dict[str, str] | None = None,
+) -> Result:
     cmd = [
         "wrk",
         "-t1",
@@ -144,6 +157,8 @@ def wrk(name: str, url: str, args, accept: str = "application/json", script: Pat
         "-H",
         f"Accept: {accept}",
     ]
+    for k, v in (headers or {}).items():
+        cmd += ["-H", f"{k}: {v}"]
     if script:
         cmd += ["-s", str(script)]
     if args.warmup:
@@ -173,16 +188,33 @@ def print_table(results: list[Result], base: Result, args) -> None:
         "cores; wrk and the server share the machine, so absolute figures are machine-bound."
     )
     print("Ratios are against the baseline from this same run: req/s x (higher is better), p99 x (lower).\n")
-    print(f"{'scenario':<28}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}{'sock err':>10}{'req/s x':>10}{'p99 x':>9}")
+    print(f"{'scenario':<32}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}{'sock err':>10}{'req/s x':>10}{'p99 x':>9}")
     for r in results:
         print(
-            f"{r.name:<28}{r.rps:>10.1f}{r.p99_ms:>10.2f}{r.non_2xx:>9}{r.socket_errors:>10}"
+            f"{r.name:<32}{r.rps:>10.1f}{r.p99_ms:>10.2f}{r.non_2xx:>9}{r.socket_errors:>10}"
             f"{r.rps / base.rps:>10.3f}{r.p99_ms / base.p99_ms:>9.2f}"
         )
 
 
+# issue 17's targets for the lists (spear, jade, kazoo) at 64 connections
+MIN_RATIO, GOAL_RATIO, MAX_P99_MS = 0.2, 0.5, 50.0
+
+
+def print_targets(lists: list[Result], base: Result) -> None:
+    print(
+        f"\nTargets for the lists: req/s >= {MIN_RATIO}x the baseline (goal {GOAL_RATIO}x), "
+        f"p99 < {MAX_P99_MS:.0f} ms (bench/README.md says what limits them)"
+    )
+    for r in lists:
+        ratio = r.rps / base.rps
+        verdict = "goal met" if ratio >= GOAL_RATIO else "met" if ratio >= MIN_RATIO else "not met"
+        p99 = "met" if r.p99_ms < MAX_P99_MS else "not met"
+        print(f"  {r.name:<32}req/s {ratio:.3f}x: {verdict}; p99 {r.p99_ms:.1f} ms: {p99}")
+
+
 def setup(api: str) -> dict:
-    """100 spear endpoints and a jade pjsip.conf of 100 endpoints; the URLs to load (with their Accept)."""
+    """100 spear endpoints, a jade pjsip.conf of 100 endpoints and 100 kazoo routing customer clusters;
+    the URLs to load (with their Accept) and the tokens."""
     uid = request(f"{api}/users/me")["id"]
     endpoints_url = f"{api}/users/{uid}/endpoints"
     for n in range(1, ENDPOINTS + 1):
@@ -209,11 +241,30 @@ def setup(api: str) -> dict:
     count = len(request(pjsip_url)["result"]["list"])
     if count != ENDPOINTS:
         sys.exit(f"expected {ENDPOINTS} pjsip endpoints, the list has {count}")
+
+    # kazoo: an X-Auth-Token from PUT /v2/user_auth, and ENDPOINTS routing customer clusters
+    login = {"data": {"username": USER, "password": PASSWORD}}
+    kazoo_token = request(f"{api}/v2/user_auth", login, method="PUT")["auth_token"]
+    kazoo_headers = {"X-Auth-Token": kazoo_token}
+    clusters_url = f"{api}/v2/support/routing/customer_clusters"
+    for n in range(1, ENDPOINTS + 1):
+        cluster = {
+            "name": f"bench cluster {n}",
+            "owner": "bench",
+            "ips": {"inbound": {"east": [f"10.1.0.{n}"]}, "outbound": {"east": [f"10.2.0.{n}"]}},
+            "randomize_routing": False,
+        }
+        request(f"{clusters_url}/bench{n}", {"data": cluster}, method="PUT", headers=kazoo_headers)
+    count = len(request(clusters_url, headers=kazoo_headers)["data"])
+    if count != ENDPOINTS:
+        sys.exit(f"expected {ENDPOINTS} kazoo customer clusters, the list has {count}")
     return {
         "spear": (endpoints_url, "application/json"),
         "spear-xml": (endpoints_url, "application/xml"),
         "jade": (pjsip_url, "application/json"),
+        "kazoo": (clusters_url, "application/json"),
         "token": token,
+        "kazoo_token": kazoo_token,
     }
 
 
@@ -250,22 +301,23 @@ def main() -> None:
 
         urls = setup(api)
         endpoints_url, pjsip_url, token = urls["spear"][0], urls["jade"][0], urls["token"]
+        clusters_url, kazoo_headers = urls["kazoo"][0], {"X-Auth-Token": urls["kazoo_token"]}
 
         create_lua = tmp / "create.lua"
         create_lua.write_text(CREATE_LUA.format(body=json.dumps(CREATE_BODY)))
 
         print(f"measuring ({args.duration}s each, {args.warmup}s warm-up) ...", file=sys.stderr)
         base = wrk("baseline: Starlette hello", base_url, args, accept="text/plain")
-        results = [
-            base,
-            wrk(f"GET endpoints x{ENDPOINTS} JSON", endpoints_url, args),
-            wrk(f"GET endpoints x{ENDPOINTS} XML", endpoints_url, args, accept="application/xml"),
-            wrk("jade GET /v1/admin/info", f"{api}/v1/admin/info?authtoken={token}", args),
-            wrk(f"jade GET pjsip endpoints x{ENDPOINTS}", pjsip_url, args),
-            # Last: every create makes the list longer.
-            wrk("POST endpoint (create) JSON", endpoints_url, args, script=create_lua),
-        ]
+        spear_list = wrk(f"GET endpoints x{ENDPOINTS} JSON", endpoints_url, args)
+        spear_xml = wrk(f"GET endpoints x{ENDPOINTS} XML", endpoints_url, args, accept="application/xml")
+        jade_info = wrk("jade GET /v1/admin/info", f"{api}/v1/admin/info?authtoken={token}", args)
+        jade_list = wrk(f"jade GET pjsip endpoints x{ENDPOINTS}", pjsip_url, args)
+        kazoo_list = wrk(f"kazoo GET clusters x{ENDPOINTS}", clusters_url, args, headers=kazoo_headers)
+        # Last: every create makes the list longer.
+        create = wrk("POST endpoint (create) JSON", endpoints_url, args, script=create_lua)
+        results = [base, spear_list, spear_xml, jade_info, jade_list, kazoo_list, create]
         print_table(results, base, args)
+        print_targets([spear_list, jade_list, kazoo_list], base)
 
         for proc in (server, hello):
             stop(proc)

@@ -52,6 +52,8 @@ def main() -> None:
         url, accept = urls[args.scenario]
         cmd = ["wrk", "-t1", f"-c{args.connections}", "--latency", "-H", f"Authorization: {AUTH}"]
         cmd += ["-H", f"Accept: {accept}"]
+        if args.scenario == "kazoo":
+            cmd += ["-H", f"X-Auth-Token: {urls['kazoo_token']}"]
         subprocess.run([*cmd, "-d1s", url], check=True, capture_output=True)
         server.send_signal(signal.SIGUSR1)
         out = subprocess.run([*cmd, f"-d{args.duration}s", url], check=True, capture_output=True, text=True)

@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__
-from switchboard.api import jade, kazoo, probe, providers, spear
+from switchboard.api import jade, kazoo, probe, providers, routeindex, spear
 from switchboard.api.common import HttpStatus, validation_to_invalid
 from switchboard.api.forwarded import TrustedProxies
 from switchboard.api.jade import envelope as jade_envelope
@@ -257,6 +257,8 @@ def create_app(services: Services) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError):
         return envelope_for(request).error_response(request, validation_to_invalid(exc))
 
+    # requests are matched against the routes their path can reach, not all ~400 (api/routeindex.py)
+    routeindex.install(app.router)
     return app
 
 

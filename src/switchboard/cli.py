@@ -84,8 +84,8 @@ def sip_worker(index: int, workers: int, hub_dir: str, sip_port: int) -> None:
     import os
     from pathlib import Path
 
-    from switchboard.services import run_worker
     from switchboard.config import Settings
+    from switchboard.services import run_worker
 
     settings = Settings.model_validate_json(os.environ["SWITCHBOARD_WORKER_SETTINGS"])
     _logging(settings.log_level)

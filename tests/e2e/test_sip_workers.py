@@ -260,7 +260,8 @@ def test_a_reload_reaches_every_worker_before_the_api_answers(node):
 
 
 def worker_pids(srv) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(srv.proc.pid), "-f", "switchboard.cli sip-worker"], capture_output=True, text=True)
+    pattern = "switchboard.cli sip-worker"
+    out = subprocess.run(["pgrep", "-P", str(srv.proc.pid), "-f", pattern], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
 
 

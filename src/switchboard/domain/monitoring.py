@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, field_validator
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.domain import repos, security
@@ -25,6 +26,15 @@ CODECS = ("G.711", "G.711a", "G.722", "G.729", "GSM", "iLBC", "Opus")
 _CODEC_KEYS = {c.lower().replace(".", "").replace("-", ""): c for c in CODECS}
 Status = Literal["active", "cancelled", "all"]
 MIN_INTERVAL, MAX_INTERVAL = 5, 86_400  # a test runs every 5 s .. once a day
+
+
+# a user's endpoints by status, built once (list_endpoints without filters)
+_ENDPOINTS_OF = {
+    status: repos.endpoints.select()
+    .where(t.endpoints.c.user_id == bindparam("user_id"), repos.status_clause(t.endpoints.c.deleted_at, status))
+    .order_by(t.endpoints.c.id)
+    for status in ("active", "cancelled", "all")
+}
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -205,6 +215,9 @@ class MonitoringService:
     ) -> list[Endpoint]:
         await self._owner(conn, actor, user_id)
         c = t.endpoints.c
+        if not name and not ip_address:
+            stmt = _ENDPOINTS_OF[status if status in ("active", "cancelled") else "all"]  # as status_clause
+            return await repos.endpoints.fetch(conn, stmt, {"user_id": user_id})
         where = [c.user_id == user_id, repos.status_clause(c.deleted_at, status)]
         if name:
             where.append(repos.contains_ci(c.name, name))

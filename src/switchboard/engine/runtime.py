@@ -206,8 +206,9 @@ class Pbx:
     trunk_states: dict[int, dict] = field(default_factory=dict)
     # called (no arguments) after a committed change to trunks: the engine re-reads them
     on_trunks_changed: list = field(default_factory=list)
-    # rendered views of loaded objects, dropped whenever the configuration reloads
-    view_cache: dict[tuple, dict] = field(default_factory=dict)
+    # rendered views of loaded objects (dicts, and the JSON of some), dropped whenever the
+    # configuration reloads
+    view_cache: dict[tuple, Any] = field(default_factory=dict)
     # SIP workers (engine/workers.py): fn(kind, name) -> awaitable or None, called after this process
     # (re)loaded something the workers must load too ("family", "module", "devices"); awaited where
     # the caller can wait, so an API write returns once every worker has the change

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
+from operator import itemgetter
 from typing import Any
 from xml.etree.ElementTree import ParseError
 from xml.sax.saxutils import escape
@@ -71,11 +72,27 @@ def json_object(fields: Fields) -> dict:
     return {k: _json_value(v) for k, v in fields}
 
 
+# Naive datetimes as _json_value writes them, remembered: formatting one cost several times the
+# lookup, and a list's records come back request after request (measured: a 100-record list spent
+# most of its rendering formatting dates). Only plain naive datetimes are kept, as their text is a
+# function of their value (aware ones that are equal may read differently); cleared when full.
+_SECONDS: dict[datetime, str] = {}
+_SECONDS_MAX = 16_384
+
+
 def _dumps_default(v: Any) -> Any:
     # with OPT_PASSTHROUGH_DATETIME orjson hands every datetime, date and time here: a datetime as
     # _json_value writes it, a date or time as orjson itself would (their isoformat)
+    text = _SECONDS.get(v) if type(v) is datetime else None
+    if text is not None:
+        return text
     if isinstance(v, datetime):
-        return v.isoformat(" ", "seconds")
+        text = v.isoformat(" ", "seconds")
+        if type(v) is datetime and v.tzinfo is None:
+            if len(_SECONDS) >= _SECONDS_MAX:
+                _SECONDS.clear()
+            _SECONDS[v] = text
+        return text
     if isinstance(v, date | time):
         return v.isoformat()
     raise TypeError
@@ -90,27 +107,60 @@ def dumps_records(body: Any) -> bytes:
 
 # ---- XML ----------------------------------------------------------------------------------
 _DATETIME_SUFFIXES = ("_at", "_date", "_since")  # a nil datetime still says type="datetime"
+_name = itemgetter(0)  # a field's name: records' elements are in the order of their names
+
+
+class _Tag:
+    """One field name's element, its fixed parts written once (the text of a 100-record list was
+    mostly rebuilt tag strings): `<tag>` for text, the typed openings, the nil element, `</tag>`."""
+
+    __slots__ = ("text", "boolean", "integer", "float", "datetime", "nil", "close")
+
+    def __init__(self, name: str):
+        tag = name.replace("_", "-")
+        self.text, self.close = f"<{tag}>", f"</{tag}>"
+        self.boolean, self.integer = f'<{tag} type="boolean">', f'<{tag} type="integer">'
+        self.float, self.datetime = f'<{tag} type="float">', f'<{tag} type="datetime">'
+        typ = ' type="datetime"' if name.endswith(_DATETIME_SUFFIXES) else ""
+        self.nil = f'<{tag}{typ} nil="true"></{tag}>'
+
+
+_TAGS: dict[str, _Tag] = {}
+# naive datetimes as XML writes them, remembered as _SECONDS does for JSON
+_XML_TIMES: dict[datetime, str] = {}
+
+
+def _xml_time(v: datetime) -> str:
+    text = _XML_TIMES.get(v) if type(v) is datetime else None
+    if text is None:
+        text = f"{v.isoformat('T', 'seconds')}Z"
+        if type(v) is datetime and v.tzinfo is None:
+            if len(_XML_TIMES) >= _SECONDS_MAX:
+                _XML_TIMES.clear()
+            _XML_TIMES[v] = text
+    return text
 
 
 def _xml_element(name: str, v: Any, indent: str) -> str:
-    tag = name.replace("_", "-")
+    t = _TAGS.get(name)
+    if t is None:
+        t = _TAGS[name] = _Tag(name)
     if v is None:
-        typ = ' type="datetime"' if name.endswith(_DATETIME_SUFFIXES) else ""
-        return f'{indent}<{tag}{typ} nil="true"></{tag}>'
+        return indent + t.nil
     if isinstance(v, bool):
-        return f'{indent}<{tag} type="boolean">{"true" if v else "false"}</{tag}>'
+        return f"{indent}{t.boolean}{'true' if v else 'false'}{t.close}"
     if isinstance(v, int):
-        return f'{indent}<{tag} type="integer">{v}</{tag}>'
+        return f"{indent}{t.integer}{v}{t.close}"
     if isinstance(v, float):
-        return f'{indent}<{tag} type="float">{v!r}</{tag}>'
+        return f"{indent}{t.float}{v!r}{t.close}"
     if isinstance(v, datetime):
-        return f'{indent}<{tag} type="datetime">{v.isoformat("T", "seconds")}Z</{tag}>'
-    return f"{indent}<{tag}>{escape(str(v))}</{tag}>"
+        return f"{indent}{t.datetime}{_xml_time(v)}{t.close}"
+    return f"{indent}{t.text}{escape(str(v))}{t.close}"
 
 
 def _xml_record(root: str, fields: Fields, indent: str) -> str:
     inner = indent + "  "
-    body = "\n".join(_xml_element(k, v, inner) for k, v in sorted(fields, key=lambda kv: kv[0]))
+    body = "\n".join([_xml_element(k, v, inner) for k, v in sorted(fields, key=_name)])
     return f"{indent}<{root}>\n{body}\n{indent}</{root}>"
 
 

@@ -32,6 +32,13 @@ from switchboard.domain.kazoo.validation import Problems, invalid, validate_rout
 from switchboard.domain.security import MASK, SecretBox
 from switchboard.store import tables as t
 
+# what a routing document's list entry shows besides its id (the spec's lists), by kind
+_SUMMARY_KEYS = {
+    CUSTOMER_CLUSTER: ("name", "owner"),
+    CARRIER_SBC: ("name", "carrier", "location", "mobile_media_server"),
+    MEDIA_SERVER: ("name", "location", "carrier_sbc_priority"),
+}
+
 
 class Clusters:
     """Part of KazooService: cluster and routing documents."""
@@ -160,12 +167,11 @@ class Clusters:
     @staticmethod
     def routing_summary(doc: Doc) -> dict:
         b = doc.body
-        keys = {
-            CUSTOMER_CLUSTER: ("name", "owner"),
-            CARRIER_SBC: ("name", "carrier", "location", "mobile_media_server"),
-            MEDIA_SERVER: ("name", "location", "carrier_sbc_priority"),
-        }[doc.kind]
-        return {"id": doc.id, **{k: b[k] for k in keys if k in b}}
+        summary = {"id": doc.id}
+        for k in _SUMMARY_KEYS[doc.kind]:
+            if k in b:
+                summary[k] = b[k]
+        return summary
 
     async def _check_refs(self, conn: AsyncConnection, kind: str, body: dict) -> None:
         if kind == CARRIER_SBC and body.get("mobile_media_server"):

@@ -11,10 +11,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import starmap
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.domain.entities import utcnow
@@ -77,8 +78,17 @@ class Doc:
 D = t.kazoo_documents.c  # the columns, for queries
 
 
-def _row(r) -> Doc:
-    return Doc(r.kind, r.id, r.account_id, orjson.loads(r.body), r.created_at, r.modified_at)
+# a Doc's columns, in Doc's order: rows are unpacked by position (a Row's attribute access by name
+# cost more than parsing the body: measured on a 100-document list)
+_DOC = select(D.kind, D.id, D.account_id, D.body, D.created_at, D.modified_at)
+# the common lookups, built once (building a statement and its cache key costs more than running it)
+_GET = _DOC.where(D.kind == bindparam("kind"), D.id == bindparam("ident"))
+_GET_IN = _GET.where(D.account_id == bindparam("account_id"))
+_FIND = _DOC.where(D.kind == bindparam("kind")).order_by(D.created_at, D.id)
+
+
+def _row(kind: str, ident: str, account_id: str | None, body: str, created_at: datetime, modified_at: datetime) -> Doc:
+    return Doc(kind, ident, account_id, orjson.loads(body), created_at, modified_at)
 
 
 def lookup_keys(kind: str, body: dict) -> dict:
@@ -108,20 +118,22 @@ def _str(v: Any) -> str | None:
 
 
 async def get_doc(conn: AsyncConnection, kind: str, ident: str, *, account_id: str | None = None) -> Doc:
-    q = select(t.kazoo_documents).where(D.kind == kind, D.id == ident)
+    params = {"kind": kind, "ident": ident}
     if account_id is not None:
-        q = q.where(D.account_id == account_id)
-    r = (await conn.execute(q)).first()
+        params["account_id"] = account_id
+    r = (await conn.execute(_GET if account_id is None else _GET_IN, params)).first()
     if r is None:
         raise NotFound(kind, ident)
-    return _row(r)
+    return _row(*r)
 
 
 async def find_docs(conn: AsyncConnection, kind: str, *where, limit: int | None = None) -> list[Doc]:
-    q = select(t.kazoo_documents).where(D.kind == kind, *where).order_by(D.created_at, D.id)
+    if not where and not limit:
+        return list(starmap(_row, (await conn.execute(_FIND, {"kind": kind})).all()))
+    q = _DOC.where(D.kind == kind, *where).order_by(D.created_at, D.id)
     if limit:
         q = q.limit(limit)
-    return [_row(r) for r in (await conn.execute(q)).all()]
+    return list(starmap(_row, (await conn.execute(q)).all()))
 
 
 async def insert_doc(conn: AsyncConnection, kind: str, ident: str, body: dict, account_id: str | None) -> Doc:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from xml.sax.saxutils import escape
 
+import orjson
 import pytest
 from starlette.requests import Request
 
-from switchboard.api.spear.envelope import json_object, parse_body, wants_xml, xml_list, xml_object
+from switchboard.api.spear import envelope
+from switchboard.api.spear.envelope import json_object, parse_body, render_list, wants_xml, xml_list, xml_object
 from switchboard.domain.errors import Malformed
 
 
@@ -54,6 +57,101 @@ def test_xml_escapes_and_lists():
 
 def test_json_dates():
     assert json_object([("created_at", datetime(2013, 11, 23, 16, 28, 22))]) == {"created_at": "2013-11-23 16:28:22"}
+
+
+def test_json_list_bytes_are_those_of_json_object():
+    """render_list's JSON (datetimes formatted in orjson's callback, naive ones remembered) is byte
+    for byte what json_object of each record gives, on first and repeated rendering, with aware
+    datetimes that are equal instants but read differently, dates and times."""
+    base = datetime(2024, 2, 29, 23, 59, 59, 999_999)
+    records = [
+        (
+            ("id", n),
+            ("name", f"ep {n} \u00e9\u00fc <&>"),
+            ("description", None if n % 2 else "d"),
+            ("is_server", n % 3 == 0),
+            ("score", n / 7),
+            ("created_at", base + timedelta(seconds=n, microseconds=n)),
+            ("deleted_at", None if n % 4 else base),
+        )
+        for n in range(50)
+    ]
+    records.append(
+        (
+            ("utc", datetime(2020, 1, 1, 12, tzinfo=UTC)),
+            ("plus_one", datetime(2020, 1, 1, 13, tzinfo=timezone(timedelta(hours=1)))),  # == utc
+            ("day", date(2020, 1, 2)),
+            ("at", time(1, 2, 3)),
+            ("year_one", datetime(1, 1, 1)),
+        )
+    )
+    want = orjson.dumps({"collection": [json_object(f) for f in records], "metadata": {"count": len(records)}})
+    for _ in range(2):  # the second time from the remembered texts
+        assert render_list(req(accept="application/json"), "endpoints", "endpoint", records).body == want
+    assert b'"utc":"2020-01-01 12:00:00+00:00","plus_one":"2020-01-01 13:00:00+01:00"' in want
+    assert b'"created_at":"2024-02-29 23:59:59"' in want and b'"at":"01:02:03"' in want
+
+
+def _reference_xml_element(name, v, indent):
+    """The XML element writer before its tags were kept (the Rails to_xml forms)."""
+    tag = name.replace("_", "-")
+    if v is None:
+        typ = ' type="datetime"' if name.endswith(("_at", "_date", "_since")) else ""
+        return f'{indent}<{tag}{typ} nil="true"></{tag}>'
+    if isinstance(v, bool):
+        return f'{indent}<{tag} type="boolean">{"true" if v else "false"}</{tag}>'
+    if isinstance(v, int):
+        return f'{indent}<{tag} type="integer">{v}</{tag}>'
+    if isinstance(v, float):
+        return f'{indent}<{tag} type="float">{v!r}</{tag}>'
+    if isinstance(v, datetime):
+        return f'{indent}<{tag} type="datetime">{v.isoformat("T", "seconds")}Z</{tag}>'
+    return f"{indent}<{tag}>{escape(str(v))}</{tag}>"
+
+
+def _reference_xml_list(root, item, records):
+    def record(fields, indent):
+        inner = indent + "  "
+        body = "\n".join(_reference_xml_element(k, v, inner) for k, v in sorted(fields, key=lambda kv: kv[0]))
+        return f"{indent}<{item}>\n{body}\n{indent}</{item}>"
+
+    parts = [record(f, "  ") for f in records]
+    if not parts:
+        return envelope.XML_DECL + f'<{root} type="array"/>\n'
+    return envelope.XML_DECL + f'<{root} type="array">\n' + "\n".join(parts) + f"\n</{root}>\n"
+
+
+def test_xml_list_text_is_the_reference_one():
+    base = datetime(2024, 2, 29, 23, 59, 59, 999_999)
+    records = [
+        (
+            ("name", f'ep {n} <a&b> "q" \u00e9'),
+            ("id", n),
+            ("is_server", n % 2 == 0),
+            ("alert_threshold", n / 3),
+            ("created_at", base + timedelta(seconds=n)),
+            ("deleted_at", None),
+            ("description", None),
+            ("last_login_date", None if n % 2 else base),
+            ("alerting_since", None),
+            ("when", date(2020, 1, n % 28 + 1)),
+            ("utc", datetime(2020, 1, 1, 12, tzinfo=UTC)),
+            ("plus_one", datetime(2020, 1, 1, 13, tzinfo=timezone(timedelta(hours=1)))),
+            ("inf", float("inf")),
+        )
+        for n in range(30)
+    ]
+    for _ in range(2):
+        assert xml_list("end_points", "end_point", records) == _reference_xml_list("end_points", "end_point", records)
+    assert xml_list("x", "y", []) == _reference_xml_list("x", "y", [])
+
+
+def test_remembered_datetimes_are_bounded(monkeypatch):
+    monkeypatch.setattr(envelope, "_SECONDS_MAX", 3)
+    envelope._SECONDS.clear()
+    days = [datetime(2020, 1, d) for d in range(1, 8)]
+    assert envelope.dumps_records(days) == orjson.dumps([d.isoformat(" ") for d in days])
+    assert 0 < len(envelope._SECONDS) <= 3
 
 
 @pytest.mark.parametrize(
