@@ -85,17 +85,19 @@ MAX_HEADER = 8192
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
 _WS = r"[ \t\r\n]"
 _SCHEME_RE = re.compile(rf"{_WS}*({_TOKEN})(?={_WS}|$)")
-_SEP_RE = re.compile(r"[ \t\r\n,]*")
 # quoted-string contents, unrolled (runs of plain characters between escapes) so that the regex engine
 # consumes a run in one step instead of trying an alternation at every character
 _QCHARS = r'[^"\\\x00-\x08\x0a-\x1f\x7f]*+'
 _QUOTED_BODY = rf"{_QCHARS}(?:\\[^\x00-\x08\x0a-\x1f\x7f]{_QCHARS})*+"
-# one list element: the separators before it (group 1: a comma must be among them after the first),
-# name (2), what lies between name and value (3), quoted value (4) or bare value (5)
+# one list element: the separators before it (group 1: a comma must be among them after the first), name (2),
+# quoted value (3) or bare value (4); or (5) a character that is neither a separator nor the start of an element.
+# findall never skips such a character (it matches as group 5), only separators: so a list is well formed when no
+# group 5 is found, and nothing else needs counting (separators at the end are allowed)
 _PARAM_RE = re.compile(
-    rf"([ \t\r\n,]*+)({_TOKEN})({_WS}*={_WS}*)"
+    rf"([ \t\r\n,]*+)({_TOKEN}){_WS}*={_WS}*"
     rf'(?:"({_QUOTED_BODY})"'
     r'|([^\x00-\x20\x7f",=\\]+))'
+    r"|([^ \t\r\n,])"
 )
 _ESCAPED_RE = re.compile(r"\\(.)", re.DOTALL)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -143,15 +145,10 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
         raise DigestError("missing auth scheme")
     scheme = head.group(1)
     params: dict[str, str] = {}
-    pos, end = head.end(), len(value)
-    # findall finds the elements in one C call, but skips what it cannot read: the lengths of what it
-    # found must add up to the whole text (but separators at the end), so that nothing was skipped
-    covered = pos
-    for sep, key, eq, quoted, bare in _PARAM_RE.findall(value, pos):
-        if bare:
-            covered += len(sep) + len(key) + len(eq) + len(bare)
-        else:
-            covered += len(sep) + len(key) + len(eq) + len(quoted) + 2
+    for sep, key, quoted, bare, junk in _PARAM_RE.findall(value, head.end()):  # the elements in one C call
+        if junk:
+            raise DigestError("bad auth-param")
+        if not bare:
             bare = _ESCAPED_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
         if params and "," not in sep:
             raise DigestError(f"expected ',' before {key!r}")
@@ -159,8 +156,6 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
         if key in params:
             raise DigestError(f"duplicate parameter {key!r}")
         params[key] = bare
-    if covered != end and _SEP_RE.match(value, covered).end() != end:
-        raise DigestError("bad auth-param")
     return scheme, params
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from switchboard.sip import digest, message, rand
 from switchboard.sip.digest import DigestClient, DigestServer, Verdict, ha1
@@ -177,3 +179,23 @@ def test_nonces_issued_here_and_elsewhere_verify_alike(monkeypatch):
     forged = challenges[-1][0].replace('nonce="', 'nonce="A', 1)
     header = DigestClient("alice", "s3cret").authorize("REGISTER", URI, [forged])
     assert node_a.verify("REGISTER", header, _lookup).reason == "bad nonce"
+
+
+# --- parse_params: one findall, no length counting ------------------------------------------------------
+
+_FRAGMENTS = st.sampled_from(
+    ["Digest", " ", ",", "=", '"', "\\", "a", "realm", "x=1", '"q"', "\t", "\r\n", "é", "\x7f", "\x01", "@", '=""']
+)
+
+
+@settings(max_examples=2000)
+@given(
+    st.one_of(
+        st.text(alphabet='Digest usernamerealmnoncuriqopa=,"\\ \t\r\n01-/:@\x00\x01\x7fé', max_size=80),
+        st.lists(_FRAGMENTS, max_size=15).map("".join),
+    )
+)
+def test_parse_params_agrees_with_the_reference_on_controls_and_fragments(value):
+    from tests.unit.sip.test_digest import _outcome, _reference_parse_params
+
+    assert _outcome(digest.parse_params, value) == _outcome(_reference_parse_params, value)
