@@ -274,6 +274,10 @@ class UacUasPair(RuleBasedStateMachine):
             elif isinstance(a, Terminated):
                 self.timers.clear()
                 if a.reason == "timeout":  # RFC 3261 §13.3.1.4: no ACK: the UAS TU ends the dialog with BYE
+                    # the network forgets what it still held of this answer: a datagram does not live the
+                    # 64*T1 (32 s) this took. (One that did would give the UAC a dialog the UAS no longer
+                    # has, which SIP itself cannot prevent: its first in-dialog request then gets 481.)
+                    self.to_uac = [m for m in self.to_uac if not (m.status and 200 <= m.status < 300)]
                     self._uas_bye()
 
     def _uac_run(self, actions) -> None:
