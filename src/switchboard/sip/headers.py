@@ -171,10 +171,24 @@ def uri_params(uri: str) -> dict[str, str]:
 _URI_USER = re.compile(r"sips?:([^@;>]+)@", re.IGNORECASE)
 
 
+_USERS: dict[str, str | None] = {}  # value -> uri_user(value): a phone's To is the same in every REGISTER
+_USERS_MAX = 8192
+
+
 def uri_user(value: str | None) -> str | None:
     """The user part of the first SIP/SIPS URI in `value`, or None."""
-    m = _URI_USER.search(value or "")
-    return m.group(1) if m else None
+    if not value:
+        return None
+    try:
+        return _USERS[value]
+    except KeyError:
+        pass
+    m = _URI_USER.search(value)
+    user = m.group(1) if m else None
+    if len(_USERS) >= _USERS_MAX:
+        _USERS.clear()
+    _USERS[value] = user
+    return user
 
 
 def split_contacts(values: list[str]) -> list[str]:
@@ -201,8 +215,23 @@ def split_contacts(values: list[str]) -> list[str]:
     return [c for c in out if c]
 
 
+_CONTACTS: dict[str, tuple[str, dict[str, str]]] = {}  # contact -> its URI and parameters (a phone's repeats)
+_CONTACTS_MAX = 8192
+
+
 def contact_uri_and_params(contact: str) -> tuple[str, dict[str, str]]:
     """`"Name" <sip:u@h;transport=tcp>;expires=60;q=0.5` -> ("sip:u@h;transport=tcp", {expires: 60, q: 0.5})."""
+    known = _CONTACTS.get(contact)
+    if known is not None:
+        return known[0], known[1].copy()  # the caller's own dict
+    uri, out = _contact_uri_and_params(contact)
+    if len(_CONTACTS) >= _CONTACTS_MAX:
+        _CONTACTS.clear()
+    _CONTACTS[contact] = (uri, out.copy())
+    return uri, out
+
+
+def _contact_uri_and_params(contact: str) -> tuple[str, dict[str, str]]:
     if "<" in contact:
         start, end = contact.index("<"), contact.find(">")
         uri = contact[start + 1 : end if end > start else None].strip()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from switchboard.sip import digest, message, rand
 from switchboard.sip.digest import DigestClient, DigestServer, Verdict, ha1
 from switchboard.sip.message import ParseError, parse
+from tests.unit.sip.test_digest import _outcome, _reference_parse_params
 
 SECRET = b"0123456789abcdef-shared-secret"
 REALM = "pbx.example.com"
@@ -196,6 +197,25 @@ _FRAGMENTS = st.sampled_from(
     )
 )
 def test_parse_params_agrees_with_the_reference_on_controls_and_fragments(value):
-    from tests.unit.sip.test_digest import _outcome, _reference_parse_params
-
     assert _outcome(digest.parse_params, value) == _outcome(_reference_parse_params, value)
+
+
+# --- a phone's To and Contact read once ---------------------------------------------------------------
+
+
+def test_contact_and_user_caches_give_fresh_answers(monkeypatch):
+    from switchboard.sip import headers
+
+    contact = '"A" <sip:alice@192.0.2.10:5060;transport=tcp>;expires=60;q=0.5'
+    first = headers.contact_uri_and_params(contact)
+    first[1]["expires"] = "tampered"  # the caller's dict is its own
+    expected = ("sip:alice@192.0.2.10:5060;transport=tcp", {"expires": "60", "q": "0.5"})
+    assert headers.contact_uri_and_params(contact) == expected
+    assert headers.uri_user("<sip:alice@pbx.example.com>") == "alice" == headers.uri_user("<sip:alice@pbx.example.com>")
+    assert headers.uri_user("<tel:+123>") is None and headers.uri_user(None) is None and headers.uri_user("") is None
+    monkeypatch.setattr(headers, "_USERS_MAX", 2)
+    monkeypatch.setattr(headers, "_CONTACTS_MAX", 2)
+    for i in range(5):
+        assert headers.uri_user(f"<sips:u{i}@h>") == f"u{i}"
+        assert headers.contact_uri_and_params(f"<sip:u{i}@h>")[0] == f"sip:u{i}@h"
+        assert len(headers._USERS) <= 2 and len(headers._CONTACTS) <= 2
