@@ -162,7 +162,7 @@ async def serve_worker(settings: Settings, index: int, workers: int, hub_dir: Pa
         tcp=False,
     )
     await registrar.sweep()  # this process's copy of the bindings (the main one sweeps the database)
-    link = WorkerLink(sip, registrar, pbx, reload, index, workers, hub_dir)
+    link = WorkerLink(sip, registrar, reload, index, workers, hub_dir)
     registrar.answer_after = link.main_knows
     await sip.start()
     await link.start()

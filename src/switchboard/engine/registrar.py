@@ -628,25 +628,17 @@ class Registrar:
             return
         self._committing -= 1
         self.pbx.view_cache.clear()
-        if self.answer_after is None:
-            for w in batch:
-                try:
-                    self._apply(w)
-                    w.fut.resolve(self._ok(w))
-                except Exception as e:  # noqa: BLE001 - the engine answers 500 and logs it
-                    w.fut.fail(e)
-                self._release(w.aor)
-            return
         failed: dict[int, Exception] = {}
         for w in batch:
             try:
                 self._apply(w)
             except Exception as e:  # noqa: BLE001 - the engine answers 500 and logs it
                 failed[id(w)] = e
-        try:
-            await self.answer_after()
-        except Exception:  # noqa: BLE001 - the bindings are durable: answer anyway
-            log.exception("could not wait for the main process to learn the bindings")
+        if self.answer_after is not None:
+            try:
+                await self.answer_after()
+            except Exception:  # noqa: BLE001 - the bindings are durable: answer anyway
+                log.exception("could not wait for the main process to learn the bindings")
         for w in batch:
             e = failed.get(id(w))
             try:

@@ -156,8 +156,6 @@ class WorkerHub:
         self._watcher: asyncio.Task | None = None
         self._argv: list[str] = []
         self._env: dict = {}
-        self.steered = 0
-        self.dropped = 0
 
     async def start(self, argv: list[str], env: dict, timeout: float = 60.0) -> None:
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -226,10 +224,8 @@ class WorkerHub:
 
     def _send(self, index: int, msg: bytes) -> bool:
         link = self.links.get(index)
-        if link is None or not link.send(msg):
-            self.dropped += 1  # a worker that is gone: as a lost datagram, the client retransmits
-            return False
-        return True
+        # a worker that is gone loses it, as a lost datagram: the client retransmits
+        return link is not None and link.send(msg)
 
     # ---- steering --------------------------------------------------------------------------------
     def steer(self, data: bytes, source: Source) -> bool:
@@ -249,7 +245,6 @@ class WorkerHub:
                         if w.is_closing():
                             del self._conns[cid]
                             self._conn_ids.pop(w, None)
-        self.steered += 1
         self._send(index, _packet(data, source, conn))
         return True  # never handled here: another process owns it (lost if that one is gone)
 
@@ -376,12 +371,13 @@ class _Relay:
 class WorkerLink:
     """A worker's side: receives what the main process steers here, sends its events to it, reloads."""
 
-    def __init__(self, engine, registrar, pbx, reload, index: int, workers: int, run_dir: Path):
-        self.engine, self.registrar, self.pbx, self.reload_fn = engine, registrar, pbx, reload
+    def __init__(self, engine, registrar, reload, index: int, workers: int, run_dir: Path):
+        self.engine, self.registrar, self.reload_fn = engine, registrar, reload
         self.index, self.workers = index, workers
         self.path = hub_path(Path(run_dir))
         self.link: _Link | None = None
         self._work: asyncio.Queue = asyncio.Queue()
+        self._aors: set[str] = set()  # to re-read at the next queued (E, None)
         self._task: asyncio.Task | None = None
         self._relays: dict[int, _Relay] = {}
         self._barriers: dict[int, asyncio.Future] = {}
@@ -449,39 +445,31 @@ class WorkerLink:
             fut = self._barriers.get(int(msg[1:]))
             if fut is not None and not fut.done():
                 fut.set_result(None)
-        elif kind in (b"E", b"L"):
+        elif kind == b"L":
             self._work.put_nowait((kind, orjson.loads(msg[1:])))
+        elif kind == b"E":  # another process changed bindings: re-read those of the aors owned here
+            data = orjson.loads(msg[1:])["data"]
+            aor = data.get("aor") or ""
+            if aor and data.get("node") != events.NODE_ID and aor_owner(aor, self.workers) == self.index:
+                if not self._aors:
+                    self._work.put_nowait((kind, None))
+                self._aors.add(aor)
 
     async def _apply(self) -> None:
         """Reloads and re-reads, one after the other in the order they came."""
         while True:
             kind, body = await self._work.get()
-            aors: set[str] = set()
-            while True:
-                try:
-                    if kind == b"L":
-                        if aors:
-                            await self.registrar.refresh_aors(aors)
-                            aors = set()
-                        await self.reload_fn(body["kind"], body["name"])
-                        self.send(b"A%d\0%d" % (body["token"], self.index))
-                    else:
-                        aor = body["data"].get("aor") or ""
-                        if aor and body["data"].get("node") != events.NODE_ID:
-                            if aor_owner(aor, self.workers) == self.index:
-                                aors.add(aor)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001 - keep following
-                    log.exception("SIP worker %d: could not apply %r", self.index, kind)
-                if self._work.empty():
-                    break
-                kind, body = self._work.get_nowait()
-            if aors:
-                try:
+            try:
+                if kind == b"L":
+                    await self.reload_fn(body["kind"], body["name"])
+                    self.send(b"A%d\0%d" % (body["token"], self.index))
+                else:  # the aors gathered since this re-read was queued
+                    aors, self._aors = self._aors, set()
                     await self.registrar.refresh_aors(aors)
-                except Exception:  # noqa: BLE001
-                    log.exception("SIP worker %d: could not re-read bindings", self.index)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep following
+                log.exception("SIP worker %d: could not apply %r", self.index, kind)
 
 
 def worker_argv() -> list[str]:
