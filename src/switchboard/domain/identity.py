@@ -7,6 +7,7 @@ super_master, and the last active super_master can be neither demoted nor cancel
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import OrderedDict
@@ -86,6 +87,8 @@ class IdentityService:
         self._cache_size = cache_size
         # HMAC(credentials) -> (user id, password hash seen, expiry): no argon2 per request
         self._cache: OrderedDict[bytes, tuple[int, str, float]] = OrderedDict()
+        # HMAC(credentials) -> the outcome of the verification now running for them
+        self._verifying: dict[bytes, asyncio.Future[bool]] = {}
         # failed logins per (source, account), per source and per account (domain/throttle.py)
         self.throttle = FailureThrottle(limits or Limits(per_pair=failures_per_minute))
         # called as fn(conn, user_id, username, password) whenever a password is set (the kazoo
@@ -123,17 +126,33 @@ class IdentityService:
                     self.throttle.succeeded(source, user.username_key)
                     return user
             self._cache.pop(key, None)
-        user = await repos.user_by_username(conn, username)
-        ok = await security.verify_password_async(user.password_hash if user else None, password)
-        if not ok or user is None or not user.active:
+        pending = self._verifying.get(key)
+        if pending is not None:
+            # A concurrent request is verifying these very credentials: share its argon2 run (a
+            # client opening 64 connections at once costs one verification, not 64).
+            if await asyncio.shield(pending):
+                return await self.authenticate_password(conn, username, password, source)
             self.record_failure(source, username)
             raise Unauthenticated("invalid username or password")
-        self.throttle.succeeded(source, user.username_key)
-        if self._cache_seconds > 0:
-            self._cache[key] = (user.id, user.password_hash, time.monotonic() + self._cache_seconds)
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return user
+        verified = asyncio.get_running_loop().create_future()
+        self._verifying[key] = verified
+        ok = False
+        try:
+            user = await repos.user_by_username(conn, username)
+            ok = await security.verify_password_async(user.password_hash if user else None, password)
+            ok = ok and user is not None and user.active
+            if not ok or user is None:
+                self.record_failure(source, username)
+                raise Unauthenticated("invalid username or password")
+            self.throttle.succeeded(source, user.username_key)
+            if self._cache_seconds > 0:
+                self._cache[key] = (user.id, user.password_hash, time.monotonic() + self._cache_seconds)
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+            return user
+        finally:
+            del self._verifying[key]
+            verified.set_result(ok)
 
     async def issue_token(
         self,

@@ -69,6 +69,13 @@ class Database:
         # SQLite allows one writer; serialising writers in-process avoids busy upgrade failures,
         # and BEGIN IMMEDIATE protects against other processes (the CLI) as well.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # SQLite's pool is a sync QueuePool used on the loop thread: a checkout from an exhausted
+        # pool would block the thread (and so the coroutines holding connections, which could
+        # never give them back) until its timeout. Waiting for a connection happens here instead,
+        # on the loop: e.g. 64 concurrent first logins each hold a read connection while argon2
+        # runs in a worker thread, and the 41st waits here, not in the pool (found by
+        # bench/http_bench.py's POST scenario: the server stalled for 30 s).
+        self._slots = asyncio.Semaphore(2 * pool_size) if self.is_sqlite else None
         if self.is_sqlite:
             self._install_sqlite_hooks()
 
@@ -91,17 +98,27 @@ class Database:
         if not self.is_sqlite:
             async with self.engine.begin() as conn:
                 yield conn
-        elif write:
-            async with self._write_lock:
+            return
+        slots = self._slots
+        if slots.locked():
+            async with asyncio.timeout(30):  # the pool's own checkout timeout
+                await slots.acquire()
+        else:
+            await slots.acquire()
+        try:
+            if write:
+                async with self._write_lock:
+                    with self.engine.connect() as conn:
+                        _sqlite_begin(conn, "IMMEDIATE")
+                        with conn.begin():
+                            yield _LoopConnection(conn)
+            else:
                 with self.engine.connect() as conn:
-                    _sqlite_begin(conn, "IMMEDIATE")
+                    _sqlite_begin(conn, "DEFERRED")
                     with conn.begin():
                         yield _LoopConnection(conn)
-        else:
-            with self.engine.connect() as conn:
-                _sqlite_begin(conn, "DEFERRED")
-                with conn.begin():
-                    yield _LoopConnection(conn)
+        finally:
+            slots.release()
 
     async def migrate(self) -> str:
         """Bring the schema to the newest revision; returns what was done, for the log: "schema
