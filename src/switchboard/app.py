@@ -303,6 +303,7 @@ async def serve(settings: Settings) -> None:
         rate_limit=settings.sip_requests_per_second,
         tcp_bound=registrar.tcp_addresses,
         reuse_port=settings.sip_workers > 1,
+        spread=settings.sip_workers,
     )
     await registrar.sweep()
     # CDRs: the call engine calls services.cdr_writer.channel_ended(ch) for each caller's channel

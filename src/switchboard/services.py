@@ -159,6 +159,7 @@ async def serve_worker(settings: Settings, index: int, workers: int, hub_dir: Pa
         handler=SipApp(registrar, calls=True),  # the same Allow as the main process's answers
         rate_limit=settings.sip_requests_per_second,
         reuse_port=True,
+        spread=workers,
         tcp=False,
     )
     await registrar.sweep()  # this process's copy of the bindings (the main one sweeps the database)

@@ -2,8 +2,10 @@
 
 `SWITCHBOARD_SIP_WORKERS=N` (N > 1): `serve` (worker 0, the main process: HTTP, calls, qualify,
 trunk registration, the sweeper, TCP) starts N-1 `switchboard sip-worker` processes. Every process
-binds the SIP UDP port with SO_REUSEPORT, so the kernel spreads datagrams over them by a hash of
-their addresses; `sip/steer.py` says which process must handle each one, and the receiving process
+binds the SIP UDP port with SO_REUSEPORT, and the kernel spreads datagrams over them at random, one
+by one (a classic BPF program, sip/engine.spread_randomly; by a hash of the peer's address where
+the kernel refuses it, which puts all of one peer's traffic in one process); `sip/steer.py` says
+which process must handle each one, and the receiving process
 passes it there over the hub (below) with its source address, so the owner
 answers from the same port as if it had received it. What must be shared is made shared:
 
@@ -34,7 +36,7 @@ REGISTER handled elsewhere, a binding the sweeper expired).
 Known differences from one process, both small: the SIP authentication failure throttle counts per
 process (per source and aor pair it is exact, since one process sees an aor; the per-source and
 per-account totals are per process); the per-source request rate limit is applied where a
-datagram arrives (one process per source address, by the kernel's hash).
+datagram arrives, each process allowing 1/N of the rate (each sees 1/N of a source's datagrams).
 
 The hub: each worker connects to the main process's Unix stream socket (in a 0700 directory);
 messages are framed by a 4-byte length, first byte = kind:

@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
 import inspect
 import logging
 import socket
+import struct
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -60,6 +62,7 @@ from switchboard.sip.endpoint import (
     Transmit,
 )
 from switchboard.sip.headers import with_received as _with_received  # noqa: F401  (kept importable here)
+from switchboard.sip.limits import SourceRateLimit
 from switchboard.sip.message import Message, ParseError, frame, response_to
 from switchboard.sip.transaction import TERMINATED, CompletedTable, TransactionTable, new_branch
 
@@ -140,6 +143,37 @@ def options_ok(req: Message, allow: str = ALLOW) -> Message:
 _BLANK = (b"\r", b"\n", b"\0", b" ", b"")
 
 
+# classic BPF for SO_ATTACH_REUSEPORT_CBPF: A = a random u32 (SKF_AD_RANDOM); A %= N; return A,
+# the index of the socket in the port's reuseport group that gets the datagram
+_SO_ATTACH_REUSEPORT_CBPF = 51
+_BPF_LD_W_ABS, _BPF_ALU_MOD_K, _BPF_RET_A = 0x20, 0x94, 0x16
+_SKF_AD_RANDOM = (-0x1000 + 56) & 0xFFFFFFFF
+
+
+def spread_randomly(sock: socket.socket, processes: int) -> bool:
+    """Spread the datagrams of a SO_REUSEPORT UDP port over its `processes` sockets at random,
+    each datagram on its own, instead of by the kernel's hash of the peer's address and port.
+
+    By the hash, all the traffic of one peer (an SBC, a proxy, a load generator: one address and
+    port) lands in one process, which then steers most of it elsewhere (sip/steer.py) while the
+    others idle: measured, that one process saturated at ~21,000 OPTIONS/s with the other at a few
+    %. Spread, every process answers its share of out-of-dialog OPTIONS and steers the rest as
+    before (steering never depended on where a datagram lands). An index past the group's size
+    (a worker being restarted) falls back to the hash. False where the kernel refuses."""
+    program = b"".join(
+        struct.pack("HBBI", code, 0, 0, k)
+        for code, k in ((_BPF_LD_W_ABS, _SKF_AD_RANDOM), (_BPF_ALU_MOD_K, processes), (_BPF_RET_A, 0))
+    )
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = struct.pack("HL", 3, ctypes.addressof(buf))  # struct sock_fprog {u16 len; filter *}
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
+    except OSError as e:
+        log.warning("SIP UDP: datagrams stay spread by address hash (SO_ATTACH_REUSEPORT_CBPF: %s)", e)
+        return False
+    return True
+
+
 UDP_RCVBUF = 4 << 20  # bytes asked for the SIP UDP socket's receive buffer
 
 
@@ -158,6 +192,10 @@ class _Udp(asyncio.DatagramProtocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+            engine = self.engine
+            if engine.spread > 1 and spread_randomly(sock, engine.spread) and engine._limiter is not None:
+                # each process now sees 1/N of every source's datagrams: its share of the limit
+                engine._limiter = SourceRateLimit(engine._limiter.rate / engine.spread)
 
     def datagram_received(self, data: bytes, addr):
         if data[:1] in _BLANK and not data.strip(b"\r\n\0 "):  # keep-alive (RFC 5626 CRLF): no answer
@@ -171,7 +209,7 @@ class _Udp(asyncio.DatagramProtocol):
         if steer is not None:  # SIP workers (engine/workers.py): it may belong to another process
             engine = self.engine
             if engine._limiter is not None and not engine._limiter.allow(source.ip, time.monotonic()):
-                engine.stats["rate_limited"] += 1  # limited where it arrives: one process sees a source
+                engine.stats["rate_limited"] += 1  # where it arrives, at this process's share of the rate
                 return
             if steer(data, source):
                 return
@@ -207,13 +245,12 @@ class SipEngine:
         tcp_bound: Callable[[], set[str]] | None = None,
         dialogs: bool = False,
         reuse_port: bool = False,
+        spread: int = 0,
         tcp: bool = True,
     ):
         self.host, self.port = host, port
         self.tcp_idle, self.tcp_max_per_source, self.tcp_max = tcp_idle, tcp_max_per_source, tcp_max
         self.tcp_bound = tcp_bound  # "ip:port" of the connections registrations are bound to
-        from switchboard.sip.limits import SourceRateLimit
-
         self._limiter = SourceRateLimit(rate_limit) if rate_limit > 0 else None
         self.available = available  # is the SIP stack (res_pjsip) loaded?
         self.handler = handler
@@ -222,6 +259,8 @@ class SipEngine:
         # other than the main process has no TCP listener; `steer(data, source)` takes a datagram
         # that belongs to another process (True) before this one handles it
         self.reuse_port, self.tcp = reuse_port, tcp
+        # how many processes share the port: datagrams are spread over them at random (below)
+        self.spread = spread
         self.steer: Callable[[bytes, Source], bool] | None = None
         # the sans-I/O core: transactions, matching, CANCEL, malformed input, Via rewrite, timer J
         self.endpoint = Endpoint(server=USER_AGENT, max_transactions=50_000, max_completed=100_000)

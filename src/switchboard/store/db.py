@@ -12,6 +12,7 @@ synchronous=NORMAL in WAL mode means a commit does not fsync (checkpoints do).""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +25,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_BUSY_SECONDS = 30  # how long a statement waits for another connection's lock
+_BUSY_MS = _BUSY_SECONDS * 1000
 
 
 def async_url(url: str) -> str:
@@ -89,7 +92,7 @@ class Database:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
             cur.close()
 
     @asynccontextmanager
@@ -109,7 +112,7 @@ class Database:
             if write:
                 async with self._write_lock:
                     with self.engine.connect() as conn:
-                        _sqlite_begin(conn, "IMMEDIATE")
+                        await _sqlite_begin_immediate(conn)
                         with conn.begin():
                             yield _LoopConnection(conn)
             else:
@@ -162,6 +165,33 @@ def _sqlite_begin(conn: Connection, mode: str) -> None:
     events on every connection and statement, which cost more than the queries (measured: ~40 µs
     per transaction)."""
     conn.connection.driver_connection.execute(f"BEGIN {mode}")
+
+
+async def _sqlite_begin_immediate(conn: Connection) -> None:
+    """BEGIN IMMEDIATE, waiting on the loop while another process (a SIP worker, the CLI) holds
+    the write lock. SQLite's own busy handler would sleep in the thread, that is, stop the event
+    loop for 1-100 ms at a time (its back-off), which at a few thousand REGISTERs/s overflows the
+    UDP receive buffer. So the attempt is made without a busy timeout and retried here, yielding,
+    for as long as busy_timeout would have waited (30 s)."""
+    raw = conn.connection.driver_connection
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        delay, deadline = 0.0002, None
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                now = asyncio.get_running_loop().time()
+                deadline = deadline or now + _BUSY_SECONDS
+                if now > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.005)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
 
 
 class _LoopConnection:

@@ -36,3 +36,34 @@ def test_everything_else_goes_to_the_main_process_or_stays():
     assert owner(request("REGISTER", "X-No-To: 1"), 2) == LOCAL  # its 400 needs no state
     assert owner(b"garbage", 2) == LOCAL
     assert owner(request("REGISTER"), 1) == LOCAL  # one process: nothing to steer
+
+
+def test_one_peers_datagrams_are_spread_over_every_process_of_the_port():
+    """The kernel's hash would put one peer (one address and port) in one socket of the group;
+    spread_randomly makes each datagram's socket random (real sockets on the loopback)."""
+    import select
+    import socket
+
+    from switchboard.sip.engine import spread_randomly
+
+    group = []
+    for _ in range(3):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(("127.0.0.1", group[0].getsockname()[1] if group else 0))
+        s.setblocking(False)
+        group.append(s)
+    assert spread_randomly(group[0], 3)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    counts = [0, 0, 0]
+    try:
+        for i in range(300):  # one at a time: no receive buffer overflows, whichever way they go
+            peer.sendto(b"OPTIONS %d" % i, group[0].getsockname())
+            ready, _, _ = select.select(group, [], [], 2)
+            assert len(ready) == 1, f"datagram {i} lost or duplicated: {counts}"
+            ready[0].recv(100)
+            counts[group.index(ready[0])] += 1
+    finally:
+        for s in (*group, peer):
+            s.close()
+    assert min(counts) > 50, counts  # ~100 each; by the hash it would be 300, 0, 0
