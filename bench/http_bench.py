@@ -185,7 +185,8 @@ def log_problems(log: Path) -> Counter[str]:
 def print_table(results: list[Result], base: Result, args) -> None:
     print(
         f"\nwrk -t1 -c{args.connections} -d{args.duration}s (warm-up {args.warmup}s) on {os.cpu_count()} "
-        "cores; wrk and the server share the machine, so absolute figures are machine-bound."
+        f"cores; switchboard's event loop: {args.event_loop}; wrk and the server share the machine, so absolute "
+        "figures are machine-bound."
     )
     print("Ratios are against the baseline from this same run: req/s x (higher is better), p99 x (lower).\n")
     print(f"{'scenario':<32}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}{'sock err':>10}{'req/s x':>10}{'p99 x':>9}")
@@ -273,6 +274,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured seconds before each (default 1)")
+    parser.add_argument(
+        "--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help="SWITCHBOARD_EVENT_LOOP (default uvloop)"
+    )
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
@@ -292,6 +296,7 @@ def main() -> None:
             "SWITCHBOARD_DATA_DIR": str(tmp),
             "SWITCHBOARD_ADMIN_USERNAME": USER,
             "SWITCHBOARD_ADMIN_PASSWORD": PASSWORD,
+            "SWITCHBOARD_EVENT_LOOP": args.event_loop,
         }
         server_log = tmp / "switchboard.log"
         switchboard = str(Path(sys.executable).with_name("switchboard"))

@@ -51,7 +51,7 @@ from switchboard.engine.workers import WorkerHub, worker_argv
 from switchboard.events.pgbridge import PgBridge
 from switchboard.media.process import spawn_media
 from switchboard.media.process import stop as stop_media
-from switchboard.services import Services, build_services, run_worker, sip_registrar
+from switchboard.services import Services, build_services, run_worker, settle_heap, sip_registrar
 from switchboard.sip.engine import SipEngine
 from switchboard.store import tables as t
 
@@ -417,14 +417,16 @@ async def serve(settings: Settings) -> None:
             await asyncio.sleep(0.02)
         http_port = next((s.getsockname()[1] for srv in server.servers for s in srv.sockets), port)
         log.info(
-            "switchboard %s: HTTP on %s:%d, SIP on %s:%d (udp+tcp), database %s",
+            "switchboard %s: HTTP on %s:%d, SIP on %s:%d (udp+tcp), database %s, event loop %s",
             __version__,
             host,
             http_port,
             sip_host,
             services.sip.port,
             services.db.engine.url.render_as_string(hide_password=True),
+            type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
+        settle_heap()
         print(f"switchboard: listening http={host}:{http_port} sip={sip_host}:{services.sip.port}", flush=True)
 
         async def local_probe() -> None:
@@ -499,6 +501,9 @@ def run(settings: Settings) -> None:
     """Run `serve`; a node whose secret key is not the cluster's exits 2, one whose SIP address is
     taken exits 1, each with one line on stderr."""
     try:
+        if settings.event_loop == "asyncio":
+            asyncio.run(serve(settings))
+            return
         try:
             import uvloop
         except ImportError:  # pragma: no cover - platforms without uvloop

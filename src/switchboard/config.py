@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,6 +112,11 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=10.0, ge=1.0)
     # SIP UDP served by this many processes sharing the port (engine/workers.py); 1: one process
     sip_workers: int = Field(default=1, ge=1, le=64)
+    # the main process's event loop. uvloop: ~40 % less CPU per SIP transaction (measured, 102 vs
+    # 179 us per REGISTER transaction), but under HTTP saturation a few % of requests wait ~1 s
+    # (wrk p99 ~700 ms at 64 connections where the stdlib loop gives ~45 ms, the server's own
+    # queueing being the same ~40 ms in both: bench/README.md). asyncio: the stdlib loop.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -6,6 +6,7 @@ the time."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -167,6 +168,7 @@ async def serve_worker(settings: Settings, index: int, workers: int, hub_dir: Pa
     registrar.answer_after = link.main_knows
     await sip.start()
     await link.start()
+    settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -176,6 +178,18 @@ async def serve_worker(settings: Settings, index: int, workers: int, hub_dir: Pa
     link.close()
     await sip.stop()
     await services.db.close()
+
+
+def settle_heap() -> None:
+    """Once a process has started: what it made so far (modules, the configuration, the route
+    table, caches filled at load) lives as long as the process, so it is moved out of the cyclic
+    collector's reach (gc.freeze). A full collection then walks only what came later: measured
+    under REGISTER load, the main process's full collections took ~80 ms each (9 in 20 s, with
+    every request and datagram waiting meanwhile). Frozen objects freed by reference counting are
+    still freed; only a reference cycle among them would stay (a replaced start-up configuration
+    at most, once)."""
+    gc.collect()
+    gc.freeze()
 
 
 def run_worker(settings: Settings, index: int, workers: int, hub_dir: Path, sip_port: int) -> None:

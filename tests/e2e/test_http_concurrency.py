@@ -12,7 +12,8 @@ import time
 
 import httpx
 
-from tests.conftest import new_user
+from tests.conftest import make_server, new_user
+from tests.sip_peers import sip_options_status
 
 CLIENTS = 64
 
@@ -44,4 +45,18 @@ def test_first_logins_at_once_all_answered(fresh_server):
         listed = c.get(path)
     assert listed.status_code == 200
     assert len(listed.json()["collection"]) == CLIENTS
+    assert "Traceback" not in srv.log()
+
+
+def test_the_stdlib_event_loop_serves_http_and_sip(tmp_path):
+    """SWITCHBOARD_EVENT_LOOP=asyncio (the choice for HTTP tail latency): the same server."""
+    srv, _ = make_server("sqlite", tmp_path, SWITCHBOARD_EVENT_LOOP="asyncio", SWITCHBOARD_LOG_LEVEL="info")
+    srv.start()
+    try:
+        with srv.client() as admin:
+            assert admin.get("/users/me").status_code == 200
+        assert sip_options_status(srv.sip_port) == 200
+        assert "event loop asyncio" in srv.log()
+    finally:
+        assert srv.stop() == 0
     assert "Traceback" not in srv.log()
