@@ -416,7 +416,9 @@ def test_music_on_hold_shared_per_class(ctl: Control, moh_class: str):
     assert len(got_a) == 30 and len(got_b) == 20
     assert len(set(got_a)) > 5  # music, not one repeated frame
     i = got_a.index(got_b[0])  # b joined the same generator later
-    assert i >= 3
+    # ~5 frames later (0.1 s), but a loaded machine may delay the media engine's first frames to a
+    # and then send them together: "later" is what is asserted, not how much (it flaked at i == 2)
+    assert i >= 1
     k = min(len(got_b), 30 - i)
     assert k >= 5 and got_b[:k] == got_a[i : i + k]
     ctl.ok("stop media", call_id=call1, from_tag="a")
