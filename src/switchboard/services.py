@@ -166,6 +166,7 @@ async def serve_worker(settings: Settings, index: int, workers: int, hub_dir: Pa
     await registrar.sweep()  # this process's copy of the bindings (the main one sweeps the database)
     link = WorkerLink(sip, registrar, reload, index, workers, hub_dir)
     registrar.answer_after = link.main_knows
+    registrar.report_failure = link.report_failure
     await sip.start()
     await link.start()
     settle_heap()

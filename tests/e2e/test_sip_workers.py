@@ -1,7 +1,8 @@
 """SIP worker processes (engine/workers.py): `serve` with SWITCHBOARD_SIP_WORKERS=2, two processes on
 one UDP port, behaving as one. One test per shared state the issue names: nonce replay state,
 per-aor ordering of binding decisions, responses to the node's own requests (qualify) reaching the
-process that sent them, configuration reloads reaching every worker. Every other registrar
+process that sent them, configuration reloads reaching every worker; and the authentication
+failure throttle, counted for the node (test_security.py passes with the variable set too). Every other registrar
 test also passes with the variable set (`SWITCHBOARD_SIP_WORKERS=2 pytest tests/e2e/test_sip_registrar.py`).
 
 Which process handled a REGISTER shows in its challenge: each process signs its nonces with its own
@@ -281,3 +282,40 @@ def test_a_worker_that_dies_is_replaced_and_its_aors_still_register(node):
     for name in mine:  # and the new one serves them
         with SipUdpClient(srv.sip_port) as c:
             assert wait_for(lambda c=c, name=name: c.register(name, f"{name}-pass").status == 200, 20), name
+
+
+def test_the_failure_throttle_counts_the_node_and_bans_reach_every_process(backend, tmp_path):
+    """Point 5 (the throttle): failures at both aor owners add up to the per-source limit; the ban
+    holds in both processes at once (the refusal waits for it), jade lists it and lifting it
+    reaches both."""
+    srv, pg = make_server(
+        backend,
+        tmp_path,
+        SWITCHBOARD_SIP_WORKERS=str(WORKERS),
+        SWITCHBOARD_SIP_AUTH_SOURCE_FAILURES_PER_MINUTE="10",
+    )
+    srv.start()
+    jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
+    try:
+        known = names("known", 1)  # a real account owned by each process
+        jade.put_pjsip("".join(pjsip_account(n, f"{n}-pass") for n in known))
+        with SipUdpClient(srv.sip_port) as c:
+            for name in names("spray", 5):  # 5 failures at each owner: 10 from this source
+                assert c.register(name, "guess").status == 403
+            for name in known:  # never logged in from here: banned with the source, at either owner
+                refused = c.register(name, f"{name}-pass")
+                assert refused.status == 403 and not refused.get_all("WWW-Authenticate"), str(refused)
+        bans = jade.get("/admin/security/bans?protocol=sip")["list"]
+        (ban,) = [b for b in bans if b["kind"] == "source"]
+        assert ban["source"] == "127.0.0.1" and ban["failures"] == 10, bans
+        r = jade.call("DELETE", "/admin/security/bans", params={"protocol": "sip", "source": "127.0.0.1"})
+        assert r.status_code == 200 and r.json()["result"]["lifted"] == 1, r.text
+        with SipUdpClient(srv.sip_port) as c:
+            for name in known:
+                assert c.register(name, f"{name}-pass").status == 200
+    finally:
+        jade.close()
+        code = srv.stop()
+        if pg:
+            pg.drop()
+    assert code == 0 and "Traceback" not in srv.log()

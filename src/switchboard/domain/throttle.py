@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 PAIR, SOURCE, ACCOUNT = "pair", "source", "account"
@@ -73,6 +73,9 @@ class FailureThrottle:
         self._failures: OrderedDict[tuple, deque[float]] = OrderedDict()  # key -> failure times in the window
         self._bans: dict[tuple, Ban] = {}
         self._good: OrderedDict[tuple[str, str], float] = OrderedDict()  # (source, account) -> last success
+        # SIP workers (engine/workers.py): set in the main process, whose throttle counts every
+        # process's failures; awaited after the bans changed, it resolves once every process has them
+        self.shared: Callable[[], Awaitable[None]] | None = None
 
     @staticmethod
     def _keys(source: str, account: str) -> tuple[tuple, tuple, tuple]:
@@ -109,8 +112,9 @@ class FailureThrottle:
                 worst = left if worst is None else max(worst, left)
         return worst
 
-    def failed(self, source: str, account: str) -> None:
-        """Count a failed authentication; bans the keys whose limit it reaches."""
+    def failed(self, source: str, account: str) -> bool:
+        """Count a failed authentication; bans the keys whose limit it reaches (True if any)."""
+        banned = False
         now = self._clock()
         lim = self.limits
         for key in self._keys(source, account):
@@ -131,6 +135,8 @@ class FailureThrottle:
                 if len(self._bans) >= _MAX_KEYS:
                     self._prune(now)
                 self._bans[key] = Ban(key[0], key[1], key[2], len(window), now + lim.ban_seconds)
+                banned = True
+        return banned
 
     def succeeded(self, source: str, account: str) -> None:
         """Remember that this source authenticated this account (exempt from source/account bans)."""
@@ -151,6 +157,16 @@ class FailureThrottle:
         now = self._clock()
         self._prune(now)
         return sorted(self._bans.values(), key=lambda b: b.until, reverse=True)
+
+    def snapshot(self) -> list[list]:
+        """The bans in force as [kind, source, account, failures, seconds left] (for mirror())."""
+        now = self._clock()
+        return [[b.kind, b.source, b.account, b.failures, b.until - now] for b in self.bans()]
+
+    def mirror(self, bans: list[list]) -> None:
+        """Hold exactly these bans (another process's snapshot()); failures are counted there."""
+        now = self._clock()
+        self._bans = {(k, s, a): Ban(k, s, a, n, now + left) for k, s, a, n, left in bans}
 
     def lift(self, *, source: str | None = None, account: str | None = None) -> int:
         """Lift the bans (and forget the failures) that name this source and/or account: with both,

@@ -333,6 +333,9 @@ class Registrar:
     # a SIP worker awaits this after a commit, before it answers: the main process has then taken
     # in the bindings (engine/workers.py), so a 200 means the whole node knows them, as in one process
     answer_after: object = None
+    # a SIP worker's failed authentications are counted by the main process (the throttle of the
+    # node, which then gives every process the bans): awaited before the refusal is sent
+    report_failure: object = None
     _siblings: dict = field(default_factory=dict)
 
     # ---- digest ------------------------------------------------------------------------------------
@@ -400,9 +403,16 @@ class Registrar:
         secret = (auth.get("md5_cred") or "").lower() if md5_only else (auth.get("password") or "")
         return _Account(auth.get("username") or auth_name, realm, srv, md5_only, secret)
 
-    def _failed(self, ip: str, aor: str, why: str, who: str | None, method: str = "REGISTER") -> None:
-        self.throttle.failed(ip, aor)
+    def _failed(self, ip: str, aor: str, why: str, who: str | None, method: str = "REGISTER"):
+        """Count it; an awaitable when the refusal must wait for the other SIP worker processes
+        (engine/workers.py): a worker's failure is counted by the main process, and new bans reach
+        every process before the refusal goes out, so the next attempt is refused wherever it lands."""
         log.warning("%s authentication failed from %s for %r: %s", method, ip, who, why)
+        if self.report_failure is not None:
+            return self.report_failure(ip, aor)
+        if self.throttle.failed(ip, aor) and self.throttle.shared is not None:
+            return self.throttle.shared()
+        return None
 
     # ---- REGISTER ------------------------------------------------------------------------------------
     def handle(self, req: Message, source: Source):
@@ -436,9 +446,11 @@ class Registrar:
         has no auth, or the credentials are right), else the challenge or the refusal. A name that is
         no endpoint (`endpoint` None) is challenged exactly as a known one and then refused."""
         acct = self._account(cfg, endpoint) if endpoint is not None and cfg is not None else self._unknown_account()
-        return self._authenticate(req, source, acct, user)
+        return self._authenticate(req, source, acct, user, defer=False)
 
-    def _authenticate(self, req: Message, source: Source, acct, aor: str) -> Message | None:
+    def _authenticate(self, req: Message, source: Source, acct, aor: str, defer: bool = True):
+        """None when authenticated, else the challenge or the refusal: a Message, or a Deferred one
+        (`defer`) when the refusal waits for the other processes (_failed)."""
         if acct is _NO_AUTH:
             return None
         srv = acct.server
@@ -453,8 +465,16 @@ class Registrar:
             return response_to(
                 req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge(stale=True)]]
             )
-        self._failed(source.ip, aor, verdict.reason, verdict.username, req.method or "REGISTER")
-        return response_to(req, 403, "Forbidden", headers=[_SERVER])
+        waiting = self._failed(source.ip, aor, verdict.reason, verdict.username, req.method or "REGISTER")
+        refusal = response_to(req, 403, "Forbidden", headers=[_SERVER])
+        if waiting is None:
+            return refusal
+        task = asyncio.ensure_future(waiting)
+        if not defer:  # (an INVITE's, in the main process: the call engine wants the answer now)
+            return refusal
+        later = Deferred()
+        task.add_done_callback(lambda _: later.resolve(refusal))
+        return later
 
     def _bind_soon(self, req: Message, source: Source, cfg, aor: str, endpoint: str):
         """The REGISTER's response, or a Deferred one that resolves once its changes are committed.

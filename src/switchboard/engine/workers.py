@@ -33,9 +33,16 @@ know its binding, as in one process. The main process forwards the
 `registration.*` events of the others to each worker, which re-reads the aors it owns (a TCP
 REGISTER handled elsewhere, a binding the sweeper expired).
 
-Known differences from one process, both small: the SIP authentication failure throttle counts per
-process (per source and aor pair it is exact, since one process sees an aor; the per-source and
-per-account totals are per process); the per-source request rate limit is applied where a
+5. **the authentication failure throttle** — the main process's throttle counts every process's
+   failed authentications (a worker reports each one and waits for the answer before it refuses),
+   so the per-pair, per-source and per-account limits are the node's, as in one process. When the
+   bans change (a limit reached, an admin lifting one through jade), the main process gives every
+   worker the bans in force and waits for their acknowledgements before the refusal (or the API
+   answer) goes out: the next attempt is refused wherever it lands. Each process exempts the
+   (source, account) pairs it has seen succeed, as one process does: an aor's successes are seen by
+   its owner, which is where its REGISTERs are checked.
+
+Known difference from one process, small: the per-source request rate limit is applied where a
 datagram arrives, each process allowing 1/N of the rate (each sees 1/N of a source's datagrams).
 
 The hub: each worker connects to the main process's Unix stream socket (in a 0700 directory);
@@ -47,6 +54,8 @@ messages are framed by a 4-byte length, first byte = kind:
   L <json {token, kind, name}>  /  A <token>                       reload, and its acknowledgement
   B <token>  /  b <token>                                          worker -> main: "apply my events so far"; done
   H <index> NUL <node id>                                          worker -> main: ready
+  T <token> NUL <json [source, aor]>  /  t <token>                 worker -> main: a failed authentication; counted
+  K <json {token, bans}>  /  A <token>                             main -> worker: the bans in force; held
 """
 
 from __future__ import annotations
@@ -176,6 +185,7 @@ class WorkerHub:
             self._ready_event.clear()
         self.engine.steer = self.steer
         self.registrar.pbx.sync_hooks.append(self.reload)
+        self.registrar.throttle.shared = self.share_bans
         self._forwarder = asyncio.ensure_future(self._forward_events())
         self._watcher = asyncio.ensure_future(self._watch())
         log.info("SIP workers: %d processes share UDP port %d", self.workers, self.engine.port)
@@ -206,6 +216,8 @@ class WorkerHub:
         self.engine.steer = None
         with contextlib.suppress(ValueError):
             self.registrar.pbx.sync_hooks.remove(self.reload)
+        if self.registrar.throttle.shared == self.share_bans:
+            self.registrar.throttle.shared = None
         for task in (self._forwarder, self._refreshing):
             if task is not None:
                 task.cancel()
@@ -291,7 +303,13 @@ class WorkerHub:
             link.index = int(index)
             self.links[link.index] = link
             self.nodes.add(node.decode())
+            bans = self.registrar.throttle.snapshot()
+            if bans:  # a restarted worker: the bans in force
+                link.send(b"K" + orjson.dumps({"token": 0, "bans": bans}))
             self._ready_event.set()
+        elif kind == b"T":  # a worker's failed authentication: counted here, answered once shared
+            token, body = msg[1:].split(b"\0", 1)
+            asyncio.ensure_future(self._count_failure(link, int(token), *orjson.loads(body)))
 
     def _refreshed(self, ev: dict) -> bool:
         """A refresh of a binding this process knows (the steady load of a registrar: phones
@@ -332,14 +350,35 @@ class WorkerHub:
                     for index in self.links:
                         self._send(index, msg)
 
+    async def _count_failure(self, link: _Link, token: int, source: str, aor: str) -> None:
+        try:
+            if self.registrar.throttle.failed(source, aor):
+                await self.share_bans()
+        finally:
+            link.send(b"t%d" % token)
+
+    def share_bans(self) -> asyncio.Future:
+        """Give every worker the bans in force (FailureThrottle.shared, after they changed); the
+        future resolves when all hold them, or after RELOAD_TIMEOUT (logged)."""
+        return self._to_all(
+            lambda token: b"K" + orjson.dumps({"token": token, "bans": self.registrar.throttle.snapshot()}),
+            "the SIP bans",
+        )
+
     def reload(self, kind: str, name: str | None) -> asyncio.Future:
         """Tell every worker to re-read `kind` (`name`) from the database; the future resolves
         when all have acknowledged, or after RELOAD_TIMEOUT (logged)."""
+        return self._to_all(
+            lambda token: b"L" + orjson.dumps({"token": token, "kind": kind, "name": name}), f"reloading {kind} {name}"
+        )
+
+    def _to_all(self, message, what: str) -> asyncio.Future:
+        """message(token) to every worker; resolves when each has answered A <token>."""
         loop = asyncio.get_running_loop()
         token = next(self._tokens)
         fut = loop.create_future()
         self._acks[token] = (set(self.links), fut)
-        msg = b"L" + orjson.dumps({"token": token, "kind": kind, "name": name})
+        msg = message(token)
         for index in list(self.links):
             self._send(index, msg)
         if not self.links:
@@ -347,7 +386,7 @@ class WorkerHub:
 
         def give_up() -> None:
             if not fut.done():
-                log.warning("SIP workers %s did not confirm reloading %s %s", sorted(self._acks[token][0]), kind, name)
+                log.warning("SIP workers %s did not confirm %s", sorted(self._acks[token][0]), what)
                 fut.set_result(None)
 
         handle = loop.call_later(RELOAD_TIMEOUT, give_up)
@@ -384,6 +423,21 @@ class WorkerLink:
         self._relays: dict[int, _Relay] = {}
         self._barriers: dict[int, asyncio.Future] = {}
         self._tokens = itertools.count(1)
+
+    async def report_failure(self, source: str, aor: str) -> None:
+        """Registrar.report_failure: the main process counts it (and gives every process the bans
+        it causes) before this returns; counted here if the main process does not answer."""
+        token = next(self._tokens)
+        fut = self._barriers[token] = asyncio.get_running_loop().create_future()
+        try:
+            if self.send(b"T%d\0%s" % (token, orjson.dumps([source, aor]))):
+                await asyncio.wait_for(fut, RELOAD_TIMEOUT)
+                return
+        except TimeoutError:
+            log.warning("SIP worker %d: the main process did not count a failed authentication", self.index)
+        finally:
+            self._barriers.pop(token, None)
+        self.registrar.throttle.failed(source, aor)
 
     async def main_knows(self) -> None:
         """Resolves once the main process has applied the events this process sent before."""
@@ -443,7 +497,12 @@ class WorkerLink:
                         self._relays.clear()
                     writer = self._relays[conn] = _Relay(self, conn)
             self.engine.receive(data, Source(ip, port, transport, writer), check_rate=False)
-        elif kind == b"b":
+        elif kind == b"K":  # the node's bans (counted by the main process)
+            body = orjson.loads(msg[1:])
+            self.registrar.throttle.mirror(body["bans"])
+            if body["token"]:
+                self.send(b"A%d\0%d" % (body["token"], self.index))
+        elif kind in (b"b", b"t"):
             fut = self._barriers.get(int(msg[1:]))
             if fut is not None and not fut.done():
                 fut.set_result(None)

@@ -55,4 +55,6 @@ async def bans_lift(
         # login names are matched without case; SIP user parts are case-sensitive (RFC 3261 §19.1.4)
         who = (account.lower() if name == "http" else account) if account else None
         lifted += throttle.lift(source=source or None, account=who)
+        if throttle.shared is not None:  # SIP workers: every process holds the bans left
+            await throttle.shared()
     return envelope.respond({"lifted": lifted})
