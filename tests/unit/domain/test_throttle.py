@@ -110,3 +110,25 @@ def test_memory_is_bounded(monkeypatch):
         th.failed(f"s{i}", f"a{i}")
         th.succeeded(f"s{i}", f"a{i}")
     assert len(th._failures) <= 50 and len(th._good) <= 50
+
+
+def test_failed_says_when_a_ban_begins_and_a_mirror_holds_the_same_bans():
+    """SIP workers: the main process counts (failed() tells it when to share) and each worker
+    holds its snapshot (mirror()), checking with its own known-good pairs."""
+    main, clock = make()
+    assert [main.failed("10.0.0.1", "alice") for _ in range(3)] == [False, False, True]  # the pair's limit
+    worker, wclock = make()
+    worker.succeeded("10.0.0.9", "bob")
+    worker.mirror(main.snapshot())
+    assert worker.check("10.0.0.1", "alice") == 30 and worker.check("10.0.0.1", "carol") is None
+    assert [(b.kind, b.source, b.account, b.failures) for b in worker.bans()] == [(PAIR, "10.0.0.1", "alice", 3)]
+    for name in ("b1", "b2", "b3", "b4", "b5"):  # 5 failures from 10.0.0.9 over names: the source is banned
+        main.failed("10.0.0.9", name)
+    worker.mirror(main.snapshot())
+    assert worker.check("10.0.0.9", "dave") is not None
+    assert worker.check("10.0.0.9", "bob") is None  # known good here: exempt, as in one process
+    wclock.now += 31
+    assert worker.check("10.0.0.1", "alice") is None and worker.bans() == []  # the bans end on time
+    main.lift()
+    worker.mirror(main.snapshot())
+    assert worker.bans() == []
