@@ -185,7 +185,11 @@ async def test_a_query_and_refusals_are_answered_at_once(reg):
     query = parse(register("u002", 2).to_bytes().replace(b"Contact: <sip:u002@192.0.2.7:5062>\r\n", b""))
     answer = reg.handle(query, SOURCE)
     assert isinstance(answer, Message) and answer.status == 200
-    assert answer.get("Contact") == ok.get("Contact")
+    # the same binding; its expires counts down in whole seconds, so a second boundary between the
+    # two answers (a slow PostgreSQL commit under load) shows 599 where the 200 said 600
+    uri, _, expires = answer.get("Contact").partition(";expires=")
+    ok_uri, _, ok_expires = ok.get("Contact").partition(";expires=")
+    assert uri == ok_uri and int(ok_expires) - 1 <= int(expires) <= int(ok_expires)
     assert reg.handle(register("nobody"), SOURCE).status == 401  # challenged like an account
     assert reg.handle(register("u002", 3, expires=5), SOURCE).status == 423
 
