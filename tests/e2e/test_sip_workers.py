@@ -23,8 +23,7 @@ import pytest
 
 from switchboard.sip.digest import DigestClient
 from switchboard.sip.steer import aor_owner
-from tests.conftest import ADMIN_PASSWORD, make_server
-from tests.sip_peers import Jade, SipMessage, SipUdpClient, pjsip_account, wait_for
+from tests.sip_peers import SipMessage, SipUdpClient, pjsip_account, running_pbx, wait_for
 
 WORKERS = 2
 
@@ -57,20 +56,9 @@ PJSIP = "".join(
 @pytest.fixture(scope="module")
 def node(backend, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"sip-workers-{backend}")
-    srv, pg = make_server(
-        backend, tmp, SWITCHBOARD_SIP_WORKERS=str(WORKERS), SWITCHBOARD_SIP_AUTH_FAILURES_PER_MINUTE="100000"
-    )
-    srv.start()
-    jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
-    jade.put_pjsip(PJSIP)
-    yield srv, jade
-    jade.close()
-    code = srv.stop()
-    log = srv.log()
-    if pg:
-        pg.drop()
-    assert code == 0, f"serve did not stop cleanly ({code})"
-    assert "Traceback" not in log, log
+    env = {"SWITCHBOARD_SIP_WORKERS": str(WORKERS), "SWITCHBOARD_SIP_AUTH_FAILURES_PER_MINUTE": "100000"}
+    with running_pbx(backend, tmp, PJSIP, {}, **env) as (srv, jade):
+        yield srv, jade
 
 
 def opaque(resp: SipMessage) -> str:
@@ -288,17 +276,10 @@ def test_the_failure_throttle_counts_the_node_and_bans_reach_every_process(backe
     """Point 5 (the throttle): failures at both aor owners add up to the per-source limit; the ban
     holds in both processes at once (the refusal waits for it), jade lists it and lifting it
     reaches both."""
-    srv, pg = make_server(
-        backend,
-        tmp_path,
-        SWITCHBOARD_SIP_WORKERS=str(WORKERS),
-        SWITCHBOARD_SIP_AUTH_SOURCE_FAILURES_PER_MINUTE="10",
-    )
-    srv.start()
-    jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
-    try:
-        known = names("known", 1)  # a real account owned by each process
-        jade.put_pjsip("".join(pjsip_account(n, f"{n}-pass") for n in known))
+    known = names("known", 1)  # a real account owned by each process
+    pjsip = "".join(pjsip_account(n, f"{n}-pass") for n in known)
+    env = {"SWITCHBOARD_SIP_WORKERS": str(WORKERS), "SWITCHBOARD_SIP_AUTH_SOURCE_FAILURES_PER_MINUTE": "10"}
+    with running_pbx(backend, tmp_path, pjsip, {}, **env) as (srv, jade):
         with SipUdpClient(srv.sip_port) as c:
             for name in names("spray", 5):  # 5 failures at each owner: 10 from this source
                 assert c.register(name, "guess").status == 403
@@ -313,9 +294,3 @@ def test_the_failure_throttle_counts_the_node_and_bans_reach_every_process(backe
         with SipUdpClient(srv.sip_port) as c:
             for name in known:
                 assert c.register(name, f"{name}-pass").status == 200
-    finally:
-        jade.close()
-        code = srv.stop()
-        if pg:
-            pg.drop()
-    assert code == 0 and "Traceback" not in srv.log()
