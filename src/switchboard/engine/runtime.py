@@ -579,14 +579,7 @@ class Pbx:
         tech, _, name = device.partition("/")
         cfg = self.pjsip()
         if tech.upper() == "PJSIP" and cfg is not None and name in cfg.endpoints:
-            if state := self.channel_state(name):
-                return state
-            aors = [a.strip() for a in cfg.endpoints[name].get("aors", "").split(",") if a.strip()]
-            if any(self.contacts_of(a) for a in aors):  # registered: reachable unless qualify says not
-                if all(b.status == "Unreachable" for a in aors for b in self.contacts_of(a)):
-                    return "UNAVAILABLE"
-                return "NOT_INUSE"
-            return "UNAVAILABLE"
+            return self.endpoint_state(cfg, name, self.channels_of(name))
         if device.startswith("Agent:") and device[6:] in self.agents:
             return self.agents[device[6:]].devstate()
         return "INVALID"
@@ -617,27 +610,54 @@ class Pbx:
         """The device state an endpoint's live channels give (None: no channel), as chan_pjsip:
         each channel counts as ONHOLD when on hold, else by its state (CHAN_DEVICE_STATE), and
         the states aggregate as ast_devstate_aggregate does."""
-        chans = self.channels_of(endpoint)
-        if not chans:
-            return None
-        state, ringing, inuse = "INVALID", False, False
-        for ch in chans:
-            dev = "ONHOLD" if ch.on_hold else CHAN_DEVICE_STATE.get(ch.state, "UNKNOWN")
-            if dev == "RINGING":
-                ringing = True
-            elif dev in ("INUSE", "ONHOLD", "BUSY"):
-                inuse = True
-            if ringing and inuse:
-                state = "RINGINUSE"
-            elif _AGGREGATE_ORDER[dev] > _AGGREGATE_ORDER[state]:
-                state = dev
-        return state
+        return _channels_state(self.channels_of(endpoint))
+
+    def endpoint_state(self, cfg: pjsip.PjsipConfig, name: str, channels: list[Channel]) -> str:
+        """device_state of `PJSIP/<name>` (an endpoint of `cfg`) given its live channels
+        (channels_of(name), or live_channels()'s entry): theirs when it has any, else NOT_INUSE
+        when one of its aors holds a live contact that qualify has not found unreachable,
+        UNAVAILABLE otherwise."""
+        if channels:
+            return _channels_state(channels)
+        now = time.time()
+        for aor in cfg.endpoints[name].get("aors", "").split(","):
+            bindings = self.contacts.get(aor.strip())
+            for b in bindings.values() if bindings else ():
+                if b.expires_at > now and b.status != "Unreachable":
+                    return "NOT_INUSE"
+        return "UNAVAILABLE"
+
+    def live_channels(self) -> dict[str, list[Channel]]:
+        """channels_of for every resource at once (one pass over the channels, for a list view)."""
+        out: dict[str, list[Channel]] = {}
+        for ch in self.channels.values():
+            if not ch.hung_up:
+                out.setdefault(ch.resource, []).append(ch)
+        return out
 
     def devices(self) -> list[str]:
         cfg = self.pjsip()
         out = [f"PJSIP/{n}" for n in (cfg.endpoints if cfg else {})]
         out += [f"Agent:{a}" for a in self.agents]
         return out
+
+
+def _channels_state(channels: list[Channel]) -> str | None:
+    """The aggregate device state of an endpoint's live channels (Pbx.channel_state)."""
+    if not channels:
+        return None
+    state, ringing, inuse = "INVALID", False, False
+    for ch in channels:
+        dev = "ONHOLD" if ch.on_hold else CHAN_DEVICE_STATE.get(ch.state, "UNKNOWN")
+        if dev == "RINGING":
+            ringing = True
+        elif dev in ("INUSE", "ONHOLD", "BUSY"):
+            inuse = True
+        if ringing and inuse:
+            state = "RINGINUSE"
+        elif _AGGREGATE_ORDER[dev] > _AGGREGATE_ORDER[state]:
+            state = dev
+    return state
 
 
 def _merge_plan(plan: dialplan.Dialplan, generated: dict[str, dialplan.Context]) -> dialplan.Dialplan:

@@ -34,17 +34,20 @@ def _cfg(request: Request):
     return pbx, pbx.pjsip(), envelope.ts(pbx.pjsip_ns())
 
 
-def _endpoint_state(pbx, name: str) -> tuple[str, str]:
+def _endpoint_state(pbx, cfg, name: str, live: dict | None = None) -> tuple[str, str]:
     """(device state text, live channel names comma separated): what an endpoint's view shows of
-    the engine's live state, so what its cached view is keyed on."""
-    state = _DEVICE_TEXT.get(pbx.device_state(f"PJSIP/{name}"), "Unknown")
-    return state, ",".join(ch.name for ch in pbx.channels_of(name))
+    the engine's live state, so what its cached view is keyed on. `live`: Pbx.live_channels(),
+    taken once for a whole list (looking each endpoint's channels up among all of them was most
+    of a 100-endpoint list's cost)."""
+    channels = live.get(name, []) if live is not None else pbx.channels_of(name)
+    state = _DEVICE_TEXT.get(pbx.endpoint_state(cfg, name, channels), "Unknown")
+    return state, ",".join(ch.name for ch in channels)
 
 
-def _endpoint(pbx, cfg, name: str, tm: str, live: tuple[str, str] | None = None) -> dict:
+def _endpoint(pbx, cfg, name: str, tm: str, state: tuple[str, str] | None = None) -> dict:
     """Rendered once per (configuration load, device state, live channels): ~115 fields with
     defaults applied. `active_channels` names the endpoint's live channels, comma separated."""
-    state, active = live or _endpoint_state(pbx, name)
+    state, active = state or _endpoint_state(pbx, cfg, name)
     key = ("endpoint", name, state, active)
     view = pbx.view_cache.get(key)
     if view is None:
@@ -54,14 +57,14 @@ def _endpoint(pbx, cfg, name: str, tm: str, live: tuple[str, str] | None = None)
     return view
 
 
-def _endpoint_json(pbx, cfg, name: str, tm: str) -> orjson.Fragment:
+def _endpoint_json(pbx, cfg, name: str, tm: str, live: dict | None = None) -> orjson.Fragment:
     """_endpoint's view as the JSON a list holds (keys sorted, as envelope.respond writes them),
     cached beside it: serialising ~115 fields per endpoint was most of a 100-endpoint list's cost."""
-    live = _endpoint_state(pbx, name)
-    key = ("endpoint json", name, *live)
+    state = _endpoint_state(pbx, cfg, name, live)
+    key = ("endpoint json", name, *state)
     text = pbx.view_cache.get(key)
     if text is None:
-        view = _endpoint(pbx, cfg, name, tm, live)
+        view = _endpoint(pbx, cfg, name, tm, state)
         text = pbx.view_cache[key] = orjson.Fragment(orjson.dumps(view, option=orjson.OPT_SORT_KEYS))
     return text
 
@@ -120,7 +123,11 @@ def _add(kind: str) -> None:
     async def list_all(request: Request):
         pbx, cfg, tm = _cfg(request)
         names = getattr(cfg, table) if cfg else {}
-        items = [item(pbx, cfg, n, tm) for n in names]
+        if kind == "endpoints":
+            live = pbx.live_channels()
+            items = [_endpoint_json(pbx, cfg, n, tm, live) for n in names]
+        else:
+            items = [item(pbx, cfg, n, tm) for n in names]
         if kind == "registration_outbounds":  # the trunks the engine registers are outbound registrations too
             items += [
                 trunks.registration_view(pbx, t) for t in pbx.trunks.values() if t.registers and t.name not in names

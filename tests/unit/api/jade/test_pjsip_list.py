@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import orjson
 import pytest
 
 from switchboard.api.jade import envelope
@@ -57,3 +58,30 @@ def test_list_follows_live_state_without_a_cache_clear(pbx):
     assert texts.count(b'"device_state":"In use"') == 1
     call.hung_up = True
     assert bodies(pbx)[1] == bodies(pbx)[0] and b"In use" not in bodies(pbx)[1]
+
+
+def contact(aor: str, n: int, *, status: str = "Unknown", expires_in: int = 60) -> SimpleNamespace:
+    now = int(time.time())
+    return SimpleNamespace(uri=f"sip:{aor}-{n}@10.0.0.1", expires_at=now + expires_in, registered_at=now, status=status)
+
+
+def test_a_whole_list_reads_the_live_state_once_and_says_what_each_endpoint_does(pbx):
+    """The list takes every endpoint's channels in one pass (Pbx.live_channels); each endpoint's
+    device state is still Asterisk's: registered and not found unreachable → Not in use, every
+    contact unreachable or expired → Unavailable, a live channel's state over its contacts'."""
+    pbx.contacts["ep1"] = {"a": contact("ep1", 1, status="Reachable")}
+    pbx.contacts["ep2"] = {"a": contact("ep2", 1, status="Unreachable")}
+    pbx.contacts["ep4"] = {"a": contact("ep4", 1, expires_in=-1)}
+    pbx.contacts["ep5"] = {"a": contact("ep5", 1, status="Unreachable"), "b": contact("ep5", 2)}
+    pbx.contacts["ep6"] = {"a": contact("ep6", 1)}
+    pbx.channels["1"] = SimpleNamespace(resource="ep6", hung_up=False, on_hold=True, state=UP, name="PJSIP/ep6-01")
+    expected = {"ep1": "NOT_INUSE", "ep2": "UNAVAILABLE", "ep3": "UNAVAILABLE", "ep4": "UNAVAILABLE"}
+    expected |= {"ep5": "NOT_INUSE", "ep6": "ONHOLD"}
+    assert {n: pbx.device_state(f"PJSIP/{n}") for n in expected} == expected
+    cfg, tm, live = pbx.pjsip(), envelope.ts(pbx.pjsip_ns()), pbx.live_channels()
+    assert live == {"ep6": [pbx.channels["1"]]}
+    one_pass = [api._endpoint_json(pbx, cfg, n, tm, live) for n in cfg.endpoints]
+    each = [api._endpoint_json(pbx, cfg, n, tm) for n in cfg.endpoints]
+    assert envelope.listing(one_pass, stamped=True).body == envelope.listing(each, stamped=True).body
+    states = [orjson.loads(orjson.dumps(f))["device_state"] for f in one_pass]
+    assert states[1:7] == ["Not in use", "Unavailable", "Unavailable", "Unavailable", "Not in use", "On Hold"]
