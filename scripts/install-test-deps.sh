@@ -7,6 +7,7 @@ need=()
 command -v sipsak >/dev/null 2>&1 || need+=(sipsak)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 # kamailio: the upstream registrar of the trunk tests and the benchmark baseline; baresip: a real UA
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || need+=(kamailio)
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
