@@ -315,6 +315,7 @@ def setup(api: str) -> dict:
         "spear": (endpoints_url, "application/json"),
         "spear-xml": (endpoints_url, "application/xml"),
         "jade": (pjsip_url, "application/json"),
+        "jade-info": (f"{api}/v1/admin/info?authtoken={token}", "application/json"),
         "kazoo": (clusters_url, "application/json"),
         "token": token,
         "kazoo_token": kazoo_token,

@@ -3,7 +3,7 @@ set-up by SIGUSR1, dumped by SIGUSR2) while wrk loads one URL; prints the top en
 cumulative time. Set-up as bench/http_bench.py (100 spear endpoints, a jade pjsip.conf with 100
 endpoints, Basic auth as the bootstrap admin).
 
-    PYTHONPATH=src .venv/bin/python bench/http_profile.py [spear|spear-xml|jade|kazoo] [--duration 5]
+    PYTHONPATH=src .venv/bin/python bench/http_profile.py [spear|spear-xml|jade|jade-info|kazoo] [--duration 5]
 """
 
 from __future__ import annotations

@@ -212,18 +212,23 @@ class MonitoringService:
         name: str | None = None,
         ip_address: str | None = None,
         status: str = "active",
-    ) -> list[Endpoint]:
+        views: repos.Views | None = None,
+    ) -> list:
+        """The endpoints (entities, or `views`' views of them: repos.Views)."""
         await self._owner(conn, actor, user_id)
         c = t.endpoints.c
         if not name and not ip_address:
             stmt = _ENDPOINTS_OF[status if status in ("active", "cancelled") else "all"]  # as status_clause
+            if views is not None:
+                return await repos.endpoints.fetch_views(conn, stmt, {"user_id": user_id}, views)
             return await repos.endpoints.fetch(conn, stmt, {"user_id": user_id})
         where = [c.user_id == user_id, repos.status_clause(c.deleted_at, status)]
         if name:
             where.append(repos.contains_ci(c.name, name))
         if ip_address:
             where.append(repos.contains_ci(c.ip_address, ip_address))
-        return await repos.endpoints.find(conn, *where)
+        found = await repos.endpoints.find(conn, *where)
+        return [views.build(e) for e in found] if views is not None else found
 
     async def get_endpoint(self, conn: AsyncConnection, actor: User, user_id: int, endpoint_id: int) -> Endpoint:
         await self._owner(conn, actor, user_id)

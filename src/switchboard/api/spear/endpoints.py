@@ -6,8 +6,9 @@ from fastapi import Request
 
 from switchboard.api.common import ctx, parse_id
 from switchboard.api.spear import schemas as sc
-from switchboard.api.spear.envelope import render, render_list
+from switchboard.api.spear.envelope import json_record, render, render_json_list, render_list, wants_xml
 from switchboard.api.spear.routing import body_of, each, location, router, status_of, user_id_of
+from switchboard.domain import repos
 from switchboard.domain.entities import Endpoint
 
 api = router("endpoints")
@@ -25,6 +26,10 @@ def fields(e: Endpoint):
     )
 
 
+# an endpoint's JSON record, kept by its row (a list's records come back request after request)
+_JSON = repos.Views(lambda e: json_record(fields(e)))
+
+
 @api.get("/users/{user_id}/endpoints", responses=sc.responses(sc.collection(sc.EndpointOut), 403, 404, 422))
 async def list_endpoints(
     request: Request,
@@ -36,9 +41,18 @@ async def list_endpoints(
 ):
     """Active endpoints; `?deleted` adds cancelled ones; name/ip_address: case-insensitive partial."""
     svc, conn, actor = ctx(request)
+    xml = wants_xml(request)
     eps = await svc.monitoring.list_endpoints(
-        conn, actor, user_id_of(request, user_id), name=name, ip_address=ip_address, status=status_of(status, deleted)
+        conn,
+        actor,
+        user_id_of(request, user_id),
+        name=name,
+        ip_address=ip_address,
+        status=status_of(status, deleted),
+        views=None if xml else _JSON,
     )
+    if not xml:
+        return render_json_list(eps)
     return render_list(request, "endpoints", "endpoint", [fields(e) for e in eps])
 
 

@@ -191,6 +191,17 @@ def render_list(request: Request, plural: str, item: str, records: list[Fields])
     return Response(dumps_records(body), media_type=JSON_TYPE)
 
 
+def json_record(fields: Fields) -> orjson.Fragment:
+    """One record of a JSON list, as render_list writes it, ready to be put in one (render_json_list)."""
+    return orjson.Fragment(dumps_records(dict(fields)))
+
+
+def render_json_list(records: list[orjson.Fragment]) -> Response:
+    """render_list's JSON body from records already written (json_record): the same bytes."""
+    body = {"collection": records, "metadata": {"count": len(records)}}
+    return Response(orjson.dumps(body), media_type=JSON_TYPE)
+
+
 def errors_response(
     request: Request, status: int, messages: list[str], headers: dict[str, str] | None = None
 ) -> Response:
