@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -331,6 +332,9 @@ def main() -> None:
         "--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help="SWITCHBOARD_EVENT_LOOP (default uvloop)"
     )
     args = parser.parse_args()
+    for tool, package in (("h2load", "nghttp2-client"), ("wrk", "wrk")):
+        if shutil.which(tool) is None:
+            sys.exit(f"http_bench needs {tool} (Debian package {package}; `make test-deps` installs it)")
 
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="switchboard-bench-")))
