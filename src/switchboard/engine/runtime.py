@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,8 @@ class Pbx:
     sip_devices: dict[str, DeviceAccount] = field(default_factory=dict)
     # the dialplan calls run: extensions.conf plus res_parking's contexts (built on first use after a load)
     _plan: dialplan.Dialplan | None = field(default=None, repr=False)
+    # endpoint_states' (configuration, [(endpoint, its aors)]) for the loaded pjsip.conf
+    _endpoint_aors: tuple[Any, list[tuple[str, tuple[str, ...]]]] | None = field(default=None, repr=False)
 
     async def load_devices(self, conn: AsyncConnection, kazoo: KazooService, *, announce: bool = True) -> None:
         """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start);
@@ -626,6 +629,31 @@ class Pbx:
                 if b.expires_at > now and b.status != "Unreachable":
                     return "NOT_INUSE"
         return "UNAVAILABLE"
+
+    def endpoint_states(self, cfg: pjsip.PjsipConfig) -> Iterator[tuple[str, str, list[Channel]]]:
+        """(name, device state, live channels) of every endpoint of `cfg`, in its order: what
+        endpoint_state and channels_of say of each, in one pass for a whole list (the channels
+        grouped once, each endpoint's aors parsed once per configuration load)."""
+        memo = self._endpoint_aors
+        if memo is None or memo[0] is not cfg:
+            aors = [
+                (name, tuple(a.strip() for a in opts.get("aors", "").split(",") if a.strip()))
+                for name, opts in cfg.endpoints.items()
+            ]
+            memo = self._endpoint_aors = (cfg, aors)
+        live, contacts, now = self.live_channels(), self.contacts, time.time()
+        for name, aors in memo[1]:
+            channels = live.get(name)
+            if channels:
+                yield name, _channels_state(channels), channels
+                continue
+            state = "UNAVAILABLE"
+            for aor in aors:
+                bindings = contacts.get(aor)
+                if bindings and any(b.expires_at > now and b.status != "Unreachable" for b in bindings.values()):
+                    state = "NOT_INUSE"
+                    break
+            yield name, state, []
 
     def live_channels(self) -> dict[str, list[Channel]]:
         """channels_of for every resource at once (one pass over the channels, for a list view)."""

@@ -34,14 +34,15 @@ def _cfg(request: Request):
     return pbx, pbx.pjsip(), envelope.ts(pbx.pjsip_ns())
 
 
-def _endpoint_state(pbx, cfg, name: str, live: dict | None = None) -> tuple[str, str]:
+def _endpoint_state(pbx, cfg, name: str) -> tuple[str, str]:
     """(device state text, live channel names comma separated): what an endpoint's view shows of
-    the engine's live state, so what its cached view is keyed on. `live`: Pbx.live_channels(),
-    taken once for a whole list (looking each endpoint's channels up among all of them was most
-    of a 100-endpoint list's cost)."""
-    channels = live.get(name, []) if live is not None else pbx.channels_of(name)
-    state = _DEVICE_TEXT.get(pbx.endpoint_state(cfg, name, channels), "Unknown")
-    return state, ",".join(ch.name for ch in channels)
+    the engine's live state, so what its cached view is keyed on."""
+    channels = pbx.channels_of(name)
+    return _live(pbx.endpoint_state(cfg, name, channels), channels)
+
+
+def _live(state: str, channels) -> tuple[str, str]:
+    return _DEVICE_TEXT.get(state, "Unknown"), ",".join(ch.name for ch in channels)
 
 
 def _endpoint(pbx, cfg, name: str, tm: str, state: tuple[str, str] | None = None) -> dict:
@@ -57,10 +58,11 @@ def _endpoint(pbx, cfg, name: str, tm: str, state: tuple[str, str] | None = None
     return view
 
 
-def _endpoint_json(pbx, cfg, name: str, tm: str, live: dict | None = None) -> orjson.Fragment:
+def _endpoint_json(pbx, cfg, name: str, tm: str, state: tuple[str, str] | None = None) -> orjson.Fragment:
     """_endpoint's view as the JSON a list holds (keys sorted, as envelope.respond writes them),
-    cached beside it: serialising ~115 fields per endpoint was most of a 100-endpoint list's cost."""
-    state = _endpoint_state(pbx, cfg, name, live)
+    cached beside it: serialising ~115 fields per endpoint was most of a 100-endpoint list's cost.
+    `state`: _endpoint_state's, when the caller has it (a list: Pbx.endpoint_states)."""
+    state = state or _endpoint_state(pbx, cfg, name)
     key = ("endpoint json", name, *state)
     text = pbx.view_cache.get(key)
     if text is None:
@@ -124,8 +126,11 @@ def _add(kind: str) -> None:
         pbx, cfg, tm = _cfg(request)
         names = getattr(cfg, table) if cfg else {}
         if kind == "endpoints":
-            live = pbx.live_channels()
-            items = [_endpoint_json(pbx, cfg, n, tm, live) for n in names]
+            # every endpoint's live state in one pass: looked up one by one among all channels and
+            # contacts, it was most of a 100-endpoint list's cost
+            items = [
+                _endpoint_json(pbx, cfg, n, tm, _live(s, ch)) for n, s, ch in (pbx.endpoint_states(cfg) if cfg else ())
+            ]
         else:
             items = [item(pbx, cfg, n, tm) for n in names]
         if kind == "registration_outbounds":  # the trunks the engine registers are outbound registrations too

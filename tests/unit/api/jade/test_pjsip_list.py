@@ -78,9 +78,12 @@ def test_a_whole_list_reads_the_live_state_once_and_says_what_each_endpoint_does
     expected = {"ep1": "NOT_INUSE", "ep2": "UNAVAILABLE", "ep3": "UNAVAILABLE", "ep4": "UNAVAILABLE"}
     expected |= {"ep5": "NOT_INUSE", "ep6": "ONHOLD"}
     assert {n: pbx.device_state(f"PJSIP/{n}") for n in expected} == expected
-    cfg, tm, live = pbx.pjsip(), envelope.ts(pbx.pjsip_ns()), pbx.live_channels()
-    assert live == {"ep6": [pbx.channels["1"]]}
-    one_pass = [api._endpoint_json(pbx, cfg, n, tm, live) for n in cfg.endpoints]
+    cfg, tm = pbx.pjsip(), envelope.ts(pbx.pjsip_ns())
+    assert pbx.live_channels() == {"ep6": [pbx.channels["1"]]}
+    states = list(pbx.endpoint_states(cfg))
+    assert [(n, s) for n, s, _ in states] == [(n, pbx.device_state(f"PJSIP/{n}")) for n in cfg.endpoints]
+    assert [ch for n, _, ch in states] == [pbx.channels_of(n) for n in cfg.endpoints]
+    one_pass = [api._endpoint_json(pbx, cfg, n, tm, api._live(s, ch)) for n, s, ch in states]
     each = [api._endpoint_json(pbx, cfg, n, tm) for n in cfg.endpoints]
     assert envelope.listing(one_pass, stamped=True).body == envelope.listing(each, stamped=True).body
     states = [orjson.loads(orjson.dumps(f))["device_state"] for f in one_pass]
