@@ -63,7 +63,8 @@ main()
 USER_PASSWORD = "benchpass"  # one password for every user: Kamailio's pv_auth_check takes one
 # sipp's socket buffers (its default, 64 KB, drops answers during a pause of sipp at a few thousand/s)
 SIPP_BUFFER = 4 << 20
-RATES = "500,1000,1500,2000,3000,4000,5000,6000,8000,10000,12000,16000,20000,24000,32000,40000"  # open-loop offered calls/s
+# open-loop offered calls/s
+RATES = "500,1000,1500,2000,3000,4000,5000,6000,8000,10000,12000,16000,20000,24000,32000,40000"
 
 
 @dataclass
