@@ -265,7 +265,18 @@ def create_app(services: Services) -> FastAPI:
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM/SIGINT after its own shutdown, which would kill the process
     before the SIP engine and the database are closed; here a signal only starts the graceful
-    shutdown (stop accepting, finish in-flight requests), and serve() returns normally."""
+    shutdown (stop accepting, finish in-flight requests), and serve() returns normally. The
+    clients' event streams end then too (`on_exit`): they would otherwise hold the shutdown for
+    the whole grace period and be cancelled (a traceback in the log)."""
+
+    def __init__(self, config: uvicorn.Config, on_exit=None):
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig, frame) -> None:
+        super().handle_exit(sig, frame)
+        if self._on_exit is not None:
+            self._on_exit()
 
     @contextlib.contextmanager
     def capture_signals(self):
@@ -407,7 +418,7 @@ async def serve(settings: Settings) -> None:
         server_header=False,
         proxy_headers=False,
     )
-    server = _Server(config)
+    server = _Server(config, on_exit=services.events.end_streams)
 
     async def once_listening() -> None:
         """When HTTP listens: say where (port 0 in the settings means "any free port": the line below

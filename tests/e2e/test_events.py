@@ -9,6 +9,7 @@ import itertools
 import json
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -419,3 +420,35 @@ def test_two_nodes_on_one_postgres_see_each_others_events(backend):
         if pg:
             pg.drop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_sigterm_ends_open_streams_at_once(backend, tmp_path):
+    """A server stopping with a dashboard open: its SSE and WebSocket streams end at the SIGTERM
+    (the WebSocket with 1001 "going away"; uvicorn says 1012 when it closes it first), so the HTTP
+    shutdown does not wait out its 15 s grace period nor cancel them mid-read (which logged a
+    traceback)."""
+    srv, pg = make_server(backend, tmp_path)
+    srv.start()
+    try:
+        jade = Jade(srv.url, "admin", ADMIN_PASSWORD)
+        node = Node(srv, jade)
+        sse, ws = node.sse(), node.ws()
+        assert sse.status == 200
+        t0 = time.monotonic()
+        code = srv.stop(timeout=30)
+        took = time.monotonic() - t0
+        sse._thread.join(5)
+        assert not sse._thread.is_alive(), "the SSE stream did not end"
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        # 1001 from the stream itself, or 1012 from uvicorn's own shutdown when it gets there first
+        assert closed.value.rcvd is not None and closed.value.rcvd.code in (1001, 1012)
+        jade.close()
+        sse.close()
+    finally:
+        srv.stop(signal.SIGKILL)
+        if pg:
+            pg.drop()
+    assert code == 0, srv.log()
+    assert took < 10, f"stopping took {took:.1f} s"
+    assert "Traceback" not in srv.log(), srv.log()

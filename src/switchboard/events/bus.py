@@ -91,6 +91,8 @@ class EventBus:
         self._outbound: Callable[[Event], None] | None = None
         self.published = 0  # counters for /healthz-like views and the bench
         self.dropped = 0
+        # the server is stopping: clients' streams (SSE, WebSocket) end; the process's own readers go on
+        self.streams_ended = False
 
     # ---- publishing --------------------------------------------------------------------------
     def publish(self, type: str, data: dict[str, Any], owner: int | None = None) -> None:
@@ -118,6 +120,13 @@ class EventBus:
         self._events.append(ev)
         self._seqs.append(ev.seq)
         self._prune()
+        self.wake()
+
+    def end_streams(self) -> None:
+        """The server is stopping: every client stream's next(client=True) returns [] at once, and
+        the stream ends (an open dashboard would otherwise hold the HTTP shutdown for its whole
+        grace period and then be cancelled mid-read)."""
+        self.streams_ended = True
         self.wake()
 
     def wake(self) -> None:
@@ -217,13 +226,16 @@ class Subscription:
         self.cursor = max(since, 0)
         self.bus.wake()
 
-    async def next(self, timeout: float | None = None, limit: int = 1000) -> list[Event]:
-        """The next events this viewer may see ([] after `timeout` seconds without any)."""
+    async def next(self, timeout: float | None = None, limit: int = 1000, *, client: bool = False) -> list[Event]:
+        """The next events this viewer may see ([] after `timeout` seconds without any). `client`:
+        a client's stream, which also gets [] once the bus's streams have ended (end_streams)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             events, self.cursor = self.bus.read(self.cursor, self.viewer, limit)
             if events:
                 return events
+            if client and self.bus.streams_ended:
+                return []
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return []

@@ -146,10 +146,12 @@ async def stream(request: Request):
     async def frames():
         yield b"retry: 2000\n\n"
         while True:
-            events = await sub.next(timeout=KEEPALIVE, limit=BATCH)
+            events = await sub.next(timeout=KEEPALIVE, limit=BATCH, client=True)
             if events:
                 yield b"".join(sse_frame(ev) for ev in events)
                 continue
+            if services.events.streams_ended:  # the server is stopping: the client reconnects later
+                return
             try:
                 await authenticate(services, token)
             except Unauthenticated:
@@ -191,9 +193,12 @@ async def websocket_stream(ws: WebSocket):
     reader.add_done_callback(lambda _: services.events.wake())  # the sender stops waiting at once
     try:
         while not reader.done():
-            events = await sub.next(timeout=KEEPALIVE, limit=BATCH)
+            events = await sub.next(timeout=KEEPALIVE, limit=BATCH, client=True)
             for ev in events:
                 await ws.send_text(ev.json().decode())
+            if not events and services.events.streams_ended:  # the server is stopping
+                await ws.close(1001, "server stopping")
+                return
             if not events:
                 try:
                     await authenticate(services, token)
