@@ -218,8 +218,8 @@ class Pbx:
     sip_devices: dict[str, DeviceAccount] = field(default_factory=dict)
     # the dialplan calls run: extensions.conf plus res_parking's contexts (built on first use after a load)
     _plan: dialplan.Dialplan | None = field(default=None, repr=False)
-    # endpoint_states' (configuration, [(endpoint, its aors)]) for the loaded pjsip.conf
-    _endpoint_aors: tuple[Any, list[tuple[str, tuple[str, ...]]]] | None = field(default=None, repr=False)
+    # _aors_of's (configuration, {endpoint: its aors}) for the loaded pjsip.conf
+    _endpoint_aors: tuple[Any, dict[str, tuple[str, ...]]] | None = field(default=None, repr=False)
 
     async def load_devices(self, conn: AsyncConnection, kazoo: KazooService, *, announce: bool = True) -> None:
         """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start);
@@ -615,45 +615,41 @@ class Pbx:
         the states aggregate as ast_devstate_aggregate does."""
         return _channels_state(self.channels_of(endpoint))
 
-    def endpoint_state(self, cfg: pjsip.PjsipConfig, name: str, channels: list[Channel]) -> str:
+    def endpoint_state(
+        self, cfg: pjsip.PjsipConfig, name: str, channels: list[Channel], now: float | None = None
+    ) -> str:
         """device_state of `PJSIP/<name>` (an endpoint of `cfg`) given its live channels
         (channels_of(name), or live_channels()'s entry): theirs when it has any, else NOT_INUSE
         when one of its aors holds a live contact that qualify has not found unreachable,
         UNAVAILABLE otherwise."""
         if channels:
             return _channels_state(channels)
-        now = time.time()
-        for aor in cfg.endpoints[name].get("aors", "").split(","):
-            bindings = self.contacts.get(aor.strip())
-            for b in bindings.values() if bindings else ():
-                if b.expires_at > now and b.status != "Unreachable":
-                    return "NOT_INUSE"
+        now = time.time() if now is None else now
+        for aor in self._aors_of(cfg)[name]:
+            bindings = self.contacts.get(aor)
+            if bindings and any(b.expires_at > now and b.status != "Unreachable" for b in bindings.values()):
+                return "NOT_INUSE"
         return "UNAVAILABLE"
 
     def endpoint_states(self, cfg: pjsip.PjsipConfig) -> Iterator[tuple[str, str, list[Channel]]]:
         """(name, device state, live channels) of every endpoint of `cfg`, in its order: what
-        endpoint_state and channels_of say of each, in one pass for a whole list (the channels
-        grouped once, each endpoint's aors parsed once per configuration load)."""
+        endpoint_state and channels_of say of each, with the channels grouped once for the whole
+        list (looked up per endpoint among all of them, they were most of a list's cost)."""
+        live, now = self.live_channels(), time.time()
+        for name in cfg.endpoints:
+            channels = live.get(name, [])
+            yield name, self.endpoint_state(cfg, name, channels, now), channels
+
+    def _aors_of(self, cfg: pjsip.PjsipConfig) -> dict[str, tuple[str, ...]]:
+        """Each endpoint's aors, parsed once per configuration load."""
         memo = self._endpoint_aors
         if memo is None or memo[0] is not cfg:
-            aors = [
-                (name, tuple(a.strip() for a in opts.get("aors", "").split(",") if a.strip()))
+            aors = {
+                name: tuple(a.strip() for a in opts.get("aors", "").split(",") if a.strip())
                 for name, opts in cfg.endpoints.items()
-            ]
+            }
             memo = self._endpoint_aors = (cfg, aors)
-        live, contacts, now = self.live_channels(), self.contacts, time.time()
-        for name, aors in memo[1]:
-            channels = live.get(name)
-            if channels:
-                yield name, _channels_state(channels), channels
-                continue
-            state = "UNAVAILABLE"
-            for aor in aors:
-                bindings = contacts.get(aor)
-                if bindings and any(b.expires_at > now and b.status != "Unreachable" for b in bindings.values()):
-                    state = "NOT_INUSE"
-                    break
-            yield name, state, []
+        return memo[1]
 
     def live_channels(self) -> dict[str, list[Channel]]:
         """channels_of for every resource at once (one pass over the channels, for a list view)."""

@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard.domain import repos
 from switchboard.domain.errors import Conflict, Forbidden, NotFound
 from switchboard.domain.kazoo.documents import (
     CARRIER_SBC,
@@ -33,10 +34,6 @@ from switchboard.domain.kazoo.documents import (
 from switchboard.domain.kazoo.validation import Problems, invalid, validate_routing
 from switchboard.domain.security import MASK, SecretBox
 from switchboard.store import tables as t
-
-# routing_list's memo: (kind, id, stored text) -> summary
-_SUMMARIES: dict[tuple[str, str, str], dict] = {}
-_SUMMARIES_MAX = 16_384
 
 # what a routing document's list entry shows besides its id (the spec's lists), by kind
 _SUMMARY_KEYS = {
@@ -226,15 +223,11 @@ class Clusters:
         so it is kept by those (the same dict is handed out again: callers only read it); a list
         read request after request otherwise parsed every body again (measured: ~40 % of a
         100-document list). Cleared when full, like any other such memo here."""
-        out = []
+        out, memo = [], _SUMMARIES.memo
         for ident, text in await doc_texts(conn, kind):
             key = (kind, ident, text)
-            summary = _SUMMARIES.get(key)
-            if summary is None:
-                if len(_SUMMARIES) >= _SUMMARIES_MAX:
-                    _SUMMARIES.clear()
-                summary = _SUMMARIES[key] = self.routing_summary(Doc(kind, ident, None, orjson.loads(text), None, None))
-            out.append(summary)
+            summary = memo.get(key)
+            out.append(summary if summary is not None else _SUMMARIES.keep(key, _SUMMARIES.build(*key)))
         return out
 
     async def routing_get(self, conn: AsyncConnection, kind: str, ident: str) -> dict:
@@ -277,3 +270,9 @@ class Clusters:
         await self._drop_references(conn, doc)
         await delete_doc(conn, doc)
         return self.routing_view(doc)
+
+
+# routing_list's summaries, by (kind, id, stored text)
+_SUMMARIES = repos.Views(
+    lambda kind, ident, text: Clusters.routing_summary(Doc(kind, ident, None, orjson.loads(text), None, None))
+)

@@ -9,6 +9,7 @@ import copy
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import starmap
@@ -137,10 +138,10 @@ async def find_docs(conn: AsyncConnection, kind: str, *where, limit: int | None 
     return list(starmap(_row, (await conn.execute(q)).all()))
 
 
-async def doc_texts(conn: AsyncConnection, kind: str) -> list[tuple[str, str]]:
+async def doc_texts(conn: AsyncConnection, kind: str) -> Sequence[tuple[str, str]]:
     """(id, stored JSON text) of every document of a kind, in find_docs' order: for a view that is a
     function of the text and keeps it (parsing every body was most of a 100-document list's cost)."""
-    return [tuple(r) for r in (await conn.execute(_FIND_TEXT, {"kind": kind})).all()]
+    return (await conn.execute(_FIND_TEXT, {"kind": kind})).all()
 
 
 async def insert_doc(conn: AsyncConnection, kind: str, ident: str, body: dict, account_id: str | None) -> Doc:
