@@ -89,6 +89,11 @@ class IdentityService:
         self._cache: OrderedDict[bytes, tuple[int, str, float]] = OrderedDict()
         # HMAC(credentials) -> the outcome of the verification now running for them
         self._verifying: dict[bytes, asyncio.Future[bool]] = {}
+        # a read transaction's user rows (by id) and token grants (by the token's digest: the
+        # user and the expiry), kept while nothing in the database changes (repos.Reads): a
+        # request authenticated again by the same credentials then runs no query
+        self._users = repos.Reads(cache_size)
+        self._tokens = repos.Reads(cache_size)
         # failed logins per (source, account), per source and per account (domain/throttle.py)
         self.throttle = FailureThrottle(limits or Limits(per_pair=failures_per_minute))
         # called as fn(conn, user_id, username, password) whenever a password is set (the kazoo
@@ -121,7 +126,9 @@ class IdentityService:
         if cached is not None:
             user_id, seen_hash, expires = cached
             if expires > time.monotonic():
-                user = await repos.users.get(conn, user_id)
+                user = self._users.get(conn, user_id) or self._users.put(
+                    conn, user_id, await repos.users.get(conn, user_id)
+                )
                 if user and user.active and user.password_hash == seen_hash and user.username_key == username.lower():
                     self.throttle.succeeded(source, user.username_key)
                     return user
@@ -179,10 +186,18 @@ class IdentityService:
         return token, user
 
     async def authenticate_token(self, conn: AsyncConnection, token: str) -> User:
-        user = await repos.token_owner(conn, security.token_digest(token), utcnow())
-        if user is None or not user.active:
+        """The active user of a token that is neither revoked nor expired (401 otherwise). While
+        the database is unchanged (repos.Reads) the grant read last time is used again, its
+        expiry checked against the clock each time."""
+        digest, now = security.token_digest(token), utcnow()
+        grant = self._tokens.get(conn, digest)
+        if grant is None or grant[1] <= now:
+            grant = await repos.token_owner(conn, digest, now)
+            if grant is not None:
+                self._tokens.put(conn, digest, grant)
+        if grant is None or not grant[0].active:
             raise Unauthenticated("invalid or expired token")
-        return user
+        return grant[0]
 
     async def revoke_token(self, conn: AsyncConnection, token: str) -> bool:
         return await repos.revoke_tokens(conn, utcnow(), digest=security.token_digest(token)) > 0

@@ -74,6 +74,40 @@ class Views:
         return view
 
 
+class Reads:
+    """What a read transaction read (or made of it), kept under the database's change mark the
+    transaction began with (`conn.mark`: store.db.Database.change_mark), and handed out again to
+    a later read transaction whose mark is the same: no change has been committed in between by
+    anyone (this process, a SIP worker, the CLI), so its reads would give the same. Where there is
+    no mark (PostgreSQL, a write transaction) nothing is kept. The value must be a function of the
+    database's content and the key alone: nothing that depends on the time or on in-memory state
+    (the caller puts whatever else it depends on in the key). Callers only read what they get.
+    At most `size` entries; emptied when full."""
+
+    __slots__ = ("memo", "size")
+
+    def __init__(self, size: int = 4_096):
+        self.size = size
+        self.memo: dict[Any, tuple[int, Any]] = {}
+
+    def get(self, conn: AsyncConnection, key: Any) -> Any:
+        """The value kept under `key` for conn's mark, or None."""
+        mark = getattr(conn, "mark", None)
+        if mark is None:
+            return None
+        hit = self.memo.get(key)
+        return hit[1] if hit is not None and hit[0] == mark else None
+
+    def put(self, conn: AsyncConnection, key: Any, value: Any) -> Any:
+        """Keep `value` (read through `conn`) under `key` and conn's mark; returns it."""
+        mark = getattr(conn, "mark", None)
+        if mark is not None:
+            if len(self.memo) >= self.size:
+                self.memo.clear()
+            self.memo[key] = (mark, value)
+        return value
+
+
 class Repo:
     """CRUD over one table, returning one entity type."""
 
@@ -209,10 +243,13 @@ _TOKEN_OWNER = (
 )
 
 
-async def token_owner(conn: AsyncConnection, digest: str, now: datetime) -> User | None:
-    """The user of an API token that is neither revoked nor expired at `now`."""
+_TOKEN_OWNER = _TOKEN_OWNER.add_columns(t.api_tokens.c.expires_at)
+
+
+async def token_owner(conn: AsyncConnection, digest: str, now: datetime) -> tuple[User, datetime] | None:
+    """The user of an API token that is neither revoked nor expired at `now`, and when it expires."""
     row = (await conn.execute(_TOKEN_OWNER, {"digest": digest, "now": now})).first()
-    return users._make(*row) if row is not None else None
+    return (users._make(*row[:-1]), row[-1]) if row is not None else None
 
 
 async def revoke_tokens(

@@ -218,8 +218,8 @@ class Pbx:
     sip_devices: dict[str, DeviceAccount] = field(default_factory=dict)
     # the dialplan calls run: extensions.conf plus res_parking's contexts (built on first use after a load)
     _plan: dialplan.Dialplan | None = field(default=None, repr=False)
-    # _aors_of's (configuration, {endpoint: its aors}) for the loaded pjsip.conf
-    _endpoint_aors: tuple[Any, dict[str, tuple[str, ...]]] | None = field(default=None, repr=False)
+    # _aors_of's (configuration, {endpoint: its aors}, {aor: its endpoints}) for the loaded pjsip.conf
+    _endpoint_aors: tuple[Any, dict, dict] | None = field(default=None, repr=False)
 
     async def load_devices(self, conn: AsyncConnection, kazoo: KazooService, *, announce: bool = True) -> None:
         """(Re)load the kazoo devices' SIP accounts (after a committed device write, and at start);
@@ -625,31 +625,51 @@ class Pbx:
         if channels:
             return _channels_state(channels)
         now = time.time() if now is None else now
-        for aor in self._aors_of(cfg)[name]:
+        for aor in self._aors_of(cfg)[0][name]:
             bindings = self.contacts.get(aor)
-            if bindings and any(b.expires_at > now and b.status != "Unreachable" for b in bindings.values()):
+            if bindings and _reachable(bindings, now):
                 return "NOT_INUSE"
         return "UNAVAILABLE"
 
+    def busy_endpoints(self, cfg: pjsip.PjsipConfig) -> dict[str, tuple[str, list[Channel]]]:
+        """(device state, live channels) of each endpoint of `cfg` that is not idle, idle being
+        endpoint_state's UNAVAILABLE with no channel. The same rule as endpoint_state's, taken
+        from the other side: from the live channels and from the aors that hold a reachable
+        contact, so its cost follows the calls and registrations, not the number of endpoints."""
+        now, endpoints = time.time(), cfg.endpoints
+        out = {name: (_channels_state(chs), chs) for name, chs in self.live_channels().items() if name in endpoints}
+        users = self._aors_of(cfg)[1]
+        for aor, bindings in self.contacts.items():
+            names = users.get(aor)
+            if names and _reachable(bindings, now):
+                for name in names:
+                    if name not in out:
+                        out[name] = ("NOT_INUSE", [])
+        return out
+
     def endpoint_states(self, cfg: pjsip.PjsipConfig) -> Iterator[tuple[str, str, list[Channel]]]:
         """(name, device state, live channels) of every endpoint of `cfg`, in its order: what
-        endpoint_state and channels_of say of each, with the channels grouped once for the whole
-        list (looked up per endpoint among all of them, they were most of a list's cost)."""
-        live, now = self.live_channels(), time.time()
+        endpoint_state and channels_of say of each, from one busy_endpoints pass (looked up per
+        endpoint among all channels and contacts, they were most of a list's cost)."""
+        busy = self.busy_endpoints(cfg)
         for name in cfg.endpoints:
-            channels = live.get(name, [])
-            yield name, self.endpoint_state(cfg, name, channels, now), channels
+            state, channels = busy.get(name) or ("UNAVAILABLE", [])
+            yield name, state, channels
 
-    def _aors_of(self, cfg: pjsip.PjsipConfig) -> dict[str, tuple[str, ...]]:
-        """Each endpoint's aors, parsed once per configuration load."""
+    def _aors_of(self, cfg: pjsip.PjsipConfig) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+        """Each endpoint's aors, and each aor's endpoints, parsed once per configuration load."""
         memo = self._endpoint_aors
         if memo is None or memo[0] is not cfg:
             aors = {
                 name: tuple(a.strip() for a in opts.get("aors", "").split(",") if a.strip())
                 for name, opts in cfg.endpoints.items()
             }
-            memo = self._endpoint_aors = (cfg, aors)
-        return memo[1]
+            users: dict[str, tuple[str, ...]] = {}
+            for name, names in aors.items():
+                for aor in names:
+                    users[aor] = (*users.get(aor, ()), name)
+            memo = self._endpoint_aors = (cfg, aors, users)
+        return memo[1], memo[2]
 
     def live_channels(self) -> dict[str, list[Channel]]:
         """channels_of for every resource at once (one pass over the channels, for a list view)."""
@@ -664,6 +684,11 @@ class Pbx:
         out = [f"PJSIP/{n}" for n in (cfg.endpoints if cfg else {})]
         out += [f"Agent:{a}" for a in self.agents]
         return out
+
+
+def _reachable(bindings: dict, now: float) -> bool:
+    """Does an aor's bindings hold a live contact that qualify has not found unreachable?"""
+    return any(b.expires_at > now and b.status != "Unreachable" for b in bindings.values())
 
 
 def _channels_state(channels: list[Channel]) -> str | None:

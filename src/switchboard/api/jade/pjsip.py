@@ -62,12 +62,31 @@ def _endpoint_json(pbx, cfg, name: str, tm: str, state: tuple[str, str] | None =
     """_endpoint's view as the JSON a list holds (keys sorted, as envelope.respond writes them),
     cached beside it: serialising ~115 fields per endpoint was most of a 100-endpoint list's cost.
     `state`: _endpoint_state's, when the caller has it (a list: Pbx.endpoint_states)."""
-    state = state or _endpoint_state(pbx, cfg, name)
+    return orjson.Fragment(_endpoint_bytes(pbx, cfg, name, tm, state or _endpoint_state(pbx, cfg, name)))
+
+
+def _endpoint_bytes(pbx, cfg, name: str, tm: str, state: tuple[str, str]) -> bytes:
     key = ("endpoint json", name, *state)
     text = pbx.view_cache.get(key)
     if text is None:
-        view = _endpoint(pbx, cfg, name, tm, state)
-        text = pbx.view_cache[key] = orjson.Fragment(orjson.dumps(view, option=orjson.OPT_SORT_KEYS))
+        text = pbx.view_cache[key] = orjson.dumps(_endpoint(pbx, cfg, name, tm, state), option=orjson.OPT_SORT_KEYS)
+    return text
+
+
+_IDLE = _live("UNAVAILABLE", ())  # Pbx.busy_endpoints leaves out the endpoints in this state
+
+
+def _endpoint_list(pbx, cfg, tm: str) -> orjson.Fragment:
+    """The JSON array of every endpoint's view, kept by the live state of the busy endpoints (the
+    others are idle): asked again while no endpoint changed state, the same array, whatever the
+    number of endpoints (their live states are all it depends on, as each endpoint's JSON;
+    configuration reloads empty the view cache)."""
+    busy = {name: _live(state, channels) for name, (state, channels) in pbx.busy_endpoints(cfg).items()}
+    key = ("endpoint list", frozenset(busy.items()))
+    text = pbx.view_cache.get(key)
+    if text is None:
+        items = b",".join(_endpoint_bytes(pbx, cfg, name, tm, busy.get(name, _IDLE)) for name in cfg.endpoints)
+        text = pbx.view_cache[key] = orjson.Fragment(b"[%b]" % items)
     return text
 
 
@@ -126,13 +145,10 @@ def _add(kind: str) -> None:
         pbx, cfg, tm = _cfg(request)
         names = getattr(cfg, table) if cfg else {}
         if kind == "endpoints":
-            # every endpoint's live state in one pass: looked up one by one among all channels and
-            # contacts, it was most of a 100-endpoint list's cost
-            items = [
-                _endpoint_json(pbx, cfg, n, tm, _live(s, ch)) for n, s, ch in (pbx.endpoint_states(cfg) if cfg else ())
-            ]
-        else:
-            items = [item(pbx, cfg, n, tm) for n in names]
+            # from the busy endpoints' live states alone: looked up one by one among all channels
+            # and contacts, the states were most of a 100-endpoint list's cost
+            return envelope.listing(_endpoint_list(pbx, cfg, tm) if cfg else [], stamped=True)
+        items = [item(pbx, cfg, n, tm) for n in names]
         if kind == "registration_outbounds":  # the trunks the engine registers are outbound registrations too
             items += [
                 trunks.registration_view(pbx, t) for t in pbx.trunks.values() if t.registers and t.name not in names

@@ -32,6 +32,7 @@ Choices where the spec is silent (see also api/kazoo):
 
 from __future__ import annotations
 
+from switchboard.domain import repos
 from switchboard.domain.kazoo.accounts import Accounts
 from switchboard.domain.kazoo.clusters import Clusters
 from switchboard.domain.kazoo.devices import DEFAULT_CAPS, Devices
@@ -76,6 +77,7 @@ class KazooService(Accounts, Clusters, Devices, Subscriptions, Ports):
 
     def __init__(self, box: SecretBox):
         self.box = box
+        self._lists = repos.Reads()  # lists kept while the database is unchanged
 
 
 __all__ = [

@@ -47,6 +47,7 @@ class Clusters:
     """Part of KazooService: cluster and routing documents."""
 
     box: SecretBox
+    _lists: repos.Reads
 
     # ---- clusters ------------------------------------------------------------------------------------
     async def ensure_master_cluster(
@@ -222,13 +223,17 @@ class Clusters:
         """Every document's summary. A summary is a function of the document's id and stored text,
         so it is kept by those (the same dict is handed out again: callers only read it); a list
         read request after request otherwise parsed every body again (measured: ~40 % of a
-        100-document list). Cleared when full, like any other such memo here."""
+        100-document list). Cleared when full, like any other such memo here. The list itself is
+        kept while the database is unchanged (repos.Reads): asked again, it runs no query."""
+        out = self._lists.get(conn, ("routing", kind))
+        if out is not None:
+            return out
         out, memo = [], _SUMMARIES.memo
         for ident, text in await doc_texts(conn, kind):
             key = (kind, ident, text)
             summary = memo.get(key)
             out.append(summary if summary is not None else _SUMMARIES.keep(key, _SUMMARIES.build(*key)))
-        return out
+        return self._lists.put(conn, ("routing", kind), out)
 
     async def routing_get(self, conn: AsyncConnection, kind: str, ident: str) -> dict:
         return self.routing_view(await get_doc(conn, kind, check_id(ident, kind)))

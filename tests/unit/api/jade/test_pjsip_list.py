@@ -88,3 +88,57 @@ def test_a_whole_list_reads_the_live_state_once_and_says_what_each_endpoint_does
     assert envelope.listing(one_pass, stamped=True).body == envelope.listing(each, stamped=True).body
     states = [orjson.loads(orjson.dumps(f))["device_state"] for f in one_pass]
     assert states[1:7] == ["Not in use", "Unavailable", "Unavailable", "Unavailable", "Not in use", "On Hold"]
+
+
+def whole_list(pbx) -> bytes:
+    cfg, tm = pbx.pjsip(), envelope.ts(pbx.pjsip_ns())
+    return envelope.listing(api._endpoint_list(pbx, cfg, tm), stamped=True).body
+
+
+def test_the_kept_list_follows_every_live_change_without_a_cache_clear(pbx):
+    """The whole array is kept by the busy endpoints' live states: each change below (behind the
+    engine's back: no view_cache.clear()) gives the body of the views themselves, and a contact
+    that expires between two requests turns its endpoint idle again."""
+    assert whole_list(pbx) == bodies(pbx)[0] == whole_list(pbx)
+    pbx.contacts["ep1"] = {"a": contact("ep1", 1, status="Reachable")}
+    assert whole_list(pbx) == bodies(pbx)[0] and b'"device_state":"Not in use"' in whole_list(pbx)
+    call = SimpleNamespace(resource="ep3", hung_up=False, on_hold=False, state=UP, name="PJSIP/ep3-00000001")
+    pbx.channels["1"] = call
+    assert whole_list(pbx) == bodies(pbx)[0] and b'"device_state":"In use"' in whole_list(pbx)
+    call.on_hold = True
+    assert whole_list(pbx) == bodies(pbx)[0] and b'"device_state":"On Hold"' in whole_list(pbx)
+    call.hung_up = True
+    pbx.contacts["ep1"]["a"].expires_at = int(time.time()) - 1
+    idle = whole_list(pbx)
+    assert idle == bodies(pbx)[0] and b"In use" not in idle and b"Not in use" not in idle and b"On Hold" not in idle
+
+
+def test_busy_endpoints_are_the_ones_not_idle(pbx):
+    """busy_endpoints (from the channels and contacts) and endpoint_state (endpoint by endpoint)
+    are one rule; a channel of something that is not an endpoint (a trunk) counts for none."""
+    cfg = pbx.pjsip()
+    pbx.contacts["ep2"] = {"a": contact("ep2", 1)}
+    pbx.contacts["ep7"] = {"a": contact("ep7", 1, status="Unreachable")}
+    pbx.channels["1"] = SimpleNamespace(resource="ep9", hung_up=False, on_hold=False, state=UP, name="PJSIP/ep9-01")
+    pbx.channels["2"] = SimpleNamespace(resource="trunk", hung_up=False, on_hold=False, state=UP, name="PJSIP/trunk-02")
+    busy = pbx.busy_endpoints(cfg)
+    assert {n: s for n, (s, _) in busy.items()} == {"ep2": "NOT_INUSE", "ep9": "INUSE"}
+    expected = {n: (s, ch) for n, s, ch in pbx.endpoint_states(cfg) if (s, ch) != ("UNAVAILABLE", [])}
+    assert busy == expected
+    assert all(pbx.endpoint_state(cfg, n, pbx.channels_of(n)) == s for n, (s, _) in busy.items())
+
+
+def test_an_aor_shared_by_two_endpoints_makes_both_busy():
+    sections = [
+        sec("front", type="endpoint", context="demo", aors="desk,shared"),
+        sec("back", type="endpoint", context="demo", aors="shared"),
+        sec("other", type="endpoint", context="demo", aors="desk"),
+        sec("desk", type="aor", max_contacts="1"),
+        sec("shared", type="aor", max_contacts="2"),
+    ]
+    pbx = Pbx()
+    pbx.config["pjsip"] = Loaded(pjsip.load(sections), time.time_ns())
+    cfg = pbx.pjsip()
+    pbx.contacts["shared"] = {"a": contact("shared", 1)}
+    assert {n: s for n, (s, _) in pbx.busy_endpoints(cfg).items()} == {"front": "NOT_INUSE", "back": "NOT_INUSE"}
+    assert [pbx.endpoint_state(cfg, n, []) for n in ("front", "back", "other")] == ["NOT_INUSE"] * 2 + ["UNAVAILABLE"]
