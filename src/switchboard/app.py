@@ -31,6 +31,7 @@ from switchboard.api.common import HttpStatus, validation_to_invalid
 from switchboard.api.forwarded import TrustedProxies
 from switchboard.api.jade import envelope as jade_envelope
 from switchboard.api.kazoo import envelope as kazoo_envelope
+from switchboard.api.oneshot import HttpProtocol
 from switchboard.api.probe import envelope as probe_envelope
 from switchboard.api.providers import envelope as providers_envelope
 from switchboard.api.spear import envelope as spear_envelope
@@ -412,7 +413,7 @@ async def serve(settings: Settings) -> None:
         log_level=settings.log_level,
         access_log=False,
         loop="none",
-        http="httptools",
+        http=HttpProtocol,  # uvicorn's httptools protocol, a response's head and body in one write
         lifespan="off",
         timeout_graceful_shutdown=15,
         server_header=False,
