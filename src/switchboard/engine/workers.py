@@ -105,7 +105,6 @@ class _Link(asyncio.Protocol):
         self.on_message = on_message
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
-        self._out: list[bytes] = []  # framed messages sent in this loop step, written at its end
         self.closed = asyncio.get_running_loop().create_future()
         self.index: int | None = None  # the worker at the other end (main process's side)
 
@@ -134,30 +133,11 @@ class _Link(asyncio.Protocol):
         del buf[:pos]
 
     def send(self, msg: bytes) -> bool:
-        """Queue a message; the messages sent in one step of the event loop go in one write after
-        it (a burst of datagrams steered to a worker was a system call, and a wake-up of the other
-        process, per datagram), in the order they were sent."""
         t = self.transport
         if t is None or t.is_closing():
             return False
-        out = self._out
-        if not out:
-            asyncio.get_running_loop().call_soon(self.flush)
-        out.append(len(msg).to_bytes(4, "big"))
-        out.append(msg)
+        t.write(len(msg).to_bytes(4, "big") + msg)
         return True
-
-    def flush(self) -> None:
-        out, self._out = self._out, []
-        t = self.transport
-        if out and t is not None and not t.is_closing():
-            t.write(b"".join(out))
-
-    def close(self) -> None:
-        """Write what is queued, then close."""
-        if self.transport is not None:
-            self.flush()
-            self.transport.close()
 
     def connection_lost(self, exc) -> None:
         if not self.closed.done():
@@ -226,8 +206,8 @@ class WorkerHub:
                 index = i + 1
                 log.error("SIP worker %d exited with %s; starting it again", index, proc.returncode)
                 link = self.links.pop(index, None)
-                if link is not None:
-                    link.close()
+                if link is not None and link.transport is not None:
+                    link.transport.close()
                 self.procs[i] = self._spawn(index)
 
     async def stop(self) -> None:
@@ -253,7 +233,8 @@ class WorkerHub:
         if self._server is not None:
             self._server.close()
         for link in self.links.values():
-            link.close()
+            if link.transport is not None:
+                link.transport.close()
 
     def _send(self, index: int, msg: bytes) -> bool:
         link = self.links.get(index)
@@ -487,8 +468,8 @@ class WorkerLink:
     def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        if self.link is not None:
-            self.link.close()
+        if self.link is not None and self.link.transport is not None:
+            self.link.transport.close()
 
     def send(self, msg: bytes) -> bool:
         return self.link is not None and self.link.send(msg)
