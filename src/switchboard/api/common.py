@@ -255,11 +255,14 @@ def ctx(request: Request) -> tuple[Any, Any, Any]:
 def after_commit(request: Request, fn) -> None:
     """Run fn() (sync or async) once this request's transaction has committed (e.g. reload the
     engine's configuration)."""
-    request.state.after_commit = [*getattr(request.state, "after_commit", ()), fn]
+    request.scope.setdefault(_AFTER_COMMIT, []).append(fn)
+
+
+_AFTER_COMMIT = "switchboard.after_commit"  # the request's after_commit steps, in its ASGI scope
 
 
 async def _run_after_commit(request: Request) -> None:
-    for fn in getattr(request.state, "after_commit", ()):
+    for fn in request.scope.get(_AFTER_COMMIT, ()):  # (a scope key: no AttributeError raised per request)
         try:
             res = fn()
             if hasattr(res, "__await__"):
