@@ -36,8 +36,19 @@ HISTORY_EVENTS = 10_000  # the ring keeps at most this many events ...
 HISTORY_SECONDS = 600.0  # ... and none older than this
 
 
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+def now_rfc3339() -> str:
+    """rfc3339 of now (microseconds, truncated), with each second's text kept: every event is
+    stamped, and strftime was ~3 % of a REGISTER's CPU in a SIP worker (py-spy, 4,000/s)."""
+    sec, ns = divmod(time.time_ns(), 1_000_000_000)
+    text = _SECONDS.get(sec)
+    if text is None:
+        if len(_SECONDS) >= 64:
+            _SECONDS.clear()
+        text = _SECONDS[sec] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{ns // 1000:06d}Z"
+
+
+_SECONDS: dict[int, str] = {}  # now_rfc3339's text of whole seconds
 
 
 @dataclass(slots=True)
@@ -61,7 +72,7 @@ class Event:
 
 
 def gap_event(first: int, last: int) -> Event:
-    return Event(last, "gap", rfc3339(time.time()), {"from": first, "to": last})
+    return Event(last, "gap", now_rfc3339(), {"from": first, "to": last})
 
 
 class Viewer:
@@ -98,7 +109,7 @@ class EventBus:
     def publish(self, type: str, data: dict[str, Any], owner: int | None = None) -> None:
         """Publish one event (sync; never blocks, never raises)."""
         try:
-            ev = Event(0, type, rfc3339(time.time()), data, owner)
+            ev = Event(0, type, now_rfc3339(), data, owner)
             self.published += 1
             if self._outbound is not None:
                 self._outbound(ev)

@@ -153,3 +153,21 @@ def test_pack_unpack_keeps_order_and_fits_notify():
     [p] = pack([huge])
     [e] = unpack(p)
     assert e.data["truncated"] is True and e.data["channel"] == "c"
+
+
+def test_event_stamps_are_the_clocks_microseconds_in_rfc3339(monkeypatch):
+    """now_rfc3339 keeps each second's text: what it writes is the clock's time, truncated to the
+    microsecond, whatever the order of the seconds."""
+    import importlib
+    import random
+    from datetime import UTC, datetime
+
+    bus_mod = importlib.import_module("switchboard.events.bus")  # the module (the package's `bus` is the bus)
+
+    rng = random.Random(3)
+    values = [rng.randrange(0, 4_000_000_000 * 10**9) for _ in range(500)] + [0, 999_999_999, 10**9]
+    for ns in values * 2:
+        monkeypatch.setattr(bus_mod.time, "time_ns", lambda ns=ns: ns)
+        sec, rest = divmod(ns, 10**9)
+        expected = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1000:06d}Z"
+        assert bus_mod.now_rfc3339() == expected
