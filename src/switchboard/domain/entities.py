@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from switchboard.events.bus import utc_second_text
+
 ROLES = ("super_master", "master", "admin", "user")
 ADMIN_ROLES = frozenset({"super_master", "master", "admin"})
 
@@ -14,15 +16,7 @@ def rfc3339_ns(ns: int) -> str:
     seconds' text is kept (a jade response writes "now" and a configuration's load time, request
     after request: strftime was ~5 % of a small one)."""
     sec, frac = divmod(ns, 1_000_000_000)
-    text = _SECONDS.get(sec)
-    if text is None:
-        if len(_SECONDS) >= 1024:
-            _SECONDS.clear()
-        text = _SECONDS[sec] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{frac:09d}Z"
-
-
-_SECONDS: dict[int, str] = {}  # rfc3339_ns's text of whole seconds
+    return f"{utc_second_text(sec)}.{frac:09d}Z"
 
 
 def utcnow() -> datetime:
