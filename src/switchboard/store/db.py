@@ -147,7 +147,8 @@ class Database:
         only (its `PRAGMA data_version`, on a connection of its own that never writes: the value
         changes when another connection commits); None where there is none (PostgreSQL, an
         in-memory database, a file that does not exist yet), and then nothing may be cached.
-        The mark names this Database too (two databases' versions may be equal). Costs ~2 µs."""
+        The mark names this Database too (two databases' versions may be equal). Costs ~3 µs (a
+        statement, and SQLite's two fcntl calls for the read lock)."""
         watch = self._watch
         if watch is None:
             if self._watch_path is None:
@@ -264,9 +265,11 @@ class _LazyRead:
     comes from caches (authentication, a list kept by its change mark) takes no connection slot,
     checks out no connection and runs no BEGIN/COMMIT. It reads one snapshot from its first
     statement on, as a transaction begun earlier would (BEGIN DEFERRED takes its snapshot at the
-    first read anyway). Its own async context manager (Database.transaction), not a generator's:
-    ~3 µs less a request. `mark`: Database.change_mark() read on entering, before the
-    transaction began, so whatever it reads is at least that fresh (see change_mark)."""
+    first read anyway). Its own async context manager (Database.transaction) rather than a
+    generator's, which cost a few µs more per request. `mark`: Database.change_mark() read on
+    entering, before the transaction began, so whatever it reads is at least that fresh (see
+    change_mark). One task at a time uses a unit, as with any of our connections (asyncpg's refuses
+    concurrent use too)."""
 
     __slots__ = ("_db", "_conn", "_txn", "mark")
 
