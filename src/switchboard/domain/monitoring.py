@@ -219,21 +219,19 @@ class MonitoringService:
     ) -> list:
         """The endpoints (entities, or `views`' views of them: repos.Views). An unfiltered list of
         views is kept while the database is unchanged (repos.Reads): asked again, it runs no query."""
-        if not name and not ip_address and views is not None:
+        if not name and not ip_address:
             key = (actor.id, actor.role, user_id, status, views)
-            found = self._lists.get(conn, key)
-            if found is None:
-                await self._owner(conn, actor, user_id)
-                stmt = _ENDPOINTS_OF[status if status in ("active", "cancelled") else "all"]  # as status_clause
-                found = self._lists.put(
-                    conn, key, await repos.endpoints.fetch_views(conn, stmt, {"user_id": user_id}, views)
-                )
-            return found
+            found = self._lists.get(conn, key) if views is not None else None
+            if found is not None:
+                return found
+            await self._owner(conn, actor, user_id)
+            stmt = _ENDPOINTS_OF[status if status in ("active", "cancelled") else "all"]  # as status_clause
+            if views is None:
+                return await repos.endpoints.fetch(conn, stmt, {"user_id": user_id})
+            found = await repos.endpoints.fetch_views(conn, stmt, {"user_id": user_id}, views)
+            return self._lists.put(conn, key, found)
         await self._owner(conn, actor, user_id)
         c = t.endpoints.c
-        if not name and not ip_address:
-            stmt = _ENDPOINTS_OF[status if status in ("active", "cancelled") else "all"]  # as status_clause
-            return await repos.endpoints.fetch(conn, stmt, {"user_id": user_id})
         where = [c.user_id == user_id, repos.status_clause(c.deleted_at, status)]
         if name:
             where.append(repos.contains_ci(c.name, name))

@@ -68,10 +68,15 @@ class Views:
 
     def keep(self, key: Any, view: Any) -> Any:
         """Remember `view` under `key` (emptying the memo first when full); returns it."""
-        if len(self.memo) >= self.size:
-            self.memo.clear()
-        self.memo[key] = view
+        _keep(self.memo, self.size, key, view)
         return view
+
+
+def _keep(memo: dict, size: int, key: Any, value: Any) -> None:
+    """memo[key] = value in a memo of at most `size` entries, emptied when full (Views, Reads)."""
+    if len(memo) >= size:
+        memo.clear()
+    memo[key] = value
 
 
 class Reads:
@@ -102,9 +107,7 @@ class Reads:
         """Keep `value` (read through `conn`) under `key` and conn's mark; returns it."""
         mark = getattr(conn, "mark", None)
         if mark is not None:
-            if len(self.memo) >= self.size:
-                self.memo.clear()
-            self.memo[key] = (mark, value)
+            _keep(self.memo, self.size, key, (mark, value))
         return value
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -646,15 +645,6 @@ class Pbx:
                     if name not in out:
                         out[name] = ("NOT_INUSE", [])
         return out
-
-    def endpoint_states(self, cfg: pjsip.PjsipConfig) -> Iterator[tuple[str, str, list[Channel]]]:
-        """(name, device state, live channels) of every endpoint of `cfg`, in its order: what
-        endpoint_state and channels_of say of each, from one busy_endpoints pass (looked up per
-        endpoint among all channels and contacts, they were most of a list's cost)."""
-        busy = self.busy_endpoints(cfg)
-        for name in cfg.endpoints:
-            state, channels = busy.get(name) or ("UNAVAILABLE", [])
-            yield name, state, channels
 
     def _aors_of(self, cfg: pjsip.PjsipConfig) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
         """Each endpoint's aors, and each aor's endpoints, parsed once per configuration load."""

@@ -58,14 +58,10 @@ def _endpoint(pbx, cfg, name: str, tm: str, state: tuple[str, str] | None = None
     return view
 
 
-def _endpoint_json(pbx, cfg, name: str, tm: str, state: tuple[str, str] | None = None) -> orjson.Fragment:
+def _endpoint_bytes(pbx, cfg, name: str, tm: str, state: tuple[str, str]) -> bytes:
     """_endpoint's view as the JSON a list holds (keys sorted, as envelope.respond writes them),
     cached beside it: serialising ~115 fields per endpoint was most of a 100-endpoint list's cost.
-    `state`: _endpoint_state's, when the caller has it (a list: Pbx.endpoint_states)."""
-    return orjson.Fragment(_endpoint_bytes(pbx, cfg, name, tm, state or _endpoint_state(pbx, cfg, name)))
-
-
-def _endpoint_bytes(pbx, cfg, name: str, tm: str, state: tuple[str, str]) -> bytes:
+    `state`: _endpoint_state's."""
     key = ("endpoint json", name, *state)
     text = pbx.view_cache.get(key)
     if text is None:
@@ -131,7 +127,7 @@ def _auth(pbx, cfg, name: str, tm: str) -> dict:
 
 # kind: (the loaded table, its view, the view as a list item (a dict or its JSON), the label)
 _KINDS = {
-    "endpoints": ("endpoints", _endpoint, _endpoint_json, "endpoint"),
+    "endpoints": ("endpoints", _endpoint, _endpoint, "endpoint"),  # (its list: _endpoint_list)
     "aors": ("aors", _aor, _aor, "aor"),
     "auths": ("auths", _auth, _auth, "auth"),
     "registration_outbounds": ("registrations", _registration, _registration, "registration"),

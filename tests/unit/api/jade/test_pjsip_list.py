@@ -34,10 +34,20 @@ def pbx(monkeypatch):
     return pbx
 
 
+def endpoint_json(pbx, cfg, name: str, tm: str, state=None) -> orjson.Fragment:
+    """An endpoint's JSON as the list holds it (its live state read one by one unless given)."""
+    return orjson.Fragment(api._endpoint_bytes(pbx, cfg, name, tm, state or api._endpoint_state(pbx, cfg, name)))
+
+
+def one_by_one(pbx, cfg):
+    """(name, device state, live channels) of every endpoint by the per-endpoint rule (endpoint_state)."""
+    return [(n, pbx.endpoint_state(cfg, n, pbx.channels_of(n)), pbx.channels_of(n)) for n in cfg.endpoints]
+
+
 def bodies(pbx) -> tuple[bytes, bytes]:
     cfg, tm = pbx.pjsip(), envelope.ts(pbx.pjsip_ns())
     views = envelope.listing([api._endpoint(pbx, cfg, n, tm) for n in cfg.endpoints], stamped=True)
-    texts = envelope.listing([api._endpoint_json(pbx, cfg, n, tm) for n in cfg.endpoints], stamped=True)
+    texts = envelope.listing([endpoint_json(pbx, cfg, n, tm) for n in cfg.endpoints], stamped=True)
     return views.body, texts.body
 
 
@@ -80,11 +90,12 @@ def test_a_whole_list_reads_the_live_state_once_and_says_what_each_endpoint_does
     assert {n: pbx.device_state(f"PJSIP/{n}") for n in expected} == expected
     cfg, tm = pbx.pjsip(), envelope.ts(pbx.pjsip_ns())
     assert pbx.live_channels() == {"ep6": [pbx.channels["1"]]}
-    states = list(pbx.endpoint_states(cfg))
+    busy = pbx.busy_endpoints(cfg)
+    states = [(n, *(busy.get(n) or ("UNAVAILABLE", []))) for n in cfg.endpoints]  # as the list reads them
     assert [(n, s) for n, s, _ in states] == [(n, pbx.device_state(f"PJSIP/{n}")) for n in cfg.endpoints]
     assert [ch for n, _, ch in states] == [pbx.channels_of(n) for n in cfg.endpoints]
-    one_pass = [api._endpoint_json(pbx, cfg, n, tm, api._live(s, ch)) for n, s, ch in states]
-    each = [api._endpoint_json(pbx, cfg, n, tm) for n in cfg.endpoints]
+    one_pass = [endpoint_json(pbx, cfg, n, tm, api._live(s, ch)) for n, s, ch in states]
+    each = [endpoint_json(pbx, cfg, n, tm) for n in cfg.endpoints]
     assert envelope.listing(one_pass, stamped=True).body == envelope.listing(each, stamped=True).body
     states = [orjson.loads(orjson.dumps(f))["device_state"] for f in one_pass]
     assert states[1:7] == ["Not in use", "Unavailable", "Unavailable", "Unavailable", "Not in use", "On Hold"]
@@ -123,7 +134,7 @@ def test_busy_endpoints_are_the_ones_not_idle(pbx):
     pbx.channels["2"] = SimpleNamespace(resource="trunk", hung_up=False, on_hold=False, state=UP, name="PJSIP/trunk-02")
     busy = pbx.busy_endpoints(cfg)
     assert {n: s for n, (s, _) in busy.items()} == {"ep2": "NOT_INUSE", "ep9": "INUSE"}
-    expected = {n: (s, ch) for n, s, ch in pbx.endpoint_states(cfg) if (s, ch) != ("UNAVAILABLE", [])}
+    expected = {n: (s, ch) for n, s, ch in one_by_one(pbx, cfg) if (s, ch) != ("UNAVAILABLE", [])}
     assert busy == expected
     assert all(pbx.endpoint_state(cfg, n, pbx.channels_of(n)) == s for n, (s, _) in busy.items())
 
