@@ -7,43 +7,60 @@ STAMP := $(VENV)/.installed
 # pytest workers: each runs whole test files (their servers and fixtures stay with them)
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-deps bench sip-bench call-bench probe-bench lint clean
+# the SIP core that mypyc compiles (switchboard.sip.COMPILED); rebuilt when one of them changes
+SIP_HOT := $(addprefix src/switchboard/sip/,message.py headers.py digest.py steer.py rand.py limits.py transaction.py endpoint.py __init__.py)
+COMPILED := src/switchboard/sip/.compiled
+
+.PHONY: run test test-deps bench sip-bench call-bench probe-bench lint clean compile pure
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,compile]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# mypyc: C extensions beside the sources; without a compiler the package stays pure Python (a warning)
+$(COMPILED): $(STAMP) $(SIP_HOT) scripts/compile.py
+	$(BIN)/python scripts/compile.py || echo "warning: the SIP core was not compiled (pure Python)"
+	touch $(COMPILED)
+
+compile: $(COMPILED)
+
+# back to the pure-Python SIP core (SWITCHBOARD_PURE_PYTHON=1 does the same without removing the build)
+pure:
+	rm -f src/switchboard/sip/*.so src/*__mypyc.*.so $(COMPILED)
+
+run: $(STAMP) $(COMPILED)
 	$(BIN)/switchboard migrate
 	$(BIN)/switchboard serve
 
 test-deps:
 	@scripts/install-test-deps.sh
 
-test: $(STAMP) test-deps
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+test: $(STAMP) $(COMPILED) test-deps
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --durations=15
+	# the fallback: the SIP core's tests once more on its pure-Python sources
+	SWITCHBOARD_PURE_PYTHON=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit/sip
 
-bench: $(STAMP) test-deps
+bench: $(STAMP) $(COMPILED) test-deps
 	$(BIN)/python bench/http_bench.py
 
-sip-bench: $(STAMP) test-deps
+sip-bench: $(STAMP) $(COMPILED) test-deps
 	$(BIN)/python bench/sip_bench.py
 
 # also needs Debian's rtpengine-daemon (the RTP relay baseline), which test-deps does not install
-call-bench: $(STAMP) test-deps
+call-bench: $(STAMP) $(COMPILED) test-deps
 	$(BIN)/python bench/call_bench.py
 
 probe-bench: $(STAMP)
 	$(BIN)/python bench/probe_bench.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/lint-imports
 
-clean:
+clean: pure
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

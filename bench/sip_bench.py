@@ -554,6 +554,13 @@ def environment() -> str:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=5)
             lines = [line.strip() for line in (out.stdout + out.stderr).splitlines() if line.strip()]
             versions.append(lines[0][:60] if lines else "?")
+    core = subprocess.run(  # as `switchboard serve` will import it (SWITCHBOARD_PURE_PYTHON, a stale build)
+        [sys.executable, "-c", "import switchboard.sip as s; print(s.RUNS_COMPILED)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
+    versions.append("SIP core: " + ("compiled (mypyc)" if core == "True" else "pure Python"))
     return f"{os.cpu_count()} cores, load average {load}; " + "; ".join(versions)
 
 

@@ -125,7 +125,7 @@ class DigestError(ValueError):
 # --- parsing and rendering ---------------------------------------------------------------------------
 
 
-def parse_params(value: str) -> tuple[str, dict[str, str]]:
+def parse_params(value: object) -> tuple[str, dict[str, str]]:
     """Split ``Scheme k=v, k="quoted \\"value\\"", ...`` into the scheme (as written) and its parameters.
 
     Keys are lower-cased; quoted values are unescaped. Empty list elements (``a=1,,b=2``) are allowed;
@@ -469,8 +469,10 @@ class DigestServer:
             key = "0" * size  # same work as for a known user
         else:
             # an HA1 this server checked before (the lookup's cached string: its hash is cached too)
-            key = self._ha1_ok.get(stored) if type(stored) is str and len(stored) == size else None
-            if key is None:
+            cached = self._ha1_ok.get(stored) if type(stored) is str and len(stored) == size else None
+            if cached is not None:
+                key = cached
+            else:
                 if not isinstance(stored, str) or len(stored) != size or not _HEX_RE.fullmatch(stored):
                     raise ValueError(f"lookup returned an invalid {base} HA1 for {username!r}")
                 key = stored.lower()

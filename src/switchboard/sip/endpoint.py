@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from switchboard.sip import message as message_mod
 from switchboard.sip import transaction as tx_mod
@@ -113,7 +114,7 @@ class DeliverRequest:
 class DeliverResponse:
     __slots__ = ("message", "tx")
 
-    def __init__(self, message: Message, tx: ClientTransaction):
+    def __init__(self, message: Message, tx: ClientTransaction | None):
         self.message, self.tx = message, tx
 
     def __repr__(self) -> str:
@@ -172,8 +173,8 @@ class Endpoint:
         self.stats: Counter[str] = Counter()
         self.table = TransactionTable(max_size=max_transactions)
         self.completed = CompletedTable(64 * t1, max_size=max_completed)
-        self._live = self.table._items  # the tables' dicts, read directly on the per-request path
-        self._done = self.completed._items
+        self._live: dict[Any, Any] = self.table._items  # the tables' dicts, read directly on the per-request path
+        self._done: dict[Any, Any] = self.completed._items
         self.dialogs = dialogs  # a dialog.DialogTable, or None (no dialog layer: in-dialog requests go to the TU)
         self._peers: dict[int, Source] = {}  # transaction id -> where its messages go
         self._fresh: DeliverRequest | None = None  # delivered, not yet answered nor pending (fast path)
@@ -198,7 +199,7 @@ class Endpoint:
         try:  # server_key(msg), its usual case inlined
             via = parse_via(top or "")
             if via.branch.startswith(MAGIC_COOKIE):
-                key = (via.branch, via.sent_by, "INVITE" if method == "ACK" else method)
+                key: tuple[str, ...] = (via.branch, via.sent_by, "INVITE" if method == "ACK" else method)
             else:
                 key = server_key(msg)
         except (ParseError, ValueError) as e:
@@ -217,7 +218,7 @@ class Endpoint:
             return [d]
         return self._on_request(msg, source, now, key, None)
 
-    def malformed(self, data: bytes, source: Source, err: Exception) -> list:
+    def malformed(self, data: bytes, source: Source, err: Exception | None) -> list:
         msg = message_mod.salvage(data)
         if msg is not None and msg.is_request and msg.method != "ACK":
             self.stats["bad_request"] += 1
@@ -343,7 +344,7 @@ class Endpoint:
 
     def _answer_now(self, req: Message, key, source: Source, resp: Message, now: float) -> list:
         data = resp.to_bytes()
-        if source.transport == "UDP" and resp.status >= 200:
+        if source.transport == "UDP" and (resp.status or 0) >= 200:
             self.completed.add(key, (data, source), now)
         return [Transmit(data, source, key)]
 
@@ -480,7 +481,7 @@ class Endpoint:
                 out.append(ClearTimer(tx, action.name))
             elif kind is Deliver:
                 if isinstance(tx, ServerTransaction):
-                    out.append(DeliverRequest(action.message, peer, tx.key, tx))
+                    out.append(DeliverRequest(action.message, peer, tx.key, tx))  # type: ignore[arg-type]
                 else:
                     out.append(DeliverResponse(action.message, tx))
             elif kind is Terminated:

@@ -198,7 +198,8 @@ def split_contacts(values: list[str]) -> list[str]:
         if "," not in value:  # one contact: the common case
             out.append(value.strip())
             continue
-        cur, angle, quote = [], False, False
+        cur: list[str] = []
+        angle, quote = False, False
         for ch in value:
             if ch == '"' and not angle:
                 quote = not quote

@@ -38,6 +38,7 @@ needs (request line, Via, From, To, Call-ID, CSeq), or None when no response is 
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 from switchboard.sip.rand import token_hex
 
@@ -504,7 +505,7 @@ def parse(data: bytes) -> Message:
     number = m["cseq"]  # at most 32 digits
     if len(number) > 9 and (len(number.lstrip("0")) > 10 or int(number) > _MAX_CSEQ):
         raise ParseError(f"bad CSeq {first['CSeq'][:80]!r}")  # RFC 4475 scalar02, scalarlg
-    msg._cseq = (get("CSeq"), number, cmethod)  # for Message.cseq
+    msg._cseq = (get("CSeq") or "", number, cmethod)  # for Message.cseq
     value = get("Max-Forwards")
     if value is not None and not (len(value) < 3 and value.isdigit() and value.isascii()):
         _number(value, "Max-Forwards", 255)
@@ -531,7 +532,7 @@ def _check_uri_headers(uri: str) -> None:
         raise ParseError("headers in the Request-URI")  # RFC 3261 §19.1.1; RFC 4475 escruri
 
 
-def _explain(start: str, first: dict[str, str], vias: str, contacts: str) -> None:
+def _explain(start: str, first: dict[str, str], vias: str, contacts: str) -> NoReturn:
     """Raise the ParseError saying why the one-call check of a message failed."""
     method = _start_line(start)
     if not vias:

@@ -68,6 +68,8 @@ from switchboard.sip.headers import MAGIC_COOKIE, Via, params, parse_via, tag, t
 from switchboard.sip.message import Message, ParseError, response_to
 from switchboard.sip.rand import token_hex
 
+_COMPILED = not __file__.endswith(".py")  # compiled by mypyc (scripts/compile.py)
+
 T1 = 0.5  # RTT estimate (s)
 T2 = 4.0  # maximum retransmit interval for non-INVITE requests and INVITE responses (s)
 T4 = 5.0  # maximum time a message stays in the network (s)
@@ -131,44 +133,40 @@ Action = Send | StartTimer | CancelTimer | Deliver | Terminated
 # A frozen dataclass's __init__ sets each field with object.__setattr__(self, "name", value), a call and a
 # lookup by name per field; a few actions are made per transaction, so theirs set the slots through the
 # slot descriptors instead: the same objects (still frozen, equal, hashable), made with less work.
-_set_send, _set_deliver = Send.message.__set__, Deliver.message.__set__  # type: ignore[attr-defined]
-_set_cancel, _set_terminated = CancelTimer.name.__set__, Terminated.reason.__set__  # type: ignore[attr-defined]
-_set_timer_name, _set_timer_delay = StartTimer.name.__set__, StartTimer.delay.__set__  # type: ignore[attr-defined]
+# (Compiled by mypyc, the dataclasses are native classes, already as fast, whose __init__ cannot be replaced.)
+if not _COMPILED:
+    _set_send, _set_deliver = vars(Send)["message"].__set__, vars(Deliver)["message"].__set__
+    _set_cancel, _set_terminated = vars(CancelTimer)["name"].__set__, vars(Terminated)["reason"].__set__
+    _set_timer_name, _set_timer_delay = vars(StartTimer)["name"].__set__, vars(StartTimer)["delay"].__set__
+
+    def _send_init(self: Send, message: Message) -> None:
+        _set_send(self, message)
+
+    def _deliver_init(self: Deliver, message: Message) -> None:
+        _set_deliver(self, message)
+
+    def _cancel_init(self: CancelTimer, name: str) -> None:
+        _set_cancel(self, name)
+
+    def _terminated_init(self: Terminated, reason: str) -> None:
+        _set_terminated(self, reason)
+
+    def _start_timer_init(self: StartTimer, name: str, delay: float) -> None:
+        _set_timer_name(self, name)
+        _set_timer_delay(self, delay)
+
+    for _cls, _init in (
+        (Send, _send_init),
+        (Deliver, _deliver_init),
+        (CancelTimer, _cancel_init),
+        (Terminated, _terminated_init),
+        (StartTimer, _start_timer_init),
+    ):
+        _init.__qualname__ = f"{_cls.__qualname__}.__init__"
+        _cls.__init__ = _init  # type: ignore[misc, method-assign]
 
 
-def _send_init(self: Send, message: Message) -> None:
-    _set_send(self, message)
-
-
-def _deliver_init(self: Deliver, message: Message) -> None:
-    _set_deliver(self, message)
-
-
-def _cancel_init(self: CancelTimer, name: str) -> None:
-    _set_cancel(self, name)
-
-
-def _terminated_init(self: Terminated, reason: str) -> None:
-    _set_terminated(self, reason)
-
-
-def _start_timer_init(self: StartTimer, name: str, delay: float) -> None:
-    _set_timer_name(self, name)
-    _set_timer_delay(self, delay)
-
-
-for _cls, _init in (
-    (Send, _send_init),
-    (Deliver, _deliver_init),
-    (CancelTimer, _cancel_init),
-    (Terminated, _terminated_init),
-    (StartTimer, _start_timer_init),
-):
-    _init.__qualname__ = f"{_cls.__qualname__}.__init__"
-    _cls.__init__ = _init  # type: ignore[misc]
-
-
-class TransactionError(RuntimeError):
+class TransactionError(Exception):
     """The transaction user asked for something the state machine does not allow."""
 
 
