@@ -188,9 +188,14 @@ def settle_heap() -> None:
     under REGISTER load, the main process's full collections took ~80 ms each (9 in 20 s, with
     every request and datagram waiting meanwhile). Frozen objects freed by reference counting are
     still freed; only a reference cycle among them would stay (a replaced start-up configuration
-    at most, once)."""
+    at most, once).
+
+    The youngest generation is then collected every 10,000 net allocations instead of 700: a
+    request's objects die by reference counting long before, so a collection walks fewer of them
+    (measured: ~2 % less CPU per REGISTER, 110.7 -> 108.6 us, 2 SIP workers at 6,000/s)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def run_worker(settings: Settings, index: int, workers: int, hub_dir: Path, sip_port: int) -> None:
