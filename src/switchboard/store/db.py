@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import mmap
 import sqlite3
+import struct
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -52,6 +54,28 @@ def alembic_config(connection=None) -> Config:
     return cfg
 
 
+# SQLite's WAL index (https://www.sqlite.org/walformat.html): the -shm file begins with two copies of a
+# 48-byte header (iVersion 3007000, native byte order; isInit at byte 12)
+_WAL_HEADER = 48
+_WAL_HEADERS = 2 * _WAL_HEADER
+_WAL_INDEX_VERSION = 3007000
+
+
+def _map_wal_index(path: str) -> mmap.mmap | None:
+    """The WAL index's headers, mapped read-only; None when there is no such file or its header is
+    not one this code knows (another version, not initialised): change_mark then asks SQLite."""
+    try:
+        with open(path, "rb") as f:
+            shm = mmap.mmap(f.fileno(), _WAL_HEADERS, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    (version,) = struct.unpack_from("=I", shm, 0)
+    if version != _WAL_INDEX_VERSION or shm[12] != 1:
+        shm.close()
+        return None
+    return shm
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 20):
         self.url = async_url(url)
@@ -86,6 +110,8 @@ class Database:
         self._ident = next(_DATABASES)
         self._watch: sqlite3.Connection | None = None
         self._watch_path: str | None = None
+        self._shm: mmap.mmap | None = None  # the WAL index (change_mark), mapped on first use
+        self._shm_tried = False
         if self.is_sqlite:
             db_path = make_url(self.url).database
             if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
@@ -139,16 +165,31 @@ class Database:
         else:
             await slots.acquire()
 
-    def change_mark(self) -> tuple[int, int] | None:
+    def change_mark(self) -> tuple | None:
         """A value that changes whenever any connection commits a change to the database: this
         process's pool, a SIP worker, the CLI, another program. Read before a read transaction
         begins, it lets a cache keep what that transaction read for as long as the mark stays the
         same (the reads then saw exactly the data a later reader with the same mark would). SQLite
-        only (its `PRAGMA data_version`, on a connection of its own that never writes: the value
-        changes when another connection commits); None where there is none (PostgreSQL, an
-        in-memory database, a file that does not exist yet), and then nothing may be cached.
-        The mark names this Database too (two databases' versions may be equal). Costs ~3 µs (a
-        statement, and SQLite's two fcntl calls for the read lock)."""
+        only; None where there is none (PostgreSQL, an in-memory database, a file that does not
+        exist yet), and then nothing may be cached. The mark names this Database too (two
+        databases' values may be equal).
+
+        Where it comes from: SQLite's `PRAGMA data_version`, on a connection of its own that never
+        writes (the value changes when another connection commits). In WAL mode (ours: see
+        "connect") the same fact is read for ~0.3 µs instead of ~12 µs (measured inside `serve`
+        under load; ~1.5 µs alone) from the WAL index's header in the `-shm` file, mapped read-only:
+        every commit rewrites it (its change counter, frame count and checksums; see
+        https://www.sqlite.org/walformat.html), and SQLite keeps two copies, written one after the
+        other, so a header read while a commit writes it shows two different copies and the
+        PRAGMA answers instead. The two kinds of mark never compare equal (a spurious miss, never a
+        false hit). The mapping stays the file SQLite uses because the watching connection keeps
+        the database open (the `-shm` is only removed by the last connection to close); a header of
+        an unknown version or not initialised is not trusted (the PRAGMA is used, always)."""
+        shm = self._shm
+        if shm is not None:
+            head = shm[:_WAL_HEADERS]
+            if head[:_WAL_HEADER] == head[_WAL_HEADER:]:
+                return (self._ident, head[:_WAL_HEADER])
         watch = self._watch
         if watch is None:
             if self._watch_path is None:
@@ -160,9 +201,15 @@ class Database:
             except sqlite3.Error:  # not created yet (before the first migration): try again next time
                 return None
         try:
-            return (self._ident, watch.execute("PRAGMA data_version").fetchone()[0])
+            mark = (self._ident, watch.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.Error:
             return None
+        if shm is None and not self._shm_tried:  # the watching connection has read: -shm exists in WAL mode
+            self._shm_tried = True
+            self._shm = _map_wal_index(self._watch_path + "-shm")
+            if self._shm is not None:
+                return self.change_mark()
+        return mark
 
     async def migrate(self) -> str:
         """Bring the schema to the newest revision; returns what was done, for the log: "schema
@@ -193,6 +240,9 @@ class Database:
             return False
 
     async def close(self) -> None:
+        if self._shm is not None:
+            self._shm.close()
+            self._shm, self._shm_tried = None, False
         if self._watch is not None:
             self._watch.close()
             self._watch = None

@@ -181,3 +181,42 @@ async def test_a_kept_endpoint_list_follows_a_change_by_another_process(db, peop
     finally:
         other.close()
     assert await names() == ["renamed"]
+
+
+async def test_the_mark_is_read_from_the_wal_index_and_a_torn_header_asks_sqlite(db, tmp_path):
+    """In WAL mode the mark comes from the -shm file's header (no statement): the test above ran on it.
+    While a commit writes that header its two copies differ, and the PRAGMA answers instead, with a
+    mark that equals no header mark (a miss, never a false hit); a header of another version is never
+    trusted."""
+    first = await mark_of(db)
+    assert db._shm is not None and first == (first[0], bytes(db._shm[:48]))
+    mapped = db._shm
+    torn = bytearray(mapped[:96])
+    torn[50] ^= 0xFF  # the second copy differs from the first
+    db._shm = torn
+    try:
+        fallback = db.change_mark()
+        assert fallback is not None and fallback != first and isinstance(fallback[1], int)
+    finally:
+        db._shm = mapped
+    assert db.change_mark() == first
+
+    from switchboard.store import db as db_module
+
+    shm = tmp_path / "fake-shm"
+    shm.write_bytes(bytes(96))  # version 0: not a WAL index this code knows
+    assert db_module._map_wal_index(str(shm)) is None
+    assert db_module._map_wal_index(str(tmp_path / "missing-shm")) is None
+
+
+async def test_another_process_commit_changes_the_mark(db, tmp_path):
+    """The WAL index is shared memory: a commit by another process (a SIP worker, the CLI) shows at once."""
+    import subprocess
+    import sys
+
+    before = await mark_of(db)
+    assert db._shm is not None
+    code = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('CREATE TABLE x (y)'); c.commit()"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "db.sqlite")], check=True, timeout=60)
+    after = await mark_of(db)
+    assert after != before and await mark_of(db) == after
