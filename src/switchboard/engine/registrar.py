@@ -197,28 +197,33 @@ def _row(b: Binding) -> tuple:
     )
 
 
-def _write_sqlite(conn, deletes: list[tuple[str, str]], rows: list[tuple]) -> None:
-    """On the sqlite3 connection itself, inside the transaction the SQLAlchemy connection `conn` began
-    (and commits): executemany straight to the driver skips SQLAlchemy's per-statement bookkeeping."""
-    driver = conn.connection.driver_connection
+def _write_sqlite(driver, deletes: list[tuple[str, str]], rows: list[tuple]) -> None:
+    """On a sqlite3 connection, in its write transaction: executemany straight to the driver (no
+    per-row SQLAlchemy parameter processing, which cost more than SQLite's own work)."""
     if deletes:
         driver.executemany(_SQLITE_DELETE, deletes)
     if rows:
         driver.executemany(_SQLITE_UPSERT, rows)
 
 
-async def _write(conn, batch: list) -> None:
-    """The changes of a batch of REGISTERs, in the caller's transaction."""
+async def _write(db, batch: list) -> None:
+    """Commit the changes of a batch of REGISTERs, in one transaction: on a SQLite file through the
+    database's own sqlite3 writer (Database.sqlite_write: no SQLAlchemy on this path), else in a
+    SQLAlchemy transaction."""
     deletes = [(w.aor, uri) for w in batch for uri in w.removes]
     rows = [_row(b) for w in batch for b in w.upserts.values()]
-    if conn.dialect.name == "sqlite":
-        await conn.run_sync(_write_sqlite, deletes, rows)
+    if db.has_sqlite_writer:
+        await db.sqlite_write(_write_sqlite, deletes, rows)
         return
-    upsert, remove = _statements(conn.dialect.name)
-    if deletes:
-        await conn.execute(remove, [{"k_aor": aor, "k_uri": uri} for aor, uri in deletes])
-    if rows:
-        await conn.execute(upsert, [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
+    async with db.transaction() as conn:
+        if conn.dialect.name == "sqlite":  # an in-memory database
+            await conn.run_sync(lambda sync: _write_sqlite(sync.connection.driver_connection, deletes, rows))
+            return
+        upsert, remove = _statements(conn.dialect.name)
+        if deletes:
+            await conn.execute(remove, [{"k_aor": aor, "k_uri": uri} for aor, uri in deletes])
+        if rows:
+            await conn.execute(upsert, [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
 
 
 class _Account:
@@ -638,8 +643,7 @@ class Registrar:
             return
         self._committing += 1
         try:
-            async with self.db.transaction() as conn:
-                await _write(conn, batch)
+            await _write(self.db, batch)
         except Exception as e:  # every waiting REGISTER learns it (500), none is acknowledged
             self._committing -= 1
             for w in batch:

@@ -111,6 +111,7 @@ class Database:
         self._watch: sqlite3.Connection | None = None
         self._watch_path: str | None = None
         self._shm: mmap.mmap | None = None  # the WAL index (change_mark), mapped on first use
+        self._writer: sqlite3.Connection | None = None  # sqlite_write's connection, opened on first use
         self._shm_tried = False
         if self.is_sqlite:
             db_path = make_url(self.url).database
@@ -211,6 +212,37 @@ class Database:
                 return self.change_mark()
         return mark
 
+    @property
+    def has_sqlite_writer(self) -> bool:
+        """Whether sqlite_write can be used: a SQLite database in a file."""
+        return self._watch_path is not None
+
+    async def sqlite_write(self, fn, *args):
+        """`fn(sqlite3_connection, *args)` in one write transaction (BEGIN IMMEDIATE ... COMMIT, or
+        ROLLBACK when it raises) on a sqlite3 connection of this Database's own, without SQLAlchemy:
+        for a hot path whose statements are plain SQL (the registrar's binding writes). Its pool
+        checkout, transaction objects, connection reset and busy-timeout switching cost ~40 µs per
+        transaction, more than the statements of a small group of REGISTERs (measured below in
+        bench/README.md). In-process writers still take turns (the same write lock as
+        `transaction`); other processes are waited for on the loop, as there. Only where
+        `has_sqlite_writer`."""
+        async with self._write_lock:
+            conn = self._writer
+            if conn is None:
+                conn = sqlite3.connect(self._watch_path, check_same_thread=False, isolation_level=None)
+                for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=0"):
+                    conn.execute(f"PRAGMA {pragma}")
+                self._writer = conn
+            await _begin_immediate(conn)
+            try:
+                out = fn(conn, *args)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return out
+
     async def migrate(self) -> str:
         """Bring the schema to the newest revision; returns what was done, for the log: "schema
         created (revision R)", "schema migrated from A to B" or "schema up to date (revision R)"."""
@@ -246,6 +278,9 @@ class Database:
         if self._watch is not None:
             self._watch.close()
             self._watch = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if self.is_sqlite:
             self.engine.dispose()
         else:
@@ -262,30 +297,36 @@ def _sqlite_begin(conn: Connection, mode: str) -> None:
 
 
 async def _sqlite_begin_immediate(conn: Connection) -> None:
-    """BEGIN IMMEDIATE, waiting on the loop while another process (a SIP worker, the CLI) holds
-    the write lock. SQLite's own busy handler would sleep in the thread, that is, stop the event
-    loop for 1-100 ms at a time (its back-off), which at a few thousand REGISTERs/s overflows the
-    UDP receive buffer. So the attempt is made without a busy timeout and retried here, yielding,
-    for as long as busy_timeout would have waited (30 s)."""
+    """BEGIN IMMEDIATE on a pool connection, waiting on the loop while another process (a SIP
+    worker, the CLI) holds the write lock (_begin_immediate), its busy timeout off meanwhile."""
     raw = conn.connection.driver_connection
     raw.execute("PRAGMA busy_timeout=0")
     try:
-        delay, deadline = 0.0002, None
-        while True:
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as e:
-                if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise
-                now = asyncio.get_running_loop().time()
-                deadline = deadline or now + _BUSY_SECONDS
-                if now > deadline:
-                    raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.005)
+        await _begin_immediate(raw)
     finally:
         raw.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+
+
+async def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE on a connection whose busy timeout is 0, waiting on the loop while another
+    process holds the write lock. SQLite's own busy handler would sleep in the thread, that is, stop
+    the event loop for 1-100 ms at a time (its back-off), which at a few thousand REGISTERs/s
+    overflows the UDP receive buffer. So the attempt is retried here, yielding, for as long as
+    busy_timeout would have waited (30 s)."""
+    delay, deadline = 0.0002, None
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as e:
+            if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            now = asyncio.get_running_loop().time()
+            deadline = deadline or now + _BUSY_SECONDS
+            if now > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.005)
 
 
 class _LoopConnection:
