@@ -373,13 +373,22 @@ def rate_step(
         "-trace_stat", "-stf", str(stat), "-fd", "1",
         "-trace_err", "-error_file", str(workdir / f"{label}-err.log"),
     ]  # fmt: skip
-    cmd = sipp_args(port, scenario, inf=csv, keys={"expires": "3600"} if csv else None, extra=extra)
-    cpu0, drops0 = tree_cpu(pid), udp_rcvbuf_errors()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=args.step_seconds + 60)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu1, drops1 = tree_cpu(pid), udp_rcvbuf_errors()
-    row = stat_row(stat)
+    for attempt in range(3):
+        # sipp's own ports come from free_port() (bind, close, sipp binds again): another program can
+        # take one meanwhile, and sipp then exits 254 before its first call; that step is run again
+        cmd = sipp_args(port, scenario, inf=csv, keys={"expires": "3600"} if csv else None, extra=extra)
+        cpu0, drops0 = tree_cpu(pid), udp_rcvbuf_errors()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=args.step_seconds + 60)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu1, drops1 = tree_cpu(pid), udp_rcvbuf_errors()
+        row = stat_row(stat)
+        started = row.get("TotalCallCreated", "0") not in ("", "0")
+        if out.returncode not in (0, 1) and not started and attempt < 2:
+            print(f"  (sipp exited {out.returncode} before its first call: {out.stderr.strip()[-200:]!r}; again)")
+            stat.unlink(missing_ok=True)
+            continue
+        break
     if out.returncode not in (0, 1) or not row:
         sys.exit(f"sipp ({target}, {scenario}, {rate}/s) exited with {out.returncode}:\n{out.stdout[-2000:]}")
     return Step(
