@@ -281,10 +281,8 @@ class SipUdpClient:
         timeout: float = 5.0,
     ) -> SipMessage | None:
         """REGISTER `user` (the aor) with the given Contact values (default: this socket) and Expires
-        (None: no Expires header). A 401 is answered with digest credentials when a password is given,
-        and a 401 with stale=true to those once more, as phones do (RFC 7616 §3.3: the nonce was not
-        the server's to accept, the credentials were fine); `authorization` sends that Authorization
-        value as is (no challenge round)."""
+        (None: no Expires header). A 401 is answered once with digest credentials when a password is
+        given; `authorization` sends that Authorization value as is (no challenge round)."""
         host, port = self.server
         uri = f"sip:{host}:{port}"
         aor = f"sip:{user}@{host}"
@@ -297,15 +295,10 @@ class SipUdpClient:
         if resp is None or resp.status != 401 or password is None or authorization:
             return resp
         client = digest or DigestClient(user, password)
-        for _ in range(2):
-            self.last_authorization = client.authorize("REGISTER", uri, resp.get_all("WWW-Authenticate"))
-            resp = self.request(
-                "REGISTER", uri, base + [("Authorization", self.last_authorization)], to=aor, from_=aor, timeout=timeout
-            )
-            stale = resp is not None and resp.status == 401 and "stale=true" in (resp.get("WWW-Authenticate") or "")
-            if not stale:
-                break
-        return resp
+        self.last_authorization = client.authorize("REGISTER", uri, resp.get_all("WWW-Authenticate"))
+        return self.request(
+            "REGISTER", uri, base + [("Authorization", self.last_authorization)], to=aor, from_=aor, timeout=timeout
+        )
 
 
 def sip_options_status(port: int, timeout: float = 2.0) -> int | None:

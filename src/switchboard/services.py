@@ -130,10 +130,6 @@ def sip_registrar(services: Services, index: int) -> Registrar:
         throttle=services.sip_throttle,
         algorithms=parse_algorithms(settings.sip_auth_algorithms) or DEFAULT_ALGORITHMS,
         sibling_secrets=tuple(nonce_secret(services, k) for k in range(settings.sip_workers) if k != index),
-        worker_secrets=tuple(nonce_secret(services, k) for k in range(settings.sip_workers))
-        if settings.sip_workers > 1
-        else (),
-        worker_index=index,
     )
 
 

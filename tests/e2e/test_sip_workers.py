@@ -5,9 +5,8 @@ process that sent them, configuration reloads reaching every worker; and the aut
 failure throttle, counted for the node (test_security.py passes with the variable set too). Every other registrar
 test also passes with the variable set (`SWITCHBOARD_SIP_WORKERS=2 pytest tests/e2e/test_sip_registrar.py`).
 
-Which process decides a REGISTER's aor shows in its challenge: each process has its own nonce key,
-the opaque is derived from it, and a challenge (answered by whichever process received the REGISTER)
-is signed with the key of the aor's owner, the process its answer with credentials goes to."""
+Which process handled a REGISTER shows in its challenge: each process signs its nonces with its own
+key, and the opaque is derived from that key."""
 
 from __future__ import annotations
 
@@ -68,8 +67,7 @@ def opaque(resp: SipMessage) -> str:
 
 def test_two_processes_share_the_port_and_each_aor_has_one(node):
     """From many source ports (the kernel spreads them over both sockets), an aor's challenge always
-    carries the same process's key, and aors of different owners different keys; the answer to a
-    challenge sent by either process is accepted (by the owner)."""
+    comes from the same process, and aors of different owners from different processes."""
     srv, _ = node
     seen: dict[str, set[str]] = {n: set() for n in SPREAD}
     for _ in range(6):

@@ -335,13 +335,6 @@ class Registrar:
     # nonce of a sibling process (these secrets) is answered stale=true with a nonce of ours,
     # never counted as a failure (the client simply authenticates again)
     sibling_secrets: tuple[bytes, ...] = ()
-    # every SIP worker's nonce key by index, and this process's index (one process: empty): a REGISTER
-    # without credentials may be challenged in any process, with a nonce signed with the key of the
-    # process its answer with credentials will go to (sip/steer.py, challenges_here): `acting_owner(aor)`
-    # says which, set by engine/workers.py (the aor's owner, or the main process while that one restarts)
-    worker_secrets: tuple[bytes, ...] = ()
-    worker_index: int = 0
-    acting_owner: object = None
     # a SIP worker awaits this after a commit, before it answers: the main process has then taken
     # in the bindings (engine/workers.py), so a 200 means the whole node knows them, as in one process
     answer_after: object = None
@@ -349,7 +342,6 @@ class Registrar:
     # node, which then gives every process the bans): awaited before the refusal is sent
     report_failure: object = None
     _siblings: dict = field(default_factory=dict)
-    _owners: dict = field(default_factory=dict)  # (realm, algorithms, owner) -> the owner's DigestServer
 
     # ---- digest ------------------------------------------------------------------------------------
     def _server(self, realm: str, algorithms: tuple[str, ...]) -> digest.DigestServer:
@@ -374,32 +366,6 @@ class Registrar:
                 digest.DigestServer(s, srv.realm, algorithms=srv.algorithms) for s in self.sibling_secrets
             ]
         return any(s.knows_nonce(nonce) for s in siblings)
-
-    def _challenger(self, srv: digest.DigestServer, aor: str) -> digest.DigestServer:
-        """Who challenges a REGISTER of `aor`: `srv`, or where another SIP worker owns the aor, a server
-        of the same realm and algorithms with that worker's key (its nonces verify there only)."""
-        if self.acting_owner is None:
-            return srv
-        index = self.acting_owner(aor)
-        if index == self.worker_index or not 0 <= index < len(self.worker_secrets):
-            return srv
-        secrets = self.worker_secrets
-        key = (srv.realm, srv.algorithms, index)
-        other = self._owners.get(key)
-        if other is None:
-            other = self._owners[key] = digest.DigestServer(secrets[index], srv.realm, algorithms=srv.algorithms)
-        return other
-
-    def challenges_here(self, aor: str) -> bool:
-        """Whether a REGISTER of `aor` without credentials gets a challenge and nothing else (its
-        account must authenticate, or the name is no account): then any SIP worker may answer it, with
-        the owner's nonce (engine/workers.py); an account without auth registers at once, at its owner."""
-        if not self.pbx.is_loaded("res_pjsip_registrar"):
-            return True  # 501 wherever
-        cfg = self.pbx.pjsip()
-        if cfg is not None and aor in cfg.aors:
-            return self._account(cfg, cfg.endpoint_for_aor(aor) or aor) is not _NO_AUTH
-        return True
 
     def _account(self, cfg, endpoint: str):
         """The endpoint's _Account, or _NO_AUTH; cached until the configuration is reloaded (a reload
@@ -473,7 +439,7 @@ class Registrar:
             acct = self._device_account(device)
         else:
             acct = self._unknown_account()
-        denied = self._authenticate(req, source, acct, aor, owner_nonce=True)
+        denied = self._authenticate(req, source, acct, aor)
         if denied is not None:
             return denied
         if endpoint is None:  # cannot happen: no digest matches an unknown name
@@ -487,17 +453,15 @@ class Registrar:
         acct = self._account(cfg, endpoint) if endpoint is not None and cfg is not None else self._unknown_account()
         return self._authenticate(req, source, acct, user, defer=False)
 
-    def _authenticate(self, req: Message, source: Source, acct, aor: str, defer: bool = True, owner_nonce=False):
+    def _authenticate(self, req: Message, source: Source, acct, aor: str, defer: bool = True):
         """None when authenticated, else the challenge or the refusal: a Message, or a Deferred one
-        (`defer`) when the refusal waits for the other processes (_failed). `owner_nonce` (a REGISTER):
-        a first challenge carries a nonce of the aor's owning SIP worker (_challenger)."""
+        (`defer`) when the refusal waits for the other processes (_failed)."""
         if acct is _NO_AUTH:
             return None
         srv = acct.server
         header = req.get("Authorization")
         if header is None:
-            challenger = self._challenger(srv, aor) if owner_nonce else srv
-            return response_to(req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in challenger.challenge()]])
+            return response_to(req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge()]])
         verdict = srv.verify(req.method or "REGISTER", header, acct.lookup)
         if verdict.ok:
             self.throttle.succeeded(source.ip, aor)

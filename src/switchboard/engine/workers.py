@@ -9,10 +9,8 @@ which process must handle each one, and the receiving process
 passes it there over the hub (below) with its source address, so the owner
 answers from the same port as if it had received it. What must be shared is made shared:
 
-1. **nonce replay state** — a REGISTER with credentials is handled by the owner of its aor, and the
-   nonce a client got in its challenge is the owner's (signed with its key, whichever process sent
-   the challenge: one without credentials that only gets a challenge is answered where it arrives,
-   Registrar.challenges_here), so it comes back to the process whose key signed it and counts its nc there. Each process
+1. **nonce replay state** — a REGISTER is handled by the owner of its aor, so the nonce a client got
+   in its challenge comes back to the process that issued it and counts its nc there. Each process
    signs nonces with its own secret; a nonce shown to another process (a REGISTER over TCP, which
    the main process receives, replaying one seen over UDP; an INVITE reusing a REGISTER's nonce) is
    not accepted there but answered 401 stale=true (registrar.sibling_secrets): replay is refused
@@ -76,7 +74,7 @@ import orjson
 
 from switchboard import events
 from switchboard.sip.endpoint import Source
-from switchboard.sip.steer import LOCAL, aor_owner, owner, unauthenticated_register
+from switchboard.sip.steer import LOCAL, aor_owner, owner
 
 log = logging.getLogger("switchboard.workers")
 
@@ -186,7 +184,6 @@ class WorkerHub:
                 await asyncio.wait_for(self._ready_event.wait(), 0.2)
             self._ready_event.clear()
         self.engine.steer = self.steer
-        self.registrar.acting_owner = self.acting_owner
         self.registrar.pbx.sync_hooks.append(self.reload)
         self.registrar.throttle.shared = self.share_bans
         self._forwarder = asyncio.ensure_future(self._forward_events())
@@ -217,7 +214,6 @@ class WorkerHub:
         if self._watcher is not None:
             self._watcher.cancel()
         self.engine.steer = None
-        self.registrar.acting_owner = None
         with contextlib.suppress(ValueError):
             self.registrar.pbx.sync_hooks.remove(self.reload)
         if self.registrar.throttle.shared == self.share_bans:
@@ -246,17 +242,10 @@ class WorkerHub:
         return link is not None and link.send(msg)
 
     # ---- steering --------------------------------------------------------------------------------
-    def acting_owner(self, aor: str) -> int:
-        """The process that decides `aor`'s bindings now: its owner, or this one while the owner restarts."""
-        index = aor_owner(aor, self.workers)
-        return index if index in self.links else 0
-
     def steer(self, data: bytes, source: Source) -> bool:
         index = owner(data, self.workers)
         if index == LOCAL or index == 0 or index not in self.links:  # (a worker being restarted)
             return False
-        if (aor := unauthenticated_register(data)) is not None and self.registrar.challenges_here(aor):
-            return False  # only a challenge: answered here, with the owner's nonce
         conn = 0
         if source.transport == "TCP":
             writer = source.writer
@@ -468,9 +457,6 @@ class WorkerLink:
         loop = asyncio.get_running_loop()
         _, self.link = await loop.create_unix_connection(lambda: _Link(self._message), self.path)
         self.engine.steer = self.steer
-        # its credentials go to the aor's owner (the main process takes a restarting worker's: a nonce
-        # of that worker's is then answered stale=true there, and the client authenticates again)
-        self.registrar.acting_owner = lambda aor: aor_owner(aor, self.workers)
         events.bus._outbound = self._publish  # every event of this process goes to the main one
         self._task = asyncio.ensure_future(self._apply())
         self.send(b"H%d\0%s" % (self.index, events.NODE_ID.encode()))
@@ -495,8 +481,6 @@ class WorkerLink:
         index = owner(data, self.workers)
         if index == LOCAL or index == self.index:
             return False
-        if (aor := unauthenticated_register(data)) is not None and self.registrar.challenges_here(aor):
-            return False  # only a challenge: answered here, with the owner's nonce
         packet = _packet(data, source)
         self.send(packet if index == 0 else b"F%d\0%s" % (index, packet))
         return True

@@ -6,11 +6,8 @@ process that receives a datagram asks `owner()` which process must handle it and
 
 - a REGISTER belongs to the worker that owns its address-of-record (the To URI's user): a CRC-32 of
   it modulo N. So every binding decision of one aor is taken in one process, one after the other
-  (the registrar's per-aor queue), and the digest nonces of that aor are the owner's (signed with its
-  key: their nonce-count replay state is that process's). One without credentials whose account
-  must authenticate changes nothing and is only challenged: `unauthenticated_register` names its aor,
-  and the receiving process may answer it there, with a nonce signed with the owner's key
-  (engine/workers.py), which saves passing on half the REGISTERs of a digest exchange;
+  (the registrar's per-aor queue), and the digest nonces that process issued for that aor come back
+  to it (their nonce-count replay state is that process's);
 - an OPTIONS outside a dialog (a keep-alive or a qualify of us) is answered where it arrived: it
   changes nothing and needs no state;
 - everything else goes to worker 0, the main process: INVITEs and every in-dialog request (the call
@@ -31,7 +28,6 @@ LOCAL = -1  # handle it here
 _TO_USER = re.compile(rb"\n(?:to|t)[ \t]*:[^\n]*?sips?:([^@;>\s]+)@", re.IGNORECASE)
 _TO_LINE = re.compile(rb"\n(?:to|t)[ \t]*:([^\n]*)", re.IGNORECASE)
 _TAG = re.compile(rb";[ \t]*tag[ \t]*=", re.IGNORECASE)
-_CREDENTIALS = re.compile(rb"\n(?:proxy-)?authorization[ \t]*:", re.IGNORECASE)
 
 
 def aor_owner(aor: str | bytes, workers: int) -> int:
@@ -61,16 +57,3 @@ def owner(data: bytes, workers: int) -> int:
             return LOCAL
         return 0 if _TAG.search(line[1]) else LOCAL
     return 0
-
-
-def unauthenticated_register(data: bytes) -> str | None:
-    """The aor (the To URI's user) of a REGISTER that carries no credentials (no Authorization or
-    Proxy-Authorization header), else None."""
-    if data[:9] != b"REGISTER ":
-        return None
-    end = data.find(b"\r\n\r\n")
-    head = data[:end] if end >= 0 else data
-    if _CREDENTIALS.search(head):
-        return None
-    m = _TO_USER.search(head)
-    return m[1].decode("utf-8", "surrogateescape") if m else None

@@ -208,32 +208,3 @@ async def test_digest_challenge_then_authenticated_register(reg):
         "REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate")
     )
     assert reg.handle(register("alice", 4, auth=wrong), SOURCE).status == 403
-
-
-async def test_a_challenge_carries_the_nonce_of_the_process_that_will_check_the_answer(reg, migrated_db):
-    """SIP workers: a REGISTER without credentials may be answered by any process (engine/workers.py),
-    with a nonce signed with the key of the process its answer goes to (`acting_owner`): that process
-    accepts the answer, and this one, whose key did not sign it, answers stale=true (the client
-    authenticates again, as after a worker restart). A name without auth is never only challenged."""
-    keys = (b"k" * 32, b"w" * 32)
-    here = Registrar(reg.pbx, migrated_db, keys[0], sibling_secrets=(keys[1],), worker_secrets=keys, worker_index=0)
-    owner = Registrar(reg.pbx, migrated_db, keys[1], sibling_secrets=(keys[0],), worker_secrets=keys, worker_index=1)
-    here.acting_owner = owner.acting_owner = lambda aor: 1  # worker 1 decides alice's bindings
-    assert here.challenges_here("alice") and here.challenges_here("nobody")  # digest, or no account at all
-    assert not here.challenges_here("u001")  # no auth: it binds at once, at its owner
-    challenge = here.handle(register("alice"), SOURCE)
-    assert challenge.status == 401
-    auth = DigestClient("alice", "alice-secret").authorize(
-        "REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate")
-    )
-    stale = here.handle(register("alice", 2, auth=auth), SOURCE)
-    assert stale.status == 401 and "stale=true" in stale.get("WWW-Authenticate")
-    [ok] = await settle(owner.handle(register("alice", 3, auth=auth), SOURCE))
-    assert ok.status == 200
-    here.acting_owner = lambda aor: 0  # the owner restarts: this process takes its aors, with its own key
-    again = here.handle(register("alice", 4), SOURCE)
-    auth = DigestClient("alice", "alice-secret").authorize(
-        "REGISTER", "sip:registrar.test", again.get_all("WWW-Authenticate")
-    )
-    [ok] = await settle(here.handle(register("alice", 5, auth=auth), SOURCE))
-    assert ok.status == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 
-from switchboard.sip.steer import LOCAL, aor_owner, owner, unauthenticated_register
+from switchboard.sip.steer import LOCAL, aor_owner, owner
 
 
 def request(method: str, to: str = "To: <sip:alice@example.com>", extra: str = "") -> bytes:
@@ -67,17 +67,3 @@ def test_one_peers_datagrams_are_spread_over_every_process_of_the_port():
         for s in (*group, peer):
             s.close()
     assert min(counts) > 50, counts  # ~100 each; by the hash it would be 300, 0, 0
-
-
-def test_a_register_without_credentials_is_named_by_its_aor():
-    """Such a REGISTER is only challenged (when its account must authenticate): any process may answer it."""
-    assert unauthenticated_register(request("REGISTER")) == "alice"
-    assert unauthenticated_register(request("REGISTER", "t: <sips:bob@example.com>")) == "bob"
-    for header in ("Authorization", "authorization ", "Proxy-Authorization"):
-        creds = f'{header}: Digest username="alice", uri="sip:example.com"\r\n'
-        assert unauthenticated_register(request("REGISTER", extra=creds)) is None
-    assert unauthenticated_register(request("OPTIONS")) is None
-    assert unauthenticated_register(request("REGISTER", "X-No-To: 1")) is None
-    body = b"Authorization: not a header, in the body"
-    data = request("REGISTER").replace(b"Content-Length: 0", b"Content-Length: %d" % len(body)) + body
-    assert unauthenticated_register(data) == "alice"  # only the header section counts
