@@ -72,8 +72,8 @@ def _endpoint_bytes(pbx, cfg, name: str, tm: str, state: tuple[str, str]) -> byt
 _IDLE = _live("UNAVAILABLE", ())  # Pbx.busy_endpoints leaves out the endpoints in this state
 
 
-def _endpoint_list(pbx, cfg, tm: str) -> orjson.Fragment:
-    """The JSON array of every endpoint's view, kept by the live state of the busy endpoints (the
+def _endpoint_list(pbx, cfg, tm: str) -> bytes:
+    """The JSON array (its bytes) of every endpoint's view, kept by the live state of the busy endpoints (the
     others are idle): asked again while no endpoint changed state, the same array, whatever the
     number of endpoints (their live states are all it depends on, as each endpoint's JSON;
     configuration reloads empty the view cache)."""
@@ -82,7 +82,7 @@ def _endpoint_list(pbx, cfg, tm: str) -> orjson.Fragment:
     text = pbx.view_cache.get(key)
     if text is None:
         items = b",".join(_endpoint_bytes(pbx, cfg, name, tm, busy.get(name, _IDLE)) for name in cfg.endpoints)
-        text = pbx.view_cache[key] = orjson.Fragment(b"[%b]" % items)
+        text = pbx.view_cache[key] = b"[%b]" % items
     return text
 
 

@@ -94,3 +94,15 @@ def test_chat_message_forms():
     for bad in (b"", b"{", b"[]", b"{}", b"42"):
         with pytest.raises(Malformed):
             _message_of(bad)
+
+
+def test_a_kept_array_is_joined_into_the_bytes_orjson_writes(monkeypatch):
+    """listing(bytes of a JSON array) gives exactly the bytes of the envelope serialised around it."""
+    monkeypatch.setattr(env, "ns_timestamp", lambda ns=None: "2020-01-01T00:00:00.000000000Z")
+    array = orjson.dumps([{"b": 1, "a": "x\u00e9\\"}, {"z": None}], option=orjson.OPT_SORT_KEYS)
+    joined = env.listing(array)
+    whole = env.respond({"list": orjson.Fragment(array)}, stamped=True)
+    assert joined.body == whole.body and joined.status_code == 200
+    assert joined.headers["content-type"] == whole.headers["content-type"]
+    assert orjson.loads(joined.body)["result"]["list"][0] == {"a": "x\u00e9\\", "b": 1}
+    assert env.listing(b"[]").body == env.respond({"list": []}).body
