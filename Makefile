@@ -27,7 +27,8 @@ compile: $(COMPILED)
 
 # back to the pure-Python SIP core (SWITCHBOARD_PURE_PYTHON=1 does the same without removing the build)
 pure:
-	rm -f src/switchboard/sip/*.so src/*__mypyc.*.so $(COMPILED)
+	$(PYTHON) scripts/compile.py --clean
+	rm -f $(COMPILED)
 
 run: $(STAMP) $(COMPILED)
 	$(BIN)/switchboard migrate

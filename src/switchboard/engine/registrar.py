@@ -216,7 +216,7 @@ async def _write(db, batch: list) -> None:
         await db.sqlite_write(_write_sqlite, deletes, rows)
         return
     async with db.transaction() as conn:
-        if conn.dialect.name == "sqlite":  # an in-memory database
+        if conn.dialect.name == "sqlite":  # named by a file: URI (no writer of its own)
             await conn.run_sync(lambda sync: _write_sqlite(sync.connection.driver_connection, deletes, rows))
             return
         upsert, remove = _statements(conn.dialect.name)

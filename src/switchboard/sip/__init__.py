@@ -53,8 +53,6 @@ class _Sources:
 
 def _why_sources() -> str | None:
     """Why the sources run although a build is there; None when the build runs (or there is none)."""
-    if not compiled_files():
-        return None
     if os.environ.get("SWITCHBOARD_PURE_PYTHON", "") not in ("", "0"):
         return "SWITCHBOARD_PURE_PYTHON is set"
     stale = stale_modules()
@@ -63,9 +61,10 @@ def _why_sources() -> str | None:
     return None
 
 
-_why = _why_sources()
+_built = bool(compiled_files())
+_why = _why_sources() if _built else None
 if _why is not None:
     sys.meta_path.insert(0, _Sources())
     if "PURE" not in _why:
         warnings.warn(f"switchboard.sip runs its pure-Python sources: {_why}", RuntimeWarning, stacklevel=2)
-RUNS_COMPILED = _why is None and bool(compiled_files())  # the mypyc build is what runs
+RUNS_COMPILED = _built and _why is None  # the mypyc build is what runs

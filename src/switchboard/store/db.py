@@ -61,6 +61,12 @@ _WAL_HEADERS = 2 * _WAL_HEADER
 _WAL_INDEX_VERSION = 3007000
 
 
+def _set_pragmas(conn, busy_ms: int) -> None:
+    """What every connection of ours sets (the pool's, on connect; sqlite_write's writer)."""
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", f"busy_timeout={busy_ms}"):
+        conn.execute(f"PRAGMA {pragma}")
+
+
 def _map_wal_index(path: str) -> mmap.mmap | None:
     """The WAL index's headers, mapped read-only; None when there is no such file or its header is
     not one this code knows (another version, not initialised): change_mark then asks SQLite."""
@@ -127,10 +133,7 @@ class Database:
         def _on_connect(dbapi_conn, _record):  # pragma: no cover - driver callback
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (pysqlite quirk)
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+            _set_pragmas(cur, _BUSY_MS)
             cur.close()
 
     def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -220,18 +223,17 @@ class Database:
     async def sqlite_write(self, fn, *args):
         """`fn(sqlite3_connection, *args)` in one write transaction (BEGIN IMMEDIATE ... COMMIT, or
         ROLLBACK when it raises) on a sqlite3 connection of this Database's own, without SQLAlchemy:
-        for a hot path whose statements are plain SQL (the registrar's binding writes). Its pool
-        checkout, transaction objects, connection reset and busy-timeout switching cost ~40 µs per
-        transaction, more than the statements of a small group of REGISTERs (measured below in
-        bench/README.md). In-process writers still take turns (the same write lock as
-        `transaction`); other processes are waited for on the loop, as there. Only where
-        `has_sqlite_writer`."""
+        for a hot path whose statements are plain SQL (the registrar's binding writes). SQLAlchemy's
+        pool checkout, transaction objects, connection reset and busy-timeout switching cost more
+        than the statements of a small group of REGISTERs (measured: 107.7 -> 92.6 µs of CPU per
+        REGISTER transaction with this path; bench/README.md). In-process writers still take turns
+        (the same write lock as `transaction`); other processes are waited for on the loop, as
+        there. Only where `has_sqlite_writer`."""
         async with self._write_lock:
             conn = self._writer
             if conn is None:
                 conn = sqlite3.connect(self._watch_path, check_same_thread=False, isolation_level=None)
-                for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=0"):
-                    conn.execute(f"PRAGMA {pragma}")
+                _set_pragmas(conn, 0)  # its BEGIN IMMEDIATE waits on the loop (_begin_immediate)
                 self._writer = conn
             await _begin_immediate(conn)
             try:
