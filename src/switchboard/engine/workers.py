@@ -105,8 +105,10 @@ class _Link(asyncio.Protocol):
         self.on_message = on_message
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
-        self.closed = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.closed = self._loop.create_future()
         self.index: int | None = None  # the worker at the other end (main process's side)
+        self._out: list[bytes] = []  # framed messages sent in this turn of the loop, written at its end
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -133,11 +135,30 @@ class _Link(asyncio.Protocol):
         del buf[:pos]
 
     def send(self, msg: bytes) -> bool:
+        """Queue one message; what is sent during a turn of the event loop goes out in one write at
+        its end (one system call, one wake-up of the other process, for all the datagrams steered,
+        events published and barriers asked for in that turn), in the order sent."""
         t = self.transport
         if t is None or t.is_closing():
             return False
-        t.write(len(msg).to_bytes(4, "big") + msg)
+        out = self._out
+        if not out:
+            self._loop.call_soon(self.flush)
+        out.append(len(msg).to_bytes(4, "big"))
+        out.append(msg)
         return True
+
+    def flush(self) -> None:
+        out, self._out = self._out, []
+        t = self.transport
+        if out and t is not None and not t.is_closing():
+            t.write(b"".join(out))
+
+    def close(self) -> None:
+        """Write what is queued, then close."""
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
 
     def connection_lost(self, exc) -> None:
         if not self.closed.done():
@@ -163,7 +184,6 @@ class WorkerHub:
         self._conn_ids: dict[object, int] = {}
         self._refresh: set[str] = set()
         self._refreshing: asyncio.Task | None = None
-        self._forwarder: asyncio.Task | None = None
         self._watcher: asyncio.Task | None = None
         self._argv: list[str] = []
         self._env: dict = {}
@@ -186,7 +206,7 @@ class WorkerHub:
         self.engine.steer = self.steer
         self.registrar.pbx.sync_hooks.append(self.reload)
         self.registrar.throttle.shared = self.share_bans
-        self._forwarder = asyncio.ensure_future(self._forward_events())
+        events.bus.taps.append(self._forward)
         self._watcher = asyncio.ensure_future(self._watch())
         log.info("SIP workers: %d processes share UDP port %d", self.workers, self.engine.port)
 
@@ -206,8 +226,8 @@ class WorkerHub:
                 index = i + 1
                 log.error("SIP worker %d exited with %s; starting it again", index, proc.returncode)
                 link = self.links.pop(index, None)
-                if link is not None and link.transport is not None:
-                    link.transport.close()
+                if link is not None:
+                    link.close()
                 self.procs[i] = self._spawn(index)
 
     async def stop(self) -> None:
@@ -218,9 +238,10 @@ class WorkerHub:
             self.registrar.pbx.sync_hooks.remove(self.reload)
         if self.registrar.throttle.shared == self.share_bans:
             self.registrar.throttle.shared = None
-        for task in (self._forwarder, self._refreshing):
-            if task is not None:
-                task.cancel()
+        with contextlib.suppress(ValueError):
+            events.bus.taps.remove(self._forward)
+        if self._refreshing is not None:
+            self._refreshing.cancel()
         for p in self.procs:
             if p.poll() is None:
                 p.terminate()
@@ -233,8 +254,7 @@ class WorkerHub:
         if self._server is not None:
             self._server.close()
         for link in self.links.values():
-            if link.transport is not None:
-                link.transport.close()
+            link.close()
 
     def _send(self, index: int, msg: bytes) -> bool:
         link = self.links.get(index)
@@ -339,16 +359,16 @@ class WorkerHub:
                 log.exception("could not re-read bindings the SIP workers changed")
 
     # ---- events and reloads ----------------------------------------------------------------------
-    async def _forward_events(self) -> None:
-        """Each registration event not made by a worker reaches every worker (they re-read their aors)."""
-        sub = events.bus.subscribe()
-        while True:
-            batch = await sub.next()
-            for ev in batch:
-                if ev.type in _REGISTRATION and ev.data.get("node") not in self.nodes:
-                    msg = b"E" + orjson.dumps({"type": ev.type, "data": ev.data})
-                    for index in self.links:
-                        self._send(index, msg)
+    def _forward(self, ev: events.Event) -> None:
+        """A registration event not made by a worker (an expiry the sweeper deleted, a binding the
+        API removed, another node's change) reaches the worker that owns its aor, which re-reads
+        it; the aors this process owns (its own REGISTERs: the steady load) concern no worker.
+        A tap on the bus (EventBus.taps): no task woken per event."""
+        if ev.type not in _REGISTRATION or ev.data.get("node") in self.nodes:
+            return
+        index = aor_owner(ev.data.get("aor") or "", self.workers)
+        if index:
+            self._send(index, b"E" + orjson.dumps({"type": ev.type, "data": ev.data}))
 
     async def _count_failure(self, link: _Link, token: int, source: str, aor: str) -> None:
         try:
@@ -468,8 +488,8 @@ class WorkerLink:
     def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        if self.link is not None and self.link.transport is not None:
-            self.link.transport.close()
+        if self.link is not None:
+            self.link.close()
 
     def send(self, msg: bytes) -> bool:
         return self.link is not None and self.link.send(msg)

@@ -111,6 +111,10 @@ class EventBus:
         self.dropped = 0
         # the server is stopping: clients' streams (SSE, WebSocket) end; the process's own readers go on
         self.streams_ended = False
+        # fn(Event) called with each event as it is kept, in order, on the loop's thread: for a reader
+        # that must see every event at once and cheaply (the SIP worker hub), where a Subscription
+        # would wake a task per batch. A tap must not block; what it raises is logged.
+        self.taps: list[Callable[[Event], None]] = []
 
     # ---- publishing --------------------------------------------------------------------------
     def publish(self, type: str, data: dict[str, Any], owner: int | None = None) -> None:
@@ -139,6 +143,11 @@ class EventBus:
         self._seqs.append(ev.seq)
         self._prune()
         self.wake()
+        for tap in self.taps:
+            try:
+                tap(ev)
+            except Exception:  # noqa: BLE001 - one reader's failure must not stop the others
+                log.exception("an event tap failed on a %s event", ev.type)
 
     def end_streams(self) -> None:
         """The server is stopping: every client stream's next(client=True) returns [] at once, and
