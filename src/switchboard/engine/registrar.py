@@ -168,7 +168,7 @@ async def _carry_on(coro, awaited) -> None:
             if awaited is None:  # a bare yield (asyncio.sleep(0))
                 await asyncio.sleep(0)
             else:  # the future it awaits; it reads the outcome itself when resumed
-                await asyncio.wait([awaited])
+                await _settled(awaited)
         except asyncio.CancelledError as e:
             try:
                 coro.throw(e)  # unwinds its `async with` blocks (rollback, lock release)
@@ -179,6 +179,19 @@ async def _carry_on(coro, awaited) -> None:
             awaited = coro.send(None)
         except StopIteration:
             return
+
+
+def _settled(fut) -> asyncio.Future:
+    """A future that resolves (to None) when `fut` is done, however it ends: asyncio.wait([fut])
+    without the set, the waiter and the callbacks it builds."""
+    waiter = asyncio.get_running_loop().create_future()
+
+    def done(_) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    fut.add_done_callback(done)
+    return waiter
 
 
 def _row(b: Binding) -> tuple:

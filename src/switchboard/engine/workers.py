@@ -459,19 +459,26 @@ class WorkerLink:
             self._barriers.pop(token, None)
         self.registrar.throttle.failed(source, aor)
 
-    async def main_knows(self) -> None:
-        """Resolves once the main process has applied the events this process sent before."""
+    def main_knows(self) -> asyncio.Future:
+        """A future that resolves once the main process has applied the events this process sent
+        before (or after RELOAD_TIMEOUT, logged; at once when the main process is gone). A future
+        with a timer rather than a coroutine under wait_for: one is awaited per commit group."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         token = next(self._tokens)
-        fut = self._barriers[token] = asyncio.get_running_loop().create_future()
         if not self.send(b"B%d" % token):
-            self._barriers.pop(token, None)
-            return
-        try:
-            await asyncio.wait_for(fut, RELOAD_TIMEOUT)
-        except TimeoutError:
-            log.warning("SIP worker %d: the main process did not confirm new bindings in time", self.index)
-        finally:
-            self._barriers.pop(token, None)
+            fut.set_result(None)
+            return fut
+        self._barriers[token] = fut
+
+        def give_up() -> None:
+            if not fut.done():
+                log.warning("SIP worker %d: the main process did not confirm new bindings in time", self.index)
+                fut.set_result(None)
+
+        handle = loop.call_later(RELOAD_TIMEOUT, give_up)
+        fut.add_done_callback(lambda _: (handle.cancel(), self._barriers.pop(token, None)))
+        return fut
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

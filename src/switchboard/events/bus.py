@@ -24,7 +24,6 @@ import bisect
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,19 +53,51 @@ _SECONDS: dict[int, str] = {}  # utc_second_text's, by second
 def now_rfc3339() -> str:
     """RFC 3339 of now (microseconds, truncated): every event is stamped, and a strftime per event
     was ~3 % of a REGISTER's CPU in a SIP worker (py-spy, 4,000/s)."""
-    sec, ns = divmod(time.time_ns(), 1_000_000_000)
+    return rfc3339_of_ns(time.time_ns())
+
+
+def rfc3339_of_ns(ns: int) -> str:
+    """RFC 3339 (UTC, microseconds, truncated) of a time in nanoseconds since the epoch."""
+    sec, ns = divmod(ns, 1_000_000_000)
     return f"{utc_second_text(sec)}.{ns // 1000:06d}Z"
 
 
-@dataclass(slots=True)
 class Event:
-    seq: int
-    type: str
-    time: str  # RFC 3339 UTC
-    data: dict[str, Any]
-    owner: int | None = None  # the user this event is about (None: admins only)
-    kept_at: float = field(default_factory=time.monotonic)
-    _json: bytes | None = None
+    """One event. `time` (RFC 3339 UTC) may be given as text or, by `publish`, as the nanoseconds
+    since the epoch, rendered when first read: most events (a registrar's refreshes) are never
+    shown to a client, and the rendering cost more than the rest of publishing them."""
+
+    __slots__ = ("seq", "type", "_time", "data", "owner", "kept_at", "_json")
+
+    def __init__(
+        self, seq: int, type: str, time: str | int, data: dict[str, Any], owner: int | None = None, kept_at: float = 0.0
+    ):
+        self.seq, self.type, self._time, self.data, self.owner = seq, type, time, data, owner
+        self.kept_at = kept_at  # (monotonic) when the bus kept it
+        self._json: bytes | None = None
+
+    @property
+    def time(self) -> str:
+        t = self._time
+        if t.__class__ is int:
+            t = self._time = rfc3339_of_ns(t)  # type: ignore[arg-type]
+        return t  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"Event(seq={self.seq}, type={self.type!r}, time={self.time!r}, data={self.data!r}, owner={self.owner})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.seq, self.type, self.time, self.data, self.owner) == (
+            other.seq,
+            other.type,
+            other.time,
+            other.data,
+            other.owner,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, as the dataclass it replaced)
 
     def public(self) -> dict[str, Any]:
         return {"seq": self.seq, "type": self.type, "time": self.time, "data": self.data}
@@ -120,7 +151,7 @@ class EventBus:
     def publish(self, type: str, data: dict[str, Any], owner: int | None = None) -> None:
         """Publish one event (sync; never blocks, never raises)."""
         try:
-            ev = Event(0, type, now_rfc3339(), data, owner)
+            ev = Event(0, type, time.time_ns(), data, owner)
             self.published += 1
             if self._outbound is not None:
                 self._outbound(ev)

@@ -171,3 +171,31 @@ def test_event_stamps_are_the_clocks_microseconds_in_rfc3339(monkeypatch):
         sec, rest = divmod(ns, 10**9)
         expected = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1000:06d}Z"
         assert bus_mod.now_rfc3339() == expected
+
+
+def test_taps_see_every_kept_event_in_order_and_a_failing_tap_stops_nothing():
+    bus = EventBus()
+    seen: list[tuple[int, str]] = []
+    bus.taps.append(lambda ev: 1 / 0)  # logged, not raised
+    bus.taps.append(lambda ev: seen.append((ev.seq, ev.type)))
+    for name in ("a", "b", "c"):
+        bus.publish(name, {})
+    events, _ = bus.read(bus.first_seq - 1, ADMIN)
+    assert seen == [(e.seq, e.type) for e in events] and [t for _, t in seen] == ["a", "b", "c"]
+
+
+def test_an_events_time_is_its_publication_time_rendered_when_read(monkeypatch):
+    """publish stamps the nanoseconds and renders RFC 3339 only when the time is read."""
+    import importlib
+    from datetime import UTC, datetime
+
+    bus_mod = importlib.import_module("switchboard.events.bus")
+    stamp = 1_765_000_000_123_456_789
+    monkeypatch.setattr(bus_mod.time, "time_ns", lambda: stamp)
+    bus = EventBus()
+    bus.publish("t", {"x": 1})
+    monkeypatch.setattr(bus_mod.time, "time_ns", lambda: stamp + 5 * 10**9)  # later reads do not restamp
+    (ev,), _ = bus.read(bus.first_seq - 1, ADMIN)
+    expected = datetime.fromtimestamp(stamp // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%S") + ".123456Z"
+    assert ev.time == expected and orjson.loads(ev.json())["time"] == expected
+    assert ev.public() == {"seq": ev.seq, "type": "t", "time": expected, "data": {"x": 1}}
