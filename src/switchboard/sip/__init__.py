@@ -18,7 +18,7 @@ from importlib.util import spec_from_file_location
 from pathlib import Path
 
 # the hot path of every SIP transaction: parsing, serialising, digest, steering, transactions
-COMPILED = ("message", "headers", "digest", "steer", "rand", "limits", "transaction", "endpoint")
+COMPILED = ("message", "headers", "digest", "steer", "rand", "limits", "transaction", "endpoint", "engine")
 _HERE = Path(__file__).resolve().parent
 
 

@@ -46,6 +46,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from switchboard import __version__
 from switchboard.sip import transaction as tx_mod
@@ -164,14 +165,20 @@ def spread_randomly(sock: socket.socket, processes: int) -> bool:
         struct.pack("HBBI", code, 0, 0, k)
         for code, k in ((_BPF_LD_W_ABS, _SKF_AD_RANDOM), (_BPF_ALU_MOD_K, processes), (_BPF_RET_A, 0))
     )
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = struct.pack("HL", 3, ctypes.addressof(buf))  # struct sock_fprog {u16 len; filter *}
     try:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
+        _attach_cbpf(sock, ctypes.create_string_buffer(program, len(program)))
     except OSError as e:
         log.warning("SIP UDP: datagrams stay spread by address hash (SO_ATTACH_REUSEPORT_CBPF: %s)", e)
         return False
     return True
+
+
+def _attach_cbpf(sock: socket.socket, buf: ctypes.Array) -> None:
+    """SO_ATTACH_REUSEPORT_CBPF with the program in `buf`: the kernel copies it during the call. The
+    buffer is an argument so that it lives until the call returns (compiled by mypyc, a local would
+    be released after its last use, addressof(), and the kernel would read freed memory)."""
+    fprog = struct.pack("HL", len(buf) // 8, ctypes.addressof(buf))  # struct sock_fprog {u16 len; filter *}
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
 
 
 UDP_RCVBUF = 4 << 20  # bytes asked for the SIP UDP socket's receive buffer
@@ -208,7 +215,7 @@ class _Udp(asyncio.DatagramProtocol):
         steer = self.engine.steer
         if steer is not None:  # SIP workers (engine/workers.py): it may belong to another process
             engine = self.engine
-            if engine._limiter is not None and not engine._limiter.allow(source.ip, time.monotonic()):
+            if engine._limiter is not None and not engine._limiter.allow(source.ip, engine.clock()):
                 engine.stats["rate_limited"] += 1  # where it arrives, at this process's share of the rate
                 return
             if steer(data, source):
@@ -249,6 +256,7 @@ class SipEngine:
         tcp: bool = True,
     ):
         self.host, self.port = host, port
+        self.clock: Callable[[], float] = time.monotonic  # the transactions' clock (a test may set its own)
         self.tcp_idle, self.tcp_max_per_source, self.tcp_max = tcp_idle, tcp_max_per_source, tcp_max
         self.tcp_bound = tcp_bound  # "ip:port" of the connections registrations are bound to
         self._limiter = SourceRateLimit(rate_limit) if rate_limit > 0 else None
@@ -304,7 +312,7 @@ class SipEngine:
     # ---- receiving -----------------------------------------------------------------------------
     def receive(self, data: bytes, source: Source, *, check_rate: bool = True) -> None:
         self.stats["received"] += 1
-        now = time.monotonic()
+        now = self.clock()
         if check_rate and self._limiter is not None and not self._limiter.allow(source.ip, now):
             self.stats["rate_limited"] += 1
             return
@@ -329,7 +337,7 @@ class SipEngine:
             self._execute(actions, now)
 
     def _malformed(self, data: bytes, source: Source, err: Exception) -> None:
-        self._execute(self.endpoint.malformed(data, source, err), time.monotonic())
+        self._execute(self.endpoint.malformed(data, source, err), self.clock())
 
     # ---- carrying out the endpoint's actions ------------------------------------------------------
     def _execute(self, actions: list, now: float) -> None:
@@ -391,16 +399,17 @@ class SipEngine:
                 if self._udp is None:
                     return False
                 self._udp.sendto(data, (dest.ip, dest.port))
-            elif dest.writer is not None and not dest.writer.is_closing():
-                dest.writer.write(data)
             else:
-                raise ConnectionError("connection closed")
+                writer: Any = dest.writer  # a StreamWriter, or a worker's relay of one (engine/workers.py)
+                if writer is None or writer.is_closing():
+                    raise ConnectionError("connection closed")
+                writer.write(data)
             self.stats["sent"] += 1
             return True
         except (OSError, ConnectionError) as e:
             log.debug("send to %s failed: %s", dest.address, e)
             if tx is not None:
-                now = time.monotonic()
+                now = self.clock()
                 self._execute(self.endpoint.transport_error(tx, now), now)
             return False
 
@@ -408,7 +417,7 @@ class SipEngine:
         timers = self._timers.get(id(tx))
         if timers is not None:
             timers.pop(name, None)
-        now = time.monotonic()
+        now = self.clock()
         self._execute(self.endpoint.timer(tx, name, now), now)
 
     def _forget(self, tx) -> None:
@@ -422,7 +431,7 @@ class SipEngine:
 
     def _expire(self) -> None:
         """Every second: drop completed transactions whose timer J fired (also when nothing arrives)."""
-        self.endpoint.expire(time.monotonic())
+        self.endpoint.expire(self.clock())
         if self.running and self._loop is not None:
             self._expiry = self._loop.call_later(1.0, self._expire)
 
@@ -432,6 +441,7 @@ class SipEngine:
         handler answers at once (the figure-8 fast path), or once its Deferred / awaitable settles.
         INVITEs and in-dialog requests go to the call engine when one is attached."""
         if self.call_handler is not None and (incoming.dialog is not None or incoming.message.method in CALL_METHODS):
+            out: object
             if not self.available():
                 out = response_to(incoming.message, 503, headers=[("Server", USER_AGENT), ("Retry-After", "60")])
             else:
@@ -501,7 +511,7 @@ class SipEngine:
             self._answer(incoming, out)
 
     def _answer(self, incoming: DeliverRequest, resp: Message) -> None:
-        now = time.monotonic()
+        now = self.clock()
         actions = self.endpoint.respond(incoming, resp, now)
         if not actions:
             log.debug("late response for a finished transaction %r", incoming.tx)
@@ -545,7 +555,7 @@ class SipEngine:
             dest = Source(ip, port, "TCP", writer)
         else:
             dest = Source(ip, port, "UDP")
-        now = time.monotonic()
+        now = self.clock()
         fut = asyncio.get_running_loop().create_future()
         tx, actions = self.endpoint.send_request(msg, dest, now, t1=t1)
         self._waiters[id(tx)] = fut
@@ -555,7 +565,7 @@ class SipEngine:
         except TimeoutError:
             return None
         finally:
-            self._execute(self.endpoint.abandon(tx), time.monotonic())
+            self._execute(self.endpoint.abandon(tx), self.clock())
             self._forget(tx)
 
     async def _resolve(self, host: str) -> str | None:
@@ -570,12 +580,12 @@ class SipEngine:
             )
         except OSError:
             return None
-        return infos[0][4][0] if infos else None
+        return str(infos[0][4][0]) if infos else None
 
     async def _connect(self, ip: str, port: int) -> asyncio.StreamWriter | None:
-        writer = self._out_conns.get((ip, port))
-        if writer is not None and not writer.is_closing():
-            return writer
+        known = self._out_conns.get((ip, port))
+        if known is not None and not known.is_closing():
+            return known
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), 5)
         except (OSError, TimeoutError):
@@ -594,7 +604,7 @@ class SipEngine:
     def answer_invite(self, incoming: DeliverRequest, uas, status: int, *, headers=None, body: bytes = b"") -> None:
         """The final answer to an INVITE the call engine handles as `uas` (sip/dialog.UasInvite): a 2xx is
         retransmitted until its ACK (`on_unacked(uas)` after 64*T1 without one)."""
-        now = time.monotonic()
+        now = self.clock()
         self._execute(self.endpoint.answer_invite(incoming, uas, status, now, headers=headers, body=body), now)
 
     def send_to(
@@ -611,7 +621,7 @@ class SipEngine:
         already in `msg` (a CANCEL carries its INVITE's)."""
         if add_via:
             msg.headers.insert(0, ("Via", self.via(dest.ip, dest.transport)))
-        now = time.monotonic()
+        now = self.clock()
         tx, actions = self.endpoint.send_request(msg, dest, now)
         if on_response is not None:
             self._listeners[id(tx)] = on_response
@@ -633,7 +643,7 @@ class SipEngine:
             return None
         finally:
             self._listeners.pop(id(tx), None)
-            self._execute(self.endpoint.abandon(tx), time.monotonic())
+            self._execute(self.endpoint.abandon(tx), self.clock())
 
     def send_ack(self, ack: Message, dest: Source) -> None:
         """An ACK for a 2xx (its own transaction-less request, with a fresh branch)."""
@@ -679,11 +689,11 @@ class SipEngine:
                 del inbound[ip]
 
     async def _read_stream(self, reader, writer, source: Source, *, inbound: bool = False) -> None:
-        conn = self._conns[writer] = _Conn(source, time.monotonic(), inbound)
+        conn = self._conns[writer] = _Conn(source, self.clock(), inbound)
         buffer = b""
         try:
             while chunk := await reader.read(65536):
-                conn.last_rx = time.monotonic()
+                conn.last_rx = self.clock()
                 buffer += chunk
                 while True:
                     try:
@@ -726,7 +736,7 @@ class SipEngine:
     def _reap_idle(self) -> None:
         """Close the inbound connections idle for `tcp_idle` seconds, except those registrations are
         bound to (the phone is reached through them); runs every few seconds."""
-        now = time.monotonic()
+        now = self.clock()
         idle = [(w, c) for w, c in self._conns.items() if c.inbound and now - c.last_rx >= self.tcp_idle]
         if idle:
             bound = self.tcp_bound() if self.tcp_bound is not None else set()

@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-import types
 
 import pytest
 
-from switchboard.sip import engine as engine_module
 from switchboard.sip.engine import Deferred, SipEngine, options_ok
 from switchboard.sip.message import Message, parse, response_to
 
@@ -90,7 +88,7 @@ async def test_timer_j_ends_the_completed_state(setup, monkeypatch):
     eng, peer, calls, answers = setup
     answers["OPTIONS"] = options_ok
     now = [1000.0]
-    monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    eng.clock = lambda: now[0]
     peer.send(options())
     first = await peer.recv()
     now[0] += eng.completed.lifetime - 0.001  # just before timer J (64*T1)
