@@ -47,12 +47,14 @@ def owner(data: bytes, workers: int) -> int:
     if space <= 0:
         return LOCAL
     method = data[:space]
-    head = data[: data.find(b"\r\n\r\n") if b"\r\n\r\n" in data else len(data)]
+    end = data.find(b"\r\n\r\n")  # the header section: searched in place, not copied
+    if end < 0:
+        end = len(data)
     if method == b"REGISTER":
-        m = _TO_USER.search(head)
+        m = _TO_USER.search(data, 0, end)
         return aor_owner(m[1], workers) if m else LOCAL
     if method == b"OPTIONS":
-        line = _TO_LINE.search(head)
+        line = _TO_LINE.search(data, 0, end)
         if line is None:
             return LOCAL
         return 0 if _TAG.search(line[1]) else LOCAL

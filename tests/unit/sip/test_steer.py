@@ -23,6 +23,10 @@ def test_register_goes_to_its_aors_owner_whatever_the_rest_says():
         assert owner(request("REGISTER", "TO :sip:alice@example.com"), workers) == want
         auth = 'Authorization: Digest username="bob", uri="sip:bob@example.com"\r\n'
         assert owner(request("REGISTER", extra=auth), workers) == want  # other headers do not count
+        cut = request("REGISTER").replace(b"\r\nContent-Length: 0\r\n\r\n", b"")
+        assert owner(cut, workers) == want  # no empty line after the headers: all of it is searched
+        body = "\r\n\r\nTo: <sip:mallory@example.com>"  # a To in the body does not count
+        assert owner(request("REGISTER", "X-No-To: 1") + body.encode(), workers) == LOCAL
     names = [f"u{i}" for i in range(200)]
     assert {aor_owner(n, 4) for n in names} == {0, 1, 2, 3}  # spread over every worker
 
