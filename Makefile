@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_WORKERS ?= 2
 
 # the SIP core that mypyc compiles (switchboard.sip.COMPILED); rebuilt when one of them changes
-SIP_HOT := $(addprefix src/switchboard/sip/,message.py headers.py digest.py steer.py rand.py limits.py transaction.py endpoint.py __init__.py)
+SIP_HOT := $(addprefix src/switchboard/sip/,message.py headers.py digest.py steer.py rand.py limits.py transaction.py endpoint.py engine.py __init__.py)
 COMPILED := src/switchboard/sip/.compiled
 
 .PHONY: run test test-deps bench sip-bench call-bench probe-bench lint clean compile pure

@@ -1,10 +1,11 @@
 """Compile the SIP core with mypyc, in place: `make compile` (run by `make` before tests, benches and `run`).
 
-The modules of `switchboard.sip.COMPILED` (parsing, serialising, digest, steering, the transaction layer) are
-built as C extensions next to their sources (`src/switchboard/sip/*.so`, plus mypyc's shared runtime
-`src/*__mypyc*.so`); Python imports an extension before a .py of the same name. The sources stay the
-reference and the fallback: without a C compiler or mypy, with SWITCHBOARD_PURE_PYTHON=1, or when a
-source is newer than its build (edited since), the package runs them unchanged (see switchboard/sip/__init__.py).
+The modules of `switchboard.sip.COMPILED` (parsing, serialising, digest, steering, the transaction layer, the
+engine's per-datagram path) are built as C extensions next to their sources (`src/switchboard/sip/*.so`, plus
+mypyc's shared runtime `src/*__mypyc*.so`); Python imports an extension before a .py of the same name. The
+sources stay the reference and the fallback: without a C compiler or mypy, with SWITCHBOARD_PURE_PYTHON=1, or
+when a source is newer than its build (edited since), the package runs them unchanged (see
+switchboard/sip/__init__.py).
 
 Measured (bench/README.md): OPTIONS ~28 % less CPU per transaction, REGISTER with digest ~9 % less.
 

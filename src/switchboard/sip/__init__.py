@@ -17,7 +17,8 @@ from importlib.machinery import EXTENSION_SUFFIXES
 from importlib.util import spec_from_file_location
 from pathlib import Path
 
-# the hot path of every SIP transaction: parsing, serialising, digest, steering, transactions
+# the hot path of every SIP transaction: parsing, serialising, digest, steering, transactions, and the
+# engine (from the socket to the handler and back)
 COMPILED = ("message", "headers", "digest", "steer", "rand", "limits", "transaction", "endpoint", "engine")
 _HERE = Path(__file__).resolve().parent
 
