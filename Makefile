@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed
 # pytest workers: each runs whole test files (their servers and fixtures stay with them)
 TEST_WORKERS ?= 2
 
-# the SIP core that mypyc compiles (switchboard.sip.COMPILED); rebuilt when one of them changes
-SIP_HOT := $(addprefix src/switchboard/sip/,message.py headers.py digest.py steer.py rand.py limits.py transaction.py endpoint.py engine.py __init__.py)
-COMPILED := src/switchboard/sip/.compiled
+# the modules mypyc compiles (switchboard.compiled.COMPILED); rebuilt when one of them changes
+HOT := $(addprefix src/switchboard/sip/,message.py headers.py digest.py steer.py rand.py limits.py transaction.py endpoint.py engine.py) \
+	src/switchboard/engine/registrar.py src/switchboard/compiled.py
+COMPILED := src/switchboard/.compiled
 
 .PHONY: run test test-deps bench sip-bench call-bench probe-bench lint clean compile pure
 
@@ -19,13 +20,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # mypyc: C extensions beside the sources; without a compiler the package stays pure Python (a warning)
-$(COMPILED): $(STAMP) $(SIP_HOT) scripts/compile.py
-	$(BIN)/python scripts/compile.py || echo "warning: the SIP core was not compiled (pure Python)"
+$(COMPILED): $(STAMP) $(HOT) scripts/compile.py
+	$(BIN)/python scripts/compile.py || echo "warning: the hot modules were not compiled (pure Python)"
 	touch $(COMPILED)
 
 compile: $(COMPILED)
 
-# back to the pure-Python SIP core (SWITCHBOARD_PURE_PYTHON=1 does the same without removing the build)
+# back to the pure-Python hot modules (SWITCHBOARD_PURE_PYTHON=1 does the same without removing the build)
 pure:
 	$(PYTHON) scripts/compile.py --clean
 	rm -f $(COMPILED)
@@ -42,8 +43,9 @@ test: $(STAMP) $(COMPILED) test-deps
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --durations=15
-	# the fallback: the SIP core's tests once more on its pure-Python sources
-	SWITCHBOARD_PURE_PYTHON=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit/sip
+	# the fallback: the compiled modules' tests once more on their pure-Python sources
+	SWITCHBOARD_PURE_PYTHON=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit/sip \
+		tests/unit/engine/test_registrar_commit.py
 
 bench: $(STAMP) $(COMPILED) test-deps
 	$(BIN)/python bench/http_bench.py

@@ -1,11 +1,11 @@
-"""Compile the SIP core with mypyc, in place: `make compile` (run by `make` before tests, benches and `run`).
+"""Compile the hot modules with mypyc, in place: `make compile` (run by `make` before tests, benches and `run`).
 
-The modules of `switchboard.sip.COMPILED` (parsing, serialising, digest, steering, the transaction layer, the
-engine's per-datagram path) are built as C extensions next to their sources (`src/switchboard/sip/*.so`, plus
-mypyc's shared runtime `src/*__mypyc*.so`); Python imports an extension before a .py of the same name. The
-sources stay the reference and the fallback: without a C compiler or mypy, with SWITCHBOARD_PURE_PYTHON=1, or
-when a source is newer than its build (edited since), the package runs them unchanged (see
-switchboard/sip/__init__.py).
+The modules of `switchboard.compiled.COMPILED` (parsing, serialising, digest, steering, the transaction layer,
+the engine's per-datagram path, the registrar) are built as C extensions next to their sources
+(`src/switchboard/sip/*.so`, `src/switchboard/engine/registrar*.so`, plus mypyc's shared runtime
+`src/*__mypyc*.so`); Python imports an extension before a .py of the same name. The sources stay the reference
+and the fallback: without a C compiler or mypy, with SWITCHBOARD_PURE_PYTHON=1, or when a source is newer than
+its build (edited since), the package runs them unchanged (see switchboard/compiled.py).
 
 Measured (bench/README.md): OPTIONS ~28 % less CPU per transaction, REGISTER with digest ~9 % less.
 
@@ -20,17 +20,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 sys.path.insert(0, str(SRC))
 
-from switchboard.sip import COMPILED, compiled_files  # noqa: E402 - after the path tweak
+with warnings.catch_warnings():  # (that a source is newer than its build: it is about to be rebuilt)
+    warnings.simplefilter("ignore")
+    from switchboard.compiled import COMPILED, compiled_files, source  # noqa: E402 - after the path tweak
 
 
 def clean() -> None:
-    for path in compiled_files(SRC / "switchboard" / "sip"):
+    for path in compiled_files(SRC / "switchboard"):
         path.unlink()
 
 
@@ -41,7 +44,7 @@ def main() -> int:
     clean()
     if args.clean:
         return 0
-    sources = [f"switchboard/sip/{name}.py" for name in COMPILED]
+    sources = [str(source(name, SRC / "switchboard").relative_to(SRC)) for name in COMPILED]
     with tempfile.TemporaryDirectory(prefix="switchboard-mypyc-") as work:
         # mypyc builds under the working directory (build/) and copies the extensions into place (--inplace)
         env = os.environ | {"MYPY_CACHE_DIR": str(Path(work) / "mypy-cache")}
@@ -51,10 +54,10 @@ def main() -> int:
     if out.returncode != 0:
         clean()  # never leave a partial set
         sys.stderr.write(out.stdout[-4000:] + out.stderr[-4000:])
-        sys.stderr.write("\nmypyc failed: the SIP core stays pure Python\n")
+        sys.stderr.write("\nmypyc failed: the hot modules stay pure Python\n")
         return out.returncode
-    built = compiled_files(SRC / "switchboard" / "sip")
-    print(f"compiled {len(COMPILED)} SIP modules with mypyc ({len(built)} files)")
+    built = compiled_files(SRC / "switchboard")
+    print(f"compiled {len(COMPILED)} modules with mypyc ({len(built)} files)")
     return 0
 
 

@@ -42,7 +42,7 @@ from switchboard.carrier.poller import run_port_poller
 from switchboard.config import Settings, parse_networks
 from switchboard.domain import cluster, repos, security
 from switchboard.domain.entities import Server, utcnow
-from switchboard.engine import dialplan_exec
+from switchboard.engine import bindings, dialplan_exec
 from switchboard.engine.calls import CallEngine
 from switchboard.engine.mediactl import MediaControl
 from switchboard.engine.qualify import Qualifier
@@ -317,7 +317,7 @@ async def serve(settings: Settings) -> None:
         reuse_port=settings.sip_workers > 1,
         spread=settings.sip_workers,
     )
-    await registrar.sweep()
+    await bindings.sweep(registrar)
     # CDRs: the call engine calls services.cdr_writer.channel_ended(ch) for each caller's channel
     # that ends; the writer stores them in the background
     services.cdr_writer.start()
@@ -361,7 +361,7 @@ async def serve(settings: Settings) -> None:
     )
     # background work once per cluster (domain/cluster.py: a lease per job; on SQLite always held)
     leases = cluster.Leases(services.db, ttl=settings.lease_seconds)
-    background = [asyncio.ensure_future(registrar.run_sweeper())]
+    background = [asyncio.ensure_future(bindings.run_sweeper(registrar))]
     leases.run("qualify", Qualifier(services.pbx, services.sip).run)
     trunk_reg = TrunkRegistrar(
         services.pbx,

@@ -28,6 +28,7 @@ from switchboard.domain.security import SecretBox
 from switchboard.domain.social import BuddyService, ChatService, ContactService
 from switchboard.domain.throttle import FailureThrottle, Limits
 from switchboard.domain.trunks import TrunkService
+from switchboard.engine import bindings
 from switchboard.engine.registrar import DEFAULT_ALGORITHMS, Registrar, parse_algorithms
 from switchboard.engine.runtime import Pbx
 from switchboard.engine.sipapp import SipApp
@@ -163,7 +164,7 @@ async def serve_worker(settings: Settings, index: int, workers: int, hub_dir: Pa
         spread=workers,
         tcp=False,
     )
-    await registrar.sweep()  # this process's copy of the bindings (the main one sweeps the database)
+    await bindings.sweep(registrar)  # this process's copy of the bindings (the main one sweeps the database)
     link = WorkerLink(sip, registrar, reload, index, workers, hub_dir)
     registrar.answer_after = link.main_knows
     registrar.report_failure = link.report_failure

@@ -12,7 +12,7 @@ except for live state that is not in the database):
 - `config.reloaded` -> that family's file (pjsip.conf, extensions.conf, ...) is loaded again;
 - `module.changed` -> the module's stored state is applied (res_pjsip unloaded: 503 here too);
 - `devices.reloaded` -> the kazoo devices' SIP accounts; `trunks.changed` -> the trunks;
-- `registration.added/refreshed/removed` -> those aors' bindings (registrar.refresh_aors), so a
+- `registration.added/refreshed/removed` -> those aors' bindings (bindings.refresh_aors), so a
   phone registered at another node is in this node's contacts and reached from this node's socket;
 - `trunk.status` -> `Pbx.trunk_states` (the lease holder runs the trunks; every node shows them);
 - `contact.status` -> the qualify status of that binding (qualify runs on one node);
@@ -30,6 +30,7 @@ import logging
 
 from switchboard import events
 from switchboard.domain.cluster import NODE_ID
+from switchboard.engine import bindings
 from switchboard.engine.runtime import Pbx
 
 log = logging.getLogger("switchboard.cluster")
@@ -109,7 +110,7 @@ class ClusterSync:
         if trunks:
             await self.trunk_reload()
         if aors:
-            await self.registrar.refresh_aors(a for a in aors if a)
+            await bindings.refresh_aors(self.registrar, (a for a in aors if a))
 
     def _trunk_status(self, data: dict) -> None:
         tid = data.get("id")
@@ -135,7 +136,7 @@ class ClusterSync:
             await self.pbx.load_all(conn, self.configs, announce=False)
             await self.pbx.load_devices(conn, self.kazoo, announce=False)
         await self.trunk_reload()
-        await self.registrar.sweep()
+        await bindings.sweep(self.registrar)
         log.info("resynced with the cluster (modules, configuration, devices, trunks, registrations)")
 
     async def _resync_logged(self) -> None:

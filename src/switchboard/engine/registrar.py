@@ -27,7 +27,9 @@ Bindings (aor policy from pjsip.conf, Asterisk's defaults):
 
 Bindings are stored in the database (sip_contacts) so they survive a restart and any node finds
 them; this node keeps a copy in memory for the views and for qualify, refreshed from the database
-by the expiry sweep (every few seconds), which also deletes expired bindings.
+by the expiry sweep (every few seconds), which also deletes expired bindings. What reads and writes
+the rows is engine/bindings.py: this module may run compiled by mypyc (switchboard/compiled.py),
+that one stays pure Python.
 
 A REGISTER that changes bindings is answered only once the change is committed: `handle` returns
 an engine `Deferred`, settled after the commit. Commits are grouped (see `_enqueue`): the REGISTERs
@@ -46,42 +48,25 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
-
-from sqlalchemy import bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from typing import Any
 
 from switchboard import events
 from switchboard.asterisk.pjsip import AorPolicy
 from switchboard.domain.cluster import NODE_ID
 from switchboard.domain.throttle import FailureThrottle
+from switchboard.engine import bindings
+from switchboard.engine.bindings import Binding
 from switchboard.engine.runtime import Pbx
 from switchboard.sip import digest
 from switchboard.sip.engine import USER_AGENT, Deferred, Source
 from switchboard.sip.headers import contact_uri_and_params, split_contacts, uri_user
 from switchboard.sip.message import Message, response_to
-from switchboard.store import tables as t
+from switchboard.store.db import Database
 
 log = logging.getLogger("switchboard.registrar")
-
-
-@dataclass(slots=True)
-class Binding:
-    aor: str
-    uri: str
-    endpoint: str
-    call_id: str
-    cseq: int
-    user_agent: str
-    via_address: str
-    transport: str
-    path: str
-    expires_at: int
-    registered_at: int
-    status: str = "Unknown"  # Reachable | Unreachable | Unknown (qualify)
-    rtt_usec: int | None = None
-    next_qualify: float = 0.0
 
 
 _ALGORITHMS = {"md5": "MD5", "sha-256": "SHA-256", "sha256": "SHA-256"}
@@ -111,41 +96,6 @@ def _int(value: str | None) -> int | None:
         return None
     v = value.strip()
     return int(v) if v.isascii() and v.isdigit() and len(v) <= 10 else None
-
-
-_STORED = (
-    "endpoint",
-    "call_id",
-    "cseq",
-    "user_agent",
-    "via_address",
-    "transport",
-    "path",
-    "expires_at",
-    "registered_at",
-)
-_STATEMENTS: dict[str, tuple] = {}
-_COLUMNS = ("aor", "uri", *_STORED)
-# SQLite: the same upsert and delete as plain SQL with positional parameters, run with the driver's
-# executemany (no per-row SQLAlchemy parameter processing, which cost more than SQLite's own work)
-_SQLITE_UPSERT = (
-    f"INSERT INTO {t.sip_contacts.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-    f" ON CONFLICT (aor, uri) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in _STORED)}"
-)
-_SQLITE_DELETE = f"DELETE FROM {t.sip_contacts.name} WHERE aor = ? AND uri = ?"
-
-
-def _statements(dialect: str) -> tuple:
-    """(upsert, delete) for sip_contacts, built once per dialect."""
-    stmts = _STATEMENTS.get(dialect)
-    if stmts is None:
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.sip_contacts)
-        ins = ins.values({k: bindparam(k) for k in _COLUMNS})
-        upsert = ins.on_conflict_do_update(index_elements=["aor", "uri"], set_={k: ins.excluded[k] for k in _STORED})
-        c = t.sip_contacts.c
-        remove = delete(t.sip_contacts).where(c.aor == bindparam("k_aor"), c.uri == bindparam("k_uri"))
-        stmts = _STATEMENTS[dialect] = (upsert, remove)
-    return stmts
 
 
 def _start_eagerly(coro, tasks: set) -> None:
@@ -192,51 +142,6 @@ def _settled(fut) -> asyncio.Future:
 
     fut.add_done_callback(done)
     return waiter
-
-
-def _row(b: Binding) -> tuple:
-    return (
-        b.aor,
-        b.uri,
-        b.endpoint,
-        b.call_id,
-        b.cseq,
-        b.user_agent,
-        b.via_address,
-        b.transport,
-        b.path,
-        b.expires_at,
-        b.registered_at,
-    )
-
-
-def _write_sqlite(driver, deletes: list[tuple[str, str]], rows: list[tuple]) -> None:
-    """On a sqlite3 connection, in its write transaction: executemany straight to the driver (no
-    per-row SQLAlchemy parameter processing, which cost more than SQLite's own work)."""
-    if deletes:
-        driver.executemany(_SQLITE_DELETE, deletes)
-    if rows:
-        driver.executemany(_SQLITE_UPSERT, rows)
-
-
-async def _write(db, batch: list) -> None:
-    """Commit the changes of a batch of REGISTERs, in one transaction: on a SQLite file through the
-    database's own sqlite3 writer (Database.sqlite_write: no SQLAlchemy on this path), else in a
-    SQLAlchemy transaction."""
-    deletes = [(w.aor, uri) for w in batch for uri in w.removes]
-    rows = [_row(b) for w in batch for b in w.upserts.values()]
-    if db.has_sqlite_writer:
-        await db.sqlite_write(_write_sqlite, deletes, rows)
-        return
-    async with db.transaction() as conn:
-        if conn.dialect.name == "sqlite":  # named by a file: URI (no writer of its own)
-            await conn.run_sync(lambda sync: _write_sqlite(sync.connection.driver_connection, deletes, rows))
-            return
-        upsert, remove = _statements(conn.dialect.name)
-        if deletes:
-            await conn.execute(remove, [{"k_aor": aor, "k_uri": uri} for aor, uri in deletes])
-        if rows:
-            await conn.execute(upsert, [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
 
 
 class _Account:
@@ -324,14 +229,14 @@ def binding_event(b: Binding, now: int, reason: str | None = None) -> dict:
 @dataclass
 class Registrar:
     pbx: Pbx
-    db: object
+    db: Database
     secret: bytes
     realm: str = "switchboard"
     # failed digests per (source, aor), per source, per aor (shared with the admin routes)
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS  # offered where an auth names none
     _servers: dict[tuple[str, tuple[str, ...]], digest.DigestServer] = field(default_factory=dict)
-    _generation: dict[str, int] = field(default_factory=dict)  # bumped by every bind, per aor
+    generation: dict[str, int] = field(default_factory=dict)  # bumped by every bind, per aor
     # aor -> REGISTERs of it that arrived while an earlier one awaited its commit (served in order)
     _busy: dict[str, deque] = field(default_factory=dict)
     _pending: list = field(default_factory=list)  # _Writes awaiting the next commit
@@ -340,9 +245,9 @@ class Registrar:
     _committing: int = 0  # commits in progress (an eager commit waits for them: no nesting)
     _tasks: set = field(default_factory=set)  # eager commits that had to wait for the write lock
     _accounts: dict = field(default_factory=dict)  # endpoint -> _Account | _NO_AUTH, for _accounts_of
-    _accounts_of: object = None  # the PjsipConfig _accounts was read from
+    _accounts_of: Any = None  # the PjsipConfig _accounts was read from
     _device_accounts: dict = field(default_factory=dict)  # kazoo device username -> _Account
-    _devices_of: object = None  # the pbx.sip_devices dict _device_accounts was read from
+    _devices_of: Any = None  # the pbx.sip_devices dict _device_accounts was read from
     # SIP workers (engine/workers.py): each process signs its nonces with its own secret, so a
     # nonce is only accepted by the process that issued it and holds its nonce-count state; a
     # nonce of a sibling process (these secrets) is answered stale=true with a nonce of ours,
@@ -350,11 +255,14 @@ class Registrar:
     sibling_secrets: tuple[bytes, ...] = ()
     # a SIP worker awaits this after a commit, before it answers: the main process has then taken
     # in the bindings (engine/workers.py), so a 200 means the whole node knows them, as in one process
-    answer_after: object = None
+    answer_after: Callable[[], Awaitable[None]] | None = None
     # a SIP worker's failed authentications are counted by the main process (the throttle of the
     # node, which then gives every process the bans): awaited before the refusal is sent
-    report_failure: object = None
+    report_failure: Callable[[str, str], Awaitable[None]] | None = None
     _siblings: dict = field(default_factory=dict)
+    # what commits a batch (bindings.write); a test may watch it (an attribute, not the module's global: the
+    # module may run compiled, where its functions call one another directly)
+    write: Callable[[Database, list], Awaitable[None]] = bindings.write
 
     # ---- digest ------------------------------------------------------------------------------------
     def _server(self, realm: str, algorithms: tuple[str, ...]) -> digest.DigestServer:
@@ -616,7 +524,7 @@ class Registrar:
             self.pbx.contacts[w.aor] = w.after
         else:
             self.pbx.contacts.pop(w.aor, None)
-        self._generation[w.aor] = self._generation.get(w.aor, 0) + 1
+        self.generation[w.aor] = self.generation.get(w.aor, 0) + 1
 
     def _ok(self, w: _Write) -> Message:
         now = w.now
@@ -656,7 +564,7 @@ class Registrar:
             return
         self._committing += 1
         try:
-            await _write(self.db, batch)
+            await self.write(self.db, batch)
         except Exception as e:  # every waiting REGISTER learns it (500), none is acknowledged
             self._committing -= 1
             for w in batch:
@@ -677,12 +585,12 @@ class Registrar:
             except Exception:  # noqa: BLE001 - the bindings are durable: answer anyway
                 log.exception("could not wait for the main process to learn the bindings")
         for w in batch:
-            e = failed.get(id(w))
+            error = failed.get(id(w))
             try:
-                if e is None:
+                if error is None:
                     w.fut.resolve(self._ok(w))
                 else:
-                    w.fut.fail(e)
+                    w.fut.fail(error)
             except Exception as exc:  # noqa: BLE001
                 w.fut.fail(exc)
             self._release(w.aor)
@@ -692,112 +600,3 @@ class Registrar:
         return {
             b.via_address for bindings in self.pbx.contacts.values() for b in bindings.values() if b.transport == "TCP"
         }
-
-    # ---- expiry sweep and reload -------------------------------------------------------------------------
-    async def sweep(self) -> None:
-        """Delete expired bindings and reload this node's copy from the database (other nodes'
-        registrations included), keeping the qualify state of bindings it already knew."""
-        now = int(time.time())
-        c = t.sip_contacts.c
-        seen = dict(self._generation)
-        async with self.db.transaction() as conn:
-            gone = (
-                await conn.execute(
-                    delete(t.sip_contacts).where(c.expires_at <= now).returning(c.aor, c.uri, c.endpoint, c.user_agent)
-                )
-            ).all()
-        for r in gone:  # (the node whose DELETE removed the row tells it, once)
-            data = {"aor": r.aor, "contact": r.uri, "endpoint": r.endpoint, "user_agent": r.user_agent, "expires": 0}
-            data["node"] = NODE_ID
-            events.publish("registration.removed", {**data, "reason": "expired"})
-        async with self.db.transaction(write=False) as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        c.aor,
-                        c.uri,
-                        c.endpoint,
-                        c.call_id,
-                        c.cseq,
-                        c.user_agent,
-                        c.via_address,
-                        c.transport,
-                        c.path,
-                        c.expires_at,
-                        c.registered_at,
-                    )
-                )
-            ).all()
-        fresh: dict[str, dict[str, Binding]] = {}
-        for r in rows:
-            b = self.pbx.contacts.get(r.aor, {}).get(r.uri)
-            if b is None:
-                b = Binding(*r)
-            else:  # the same object: a qualify probe in flight updates what the views read
-                (
-                    b.endpoint,
-                    b.call_id,
-                    b.cseq,
-                    b.user_agent,
-                    b.via_address,
-                    b.transport,
-                    b.path,
-                    b.expires_at,
-                    b.registered_at,
-                ) = r[2:]
-            fresh.setdefault(r.aor, {})[r.uri] = b
-        for aor, gen in self._generation.items():  # bound while we read: this node's copy is newer
-            if seen.get(aor) != gen:
-                if aor in self.pbx.contacts:
-                    fresh[aor] = self.pbx.contacts[aor]
-                else:
-                    fresh.pop(aor, None)
-        if fresh.keys() != self.pbx.contacts.keys() or any(
-            fresh[a].keys() != self.pbx.contacts[a].keys() for a in fresh
-        ):
-            self.pbx.view_cache.clear()
-        self.pbx.contacts = fresh
-
-    async def refresh_aors(self, aors) -> None:
-        """Re-read these aors' bindings from the database into this node's copy (another node
-        changed them: its registration.* event), keeping the qualify state of bindings it knew; an
-        aor this node bound meanwhile keeps this node's (newer) copy."""
-        aors = sorted(set(aors))
-        if not aors:
-            return
-        c = t.sip_contacts.c
-        seen = {a: self._generation.get(a) for a in aors}
-        now = int(time.time())
-        async with self.db.transaction(write=False) as conn:
-            rows = (
-                await conn.execute(
-                    select(*(getattr(c, k) for k in _COLUMNS)).where(c.aor.in_(aors), c.expires_at > now)
-                )
-            ).all()
-        fresh: dict[str, dict[str, Binding]] = {a: {} for a in aors}
-        for r in rows:
-            b = self.pbx.contacts.get(r.aor, {}).get(r.uri)
-            if b is None:
-                b = Binding(*r)
-            else:
-                b.endpoint, b.call_id, b.cseq, b.user_agent = r[2:6]
-                b.via_address, b.transport, b.path, b.expires_at = r[6:10]
-            fresh[r.aor][r.uri] = b
-        for aor, bindings in fresh.items():
-            if self._generation.get(aor) != seen[aor]:
-                continue
-            if bindings:
-                self.pbx.contacts[aor] = bindings
-            else:
-                self.pbx.contacts.pop(aor, None)
-        self.pbx.view_cache.clear()
-
-    async def run_sweeper(self, every: float = 5.0) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("registration sweep failed")
-            await asyncio.sleep(every)

@@ -73,6 +73,7 @@ from pathlib import Path
 import orjson
 
 from switchboard import events
+from switchboard.engine import bindings
 from switchboard.sip.endpoint import Source
 from switchboard.sip.steer import LOCAL, aor_owner, owner
 
@@ -354,7 +355,7 @@ class WorkerHub:
         while self._refresh:
             aors, self._refresh = self._refresh, set()
             try:
-                await self.registrar.refresh_aors(a for a in aors if a)
+                await bindings.refresh_aors(self.registrar, (a for a in aors if a))
             except Exception:  # noqa: BLE001 - the next event of the aor re-reads it
                 log.exception("could not re-read bindings the SIP workers changed")
 
@@ -553,7 +554,7 @@ class WorkerLink:
                     self.send(b"A%d\0%d" % (body["token"], self.index))
                 else:  # the aors gathered since this re-read was queued
                     aors, self._aors = self._aors, set()
-                    await self.registrar.refresh_aors(aors)
+                    await bindings.refresh_aors(self.registrar, aors)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - keep following

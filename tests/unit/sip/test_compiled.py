@@ -1,6 +1,7 @@
-"""The SIP core's mypyc build (scripts/compile.py) and its pure-Python fallback (switchboard/sip/__init__.py).
+"""The hot modules' mypyc build (scripts/compile.py) and their pure-Python fallback (switchboard/compiled.py).
 
-`make test` runs the whole suite on the build, then tests/unit/sip again with SWITCHBOARD_PURE_PYTHON=1."""
+`make test` runs the whole suite on the build, then tests/unit/sip and the registrar's tests again with
+SWITCHBOARD_PURE_PYTHON=1."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import time
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
-import switchboard.sip as sip
+import switchboard.compiled as sip
+from switchboard.engine import registrar
 from switchboard.sip import endpoint, message
 from tests.conftest import skip_or_fail
 
@@ -24,12 +26,13 @@ SAMPLE = (
 )
 PROBE = """
 import json, sys
-import switchboard.sip as sip
+import switchboard.compiled as sip
+from switchboard.engine import registrar
 from switchboard.sip import endpoint, message
 msg = message.parse(bytes.fromhex(sys.argv[1]))
 resp = message.response_to(msg, 200, headers=[("Server", "x")])
 resp.headers = [h for h in resp.headers if h[0] != "To"]  # its tag is random
-print(json.dumps({"files": [message.__file__, endpoint.__file__], "compiled": sip.RUNS_COMPILED,
+print(json.dumps({"files": [message.__file__, endpoint.__file__, registrar.__file__], "compiled": sip.RUNS_COMPILED,
                   "runtime": any(m.endswith("__mypyc") for m in sys.modules), "answer": resp.to_bytes().hex(),
                   "cseq": msg.cseq}))
 """
@@ -49,12 +52,12 @@ def test_the_build_is_what_runs():
     with SWITCHBOARD_PURE_PYTHON the sources are."""
     if PURE:
         assert not sip.RUNS_COMPILED
-        assert message.__file__.endswith(".py") and endpoint.__file__.endswith(".py")
+        assert all(m.__file__.endswith(".py") for m in (message, endpoint, registrar))
         return
     if not sip.compiled_files():
         skip_or_fail("the SIP core is not compiled here (make compile)")
     assert sip.RUNS_COMPILED
-    for module in (message, endpoint):
+    for module in (message, endpoint, registrar):
         assert module.__file__.endswith(tuple(EXTENSION_SUFFIXES)), module.__file__
 
 
@@ -72,10 +75,10 @@ def test_pure_python_fallback_answers_the_same():
 
 
 def _package(tmp_path: Path) -> Path:
-    here = tmp_path / "switchboard" / "sip"
-    here.mkdir(parents=True)
+    here = tmp_path / "switchboard"
     for name in sip.COMPILED:
-        (here / f"{name}.py").write_text("")
+        sip.source(name, here).parent.mkdir(parents=True, exist_ok=True)
+        sip.source(name, here).write_text("")
     return here
 
 
@@ -86,10 +89,12 @@ def test_a_module_edited_after_its_build_is_stale(tmp_path):
     assert sorted(sip.stale_modules(here)) == sorted(sip.COMPILED)  # nothing built
     past = time.time() - 60
     for name in sip.COMPILED:
-        os.utime(here / f"{name}.py", (past, past))
-        (here / f"{name}{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
+        os.utime(sip.source(name, here), (past, past))
+        sip.source(name, here).with_suffix(EXTENSION_SUFFIXES[0]).write_bytes(b"")
     (tmp_path / f"abc__mypyc{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
     assert sip.stale_modules(here) == []
     assert len(sip.compiled_files(here)) == len(sip.COMPILED) + 1  # and mypyc's shared runtime
-    (here / "digest.py").write_text("# edited\n")
-    assert sip.stale_modules(here) == ["digest"]
+    (here / "sip" / "digest.py").write_text("# edited\n")
+    assert sip.stale_modules(here) == ["sip.digest"]
+    (here / "engine" / "registrar.py").write_text("# edited\n")
+    assert sip.stale_modules(here) == ["sip.digest", "engine.registrar"]
