@@ -141,23 +141,7 @@ async def sweep(registrar) -> None:
         data["node"] = NODE_ID
         events.publish("registration.removed", {**data, "reason": "expired"})
     async with registrar.db.transaction(write=False) as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    c.aor,
-                    c.uri,
-                    c.endpoint,
-                    c.call_id,
-                    c.cseq,
-                    c.user_agent,
-                    c.via_address,
-                    c.transport,
-                    c.path,
-                    c.expires_at,
-                    c.registered_at,
-                )
-            )
-        ).all()
+        rows = (await conn.execute(select(*(getattr(c, k) for k in _COLUMNS)))).all()
     fresh: dict[str, dict[str, Binding]] = {}
     for r in rows:
         row: tuple[Any, ...] = tuple(r)
@@ -165,17 +149,8 @@ async def sweep(registrar) -> None:
         if b is None:
             b = Binding(*row)
         else:  # the same object: a qualify probe in flight updates what the views read
-            (
-                b.endpoint,
-                b.call_id,
-                b.cseq,
-                b.user_agent,
-                b.via_address,
-                b.transport,
-                b.path,
-                b.expires_at,
-                b.registered_at,
-            ) = row[2:]
+            for name, value in zip(_STORED, row[2:], strict=True):
+                setattr(b, name, value)
         fresh.setdefault(r.aor, {})[r.uri] = b
     for aor, gen in registrar.generation.items():  # bound while we read: this node's copy is newer
         if seen.get(aor) != gen:
