@@ -184,7 +184,9 @@ def test_injected_jitter_is_reported_and_lowers_mos(measured):
     for res in measured["jitter"]["results"]:
         assert res["loss_pct"] == 0, res
         assert res["jitter_ms"] > 3, res
-        assert 10 <= res["rtt_min_ms"] and res["rtt_max_ms"] <= 55, res  # 30 ± 20 ms plus 5 ms slack
+        # 30 ± 20 ms injected; the maximum gets 20 ms of slack for scheduling on a busy 2-core machine (CI:
+        # two test workers and their servers; one run here saw 60.3 ms), as the clean path's bounds allow
+        assert 10 <= res["rtt_min_ms"] and res["rtt_max_ms"] <= 70, res
         assert res["mos"] < clean["mos"], (res, clean)
 
 
