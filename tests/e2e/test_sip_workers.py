@@ -84,6 +84,25 @@ def test_two_processes_share_the_port_and_each_aor_has_one(node):
             assert c.register(name, f"{name}-pass").status == 200
 
 
+def test_an_options_and_its_retransmissions_get_the_same_answer_from_either_process(node):
+    """An OPTIONS outside a dialog is answered statelessly wherever it lands (RFC 3261 §8.2.7): the kernel
+    spreads one socket's datagrams over both processes at random, and every retransmission, whichever
+    process answers it, gets the same bytes (the To tag is derived from the request, not drawn at random
+    nor kept in one process's memory). Another transaction gets another tag."""
+    srv, _ = node
+    with SipUdpClient(srv.sip_port) as c:
+        data, _ = c.build("OPTIONS", f"sip:127.0.0.1:{srv.sip_port}")
+        answers = set()
+        for _ in range(24):  # all 24 in one process: a chance of 2**-23
+            c.send(data)
+            resp = c.recv()
+            assert resp is not None and resp.status == 200, resp
+            answers.add(resp.raw)
+        assert len(answers) == 1, answers
+        other = c.transaction(*c.build("OPTIONS", f"sip:127.0.0.1:{srv.sip_port}"))
+        assert other.status == 200 and other.get("To") != SipMessage.parse(answers.pop()).get("To")
+
+
 def test_nonce_replay_is_refused_whichever_process_sees_it(node):
     """Point 1, nonce replay state: a REGISTER's Authorization sent again is refused (401 stale) when
     it comes back over UDP from another port, and over TCP (which the main process takes)."""

@@ -20,6 +20,8 @@ Inputs (each returns a list of actions, to be carried out in order):
 * `abandon(tx)`: the TU no longer waits for a client transaction.
 * `malformed(data, source, error)`: input the transport could not frame (a TCP message too large).
 * `expire(now)`: let completed transactions whose timer J fired go (call it every second or so).
+* `answer_options(data, source, headers)`: a stateless 200 to an OPTIONS outside a dialog (the bytes), or None
+  (not such an OPTIONS: give it to `receive`).
 
 Actions (plain slotted classes; dispatch on `type(action) is ...`):
 
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from hashlib import blake2s
 from typing import Any
 
 from switchboard.sip import message as message_mod
@@ -217,6 +220,28 @@ class Endpoint:
             d = self._fresh = DeliverRequest(msg, source, key)  # a new non-INVITE request: figure 8
             return [d]
         return self._on_request(msg, source, now, key, None)
+
+    def answer_options(self, data: bytes, source: Source, headers: list[tuple[str, str]]) -> bytes | None:
+        """A stateless UAS's 200 to an OPTIONS outside a dialog (RFC 3261 §8.2.7), `headers` after the echoed
+        Via/From/To/Call-ID/CSeq: no transaction, nothing kept, as Kamailio's `sl_send_reply` and Asterisk's
+        answer to an out-of-dialog OPTIONS. A retransmission is answered again with the same bytes: the To tag
+        is a hash of what identifies the request (its top Via as received, From, Call-ID, CSeq), so §8.2.7's
+        "the same tag for the same request" holds whichever SIP worker process a retransmission reaches.
+
+        None when `data` is not such an OPTIONS: malformed (`receive` then answers 400 as for any request) or
+        in a dialog (a To tag: `receive` gives it to the dialog layer and the TU)."""
+        try:
+            msg = parse(data)
+        except ParseError:
+            return None
+        to = msg.get("To")
+        if msg.method != "OPTIONS" or to is None or tag(to):
+            return None
+        seed = "\n".join([msg.get("Via") or "", msg.get("From") or "", msg.get("Call-ID") or "", msg.get("CSeq") or ""])
+        to_tag = blake2s(seed.encode(), digest_size=6).hexdigest()  # 48 bits, as message.new_tag's
+        with_received(msg, source.ip, source.port)
+        self.stats["stateless"] += 1
+        return response_to(msg, 200, headers=headers, to_tag=to_tag).to_bytes()
 
     def malformed(self, data: bytes, source: Source, err: Exception | None) -> list:
         msg = message_mod.salvage(data)

@@ -30,6 +30,13 @@ a final response makes no transaction object; over UDP its completed state is an
 `completed` until timer J. The engine answers synchronously whenever the handler does, so the
 fast path applies; a Deferred or an awaitable makes the request `pending` (a transaction in
 `table`). Expiry of `completed` is lazy (when entries are added, and every second).
+
+An OPTIONS outside a dialog (keep-alives, monitoring, a proxy's qualify: most of the traffic that is not
+REGISTER) is answered statelessly when the handler says it answers every such OPTIONS alike (its
+`options_headers`, as `SipApp`): RFC 3261 §8.2.7, as Kamailio's `sl_send_reply`. It makes no transaction and
+keeps no completed state; a retransmission is answered again with the same bytes, from whichever SIP worker
+process it reaches (`Endpoint.answer_options`). Measured: 17.5 -> 12.0 us of CPU per OPTIONS in-process; the
+server's (2 SIP workers at 40,000/s, kernel included) 28 -> 21-23 us.
 """
 
 from __future__ import annotations
@@ -75,7 +82,17 @@ CALL_ALLOW = "OPTIONS, REGISTER, INVITE, ACK, CANCEL, BYE, INFO, UPDATE, PRACK, 
 # requests the call engine (`call_handler`) takes when one is attached (plus every in-dialog request)
 CALL_METHODS = frozenset({"INVITE", "BYE", "INFO", "UPDATE", "PRACK", "REFER", "NOTIFY"})
 
-__all__ = ["ALLOW", "USER_AGENT", "Deferred", "Handler", "SipEngine", "Source", "default_respond", "options_ok"]
+__all__ = [
+    "ALLOW",
+    "USER_AGENT",
+    "Deferred",
+    "Handler",
+    "SipEngine",
+    "Source",
+    "default_respond",
+    "options_headers",
+    "options_ok",
+]
 
 
 class Deferred:
@@ -128,17 +145,13 @@ def default_respond(req: Message) -> Message | None:
     return response_to(req, 501, headers=[("Server", USER_AGENT), ("Allow", ALLOW)])
 
 
+def options_headers(allow: str = ALLOW) -> list[tuple[str, str]]:
+    """What a 200 to an OPTIONS says after the echoed headers: what we take and support."""
+    return [("Server", USER_AGENT), ("Allow", allow), ("Accept", "application/sdp"), ("Supported", "path, replaces")]
+
+
 def options_ok(req: Message, allow: str = ALLOW) -> Message:
-    return response_to(
-        req,
-        200,
-        headers=[
-            ("Server", USER_AGENT),
-            ("Allow", allow),
-            ("Accept", "application/sdp"),
-            ("Supported", "path, replaces"),
-        ],
-    )
+    return response_to(req, 200, headers=options_headers(allow))
 
 
 _BLANK = (b"\r", b"\n", b"\0", b" ", b"")
@@ -212,17 +225,17 @@ class _Udp(asyncio.DatagramProtocol):
             if len(self._sources) >= 10_000:
                 self._sources.clear()
             source = self._sources[addr] = Source(addr[0], addr[1], "UDP")
-        steer = self.engine.steer
-        if steer is not None:  # SIP workers (engine/workers.py): it may belong to another process
-            engine = self.engine
-            if engine._limiter is not None and not engine._limiter.allow(source.ip, engine.clock()):
-                engine.stats["rate_limited"] += 1  # where it arrives, at this process's share of the rate
-                return
-            if steer(data, source):
-                return
-            engine.receive(data, source, check_rate=False)
+        engine = self.engine
+        limiter = engine._limiter
+        if limiter is not None and not limiter.allow(source.ip, engine.clock()):
+            engine.stats["rate_limited"] += 1  # (with SIP workers: where it arrives, at this process's share)
             return
-        self.engine.receive(data, source)
+        if data[:8] == b"OPTIONS " and engine.stateless_options is not None and engine.answer_options(data, source):
+            return  # outside a dialog: answered here, statelessly, whichever SIP worker process it reached
+        steer = engine.steer
+        if steer is not None and steer(data, source):  # SIP workers (engine/workers.py): another process's
+            return
+        engine.receive(data, source, check_rate=False)
 
     def error_received(self, exc):  # ICMP unreachable etc.: the client transaction times out
         log.debug("UDP error: %s", exc)
@@ -262,6 +275,10 @@ class SipEngine:
         self._limiter = SourceRateLimit(rate_limit) if rate_limit > 0 else None
         self.available = available  # is the SIP stack (res_pjsip) loaded?
         self.handler = handler
+        # a handler that answers every OPTIONS outside a dialog with 200 and the same headers (SipApp: its
+        # `options_headers`) lets the engine answer them itself, statelessly (Endpoint.answer_options): no
+        # handler call, no transaction; None: every OPTIONS goes through the handler
+        self.stateless_options: list[tuple[str, str]] | None = getattr(handler, "options_headers", None)
         self.running = False
         # SIP workers (engine/workers.py): every process binds the UDP port with SO_REUSEPORT; a worker
         # other than the main process has no TCP listener; `steer(data, source)` takes a datagram
@@ -335,6 +352,21 @@ class SipEngine:
                 return
         if actions:
             self._execute(actions, now)
+
+    def answer_options(self, data: bytes, source: Source) -> bool:
+        """Answer an OPTIONS outside a dialog statelessly (RFC 3261 §8.2.7, `Endpoint.answer_options`), as the
+        handler would (its `options_headers`): no handler call, no transaction, nothing kept for timer J; a
+        retransmission gets the same bytes again. False when it is not such an OPTIONS (malformed, in a dialog),
+        when the handler has no `options_headers`, or while the SIP stack is unloaded (503): `receive` it."""
+        headers = self.stateless_options
+        if headers is None or not self.available():
+            return False
+        reply = self.endpoint.answer_options(data, source, headers)
+        if reply is None:
+            return False
+        self.stats["received"] += 1
+        self._send(reply, source, None)
+        return True
 
     def _malformed(self, data: bytes, source: Source, err: Exception) -> None:
         self._execute(self.endpoint.malformed(data, source, err), self.clock())

@@ -323,3 +323,36 @@ def test_a_full_table_drops_the_oldest_and_says_so():
     [d3] = ep.receive(request(branch="z9hG4bKf3"), UDP, 1.2)
     out = ep.receive(request(branch="z9hG4bKf4"), UDP, 1.2)  # d3 never answered nor pending: held, d2 dropped
     assert kinds(out) == ["TransactionEnded", "DeliverRequest"] and out[0].tx is d2.tx and d3.tx is not None
+
+
+# ---- a stateless UAS's answer to an OPTIONS outside a dialog (RFC 3261 §8.2.7) ------------------------------
+EXTRA = [("Server", "test"), ("Allow", "OPTIONS, REGISTER"), ("Accept", "application/sdp")]
+
+
+def test_an_options_outside_a_dialog_is_answered_statelessly(ep):
+    data = ep.answer_options(request(), UDP, EXTRA)
+    resp = parse(data)
+    assert resp.status == 200 and resp.get("Call-ID") == "c1@ep.test" and resp.get("CSeq") == "1 OPTIONS"
+    assert resp.get("From") == "<sip:alice@ep.test>;tag=ft"
+    assert resp.get("Via") == "SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bKep1;rport=5070;received=192.0.2.7"
+    assert [(n, resp.get(n)) for n, _ in EXTRA] == EXTRA
+    to_tag = resp.get("To").split(";tag=")[1]
+    assert len(to_tag) == 12 and int(to_tag, 16) >= 0
+    assert len(ep.table) == 0 and len(ep.completed) == 0 and ep.stats["stateless"] == 1  # nothing kept
+    # a retransmission gets the same bytes, from this endpoint or another process's
+    assert ep.answer_options(request(), UDP, EXTRA) == data
+    assert Endpoint(server="test").answer_options(request(), UDP, EXTRA) == data
+    # another transaction (branch), call or CSeq: another tag
+    for other in (request(branch="z9hG4bKep2"), request(call_id="c2@ep.test"), request(cseq=2)):
+        assert parse(ep.answer_options(other, UDP, EXTRA)).get("To").split(";tag=")[1] != to_tag
+
+
+def test_answer_options_leaves_other_requests_to_receive(ep):
+    no_call_id = request().replace(b"Call-ID: c1@ep.test\r\n", b"")
+    for data in (request(to_tag="tt"), request("REGISTER"), no_call_id, b"OPTIONS nonsense\r\n\r\n"):
+        assert ep.answer_options(data, UDP, EXTRA) is None
+    assert ep.stats["stateless"] == 0 and len(ep.completed) == 0
+    # receive still answers the malformed one (400) and delivers the in-dialog one
+    [bad_request] = ep.receive(no_call_id, UDP, 1.0)
+    assert bad_request.data.startswith(b"SIP/2.0 400 ")
+    assert kinds(ep.receive(request(to_tag="tt"), UDP, 1.0)) == ["DeliverRequest"]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from switchboard.sip.engine import Deferred, SipEngine, options_ok
+from switchboard.sip.engine import Deferred, SipEngine, options_headers, options_ok
 from switchboard.sip.message import Message, parse, response_to
 
 
@@ -196,3 +196,61 @@ async def test_cancel_of_a_pending_invite_is_200_and_the_invite_487(setup):
     assert await peer.recv(timeout=0.2) is None
     peer.send(invite_bytes("CANCEL", branch="z9hG4bKother"))
     assert parse(await peer.recv()).status == 481
+
+
+class OptionsApp:
+    """A handler that answers every OPTIONS outside a dialog with 200 and these headers (as SipApp does):
+    the engine then answers those itself, statelessly (RFC 3261 §8.2.7)."""
+
+    options_headers = options_headers("OPTIONS, REGISTER")
+
+    def __init__(self):
+        self.calls: list[Message] = []
+
+    def __call__(self, req: Message, source):
+        self.calls.append(req)
+        return response_to(req, 200, headers=self.options_headers)
+
+
+@pytest.fixture
+async def stateless():
+    app, loaded = OptionsApp(), [True]
+    eng = SipEngine("127.0.0.1", 0, handler=app, dialogs=True, available=lambda: loaded[0])
+    await eng.start()
+    peer = Peer(eng.port)
+    try:
+        yield eng, peer, app, loaded
+    finally:
+        peer.close()
+        await eng.stop()
+
+
+async def test_an_options_outside_a_dialog_is_answered_statelessly(stateless):
+    eng, peer, app, _ = stateless
+    peer.send(options())
+    first = await peer.recv()
+    resp = parse(first)
+    assert resp.status == 200 and resp.get("Allow") == "OPTIONS, REGISTER" and ";tag=" in resp.get("To")
+    assert f"rport={peer.sock.getsockname()[1]}" in resp.get("Via")
+    # no handler call, no transaction, no completed state: a retransmission is answered again, alike
+    assert app.calls == [] and len(eng.table) == 0 and len(eng.completed) == 0
+    peer.send(options())
+    assert await peer.recv() == first
+    assert eng.stats["stateless"] == 2 and eng.stats["received"] == 2 and eng.stats["sent"] == 2
+
+
+async def test_what_the_stateless_answer_does_not_take_goes_the_usual_way(stateless):
+    eng, peer, app, loaded = stateless
+    # in a dialog (a To tag): the dialog layer's answer, 481 for a dialog it does not know
+    peer.send(options().replace(b"To: <sip:engine.test>", b"To: <sip:engine.test>;tag=nodialog"))
+    assert parse(await peer.recv()).status == 481
+    # malformed: 400, as for any request
+    peer.send(options().replace(b"CSeq: 1 OPTIONS", b"CSeq: 1 REGISTER"))
+    assert (await peer.recv()).startswith(b"SIP/2.0 400 ")
+    # the SIP stack unloaded: 503, as for any request
+    loaded[0] = False
+    peer.send(options(branch="z9hG4bKunloaded"))
+    assert parse(await peer.recv()).status == 503
+    assert eng.stats["stateless"] == 0 and app.calls == []
+    # a handler without options_headers (the tests above) gets every OPTIONS itself
+    assert SipEngine("127.0.0.1", 0, handler=lambda req, source: None).stateless_options is None
