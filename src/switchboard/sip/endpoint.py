@@ -20,7 +20,7 @@ Inputs (each returns a list of actions, to be carried out in order):
 * `abandon(tx)`: the TU no longer waits for a client transaction.
 * `malformed(data, source, error)`: input the transport could not frame (a TCP message too large).
 * `expire(now)`: let completed transactions whose timer J fired go (call it every second or so).
-* `answer_options(data, source, headers)`: a stateless 200 to an OPTIONS outside a dialog (the bytes), or None
+* `answer_options(data, source, tail)`: a stateless 200 to an OPTIONS outside a dialog (the bytes), or None
   (not such an OPTIONS: give it to `receive`).
 
 Actions (plain slotted classes; dispatch on `type(action) is ...`):
@@ -55,7 +55,7 @@ from typing import Any
 from switchboard.sip import message as message_mod
 from switchboard.sip import transaction as tx_mod
 from switchboard.sip.dialog import UasInvite
-from switchboard.sip.headers import MAGIC_COOKIE, parse_via, tag, with_received
+from switchboard.sip.headers import MAGIC_COOKIE, parse_via, received, tag, with_received
 from switchboard.sip.message import Message, ParseError, parse, response_to
 from switchboard.sip.transaction import (
     COMPLETED,
@@ -221,27 +221,37 @@ class Endpoint:
             return [d]
         return self._on_request(msg, source, now, key, None)
 
-    def answer_options(self, data: bytes, source: Source, headers: list[tuple[str, str]]) -> bytes | None:
-        """A stateless UAS's 200 to an OPTIONS outside a dialog (RFC 3261 §8.2.7), `headers` after the echoed
-        Via/From/To/Call-ID/CSeq: no transaction, nothing kept, as Kamailio's `sl_send_reply` and Asterisk's
-        answer to an out-of-dialog OPTIONS. A retransmission is answered again with the same bytes: the To tag
-        is a hash of what identifies the request (its top Via as received, From, Call-ID, CSeq), so §8.2.7's
-        "the same tag for the same request" holds whichever SIP worker process a retransmission reaches.
+    def answer_options(self, data: bytes, source: Source, tail: bytes) -> bytes | None:
+        """A stateless UAS's 200 to an OPTIONS outside a dialog (RFC 3261 §8.2.7): the echoed Via (with
+        received/rport), From, To (with a tag), Call-ID and CSeq, then `tail` (the serialised headers that
+        follow, `Content-Length: 0` and the empty line). No transaction, nothing kept, as Kamailio's
+        `sl_send_reply`. A retransmission is answered again with the same bytes: the To tag is a hash of what
+        identifies the request (its top Via as received, From, Call-ID, CSeq), so §8.2.7's "the same tag for
+        the same request" holds whichever SIP worker process a retransmission reaches.
 
-        None when `data` is not such an OPTIONS: malformed (`receive` then answers 400 as for any request) or
-        in a dialog (a To tag: `receive` gives it to the dialog layer and the TU)."""
-        try:
-            msg = parse(data)
+        The request passes every check `parse` makes (message.checked); the answer is what `response_to`
+        and `to_bytes` would make of it, without the Message. None when `data` is not such an OPTIONS, or
+        not the plain kind this answers (a header twice, several Vias, a body, a tag-like To): `receive`
+        then takes it, so a malformed one gets its 400 and an in-dialog one the dialog layer."""
+        if data[:8] != b"OPTIONS ":
+            return None
+        try:  # the grammar then holds the method, and the CSeq's, to OPTIONS
+            headers, first, _, body, joined = message_mod.checked(data)
         except ParseError:
             return None
-        to = msg.get("To")
-        if msg.method != "OPTIONS" or to is None or tag(to):
+        if joined or body or len(first) != len(headers):
             return None
-        seed = "\n".join([msg.get("Via") or "", msg.get("From") or "", msg.get("Call-ID") or "", msg.get("CSeq") or ""])
-        to_tag = blake2s(seed.encode(), digest_size=6).hexdigest()  # 48 bits, as message.new_tag's
-        with_received(msg, source.ip, source.port)
+        to, via = first["To"], first["Via"]
+        if "TAG" in to.upper():  # a To tag (or what response_to would take for one): in a dialog, or odd
+            return None
+        from_, call_id, cseq = first["From"], first["Call-ID"], first["CSeq"]
+        seed = f"{via}\n{from_}\n{call_id}\n{cseq}".encode()
+        to_tag = blake2s(seed, digest_size=6).hexdigest()  # 48 bits, as message.new_tag's
         self.stats["stateless"] += 1
-        return response_to(msg, 200, headers=headers, to_tag=to_tag).to_bytes()
+        return (
+            f"SIP/2.0 200 OK\r\nVia: {received(via, source.ip, source.port)}\r\nFrom: {from_}\r\n"
+            f"To: {to};tag={to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n"
+        ).encode() + tail
 
     def malformed(self, data: bytes, source: Source, err: Exception | None) -> list:
         msg = message_mod.salvage(data)

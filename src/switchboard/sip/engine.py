@@ -71,7 +71,7 @@ from switchboard.sip.endpoint import (
 )
 from switchboard.sip.headers import with_received as _with_received  # noqa: F401  (kept importable here)
 from switchboard.sip.limits import SourceRateLimit
-from switchboard.sip.message import Message, ParseError, frame, response_to
+from switchboard.sip.message import Message, ParseError, frame, header_lines, response_to
 from switchboard.sip.transaction import TERMINATED, CompletedTable, TransactionTable, new_branch
 
 log = logging.getLogger("switchboard.sip")
@@ -279,6 +279,9 @@ class SipEngine:
         # `options_headers`) lets the engine answer them itself, statelessly (Endpoint.answer_options): no
         # handler call, no transaction; None: every OPTIONS goes through the handler
         self.stateless_options: list[tuple[str, str]] | None = getattr(handler, "options_headers", None)
+        self._options_tail = b""  # those headers serialised, with Content-Length: 0
+        if self.stateless_options is not None:
+            self._options_tail = f"{header_lines(self.stateless_options)}Content-Length: 0\r\n\r\n".encode()
         self.running = False
         # SIP workers (engine/workers.py): every process binds the UDP port with SO_REUSEPORT; a worker
         # other than the main process has no TCP listener; `steer(data, source)` takes a datagram
@@ -361,7 +364,7 @@ class SipEngine:
         headers = self.stateless_options
         if headers is None or not self.available():
             return False
-        reply = self.endpoint.answer_options(data, source, headers)
+        reply = self.endpoint.answer_options(data, source, self._options_tail)
         if reply is None:
             return False
         self.stats["received"] += 1

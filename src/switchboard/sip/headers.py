@@ -94,32 +94,37 @@ def via_params(value: str) -> dict[str, str]:
 
 
 def with_received(req: Message, host: str, port: int) -> str | None:
-    """RFC 3261 §18.2.1 `received` and RFC 3581 `rport` on the top Via of `req`, in place: `received`
-    when the sent-by host differs from `host` (or rport was asked for), `rport=port` when asked for.
+    """RFC 3261 §18.2.1 `received` and RFC 3581 `rport` on the top Via of `req`, in place (`received`).
     Returns the top Via value as it now is (None: the request has no Via)."""
     headers = req.headers
     for i, (n, v) in enumerate(headers):
         if n != "Via":
             continue
         top = v.split(",")[0] if "," in v and v.count("SIP/") > 1 else v
-        if top.endswith(";rport") and top.count("rport") == 1:  # the common case: one valueless rport, last
-            new_top = f"{top}={port};received={host}"
+        new_top = received(top, host, port)
+        if new_top is not top:
             headers[i] = (n, new_top if top is v else new_top + v[len(top) :])
-            return new_top
-        parts = top.split(";")
-        sent_by = parts[0].split()[-1] if parts[0].split() else ""
-        names = [p.strip().split("=")[0].lower() for p in parts[1:]]
-        if "rport" in names:
-            parts = [f"rport={port}" if p.strip().lower() == "rport" else p for p in parts]
-            parts.append(f"received={host}")
-        elif sent_by.rsplit(":", 1)[0].strip("[]") != host:
-            parts.append(f"received={host}")
-        else:
-            return top
-        new_top = ";".join(parts)
-        headers[i] = (n, new_top + v[len(top) :])
         return new_top
     return None
+
+
+def received(via: str, host: str, port: int) -> str:
+    """One Via value as a server that got it from `host`:`port` passes it on: RFC 3261 §18.2.1 `received`
+    when the sent-by host differs from `host` (or rport was asked for), RFC 3581 `rport=port` when asked
+    for; `via` itself when neither applies."""
+    if via.endswith(";rport") and via.count("rport") == 1:  # the common case: one valueless rport, last
+        return f"{via}={port};received={host}"
+    parts = via.split(";")
+    sent_by = parts[0].split()[-1] if parts[0].split() else ""
+    names = [p.strip().split("=")[0].lower() for p in parts[1:]]
+    if "rport" in names:
+        parts = [f"rport={port}" if p.strip().lower() == "rport" else p for p in parts]
+        parts.append(f"received={host}")
+    elif sent_by.rsplit(":", 1)[0].strip("[]") != host:
+        parts.append(f"received={host}")
+    else:
+        return via
+    return ";".join(parts)
 
 
 # --- name-addr / addr-spec -------------------------------------------------------------------------------

@@ -365,8 +365,12 @@ class Message:
             first = f"{self.method} {self.uri} SIP/2.0\r\n"
         else:
             first = f"SIP/2.0 {self.status} {self.reason or REASONS.get(self.status or 0, '')}\r\n"
-        lines = "".join([f"{n}: {v}\r\n" for n, v in self.headers if n != "Content-Length"])
-        return f"{first}{lines}Content-Length: {len(self.body)}\r\n\r\n".encode() + self.body
+        return f"{first}{header_lines(self.headers)}Content-Length: {len(self.body)}\r\n\r\n".encode() + self.body
+
+
+def header_lines(headers: list[tuple[str, str]]) -> str:
+    """Header lines as sent, CRLF-terminated; without Content-Length (the serialiser adds its own)."""
+    return "".join([f"{n}: {v}\r\n" for n, v in headers if n != "Content-Length"])
 
 
 def _unfold(lines: list[str]) -> list[str]:
@@ -458,6 +462,39 @@ def parse(data: bytes) -> Message:
     """One SIP message from a datagram or a `frame`d stream chunk; ParseError when malformed.
 
     Octets after the Content-Length body are ignored (RFC 3261 §18.3; RFC 4475 dblreq)."""
+    headers, first, m, body, joined = checked(data)
+    msg = Message.__new__(Message)
+    if m.re is _RESPONSE_RE:
+        msg.method = msg.uri = None
+        msg.status, msg.reason = int(m["status"]), (m["reason"] or "").strip(" \t")
+        cmethod = m["cmethod"]
+    else:
+        cmethod, uri = m.group("method", "uri")  # a request's CSeq method is its method
+        msg.method, msg.uri = cmethod, uri
+        msg.status = msg.reason = None
+    msg._cseq = (first.get("CSeq") or "", m["cseq"], cmethod)  # for Message.cseq
+    msg.body = body
+    if joined:
+        msg._headers, msg._raw = None, headers
+    else:
+        msg._headers, msg._raw = headers, None
+    return msg
+
+
+Checked = tuple[list[tuple[str, str]], dict[str, str], re.Match[str], bytes, bool]
+
+
+def checked(data: bytes) -> Checked:
+    """What `parse` makes a Message of, every check of a message passed (ParseError otherwise):
+
+    - the header lines, (canonical name, value) in order;
+    - name -> value: the first value of each name;
+    - the grammar's match over the start line and the headers it checks (groups `method`, `uri` of a
+      request; `status`, `reason`, `cmethod` of a response; `cseq`, the CSeq number);
+    - the body (Content-Length octets);
+    - whether a Via, Route or Record-Route line holds several comma-separated values.
+
+    For a reader that needs a few values and no Message (the stateless answer to an OPTIONS)."""
     if len(data) > MAX_MESSAGE:
         raise ParseError("message too large", 513)
     if data[:1] in (b"\r", b"\n"):  # RFC 3261 §7.5: ignore CRLFs before the start line
@@ -491,21 +528,13 @@ def parse(data: bytes) -> Message:
     m = (_RESPONSE_RE if response else _REQUEST_RE).fullmatch(check)
     if m is None:
         _explain(start, first, vias, contacts)
-    msg = Message.__new__(Message)
-    if response:
-        msg.method = msg.uri = None
-        msg.status, msg.reason = int(m["status"]), (m["reason"] or "").strip(" \t")
-        cmethod = m["cmethod"]
-    else:
-        cmethod, uri = m.group("method", "uri")  # a request's CSeq method is its method
-        msg.method, msg.uri = cmethod, uri
-        msg.status = msg.reason = None
+    if not response:
+        uri = m["uri"]
         if "?" in uri:
             _check_uri_headers(uri)
     number = m["cseq"]  # at most 32 digits
     if len(number) > 9 and (len(number.lstrip("0")) > 10 or int(number) > _MAX_CSEQ):
         raise ParseError(f"bad CSeq {first['CSeq'][:80]!r}")  # RFC 4475 scalar02, scalarlg
-    msg._cseq = (get("CSeq") or "", number, cmethod)  # for Message.cseq
     value = get("Max-Forwards")
     if value is not None and not (len(value) < 3 and value.isdigit() and value.isascii()):
         _number(value, "Max-Forwards", 255)
@@ -519,12 +548,7 @@ def parse(data: bytes) -> Message:
             if n > len(body):
                 raise ParseError("body shorter than Content-Length")  # RFC 4475 clerr
             body = body[:n]
-    msg.body = body
-    if joined:
-        msg._headers, msg._raw = None, headers
-    else:
-        msg._headers, msg._raw = headers, None
-    return msg
+    return headers, first, m, body, joined
 
 
 def _check_uri_headers(uri: str) -> None:

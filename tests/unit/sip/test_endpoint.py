@@ -16,7 +16,8 @@ from switchboard.sip.endpoint import (
     TransactionEnded,
     Transmit,
 )
-from switchboard.sip.message import Message, parse, response_to
+from switchboard.sip.headers import with_received
+from switchboard.sip.message import Message, header_lines, parse, response_to
 from switchboard.sip.transaction import COMPLETED, CONFIRMED, ServerTransaction
 
 UDP = Source("192.0.2.7", 5070, "UDP")
@@ -327,10 +328,18 @@ def test_a_full_table_drops_the_oldest_and_says_so():
 
 # ---- a stateless UAS's answer to an OPTIONS outside a dialog (RFC 3261 §8.2.7) ------------------------------
 EXTRA = [("Server", "test"), ("Allow", "OPTIONS, REGISTER"), ("Accept", "application/sdp")]
+TAIL = f"{header_lines(EXTRA)}Content-Length: 0\r\n\r\n".encode()
+
+
+def stateful_answer(data: bytes, source: Source, to_tag: str) -> bytes:
+    """What the TU's 200 through `receive` would be, with this To tag."""
+    msg = parse(data)
+    with_received(msg, source.ip, source.port)
+    return response_to(msg, 200, headers=EXTRA, to_tag=to_tag).to_bytes()
 
 
 def test_an_options_outside_a_dialog_is_answered_statelessly(ep):
-    data = ep.answer_options(request(), UDP, EXTRA)
+    data = ep.answer_options(request(), UDP, TAIL)
     resp = parse(data)
     assert resp.status == 200 and resp.get("Call-ID") == "c1@ep.test" and resp.get("CSeq") == "1 OPTIONS"
     assert resp.get("From") == "<sip:alice@ep.test>;tag=ft"
@@ -338,19 +347,50 @@ def test_an_options_outside_a_dialog_is_answered_statelessly(ep):
     assert [(n, resp.get(n)) for n, _ in EXTRA] == EXTRA
     to_tag = resp.get("To").split(";tag=")[1]
     assert len(to_tag) == 12 and int(to_tag, 16) >= 0
+    assert data == stateful_answer(request(), UDP, to_tag)  # byte for byte, but for the tag's origin
     assert len(ep.table) == 0 and len(ep.completed) == 0 and ep.stats["stateless"] == 1  # nothing kept
     # a retransmission gets the same bytes, from this endpoint or another process's
-    assert ep.answer_options(request(), UDP, EXTRA) == data
-    assert Endpoint(server="test").answer_options(request(), UDP, EXTRA) == data
+    assert ep.answer_options(request(), UDP, TAIL) == data
+    assert Endpoint(server="test").answer_options(request(), UDP, TAIL) == data
     # another transaction (branch), call or CSeq: another tag
     for other in (request(branch="z9hG4bKep2"), request(call_id="c2@ep.test"), request(cseq=2)):
-        assert parse(ep.answer_options(other, UDP, EXTRA)).get("To").split(";tag=")[1] != to_tag
+        assert parse(ep.answer_options(other, UDP, TAIL)).get("To").split(";tag=")[1] != to_tag
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        request(via="SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bKv1"),  # no rport, sent-by = source: no received
+        request(via="SIP/2.0/UDP phone.example:5070;rport;branch=z9hG4bKv2"),  # rport not last
+        request(via="SIP/2.0/TCP 10.0.0.1;branch=z9hG4bKv3"),  # received, no rport
+        request().replace(b"To: <sip:ep.test>", b'to :  "Echo" <sip:echo@ep.test;user=phone> '),  # spacing, case
+        request().replace(b"Call-ID:", b"i:").replace(b"From:", b"f:"),  # compact forms
+        b"OPTIONS sip:ep.test SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bKlf\nFrom: <sip:a@ep.test>;tag=1"
+        b"\nTo: <sip:ep.test>\nCall-ID: lf\nCSeq: 9 OPTIONS\n\n",  # bare LF line ends, no Content-Length
+    ],
+)
+def test_the_stateless_answer_is_the_stateful_one_but_for_the_tag(ep, data):
+    out = ep.answer_options(data, UDP, TAIL)
+    assert out is not None
+    assert out == stateful_answer(data, UDP, parse(out).get("To").split(";tag=")[1])
 
 
 def test_answer_options_leaves_other_requests_to_receive(ep):
     no_call_id = request().replace(b"Call-ID: c1@ep.test\r\n", b"")
-    for data in (request(to_tag="tt"), request("REGISTER"), no_call_id, b"OPTIONS nonsense\r\n\r\n"):
-        assert ep.answer_options(data, UDP, EXTRA) is None
+    two_vias = request().replace(b"Via:", b"Via: SIP/2.0/UDP proxy.example;branch=z9hG4bKp1\r\nVia:")
+    with_body = request().replace(b"Content-Length: 0\r\n\r\n", b"Content-Length: 2\r\n\r\nhi")
+    tag_like = request().replace(b"To: <sip:ep.test>", b"To: <sip:ep.test;tag=x>")
+    for data in (
+        request(to_tag="tt"),  # in a dialog
+        request("REGISTER"),
+        no_call_id,  # malformed
+        b"OPTIONS nonsense\r\n\r\n",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        two_vias,  # not the plain kind: the general path answers it
+        with_body,
+        tag_like,
+    ):
+        assert ep.answer_options(data, UDP, TAIL) is None, data
     assert ep.stats["stateless"] == 0 and len(ep.completed) == 0
     # receive still answers the malformed one (400) and delivers the in-dialog one
     [bad_request] = ep.receive(no_call_id, UDP, 1.0)
