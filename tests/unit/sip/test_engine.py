@@ -6,6 +6,7 @@ and what a retransmitted request gets in each case."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 
@@ -60,11 +61,17 @@ async def setup():
         answer = answers.get(req.method or "")
         return answer(req) if callable(answer) else answer
 
-    eng = SipEngine("127.0.0.1", 0, handler=handler)
+    async with started(SipEngine("127.0.0.1", 0, handler=handler)) as (eng, peer):
+        yield eng, peer, calls, answers
+
+
+@contextlib.asynccontextmanager
+async def started(eng: SipEngine):
+    """The engine listening, and a peer talking to it."""
     await eng.start()
     peer = Peer(eng.port)
     try:
-        yield eng, peer, calls, answers
+        yield eng, peer
     finally:
         peer.close()
         await eng.stop()
@@ -216,13 +223,8 @@ class OptionsApp:
 async def stateless():
     app, loaded = OptionsApp(), [True]
     eng = SipEngine("127.0.0.1", 0, handler=app, dialogs=True, available=lambda: loaded[0])
-    await eng.start()
-    peer = Peer(eng.port)
-    try:
+    async with started(eng) as (eng, peer):
         yield eng, peer, app, loaded
-    finally:
-        peer.close()
-        await eng.stop()
 
 
 async def test_an_options_outside_a_dialog_is_answered_statelessly(stateless):
