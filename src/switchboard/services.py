@@ -130,7 +130,10 @@ def sip_registrar(services: Services, index: int) -> Registrar:
         realm=settings.sip_realm,
         throttle=services.sip_throttle,
         algorithms=parse_algorithms(settings.sip_auth_algorithms) or DEFAULT_ALGORITHMS,
-        sibling_secrets=tuple(nonce_secret(services, k) for k in range(settings.sip_workers) if k != index),
+        worker_secrets=tuple(nonce_secret(services, k) for k in range(settings.sip_workers))
+        if settings.sip_workers > 1
+        else (),
+        index=index,
     )
 
 

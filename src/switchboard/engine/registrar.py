@@ -34,7 +34,9 @@ that one stays pure Python.
 A REGISTER that changes bindings is answered only once the change is committed: `handle` returns
 an engine `Deferred`, settled after the commit. Commits are grouped (see `_enqueue`): the REGISTERs
 decided together share one transaction. REGISTERs of one aor are decided one after the other, each
-on the bindings the previous one left. Challenges, refusals and queries are answered at once.
+on the bindings the previous one left. Challenges, refusals and queries are answered at once. A
+REGISTER without credentials over UDP is challenged statelessly (`stateless_challenge`, sent by the
+SIP engine without a transaction, as Kamailio's `www_challenge`; RFC 3261 §8.2.7).
 
 Failed authentications are logged and counted by `domain.throttle.FailureThrottle` per (source
 address, aor), per source and per aor; a banned request (any name, known or not) gets 403 "Too Many
@@ -64,6 +66,7 @@ from switchboard.sip import digest
 from switchboard.sip.engine import USER_AGENT, Deferred, Source
 from switchboard.sip.headers import contact_uri_and_params, split_contacts, uri_user
 from switchboard.sip.message import Message, response_to
+from switchboard.sip.steer import aor_owner
 from switchboard.store.db import Database
 
 log = logging.getLogger("switchboard.registrar")
@@ -248,11 +251,14 @@ class Registrar:
     _accounts_of: Any = None  # the PjsipConfig _accounts was read from
     _device_accounts: dict = field(default_factory=dict)  # kazoo device username -> _Account
     _devices_of: Any = None  # the pbx.sip_devices dict _device_accounts was read from
-    # SIP workers (engine/workers.py): each process signs its nonces with its own secret, so a
-    # nonce is only accepted by the process that issued it and holds its nonce-count state; a
-    # nonce of a sibling process (these secrets) is answered stale=true with a nonce of ours,
-    # never counted as a failure (the client simply authenticates again)
-    sibling_secrets: tuple[bytes, ...] = ()
+    # SIP workers (engine/workers.py): every process's nonce key, by worker index (empty: one process;
+    # `secret` is this process's, at `index`). A nonce is accepted only by the process whose key signed
+    # it, the owner of the aor it was issued for, which holds its nonce-count state; a nonce of a
+    # sibling's key is answered stale=true with a nonce of ours, never counted as a failure (the client
+    # simply authenticates again). A challenge made here for an aor another process owns
+    # (`stateless_challenge`) is signed with that owner's key.
+    worker_secrets: tuple[bytes, ...] = ()
+    index: int = 0
     # a SIP worker awaits this after a commit, before it answers: the main process has then taken
     # in the bindings (engine/workers.py), so a 200 means the whole node knows them, as in one process
     answer_after: Callable[[], Awaitable[None]] | None = None
@@ -272,21 +278,39 @@ class Registrar:
             srv = self._servers[key] = digest.DigestServer(self.secret, realm, algorithms=algorithms)
         return srv
 
+    def _workers_servers(self, srv: digest.DigestServer) -> list[digest.DigestServer]:
+        """`srv`'s realm and algorithms with each SIP worker's key, by index (`srv` itself at ours)."""
+        key = (srv.realm, srv.algorithms)
+        servers = self._siblings.get(key)
+        if servers is None:
+            servers = self._siblings[key] = [
+                srv if k == self.index else digest.DigestServer(s, srv.realm, algorithms=srv.algorithms)
+                for k, s in enumerate(self.worker_secrets)
+            ]
+        return servers
+
+    def _issuer(self, srv: digest.DigestServer, aor: str) -> digest.DigestServer:
+        """`srv` with the key of the SIP worker that owns `aor` (sip/steer.py): the challenges for an aor
+        are signed with its owner's key wherever they are made, and its REGISTERs are checked with it. The
+        owner checks them with its own key; the main process, standing in for an owner that is gone (it
+        handles that owner's aors until it is back), with the owner's key, so the nonces that process's
+        siblings handed out stay good (the restarted owner starts with no nonce-count state, as it would)."""
+        workers = len(self.worker_secrets)
+        if workers < 2:
+            return srv
+        return self._workers_servers(srv)[aor_owner(aor, workers)]
+
     def _sibling_nonce(self, srv: digest.DigestServer, header: str) -> bool:
-        """Whether the nonce in `header` is another SIP worker's (see `sibling_secrets`)."""
-        if not self.sibling_secrets:
+        """Whether the nonce in `header` is another SIP worker's (see `worker_secrets`)."""
+        if len(self.worker_secrets) < 2:
             return False
         try:
             nonce = digest.parse_params(header)[1].get("nonce") or ""
         except digest.DigestError:
             return False
-        key = (srv.realm, srv.algorithms)
-        siblings = self._siblings.get(key)
-        if siblings is None:
-            siblings = self._siblings[key] = [
-                digest.DigestServer(s, srv.realm, algorithms=srv.algorithms) for s in self.sibling_secrets
-            ]
-        return any(s.knows_nonce(nonce) for s in siblings)
+        return any(
+            s.knows_nonce(nonce) for s in self._workers_servers(self._server(srv.realm, srv.algorithms)) if s is not srv
+        )
 
     def _account(self, cfg, endpoint: str):
         """The endpoint's _Account, or _NO_AUTH; cached until the configuration is reloaded (a reload
@@ -341,6 +365,15 @@ class Registrar:
         return None
 
     # ---- REGISTER ------------------------------------------------------------------------------------
+    def _account_of(self, cfg, aor: str) -> tuple[str | None, Any]:
+        """The endpoint that registers `aor` (None: no such name) and its _Account (or _NO_AUTH)."""
+        if cfg is not None and aor in cfg.aors:
+            endpoint = cfg.endpoint_for_aor(aor) or aor
+            return endpoint, self._account(cfg, endpoint)
+        if aor and (device := self.pbx.sip_devices.get(aor)) is not None:  # a kazoo device's voice.sip account
+            return aor, self._device_account(device)
+        return None, self._unknown_account()
+
     def handle(self, req: Message, source: Source):
         """The response, or a future of it when bindings must be written first: a challenge, a
         refusal or a query is answered at once, without a task or a database round trip."""
@@ -351,21 +384,37 @@ class Registrar:
         if self.throttle.check(source.ip, aor) is not None:  # the same for every name, known or not
             log.warning("REGISTER from %s for %r refused: too many failed authentications", source.ip, aor)
             return response_to(req, 403, "Too Many Failed Authentications", headers=[_SERVER])
-        device = endpoint = None
-        if cfg is not None and aor in cfg.aors:
-            endpoint = cfg.endpoint_for_aor(aor) or aor
-            acct = self._account(cfg, endpoint)
-        elif aor and (device := self.pbx.sip_devices.get(aor)) is not None:  # a kazoo device's voice.sip account
-            endpoint = aor
-            acct = self._device_account(device)
-        else:
-            acct = self._unknown_account()
-        denied = self._authenticate(req, source, acct, aor)
+        endpoint, acct = self._account_of(cfg, aor)
+        denied = self._authenticate(req, source, acct, aor, issuer=True)
         if denied is not None:
             return denied
         if endpoint is None:  # cannot happen: no digest matches an unknown name
             return response_to(req, 403, "Forbidden", headers=[_SERVER])
         return self._bind_soon(req, source, cfg, aor, endpoint)
+
+    def stateless_challenge(self, req: Message, source: Source, to_tag: str) -> Message | None:
+        """The 401 `handle` would answer a REGISTER without credentials, for the SIP engine to send
+        statelessly (SipEngine.challenge), with `to_tag`; None for every other case (credentials, an
+        endpoint without auth, a banned source, the registrar unloaded), which `handle` answers.
+
+        With SIP workers the process a REGISTER reaches challenges it whichever process owns its aor,
+        with a nonce signed by the owner's key (`worker_secrets`): the REGISTER with credentials that
+        follows goes to the owner (sip/steer.py), which accepts the nonce as its own and counts its
+        nonce-count. So only REGISTERs with credentials travel between processes."""
+        if req.method != "REGISTER" or req.get("Authorization") is not None:
+            return None
+        if not self.pbx.is_loaded("res_pjsip_registrar"):
+            return None
+        aor = uri_user(req.get("To")) or ""
+        if self.throttle.check(source.ip, aor) is not None:
+            return None
+        acct = self._account_of(self.pbx.pjsip(), aor)[1]
+        if acct is _NO_AUTH:
+            return None
+        srv = self._issuer(acct.server, aor)
+        return response_to(
+            req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge()]], to_tag=to_tag
+        )
 
     def authenticate(self, req: Message, source: Source, cfg, endpoint: str | None, user: str) -> Message | None:
         """Digest for a request other than REGISTER (an INVITE): None when `endpoint` may go on (it
@@ -374,12 +423,13 @@ class Registrar:
         acct = self._account(cfg, endpoint) if endpoint is not None and cfg is not None else self._unknown_account()
         return self._authenticate(req, source, acct, user, defer=False)
 
-    def _authenticate(self, req: Message, source: Source, acct, aor: str, defer: bool = True):
+    def _authenticate(self, req: Message, source: Source, acct, aor: str, defer: bool = True, issuer: bool = False):
         """None when authenticated, else the challenge or the refusal: a Message, or a Deferred one
-        (`defer`) when the refusal waits for the other processes (_failed)."""
+        (`defer`) when the refusal waits for the other processes (_failed). `issuer`: with the key of
+        the aor's owner (`_issuer`: a REGISTER), else with this process's (an INVITE, in the main process)."""
         if acct is _NO_AUTH:
             return None
-        srv = acct.server
+        srv = self._issuer(acct.server, aor) if issuer else acct.server
         header = req.get("Authorization")
         if header is None:
             return response_to(req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge()]])

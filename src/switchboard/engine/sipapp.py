@@ -1,7 +1,8 @@
 """What the engine does with a request: OPTIONS → 200 (Allow/Accept/Supported), REGISTER → the
 registrar, anything else → 501 (INVITEs and in-dialog requests go to the call engine, engine/calls.py,
 when it is attached to the SIP engine). Its `options_headers` tell the SIP engine that it answers every
-OPTIONS outside a dialog alike, so the engine answers those itself, statelessly (sip/engine.py)."""
+OPTIONS outside a dialog alike, so the engine answers those itself, statelessly (sip/engine.py); its
+`stateless_challenge` (the registrar's) lets the engine challenge a REGISTER without credentials statelessly too."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ class SipApp:
         self.registrar = registrar
         self.allow = CALL_ALLOW if calls else ALLOW  # with the call engine attached, INVITE & co. are ours
         self.options_headers = options_headers(self.allow)
+        # a REGISTER without credentials: the registrar's challenge, sent statelessly by the SIP engine
+        self.stateless_challenge = registrar.stateless_challenge
 
     def __call__(self, req: Message, source: Source):
         method = req.method

@@ -9,12 +9,15 @@ which process must handle each one, and the receiving process
 passes it there over the hub (below) with its source address, so the owner
 answers from the same port as if it had received it. What must be shared is made shared:
 
-1. **nonce replay state** — a REGISTER is handled by the owner of its aor, so the nonce a client got
-   in its challenge comes back to the process that issued it and counts its nc there. Each process
-   signs nonces with its own secret; a nonce shown to another process (a REGISTER over TCP, which
-   the main process receives, replaying one seen over UDP; an INVITE reusing a REGISTER's nonce) is
-   not accepted there but answered 401 stale=true (registrar.sibling_secrets): replay is refused
-   exactly as in one process, and an honest client just authenticates again.
+1. **nonce replay state** — a REGISTER with credentials is handled by the owner of its aor, and the
+   nonce a client got in its challenge is signed with that owner's key wherever the challenge was
+   made (a REGISTER without credentials over UDP is challenged statelessly by the process it reaches:
+   sip/engine.SipEngine.challenge, registrar.stateless_challenge), so the nonce comes back to the
+   process that can check it and counts its nc there. Each process has its own key; a nonce shown to
+   another process (an INVITE reusing a REGISTER's nonce) is not accepted there but answered 401
+   stale=true (registrar.worker_secrets): replay is refused exactly as in one process, and an honest
+   client just authenticates again. While a worker is gone the main process takes its aors and checks
+   their nonces with the gone worker's key.
 2. **per-aor ordering** — one process decides an aor's bindings, in its registrar's per-aor queue.
    A REGISTER arriving over TCP (only the main process listens on TCP) is passed to its aor's owner
    too, with a relay that writes the owner's answer back on the connection.

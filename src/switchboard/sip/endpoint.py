@@ -22,6 +22,8 @@ Inputs (each returns a list of actions, to be carried out in order):
 * `expire(now)`: let completed transactions whose timer J fired go (call it every second or so).
 * `answer_options(data, source, tail)`: a stateless 200 to an OPTIONS outside a dialog (the bytes), or None
   (not such an OPTIONS: give it to `receive`).
+* `stateless_request(data, source)`: a request parsed for a stateless answer (a REGISTER's challenge) and
+  the To tag the answer takes, or None (give it to `receive`).
 
 Actions (plain slotted classes; dispatch on `type(action) is ...`):
 
@@ -75,6 +77,14 @@ from switchboard.sip.transaction import (
 )
 
 SERVER = "Switchboard"  # Server header of the endpoint's own answers; the engine sets its USER_AGENT
+
+
+def stateless_tag(via: str, from_: str, call_id: str, cseq: str) -> str:
+    """The To tag a stateless UAS gives its answer to a request (RFC 3261 §8.2.7: the same tag for the
+    same request): a hash of the request's top Via (as received), From, Call-ID and CSeq; 48 bits, as
+    message.new_tag's. The same in every SIP worker process, so a retransmission that reaches another
+    process gets the same tag."""
+    return blake2s(f"{via}\n{from_}\n{call_id}\n{cseq}".encode(), digest_size=6).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -245,13 +255,30 @@ class Endpoint:
         if "TAG" in to.upper():  # a To tag (or what response_to would take for one): in a dialog, or odd
             return None
         from_, call_id, cseq = first["From"], first["Call-ID"], first["CSeq"]
-        seed = f"{via}\n{from_}\n{call_id}\n{cseq}".encode()
-        to_tag = blake2s(seed, digest_size=6).hexdigest()  # 48 bits, as message.new_tag's
+        to_tag = stateless_tag(via, from_, call_id, cseq)
         self.stats["stateless"] += 1
         return (
             f"SIP/2.0 200 OK\r\nVia: {received(via, source.ip, source.port)}\r\nFrom: {from_}\r\n"
             f"To: {to};tag={to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n"
         ).encode() + tail
+
+    def stateless_request(self, data: bytes, source: Source) -> tuple[Message, str] | None:
+        """A new request from `data` for a stateless UAS (RFC 3261 §8.2.7) to answer, as `receive` would
+        hand it on (its top Via with received/rport), and the To tag its answer takes: a hash of the
+        request's top Via as received, From, Call-ID and CSeq, so a retransmission gets the same tag.
+        Nothing is kept. None when `data` is no such request (malformed, a response, an ACK, CANCEL or
+        INVITE): `receive` it."""
+        try:
+            msg = parse(data)
+        except ParseError:
+            return None
+        method = msg.method
+        if method is None or method == "ACK" or method == "CANCEL" or method == "INVITE":
+            return None
+        get = msg.get
+        to_tag = stateless_tag(get("Via") or "", get("From") or "", get("Call-ID") or "", get("CSeq") or "")
+        with_received(msg, source.ip, source.port)
+        return msg, to_tag
 
     def malformed(self, data: bytes, source: Source, err: Exception | None) -> list:
         msg = message_mod.salvage(data)

@@ -49,6 +49,7 @@ import ctypes
 import functools
 import inspect
 import logging
+import re
 import socket
 import struct
 import time
@@ -157,6 +158,8 @@ def options_ok(req: Message, allow: str = ALLOW) -> Message:
 
 
 _BLANK = (b"\r", b"\n", b"\0", b" ", b"")
+# an Authorization header line (the name is case-insensitive; it has no compact form)
+_AUTHORIZATION = re.compile(rb"\nauthorization[ \t]*:", re.IGNORECASE)
 
 
 # classic BPF for SO_ATTACH_REUSEPORT_CBPF: A = a random u32 (SKF_AD_RANDOM); A %= N; return A,
@@ -234,6 +237,8 @@ class _Udp(asyncio.DatagramProtocol):
             return
         if data[:8] == b"OPTIONS " and engine.stateless_options is not None and engine.answer_options(data, source):
             return  # outside a dialog: answered here, statelessly, whichever SIP worker process it reached
+        if data[:9] == b"REGISTER " and engine.stateless_challenge is not None and engine.challenge(data, source):
+            return  # without credentials: challenged here, statelessly, whichever SIP worker process it reached
         steer = engine.steer
         if steer is not None and steer(data, source):  # SIP workers (engine/workers.py): another process's
             return
@@ -284,6 +289,13 @@ class SipEngine:
         self._options_tail = b""  # those headers serialised, with Content-Length: 0
         if self.stateless_options is not None:
             self._options_tail = f"{header_lines(self.stateless_options)}Content-Length: 0\r\n\r\n".encode()
+        # a handler that can challenge a request without keeping anything (SipApp: the registrar's
+        # `stateless_challenge(request, source, to_tag)`, a 401 Message or None) lets the engine challenge
+        # a REGISTER without credentials over UDP statelessly (`challenge`): no transaction, no timer J
+        # entry, and with SIP workers no trip to the aor's owner
+        self.stateless_challenge: Callable[[Message, Source, str], Message | None] | None = getattr(
+            handler, "stateless_challenge", None
+        )
         self.running = False
         # SIP workers (engine/workers.py): every process binds the UDP port with SO_REUSEPORT; a worker
         # other than the main process has no TCP listener; `steer(data, source)` takes a datagram
@@ -371,6 +383,29 @@ class SipEngine:
             return False
         self.stats["received"] += 1
         self._send(reply, source, None)
+        return True
+
+    def challenge(self, data: bytes, source: Source) -> bool:
+        """Answer a request without credentials with the handler's challenge, statelessly (RFC 3261 §8.2.7
+        names challenges as what a stateless UAS typically sends): no transaction, nothing kept for timer
+        J, as Kamailio's `www_challenge`. A retransmission is challenged again, with a fresh nonce (each
+        nonce is good) and the same To tag (`Endpoint.stateless_request`). False, nothing sent, when the
+        request carries an Authorization header (looked for in the bytes first, so that a REGISTER with
+        credentials is not parsed twice), is malformed, while the SIP stack is unloaded, or when the handler
+        declines (`stateless_challenge` gives None): `receive` it."""
+        hook = self.stateless_challenge
+        if hook is None or _AUTHORIZATION.search(data) is not None or not self.available():
+            return False
+        request = self.endpoint.stateless_request(data, source)
+        if request is None:
+            return False
+        reply = hook(request[0], source, request[1])
+        if reply is None:
+            return False
+        stats = self.stats
+        stats["received"] += 1
+        stats["stateless"] += 1
+        self._send(reply.to_bytes(), source, None)
         return True
 
     def _malformed(self, data: bytes, source: Source, err: Exception) -> None:

@@ -15,9 +15,10 @@ from switchboard.domain import pbxconf
 from switchboard.domain.throttle import FailureThrottle, Limits
 from switchboard.engine.registrar import Registrar
 from switchboard.engine.runtime import Loaded, Pbx
-from switchboard.sip.digest import DigestClient
+from switchboard.sip.digest import DigestClient, DigestServer, parse_params
 from switchboard.sip.engine import Deferred, Source
 from switchboard.sip.message import Message, parse
+from switchboard.sip.steer import aor_owner
 from switchboard.store import tables as t
 from tests.sip_peers import pjsip_account
 
@@ -113,6 +114,41 @@ async def test_a_burst_is_committed_in_groups_sqlite_eagerly(reg):
     responses = await settle(*answers)
     assert [r.status for r in responses] == [200] * n
     assert sorted(await stored(reg)) == sorted(USERS[:n])
+
+
+async def test_a_stateless_challenge_is_signed_with_the_key_of_the_aors_owner(reg):
+    """SIP workers: the process a REGISTER without credentials reaches challenges it (SipEngine.challenge)
+    with a nonce of the aor's owner's key, so the REGISTER with credentials, which goes to the owner, is
+    accepted there, its nonce-count counted there; the main process standing in for a gone owner accepts
+    it too. A worker's own challenges (a REGISTER over TCP) are signed with the owner's key as well."""
+    keys = (b"0" * 32, b"1" * 32)
+    assert aor_owner("alice", 2) == 1  # (alice: an account with a password, max_contacts 1)
+    main = Registrar(reg.pbx, reg.db, keys[0], throttle=reg.throttle, worker_secrets=keys, index=0)
+    owner = Registrar(reg.pbx, reg.db, keys[1], throttle=reg.throttle, worker_secrets=keys, index=1)
+    challenge = main.stateless_challenge(register("alice"), SOURCE, "tag1")
+    assert challenge.status == 401 and challenge.get("To").endswith(";tag=tag1")
+    client = DigestClient("alice", "alice-secret")
+    auth = client.authorize("REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate"))
+    [ok] = await settle(owner.handle(register("alice", 2, auth=auth), SOURCE))
+    assert ok.status == 200
+    replay = owner.handle(register("alice", 3, auth=auth), SOURCE)  # same nonce and nc: refused where counted
+    assert replay.status == 401 and "stale=true" in replay.get("WWW-Authenticate")
+    # the owner gone, the main process takes its aors: the same nonces are good there
+    again = client.authorize("REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate"))
+    [ok] = await settle(main.handle(register("alice", 4, auth=again), SOURCE))
+    assert ok.status == 200
+    # a challenge the owner makes itself is signed with its key too: the main process's own key refuses it
+    own = owner.handle(register("alice", 5), SOURCE)
+    auth = client.authorize("REGISTER", "sip:registrar.test", own.get_all("WWW-Authenticate"))
+    assert DigestServer(keys[0], "switchboard", algorithms=("MD5",)).knows_nonce(nonce_of(auth)) is False
+    assert DigestServer(keys[1], "switchboard", algorithms=("MD5",)).knows_nonce(nonce_of(auth)) is True
+    # what the stateless challenge leaves to handle: credentials, an endpoint without auth
+    assert main.stateless_challenge(register("alice", 6, auth=auth), SOURCE, "t") is None
+    assert main.stateless_challenge(register("u000"), SOURCE, "t") is None
+
+
+def nonce_of(authorization: str) -> str:
+    return parse_params(authorization)[1]["nonce"]
 
 
 async def test_an_eager_commit_waits_for_another_writer(reg):

@@ -256,3 +256,75 @@ async def test_what_the_stateless_answer_does_not_take_goes_the_usual_way(statel
     assert eng.stats["stateless"] == 0 and app.calls == []
     # a handler without options_headers (the tests above) gets every OPTIONS itself
     assert SipEngine("127.0.0.1", 0, handler=lambda req, source: None).stateless_options is None
+
+
+def register_bytes(branch: str = "z9hG4bKreg1", authorization: str | None = None) -> bytes:
+    auth = f"Authorization: {authorization}\r\n" if authorization else ""
+    return (
+        "REGISTER sip:engine.test SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch={branch};rport\r\n"
+        "From: <sip:alice@engine.test>;tag=r1\r\nTo: <sip:alice@engine.test>\r\n"
+        f"Call-ID: reg@engine.test\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@127.0.0.1:5999>\r\n{auth}"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+class ChallengingApp(OptionsApp):
+    """A handler with a `stateless_challenge` (as SipApp has, the registrar's): a 401 for a REGISTER
+    without credentials, None (decline) for one whose From says so; what it declines reaches __call__."""
+
+    def __init__(self):
+        super().__init__()
+        self.challenged: list[tuple[Message, str]] = []
+
+    def stateless_challenge(self, req: Message, source, to_tag: str):
+        if "decline" in req.get("Contact"):
+            return None
+        self.challenged.append((req, to_tag))
+        return response_to(req, 401, headers=[("WWW-Authenticate", 'Digest realm="t", nonce="n"')], to_tag=to_tag)
+
+
+@pytest.fixture
+async def challenging():
+    app, loaded = ChallengingApp(), [True]
+    eng = SipEngine("127.0.0.1", 0, handler=app, available=lambda: loaded[0])
+    async with started(eng) as (eng, peer):
+        yield eng, peer, app, loaded
+
+
+async def test_a_register_without_credentials_is_challenged_statelessly(challenging):
+    """RFC 3261 §8.2.7: the handler's challenge goes out with no handler call, no transaction and nothing
+    kept for timer J; a retransmission is challenged again with the same To tag (a hash of the request)."""
+    eng, peer, app, _ = challenging
+    peer.send(register_bytes())
+    first = parse(await peer.recv())
+    assert first.status == 401 and first.get("WWW-Authenticate") == 'Digest realm="t", nonce="n"'
+    assert f"rport={peer.sock.getsockname()[1]};received=127.0.0.1" in first.get("Via")  # as receive rewrites it
+    req, tag = app.challenged[0]
+    assert first.get("To") == f"<sip:alice@engine.test>;tag={tag}" and req.method == "REGISTER"
+    assert app.calls == [] and len(eng.table) == 0 and len(eng.completed) == 0
+    peer.send(register_bytes())
+    again = parse(await peer.recv())
+    assert again.get("To") == first.get("To") and eng.stats["stateless"] == 2 and len(eng.completed) == 0
+    peer.send(register_bytes(branch="z9hG4bKreg2"))  # another request: another tag
+    assert parse(await peer.recv()).get("To") != first.get("To")
+
+
+async def test_a_register_the_challenge_does_not_take_goes_the_usual_way(challenging):
+    eng, peer, app, loaded = challenging
+    # with credentials (whatever the letter case of the name): the handler, statefully
+    for name in ("Authorization", "authorization", "AUTHORIZATION :"):
+        auth = register_bytes(branch=f"z9hG4bK{len(name)}{name[:2]}", authorization='Digest username="a"')
+        peer.send(auth.replace(b"Authorization:", name.encode() + (b"" if name.endswith(":") else b":")))
+        assert parse(await peer.recv()).status == 200
+    # declined by the handler: the handler, statefully (its answer is kept for retransmissions)
+    peer.send(register_bytes(branch="z9hG4bKdecline").replace(b"127.0.0.1:5999>", b"127.0.0.1:5999;decline>"))
+    assert parse(await peer.recv()).status == 200 and len(eng.completed) == 4
+    # malformed: 400, as for any request
+    peer.send(register_bytes(branch="z9hG4bKbad").replace(b"CSeq: 1 REGISTER", b"CSeq: 1 OPTIONS"))
+    assert (await peer.recv()).startswith(b"SIP/2.0 400 ")
+    # the SIP stack unloaded: 503, as for any request
+    loaded[0] = False
+    peer.send(register_bytes(branch="z9hG4bKunloaded"))
+    assert parse(await peer.recv()).status == 503
+    assert app.challenged == [] and eng.stats["stateless"] == 0 and len(app.calls) == 4
