@@ -28,10 +28,12 @@ answers from the same port as if it had received it. What must be shared is made
    acknowledges; the API write that caused it returns after the acknowledgements (5 s at most).
 
 Bindings: a worker commits before it answers 200 (as ever), and its `registration.*` events go to
-the main process's event bus (the SSE stream; on PostgreSQL, the other nodes), whose registrar then
-re-reads those aors (as ClusterSync does for another node's; a plain refresh is applied from the
-event). The worker answers its REGISTERs only once the main process confirms it has applied them
-(one round trip per commit group), so when a phone holds its 200, jade's views and the call engine
+the main process's event bus (the SSE stream; on PostgreSQL, the other nodes), whose copy of the
+bindings takes each change from the event itself (a binding added, refreshed or removed: the event
+carries what the views, qualify and calls read; WorkerHub._applied), re-reading an aor from the
+database only for what an event cannot say (as ClusterSync does for another node's). The worker
+answers its REGISTERs only once the main process confirms it has applied them (one round trip per
+commit group), so when a phone holds its 200, jade's views and the call engine
 know its binding, as in one process. The main process forwards the
 `registration.*` events of the others to each worker, which re-reads the aors it owns (a TCP
 REGISTER handled elsewhere, a binding the sweeper expired).
@@ -186,7 +188,8 @@ class WorkerHub:
         self._tokens = itertools.count(1)
         self._conns: dict[int, object] = {}  # TCP relay id -> the connection's writer
         self._conn_ids: dict[object, int] = {}
-        self._refresh: set[str] = set()
+        self._refresh: set[str] = set()  # aors to re-read from the database
+        self._reading: set[str] = set()  # aors being re-read
         self._refreshing: asyncio.Task | None = None
         self._watcher: asyncio.Task | None = None
         self._argv: list[str] = []
@@ -305,7 +308,7 @@ class WorkerHub:
         elif kind == b"E":
             ev = orjson.loads(msg[1:])
             events.publish(ev["type"], ev["data"], ev.get("owner"))
-            if ev["type"] in _REGISTRATION and not self._refreshed(ev):
+            if ev["type"] in _REGISTRATION and not self._applied(ev):
                 self._refresh.add(ev["data"].get("aor") or "")
                 if self._refreshing is None or self._refreshing.done():
                     self._refreshing = asyncio.ensure_future(self._refresh_aors())
@@ -335,32 +338,58 @@ class WorkerHub:
             token, body = msg[1:].split(b"\0", 1)
             asyncio.ensure_future(self._count_failure(link, int(token), *orjson.loads(body)))
 
-    def _refreshed(self, ev: dict) -> bool:
-        """A refresh of a binding this process knows (the steady load of a registrar: phones
-        re-registering) is applied from the event, without a database read: only its expiry and
-        where it comes from, its Path and its user agent can change (the Call-ID and CSeq only
-        matter to the aor's owner, which decides its REGISTERs)."""
+    def _applied(self, ev: dict) -> bool:
+        """A worker's change to bindings (the steady load of a registrar: phones re-registering, a phone
+        that moved replacing its binding) applied to this process's copy from the event itself, without
+        a database read: the event carries every field the views, qualify and the call engine use. The
+        Call-ID and CSeq are left as they were (empty for a new binding): they only matter to the aor's
+        owner, which decides its REGISTERs. A new binding's registration time is the event's arrival,
+        within the second of the owner's. False, and the aor is re-read from the database, for anything
+        else (another event, an aor being re-read: the re-read may be older than this event)."""
         data = ev["data"]
-        if ev["type"] != "registration.refreshed" or not isinstance(data.get("expires"), int):
+        kind = ev["type"]
+        aor, uri = data.get("aor") or "", data.get("contact") or ""
+        if not aor or not uri or aor in self._refresh or aor in self._reading:
             return False
-        b = (self.registrar.pbx.contacts.get(data.get("aor") or "") or {}).get(data.get("contact") or "")
-        if b is None:
-            return False
-        b.expires_at = int(time.time()) + data["expires"]
-        b.via_address = data.get("via_address", b.via_address)
-        b.transport = data.get("transport", b.transport)
-        b.user_agent = data.get("user_agent", b.user_agent)
-        b.path = data.get("path", b.path)
-        self.registrar.pbx.view_cache.clear()
+        registrar = self.registrar
+        contacts = registrar.pbx.contacts
+        current = contacts.get(aor) or {}
+        b = current.get(uri)
+        if kind == "registration.removed":
+            if b is not None:
+                rest = {u: other for u, other in current.items() if u != uri}
+                if rest:
+                    contacts[aor] = rest
+                else:
+                    contacts.pop(aor, None)
+        else:
+            expires = data.get("expires")
+            if not isinstance(expires, int) or kind not in ("registration.added", "registration.refreshed"):
+                return False
+            now = int(time.time())
+            if b is None:
+                b = bindings.Binding(aor, uri, data.get("endpoint") or "", "", 0, "", "", "UDP", "", now, now)
+                contacts[aor] = {**current, uri: b}
+            b.expires_at = now + expires
+            b.via_address = data.get("via_address", b.via_address)
+            b.transport = data.get("transport", b.transport)
+            b.user_agent = data.get("user_agent", b.user_agent)
+            b.path = data.get("path", b.path)
+        if b is not None and kind != "registration.refreshed":  # a sweep reading meanwhile keeps this copy
+            registrar.generation[aor] = registrar.generation.get(aor, 0) + 1
+        registrar.pbx.view_cache.clear()
         return True
 
     async def _refresh_aors(self) -> None:
         while self._refresh:
             aors, self._refresh = self._refresh, set()
+            self._reading = aors
             try:
                 await bindings.refresh_aors(self.registrar, (a for a in aors if a))
             except Exception:  # noqa: BLE001 - the next event of the aor re-reads it
                 log.exception("could not re-read bindings the SIP workers changed")
+            finally:
+                self._reading = set()
 
     # ---- events and reloads ----------------------------------------------------------------------
     def _forward(self, ev: events.Event) -> None:

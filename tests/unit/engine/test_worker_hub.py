@@ -4,6 +4,8 @@ registration event is forwarded to (the processes themselves: tests/e2e/test_sip
 from __future__ import annotations
 
 import asyncio
+import time
+from types import SimpleNamespace
 
 import orjson
 
@@ -97,3 +99,40 @@ async def test_a_registration_event_reaches_only_the_worker_that_owns_its_aor():
         assert all(m[:1] == b"E" for m in link.sent)
         assert got == [a for a in aors if aor_owner(a, 3) == index]
     assert {aor_owner(a, 3) for a in aors} == {0, 1, 2}  # the main process's own aors were not sent
+
+
+def _event(kind: str, aor: str, contact: str, expires: int, **more) -> bytes:
+    data = {"aor": aor, "contact": contact, "endpoint": aor, "user_agent": "ua", "expires": expires}
+    data |= {"via_address": "192.0.2.9:5062", "transport": "UDP", "path": "", "node": "worker-node", **more}
+    return b"E" + orjson.dumps({"type": kind, "data": data})
+
+
+async def test_a_workers_binding_changes_are_applied_from_its_events_without_a_database_read():
+    """The main process's copy of a worker's bindings follows its events: a binding added (a phone that
+    moved: the old one removed), refreshed and removed, with no re-read scheduled; an aor being re-read
+    (whose read may be older than the event) is read again instead."""
+    pbx = SimpleNamespace(contacts={}, view_cache=SimpleNamespace(clear=lambda: None))
+    registrar = SimpleNamespace(pbx=pbx, generation={})
+    hub = WorkerHub(engine=None, registrar=registrar, workers=2, run_dir="/nonexistent")
+    link = _Recorder()
+    now = int(time.time())
+    hub._message(_event("registration.added", "alice", "sip:alice@192.0.2.9:5062", 600), link)
+    b = pbx.contacts["alice"]["sip:alice@192.0.2.9:5062"]
+    assert (b.aor, b.endpoint, b.user_agent, b.via_address, b.transport, b.status) == (
+        "alice", "alice", "ua", "192.0.2.9:5062", "UDP", "Unknown"
+    )  # fmt: skip
+    assert now + 600 <= b.expires_at <= int(time.time()) + 600 and registrar.generation == {"alice": 1}
+    hub._message(_event("registration.refreshed", "alice", "sip:alice@192.0.2.9:5062", 60, user_agent="ua2"), link)
+    assert pbx.contacts["alice"]["sip:alice@192.0.2.9:5062"] is b and b.user_agent == "ua2"
+    assert b.expires_at <= int(time.time()) + 60
+    # the phone moved (max_contacts 1, remove_existing): the new binding added, the old one removed
+    hub._message(_event("registration.added", "alice", "sip:alice@192.0.2.9:6000", 600), link)
+    hub._message(_event("registration.removed", "alice", "sip:alice@192.0.2.9:5062", 0, reason="unregistered"), link)
+    assert list(pbx.contacts["alice"]) == ["sip:alice@192.0.2.9:6000"]
+    hub._message(_event("registration.removed", "alice", "sip:alice@192.0.2.9:6000", 0, reason="unregistered"), link)
+    assert "alice" not in pbx.contacts and hub._refresh == set() and hub._refreshing is None
+    # an aor being re-read: read again after this read, not applied over it
+    hub._reading = {"bob"}
+    hub._refreshing = asyncio.get_running_loop().create_future()  # (the re-read in flight)
+    hub._message(_event("registration.added", "bob", "sip:bob@192.0.2.9:5062", 600), link)
+    assert "bob" not in pbx.contacts and hub._refresh == {"bob"}
