@@ -151,6 +151,28 @@ def nonce_of(authorization: str) -> str:
     return parse_params(authorization)[1]["nonce"]
 
 
+async def test_registers_decided_within_the_commit_window_share_one_commit(reg):
+    """Below `eager_batch`, REGISTERs decided within `commit_window` of the first one (several turns of the
+    loop apart) share one commit; one decided after it goes in the next."""
+    write, groups = reg.write, []
+
+    async def watched(db, batch):
+        groups.append(sorted(w.aor for w in batch))
+        await write(db, batch)
+
+    reg.write = watched
+    reg.commit_window = 0.05
+    answers = []
+    for user in USERS[:3]:
+        answers.append(reg.handle(register(user), SOURCE))
+        await asyncio.sleep(0)  # another turn of the loop: each used to be committed alone
+    assert groups == [] and not any(a.done for a in answers)
+    assert [r.status for r in await settle(*answers)] == [200] * 3
+    late = reg.handle(register(USERS[3]), SOURCE)
+    assert [r.status for r in await settle(late)] == [200]
+    assert groups == [sorted(USERS[:3]), [USERS[3]]]
+
+
 async def test_an_eager_commit_waits_for_another_writer(reg):
     if not reg.db.is_sqlite:
         pytest.skip("eager commits are a SQLite matter")
