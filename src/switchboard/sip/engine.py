@@ -392,14 +392,18 @@ class SipEngine:
         nonce is good) and the same To tag (`Endpoint.stateless_request`). False, nothing sent, when the
         request carries an Authorization header (looked for in the bytes first, so that a REGISTER with
         credentials is not parsed twice), is malformed, while the SIP stack is unloaded, or when the handler
-        declines (`stateless_challenge` gives None): `receive` it."""
+        declines (`stateless_challenge` gives None, or raises: logged): `receive` it."""
         hook = self.stateless_challenge
         if hook is None or _AUTHORIZATION.search(data) is not None or not self.available():
             return False
         request = self.endpoint.stateless_request(data, source)
         if request is None:
             return False
-        reply = hook(request[0], source, request[1])
+        try:
+            reply = hook(request[0], source, request[1])
+        except Exception:  # noqa: BLE001 - the usual path answers it (a 500 there, if it fails again)
+            log.exception("stateless challenge failed; the request goes the usual way")
+            return False
         if reply is None:
             return False
         stats = self.stats

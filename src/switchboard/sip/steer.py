@@ -8,8 +8,8 @@ process that receives a datagram asks `owner()` which process must handle it and
   it modulo N. So every binding decision of one aor is taken in one process, one after the other
   (the registrar's per-aor queue), and the digest nonces signed with that process's key for that aor
   come back to it (their nonce-count replay state is that process's). A REGISTER without credentials
-  over UDP never gets here: the process it reaches challenges it statelessly, with the owner's key
-  (sip/engine.SipEngine.challenge);
+  over UDP is normally challenged where it arrives, statelessly, with the owner's key
+  (sip/engine.SipEngine.challenge), and only what that declines comes here;
 - an OPTIONS outside a dialog (a keep-alive or a qualify of us) is answered where it arrived: it
   changes nothing and needs no state;
 - everything else goes to worker 0, the main process: INVITEs and every in-dialog request (the call

@@ -280,6 +280,8 @@ class ChallengingApp(OptionsApp):
     def stateless_challenge(self, req: Message, source, to_tag: str):
         if "decline" in req.get("Contact"):
             return None
+        if "broken" in req.get("Contact"):
+            raise RuntimeError("a bug in the challenge")
         self.challenged.append((req, to_tag))
         return response_to(req, 401, headers=[("WWW-Authenticate", 'Digest realm="t", nonce="n"')], to_tag=to_tag)
 
@@ -317,9 +319,12 @@ async def test_a_register_the_challenge_does_not_take_goes_the_usual_way(challen
         auth = register_bytes(branch=f"z9hG4bK{len(name)}{name[:2]}", authorization='Digest username="a"')
         peer.send(auth.replace(b"Authorization:", name.encode() + (b"" if name.endswith(":") else b":")))
         assert parse(await peer.recv()).status == 200
-    # declined by the handler: the handler, statefully (its answer is kept for retransmissions)
+    # declined by the handler, or its challenge failed (logged): the handler, statefully (its answer is
+    # kept for retransmissions)
     peer.send(register_bytes(branch="z9hG4bKdecline").replace(b"127.0.0.1:5999>", b"127.0.0.1:5999;decline>"))
     assert parse(await peer.recv()).status == 200 and len(eng.completed) == 4
+    peer.send(register_bytes(branch="z9hG4bKbroken").replace(b"127.0.0.1:5999>", b"127.0.0.1:5999;broken>"))
+    assert parse(await peer.recv()).status == 200 and len(eng.completed) == 5
     # malformed: 400, as for any request
     peer.send(register_bytes(branch="z9hG4bKbad").replace(b"CSeq: 1 REGISTER", b"CSeq: 1 OPTIONS"))
     assert (await peer.recv()).startswith(b"SIP/2.0 400 ")
@@ -327,4 +332,4 @@ async def test_a_register_the_challenge_does_not_take_goes_the_usual_way(challen
     loaded[0] = False
     peer.send(register_bytes(branch="z9hG4bKunloaded"))
     assert parse(await peer.recv()).status == 503
-    assert app.challenged == [] and eng.stats["stateless"] == 0 and len(app.calls) == 4
+    assert app.challenged == [] and eng.stats["stateless"] == 0 and len(app.calls) == 5
