@@ -899,10 +899,10 @@ class Phone:
             with self._cond:
                 self.incoming.remove(invite)
         tag = call.local_tag if call is not None else secrets.token_hex(4)
-        self.respond(invite, source, 487, "Request Terminated", to_tag=tag)
-        if call is not None:
+        if call is not None:  # ended before the 487 goes out: the caller may look as soon as it has it
             call.status = 487
             call.ended.set()
+        self.respond(invite, source, 487, "Request Terminated", to_tag=tag)
 
     def _on_new_invite(self, msg: SipMessage, source: tuple[str, int]) -> None:
         if self.challenge is not None:
