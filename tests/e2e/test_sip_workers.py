@@ -275,20 +275,31 @@ def worker_pids(srv) -> list[int]:
 
 def test_a_worker_that_dies_is_replaced_and_its_aors_still_register(node):
     """The main process takes a dead worker's aors until a new one is up (their clients authenticate
-    again on a stale nonce), starts a new worker, and logs it."""
+    again on a stale nonce), starts a new worker, and logs it. The nonce-counts the dead worker saw went
+    with it: an Authorization it accepted is refused (401 stale) by the main process standing in, and by
+    the new worker, never accepted once more (Registrar.worker_gone, DigestServer.forget_before)."""
     srv, _ = node
     (pid,) = worker_pids(srv)
     mine = [n for n in SPREAD if aor_owner(n, WORKERS) == 1]
-    os.kill(pid, signal.SIGKILL)
+    accepted = {}
     for name in mine:
         with SipUdpClient(srv.sip_port) as c:
+            assert c.register(name, f"{name}-pass").status == 200, name
+            accepted[name] = c.last_authorization
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: "SIP worker 1 exited with -9; starting it again" in srv.log(), 10, what="the watcher")
+    for name in mine:
+        with SipUdpClient(srv.sip_port) as c:
+            again = c.register(name, authorization=accepted[name], timeout=10)
+            assert again.status == 401 and "stale=true" in again.get("WWW-Authenticate"), str(again)
             assert c.register(name, f"{name}-pass", timeout=10).status == 200, name
     (new,) = wait_for(lambda: [p for p in worker_pids(srv) if p != pid], 30, what="a new SIP worker")
     assert new != pid
-    assert "SIP worker 1 exited with -9; starting it again" in srv.log()
     for name in mine:  # and the new one serves them
         with SipUdpClient(srv.sip_port) as c:
             assert wait_for(lambda c=c, name=name: c.register(name, f"{name}-pass").status == 200, 20), name
+            again = c.register(name, authorization=accepted[name])
+            assert again.status == 401 and "stale=true" in again.get("WWW-Authenticate"), str(again)
 
 
 def test_the_failure_throttle_counts_the_node_and_bans_reach_every_process(backend, tmp_path):

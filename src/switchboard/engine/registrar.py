@@ -260,6 +260,11 @@ class Registrar:
     # (`stateless_challenge`) is signed with that owner's key.
     worker_secrets: tuple[bytes, ...] = ()
     index: int = 0
+    # when this registrar's process started (ms since the epoch): its digest servers answer stale, on first
+    # use, a nonce of their key issued before (DigestServer.forget_before: the key outlives a restart, the
+    # nonce-counts an earlier run saw do not), so an Authorization accepted before a restart is not replayed
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    _tracked_since: dict[int, int] = field(default_factory=dict)  # worker index -> since when (worker_gone)
     # a SIP worker awaits this after a commit, before it answers: the main process has then taken
     # in the bindings (engine/workers.py), so a 200 means the whole node knows them, as in one process
     answer_after: Callable[[], Awaitable[None]] | None = None
@@ -276,7 +281,9 @@ class Registrar:
         key = (realm, algorithms)
         srv = self._servers.get(key)
         if srv is None:
-            srv = self._servers[key] = digest.DigestServer(self.secret, realm, algorithms=algorithms)
+            srv = self._servers[key] = digest.DigestServer(
+                self.secret, realm, algorithms=algorithms, tracked_since_ms=self.started_ms
+            )
         return srv
 
     def _workers_servers(self, srv: digest.DigestServer) -> list[digest.DigestServer]:
@@ -284,18 +291,35 @@ class Registrar:
         key = (srv.realm, srv.algorithms)
         servers = self._siblings.get(key)
         if servers is None:
+            since = self._tracked_since
             servers = self._siblings[key] = [
-                srv if k == self.index else digest.DigestServer(s, srv.realm, algorithms=srv.algorithms)
+                srv
+                if k == self.index
+                else digest.DigestServer(
+                    s, srv.realm, algorithms=srv.algorithms, tracked_since_ms=since.get(k, self.started_ms)
+                )
                 for k, s in enumerate(self.worker_secrets)
             ]
         return servers
+
+    def worker_gone(self, index: int) -> None:
+        """SIP worker `index` is gone and this process (the main one) serves its aors until it is back: the
+        nonce-counts it saw went with it, so the nonces of its key issued so far are answered stale here on
+        first use (DigestServer.forget_before), never accepted as new (which would let an Authorization it
+        accepted be replayed once here). Its clients authenticate again, as they do at its replacement."""
+        now = int(time.time() * 1000)
+        self._tracked_since[index] = now
+        for servers in self._siblings.values():
+            if 0 <= index < len(servers) and index != self.index:
+                servers[index].forget_before(now)
 
     def _issuer(self, srv: digest.DigestServer, aor: str) -> digest.DigestServer:
         """`srv` with the key of the SIP worker that owns `aor` (sip/steer.py): the challenges for an aor
         are signed with its owner's key wherever they are made, and its REGISTERs are checked with it. The
         owner checks them with its own key; the main process, standing in for an owner that is gone (it
-        handles that owner's aors until it is back), with the owner's key, so the nonces that process's
-        siblings handed out stay good (the restarted owner starts with no nonce-count state, as it would)."""
+        handles that owner's aors until it is back), with the owner's key too, so the nonces it hands out
+        meanwhile are good there; those issued before the owner was gone are answered stale (worker_gone),
+        as they are by the restarted owner (`started_ms`): their nonce-counts went with the dead process."""
         workers = len(self.worker_secrets)
         if workers < 2:
             return srv

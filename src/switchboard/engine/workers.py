@@ -235,6 +235,7 @@ class WorkerHub:
                 link = self.links.pop(index, None)
                 if link is not None:
                     link.close()
+                self.registrar.worker_gone(index)  # its aors are served here now, its nonce-counts lost
                 self.procs[i] = self._spawn(index)
 
     async def stop(self) -> None:

@@ -302,6 +302,7 @@ class DigestServer:
         algorithms: Iterable[str] = ("SHA-256", "MD5"),
         clock: Callable[[], float] = time.time,
         max_tracked_nonces: int = 100_000,
+        tracked_since_ms: int = 0,
     ) -> None:
         if not isinstance(secret, bytes | bytearray) or len(secret) < 16:
             raise ValueError("secret must be at least 16 bytes")
@@ -329,6 +330,8 @@ class DigestServer:
         self._order: deque[tuple[str, int]] = deque()
         # Untracked nonces issued at or before this time (ms) may have been forgotten: answered stale.
         self._forgotten_upto = -1
+        if tracked_since_ms > 0:
+            self.forget_before(tracked_since_ms)
         self._ha1_ok: dict[str, str] = {}  # HA1 values from `lookup` that passed the check -> lower case
         # nonces this server issued lately -> issue time (ms): their answers need no MAC check (bounded:
         # when full it starts again, and older nonces are checked by their MAC as those of other nodes are)
@@ -386,6 +389,15 @@ class DigestServer:
         if not hmac.compare_digest(raw[16:], self._mac(raw[:16])):
             return None
         return int.from_bytes(raw[:8], "big")
+
+    def forget_before(self, ms: int) -> None:
+        """The nonce-counts of this key's nonces issued before `ms` (ms since the epoch) were seen elsewhere
+        and are not known here: an earlier run of this process (the key outlives a restart, its state does
+        not), or a SIP worker that is gone and whose aors this process now serves. Each such nonce not
+        tracked here is answered stale on first use (reason "nonce forgotten", as one pruned; the client
+        authenticates again at once) instead of being accepted, which would let an Authorization accepted
+        there be replayed once here within the nonce's lifetime."""
+        self._forgotten_upto = max(self._forgotten_upto, ms - 1)
 
     def knows_nonce(self, nonce: str) -> bool:
         """Whether `nonce` was made by this server's secret for this realm (whatever its age)."""

@@ -133,7 +133,16 @@ async def test_a_stateless_challenge_is_signed_with_the_key_of_the_aors_owner(re
     assert ok.status == 200
     replay = owner.handle(register("alice", 3, auth=auth), SOURCE)  # same nonce and nc: refused where counted
     assert replay.status == 401 and "stale=true" in replay.get("WWW-Authenticate")
-    # the owner gone, the main process takes its aors: the same nonces are good there
+    # the owner gone, the main process takes its aors: the nonce-counts went with the owner, so its key's nonces
+    # issued so far are answered stale there (not accepted: the owner's accepted Authorization would be replayed
+    # once), and the nonces of its key the main process issues from then on are good there
+    await asyncio.sleep(0.002)  # (a millisecond clock)
+    main.worker_gone(1)
+    again = client.authorize("REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate"))
+    stale = main.handle(register("alice", 4, auth=again), SOURCE)
+    assert stale.status == 401 and "stale=true" in stale.get("WWW-Authenticate")
+    await asyncio.sleep(0.002)
+    challenge = main.stateless_challenge(register("alice"), SOURCE, "tag2")
     again = client.authorize("REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate"))
     [ok] = await settle(main.handle(register("alice", 4, auth=again), SOURCE))
     assert ok.status == 200
@@ -145,6 +154,25 @@ async def test_a_stateless_challenge_is_signed_with_the_key_of_the_aors_owner(re
     # what the stateless challenge leaves to handle: credentials, an endpoint without auth
     assert main.stateless_challenge(register("alice", 6, auth=auth), SOURCE, "t") is None
     assert main.stateless_challenge(register("u000"), SOURCE, "t") is None
+
+
+async def test_an_authorization_accepted_before_a_restart_is_refused_after_it(reg):
+    """The nonce key outlives a restart, the nonce-counts seen do not: the registrar of the new run answers a
+    nonce issued before it started stale on first use (the client authenticates again at once), so an
+    Authorization captured before the restart cannot be replayed after it within the nonce's lifetime."""
+    challenge = reg.handle(register("alice"), SOURCE)
+    client = DigestClient("alice", "alice-secret")
+    auth = client.authorize("REGISTER", "sip:registrar.test", challenge.get_all("WWW-Authenticate"))
+    [ok] = await settle(reg.handle(register("alice", 2, auth=auth), SOURCE))
+    assert ok.status == 200
+    assert reg.handle(register("alice", 3, auth=auth), SOURCE).status == 401  # replay, before the restart
+    await asyncio.sleep(0.002)  # (a millisecond clock)
+    restarted = Registrar(reg.pbx, reg.db, reg.secret, throttle=reg.throttle)
+    replay = restarted.handle(register("alice", 4, auth=auth), SOURCE)
+    assert replay.status == 401 and "stale=true" in replay.get("WWW-Authenticate")
+    auth = client.authorize("REGISTER", "sip:registrar.test", replay.get_all("WWW-Authenticate"))
+    [ok] = await settle(restarted.handle(register("alice", 5, auth=auth), SOURCE))
+    assert ok.status == 200
 
 
 def nonce_of(authorization: str) -> str:

@@ -527,6 +527,36 @@ def test_bounded_nc_tracking_forgets_safely():
     assert server.verify("REGISTER", signed(server, fresh_nonce(server)), lookup).ok
 
 
+def test_nonces_issued_before_the_state_was_kept_are_answered_stale_once():
+    """A restart keeps the key and loses the nonce-counts: the new run (tracked_since_ms: its start) answers a
+    nonce issued before it stale on first use, so an Authorization accepted before cannot be replayed after;
+    the same for a gone SIP worker's nonces where its aors are served meanwhile (forget_before)."""
+    before, clock = make_server()
+    nonce = fresh_nonce(before)
+    header = signed(before, nonce)
+    assert before.verify("REGISTER", header, lookup).ok
+    assert before.verify("REGISTER", header, lookup).reason == "nc replay"
+    clock.t += 2
+    restarted = DigestServer(SECRET, REALM, clock=clock, tracked_since_ms=int(clock.t * 1000) - 1000)
+    v = restarted.verify("REGISTER", header, lookup)  # the replay, after the restart
+    assert (v.ok, v.stale, v.reason) == (False, True, "nonce forgotten")
+    v = restarted.verify("REGISTER", signed(restarted, nonce, nc="00000002"), lookup)
+    assert (v.ok, v.stale, v.reason) == (False, True, "nonce forgotten")
+    assert restarted.verify("REGISTER", signed(restarted, fresh_nonce(restarted)), lookup).ok  # authenticates again
+    # nonces issued after the start (by a sibling with the key, before its first use here) are good
+    early = fresh_nonce(before)
+    assert restarted.verify("REGISTER", signed(restarted, early), lookup).ok
+    # standing in for a gone worker: its nonces issued so far are forgotten here too, later ones are not
+    clock.t += 1
+    late = fresh_nonce(before)
+    restarted.forget_before(int(clock.t * 1000) + 1)
+    assert restarted.verify("REGISTER", signed(restarted, late), lookup).reason == "nonce forgotten"
+    assert restarted.verify("REGISTER", signed(restarted, early, nc="00000002"), lookup).ok  # tracked: counted
+    clock.t += 1
+    assert restarted.verify("REGISTER", signed(restarted, fresh_nonce(before)), lookup).ok
+    assert DigestServer(SECRET, REALM, clock=clock).verify("REGISTER", header, lookup).ok  # (the default: none)
+
+
 def test_expired_entries_are_dropped_first():
     server, clock = make_server(nonce_ttl=10)
     for _ in range(3):
