@@ -9,7 +9,8 @@ TEST_WORKERS ?= 2
 
 # the modules mypyc compiles (switchboard.compiled.COMPILED); rebuilt when one of them changes
 HOT := $(addprefix src/switchboard/sip/,message.py headers.py digest.py steer.py rand.py limits.py transaction.py endpoint.py engine.py) \
-	src/switchboard/engine/registrar.py src/switchboard/compiled.py
+	src/switchboard/engine/registrar.py src/switchboard/engine/workers.py src/switchboard/events/bus.py \
+	src/switchboard/compiled.py
 COMPILED := src/switchboard/.compiled
 
 .PHONY: run test test-deps bench sip-bench call-bench probe-bench lint clean compile pure

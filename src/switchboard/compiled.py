@@ -1,7 +1,9 @@
 """Which modules mypyc compiles, and whether their build or their sources run.
 
 The modules of `COMPILED` (the per-datagram path of SIP: parsing, serialising, digest, steering, the
-transaction layer, the engine from the socket to the handler and back, and the registrar's REGISTER path)
+transaction layer, the engine from the socket to the handler and back, the registrar's REGISTER path, and with
+SIP workers the hub that passes datagrams, events and barriers between the processes, and the event bus every
+binding change is published on)
 may be compiled by mypyc (`make compile`, scripts/compile.py): C extensions next to their sources, which
 Python imports before the .py files. The sources stay the reference and a working fallback: they are
 imported instead, all of them (mypyc's modules call one another directly, so a mix of compiled and source
@@ -33,6 +35,8 @@ COMPILED = (
     "sip.endpoint",
     "sip.engine",
     "engine.registrar",
+    "engine.workers",
+    "events.bus",
 )
 PACKAGE = __name__.rpartition(".")[0]  # "switchboard"
 _ROOT = Path(__file__).resolve().parent  # the package directory

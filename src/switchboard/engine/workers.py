@@ -73,7 +73,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 import orjson
 
@@ -102,12 +104,23 @@ def _unpack(msg: bytes) -> tuple[str, str, int, int, bytes]:
     return transport.decode(), ip.decode(), int(port), int(conn), data
 
 
+class _Peer(Protocol):
+    """What the hub uses of a connection: a `_Link` (or a stand-in that records what is sent, in tests; a
+    Protocol, not the class, because the compiled module checks declared classes at run time)."""
+
+    index: int | None
+
+    def send(self, msg: bytes) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class _Link(asyncio.Protocol):
     """One connection of the hub (a Unix stream socket in a private directory): messages framed by
     a 4-byte length. A stream, not datagrams: a Unix datagram socket queues at most
     net.unix.max_dgram_qlen (10 by default) messages, far fewer than a burst of REGISTERs."""
 
-    def __init__(self, on_message):
+    def __init__(self, on_message: Callable[[bytes, _Link], None]) -> None:
         self.on_message = on_message
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
@@ -179,15 +192,15 @@ class WorkerHub:
         self.run_dir = Path(run_dir)
         self.procs: list[subprocess.Popen] = []
         self._server: asyncio.base_events.Server | None = None
-        self.links: dict[int, _Link] = {}
+        self.links: dict[int, _Peer] = {}
         self._ready_event = asyncio.Event()
         # the workers' node ids: their events need not go back to them, and ClusterSync leaves them
         # to the hub (ClusterSync.local_nodes is this set)
         self.nodes: set[str] = set()
         self._acks: dict[int, tuple[set[int], asyncio.Future]] = {}
         self._tokens = itertools.count(1)
-        self._conns: dict[int, object] = {}  # TCP relay id -> the connection's writer
-        self._conn_ids: dict[object, int] = {}
+        self._conns: dict[int, Any] = {}  # TCP relay id -> the connection's writer
+        self._conn_ids: dict[Any, int] = {}
         self._refresh: set[str] = set()  # aors to re-read from the database
         self._reading: set[str] = set()  # aors being re-read
         self._refreshing: asyncio.Task | None = None
@@ -277,8 +290,10 @@ class WorkerHub:
         conn = 0
         if source.transport == "TCP":
             writer = source.writer
-            conn = self._conn_ids.get(writer)
-            if conn is None:
+            known = self._conn_ids.get(writer)
+            if known is not None:
+                conn = known
+            else:
                 conn = next(self._tokens)
                 self._conn_ids[writer] = conn
                 self._conns[conn] = writer
@@ -290,15 +305,15 @@ class WorkerHub:
         self._send(index, _packet(data, source, conn))
         return True  # never handled here: another process owns it (lost if that one is gone)
 
-    def _message(self, msg: bytes, link: _Link) -> None:
+    def _message(self, msg: bytes, link: _Peer) -> None:
         kind = msg[:1]
         if kind == b"P":
             transport, ip, port, _, data = _unpack(msg)
             self.engine.receive(data, Source(ip, port, transport), check_rate=False)
         elif kind == b"F":  # worker -> another worker, through here (or handled here while it restarts)
-            index, inner = msg[1:].split(b"\0", 1)
-            if int(index) in self.links:
-                self._send(int(index), inner)
+            target, inner = msg[1:].split(b"\0", 1)
+            if int(target) in self.links:
+                self._send(int(target), inner)
             else:
                 self._message(inner, link)
         elif kind == b"W":
@@ -320,15 +335,15 @@ class WorkerHub:
             else:
                 refreshing.add_done_callback(lambda _: link.send(b"b" + msg[1:]))
         elif kind == b"A":
-            token, index = (int(x) for x in msg[1:].split(b"\0"))
+            token, acked = (int(x) for x in msg[1:].split(b"\0"))
             waiting = self._acks.get(token)
             if waiting is not None:
-                waiting[0].discard(index)
+                waiting[0].discard(acked)
                 if not waiting[0] and not waiting[1].done():
                     waiting[1].set_result(None)
         elif kind == b"H":
-            index, node = msg[1:].split(b"\0")
-            link.index = int(index)
+            number, node = msg[1:].split(b"\0")
+            link.index = int(number)
             self.links[link.index] = link
             self.nodes.add(node.decode())
             bans = self.registrar.throttle.snapshot()
@@ -336,8 +351,8 @@ class WorkerHub:
                 link.send(b"K" + orjson.dumps({"token": 0, "bans": bans}))
             self._ready_event.set()
         elif kind == b"T":  # a worker's failed authentication: counted here, answered once shared
-            token, body = msg[1:].split(b"\0", 1)
-            asyncio.ensure_future(self._count_failure(link, int(token), *orjson.loads(body)))
+            ticket, body = msg[1:].split(b"\0", 1)
+            asyncio.ensure_future(self._count_failure(link, int(ticket), *orjson.loads(body)))
 
     def _applied(self, ev: dict) -> bool:
         """A worker's change to bindings (the steady load of a registrar: phones re-registering, a phone
@@ -404,7 +419,7 @@ class WorkerHub:
         if index:
             self._send(index, b"E" + orjson.dumps({"type": ev.type, "data": ev.data}))
 
-    async def _count_failure(self, link: _Link, token: int, source: str, aor: str) -> None:
+    async def _count_failure(self, link: _Peer, token: int, source: str, aor: str) -> None:
         try:
             if self.registrar.throttle.failed(source, aor):
                 await self.share_bans()
@@ -444,7 +459,12 @@ class WorkerHub:
                 fut.set_result(None)
 
         handle = loop.call_later(RELOAD_TIMEOUT, give_up)
-        fut.add_done_callback(lambda _: (handle.cancel(), self._acks.pop(token, None)))
+
+        def settled(_: asyncio.Future) -> None:
+            handle.cancel()
+            self._acks.pop(token, None)
+
+        fut.add_done_callback(settled)
         return fut
 
 
@@ -511,7 +531,12 @@ class WorkerLink:
                 fut.set_result(None)
 
         handle = loop.call_later(RELOAD_TIMEOUT, give_up)
-        fut.add_done_callback(lambda _: (handle.cancel(), self._barriers.pop(token, None)))
+
+        def settled(_: asyncio.Future) -> None:
+            handle.cancel()
+            self._barriers.pop(token, None)
+
+        fut.add_done_callback(settled)
         return fut
 
     async def start(self) -> None:
@@ -524,6 +549,7 @@ class WorkerLink:
 
     @property
     def closed(self) -> asyncio.Future:
+        assert self.link is not None, "start() first"
         return self.link.closed
 
     def close(self) -> None:

@@ -97,7 +97,7 @@ class Event:
             other.owner,
         )
 
-    __hash__ = None  # type: ignore[assignment]  (mutable, as the dataclass it replaced)
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaced
 
     def public(self) -> dict[str, Any]:
         return {"seq": self.seq, "type": self.type, "time": self.time, "data": self.data}

@@ -50,8 +50,20 @@ def test_lines_new_in_every_message_are_not_kept():
     message._LINES.clear()
     parse(REGISTER)
     kept = {name for name, _ in message._LINES.values()}
-    assert {"Via", "CSeq", "Authorization"}.isdisjoint(kept)
-    assert {"Max-Forwards", "To", "From", "Call-ID", "Contact", "User-Agent", "Content-Length"} <= kept
+    # new in every message (From: its tag), or back only minutes later (Call-ID: a phone's next refresh)
+    assert {"Via", "CSeq", "Authorization", "From", "Call-ID"}.isdisjoint(kept)
+    assert {"Max-Forwards", "To", "Contact", "User-Agent", "Content-Length"} <= kept
+
+
+def test_lines_that_never_repeat_do_not_push_out_the_ones_that_do():
+    # sipp's REGISTERs (a new Call-ID and From tag per call, one To and Contact per user): the users' To
+    # and Contact lines stay found however many calls go by
+    message._LINES.clear()
+    for i in range(3 * message._LINES_MAX):
+        parse(REGISTER.replace(b"843817637684230@", f"{i}@".encode()).replace(b"tag=456248", f"tag={i}".encode()))
+    to = next(line for line in REGISTER.decode().split("\r\n") if line.startswith("To:"))
+    assert to in message._LINES
+    assert len(message._LINES) < 16
 
 
 def test_long_lines_are_not_kept_and_the_cache_is_bounded(monkeypatch):
