@@ -428,18 +428,23 @@ class Registrar:
         nonce-count. So only REGISTERs with credentials travel between processes."""
         if req.method != "REGISTER" or req.get("Authorization") is not None:
             return None
+        headers = self.challenge_headers(req.get("To") or "", source)
+        return None if headers is None else response_to(req, 401, headers=headers, to_tag=to_tag)
+
+    def challenge_headers(self, to: str, source: Source) -> list[tuple[str, str]] | None:
+        """`stateless_challenge` for a REGISTER without credentials to `to` (its To value): the headers of its
+        401 after the echoed ones (Server, WWW-Authenticate), for the SIP engine to write the answer to a plain
+        request without a Message (SipEngine.challenge); None where `stateless_challenge` declines."""
         if not self.pbx.is_loaded("res_pjsip_registrar"):
             return None
-        aor = uri_user(req.get("To")) or ""
+        aor = uri_user(to) or ""
         if self.throttle.check(source.ip, aor) is not None:
             return None
         acct = self._account_of(self.pbx.pjsip(), aor)[1]
         if acct is _NO_AUTH:
             return None
         srv = self._issuer(acct.server, aor)
-        return response_to(
-            req, 401, headers=[_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge()]], to_tag=to_tag
-        )
+        return [_SERVER, *[("WWW-Authenticate", c) for c in srv.challenge()]]
 
     def authenticate(self, req: Message, source: Source, cfg, endpoint: str | None, user: str) -> Message | None:
         """Digest for a request other than REGISTER (an INVITE): None when `endpoint` may go on (it

@@ -18,6 +18,7 @@ class SipApp:
         self.options_headers = options_headers(self.allow)
         # a REGISTER without credentials: the registrar's challenge, sent statelessly by the SIP engine
         self.stateless_challenge = registrar.stateless_challenge
+        self.challenge_headers = registrar.challenge_headers  # (its headers: the engine writes the 401 itself)
 
     def __call__(self, req: Message, source: Source):
         method = req.method

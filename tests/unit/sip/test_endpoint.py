@@ -396,3 +396,50 @@ def test_answer_options_leaves_other_requests_to_receive(ep):
     [bad_request] = ep.receive(no_call_id, UDP, 1.0)
     assert bad_request.data.startswith(b"SIP/2.0 400 ")
     assert kinds(ep.receive(request(to_tag="tt"), UDP, 1.0)) == ["DeliverRequest"]
+
+
+CHALLENGE = [("Server", "test"), ("WWW-Authenticate", 'Digest realm="ep.test", nonce="n1", algorithm=MD5, qop="auth"')]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        request("REGISTER"),
+        request("REGISTER", via="SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bKv1"),  # no rport, no received
+        request("REGISTER", via="SIP/2.0/UDP phone.example:5070;rport;branch=z9hG4bKv2"),  # rport not last
+        request("REGISTER").replace(b"To: <sip:ep.test>", b'to :  "Echo" <sip:echo@ep.test;user=phone> '),
+        request("REGISTER").replace(b"To: <sip:ep.test>", b"To: <sip:ep.test>;TAG=x"),  # not ";tag=": tagged
+        request("REGISTER").replace(b"Call-ID:", b"i:").replace(b"From:", b"f:").replace(b"Via:", b"v:"),
+        b"\r\n" + request("SUBSCRIBE"),  # CRLFs before the start line (RFC 3261 7.5)
+    ],
+)
+def test_the_plain_stateless_head_is_what_response_to_makes(ep, data):
+    """SipEngine.challenge writes a plain request's 401 from `stateless_head`: byte for byte the answer
+    `stateless_request`, `response_to` and `to_bytes` make, tag included."""
+    first, head = ep.stateless_head(data, UDP)
+    req, to_tag = ep.stateless_request(data, UDP)
+    assert first["To"] == req.get("To") and first["Call-ID"] == req.get("Call-ID")
+    made = f"SIP/2.0 401 Unauthorized\r\n{head}{header_lines(CHALLENGE)}Content-Length: 0\r\n\r\n".encode()
+    assert made == response_to(req, 401, headers=CHALLENGE, to_tag=to_tag).to_bytes()
+    assert ep.stats["stateless"] == 0 and len(ep.table) == 0 and len(ep.completed) == 0  # nothing kept
+
+
+def test_stateless_head_leaves_every_other_request_to_the_message_path(ep):
+    register = request("REGISTER")
+    answer = response_to(parse(register), 200).to_bytes()
+    for data in (
+        register.replace(b"Via:", b"Via: SIP/2.0/UDP proxy.example;branch=z9hG4bKp1\r\nVia:"),  # two Vias
+        register.replace(b"Via: ", b"Via: SIP/2.0/UDP proxy.example;branch=z9hG4bKp1, "),  # two on one line
+        register.replace(b"Content-Length: 0\r\n\r\n", b"Content-Length: 2\r\n\r\nhi"),  # a body
+        register.replace(b"To: <sip:ep.test>", b"To: <sip:ep.test;tag=x>"),  # what response_to takes for a tag
+        request("REGISTER", to_tag="tt"),
+        register.replace(b"Call-ID: c1@ep.test\r\n", b"Call-ID: c1@ep.test\r\nSubject: a\r\nSubject: b\r\n"),
+        register.replace(b"Call-ID: c1@ep.test\r\n", b""),  # malformed
+        request("INVITE"),
+        request("ACK"),
+        request("CANCEL"),
+        b"\r\n" + request("INVITE"),
+        answer,
+        answer.replace(b"SIP/2.0", b"sip/2.0", 1),
+    ):
+        assert ep.stateless_head(data, UDP) is None, data

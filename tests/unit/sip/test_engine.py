@@ -312,6 +312,48 @@ async def test_a_register_without_credentials_is_challenged_statelessly(challeng
     assert parse(await peer.recv()).get("To") != first.get("To")
 
 
+class HeadersApp(ChallengingApp):
+    """ChallengingApp with the challenge's headers alone too (as SipApp has, the registrar's
+    `challenge_headers`): a plain request's 401 is written from them, without a Message."""
+
+    def __init__(self):
+        super().__init__()
+        self.heads: list[str] = []
+
+    def challenge_headers(self, to: str, source):
+        if "decline" in to:
+            return None
+        if "broken" in to:
+            raise RuntimeError("a bug in the challenge")
+        self.heads.append(to)
+        return [("WWW-Authenticate", 'Digest realm="t", nonce="n"')]
+
+
+async def test_a_plain_register_is_challenged_from_the_headers_alone():
+    """The 401 of a plain REGISTER is written from `challenge_headers` (what `stateless_challenge` would
+    send, tag included: tests/unit/sip/test_endpoint.py); one the plain path does not take (two Vias) goes
+    through `stateless_challenge`; one the handler declines, or whose challenge fails (logged), is the
+    handler's, statefully."""
+    app = HeadersApp()
+    async with started(SipEngine("127.0.0.1", 0, handler=app)) as (eng, peer):
+        peer.send(register_bytes())
+        first = parse(await peer.recv())
+        assert first.status == 401 and first.get("WWW-Authenticate") == 'Digest realm="t", nonce="n"'
+        assert f"rport={peer.sock.getsockname()[1]};received=127.0.0.1" in first.get("Via")
+        assert app.heads == ["<sip:alice@engine.test>"] and app.challenged == [] and app.calls == []
+        peer.send(register_bytes())  # a retransmission: the same tag
+        assert parse(await peer.recv()).get("To") == first.get("To") and len(eng.completed) == 0
+        two_vias = register_bytes("z9hG4bKtwo").replace(b"Via:", b"Via: SIP/2.0/UDP proxy.test;branch=z9hG4bKp\r\nVia:")
+        peer.send(two_vias)
+        other = parse(await peer.recv())
+        assert other.status == 401 and len(other.get_all("Via")) == 2 and len(app.challenged) == 1
+        assert other.get("To") == f"<sip:alice@engine.test>;tag={app.challenged[0][1]}"
+        for word in ("decline", "broken"):
+            peer.send(register_bytes(f"z9hG4bK{word}").replace(b"To: <sip:alice", f"To: <sip:{word}".encode()))
+            assert parse(await peer.recv()).status == 200
+        assert len(app.calls) == 2 and eng.stats["stateless"] == 3 and len(app.heads) == 2
+
+
 async def test_a_register_the_challenge_does_not_take_goes_the_usual_way(challenging):
     eng, peer, app, loaded = challenging
     # with credentials (whatever the letter case of the name): the handler, statefully
