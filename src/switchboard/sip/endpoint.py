@@ -250,22 +250,11 @@ class Endpoint:
         then takes it, so a malformed one gets its 400 and an in-dialog one the dialog layer."""
         if data[:8] != b"OPTIONS ":
             return None
-        try:  # the grammar then holds the method, and the CSeq's, to OPTIONS
-            headers, first, _, body, joined = message_mod.checked(data)
-        except ParseError:
+        plain = self.stateless_head(data, source)  # (the grammar then holds the CSeq's method to OPTIONS)
+        if plain is None or "TAG" in plain[0]["To"].upper():  # a To tag, in any letter case: in a dialog, or odd
             return None
-        if joined or body or len(first) != len(headers):
-            return None
-        to, via = first["To"], first["Via"]
-        if "TAG" in to.upper():  # a To tag (or what response_to would take for one): in a dialog, or odd
-            return None
-        from_, call_id, cseq = first["From"], first["Call-ID"], first["CSeq"]
-        to_tag = stateless_tag(via, from_, call_id, cseq)
         self.stats["stateless"] += 1
-        return (
-            f"SIP/2.0 200 OK\r\nVia: {received(via, source.ip, source.port)}\r\nFrom: {from_}\r\n"
-            f"To: {to};tag={to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n"
-        ).encode() + tail
+        return b"SIP/2.0 200 OK\r\n" + plain[1].encode() + tail
 
     def stateless_request(self, data: bytes, source: Source) -> tuple[Message, str] | None:
         """A new request from `data` for a stateless UAS (RFC 3261 §8.2.7) to answer, as `receive` would
@@ -290,7 +279,7 @@ class Endpoint:
         a Message: its header values by name, and the lines every stateless answer to it takes after its
         status line: Via (with received/rport, as `receive` rewrites it), From, To with the tag
         `stateless_request` gives, Call-ID and CSeq, CRLF-terminated, exactly what `response_to` and
-        `to_bytes` make of them (the challenge of a REGISTER, SipEngine.challenge: measured, the Message, its
+        `to_bytes` make of them (`answer_options`; the challenge of a REGISTER, SipEngine.challenge: the Message, its
         Via rewrite, `response_to` and `to_bytes` were ~15 % of a stateless challenge). None for any other
         request (and a malformed one, a response, an ACK, CANCEL or INVITE): use `stateless_request`."""
         if data[:1] in (b"\r", b"\n"):

@@ -409,8 +409,8 @@ class SipEngine:
         if hook is None or _AUTHORIZATION.search(data) is not None or not self.available():
             return False
         headers = self.challenge_headers
-        plain = self.endpoint.stateless_head(data, source) if headers is not None else None
-        if plain is not None and headers is not None:
+        plain = None if headers is None else self.endpoint.stateless_head(data, source)
+        if headers is not None and plain is not None:
             try:
                 extra = headers(plain[0]["To"], source)
             except Exception:  # noqa: BLE001 - the usual path answers it (a 500 there, if it fails again)
